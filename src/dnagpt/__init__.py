@@ -1,0 +1,30 @@
+"""dnagpt: pretrain, fine-tune, evaluate and use DNAGPT models for DNA.
+
+The data flow, one module each: token language (:mod:`dnagpt.tokenizer`) ->
+model (:mod:`dnagpt.config`, :mod:`dnagpt.model`) -> weights
+(:mod:`dnagpt.checkpoint`) -> command line (:mod:`dnagpt.cli`).
+"""
+
+from .config import DNAGPTConfig, config_names, get_config
+from .errors import CheckpointError, ConfigError, DataError, DNAGPTError, InvalidSequenceError
+from .model import DNAGPT, DNAGPTOutput
+from .tokenizer import Encoding, KmerTokenizer, TokenBatch, species_token
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DNAGPT",
+    "CheckpointError",
+    "ConfigError",
+    "DNAGPTConfig",
+    "DNAGPTError",
+    "DNAGPTOutput",
+    "DataError",
+    "Encoding",
+    "InvalidSequenceError",
+    "KmerTokenizer",
+    "TokenBatch",
+    "config_names",
+    "get_config",
+    "species_token",
+]

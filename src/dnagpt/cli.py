@@ -1,0 +1,146 @@
+"""The ``dnagpt`` command line.
+
+Each subcommand is one small function registered in ``COMMANDS``; errors caused
+by the user's input (:class:`~dnagpt.errors.DNAGPTError`) print one line and
+exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from .errors import DNAGPTError
+
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {}
+
+
+def command(name: str, summary: str, add_arguments: AddArguments) -> Callable[[Run], Run]:
+    """Register the decorated ``run(args)`` as subcommand ``name``."""
+
+    def bind(run: Run) -> Run:
+        COMMANDS[name] = (summary, add_arguments, run)
+        return run
+
+    return bind
+
+
+# ----------------------------------------------------------------------- info
+def _info_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+@command("info", "list the named model configurations with their sizes", _info_args)
+def _info(args: argparse.Namespace) -> int:
+    import torch
+
+    from .config import config_description, config_names, get_config
+    from .model import DNAGPT
+
+    rows = []
+    for name in config_names():
+        cfg = get_config(name)
+        with torch.device("meta"):  # counts parameters without allocating them
+            n = DNAGPT(cfg).num_parameters()
+        rows.append(
+            dict(
+                name=name,
+                parameters=n,
+                layers=cfg.n_layer,
+                heads=cfg.n_head,
+                width=cfg.d_model,
+                context_tokens=cfg.context_length,
+                vocabulary=cfg.vocab_size,
+                description=config_description(name),
+            )
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':15s} {'parameters':>12s} {'layers':>6s} {'heads':>5s} {'width':>5s} {'context':>7s} {'vocab':>6s}")
+    for r in rows:
+        print(
+            f"{r['name']:15s} {r['parameters'] / 1e6:11.2f}M {r['layers']:6d} {r['heads']:5d} {r['width']:5d} "
+            f"{r['context_tokens']:7d} {r['vocabulary']:6d}  {r['description']}"
+        )
+    return 0
+
+
+# ------------------------------------------------------------------- tokenize
+def _tokenize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", help="token-language text, e.g. '<R>ACGTACGTT<=><B>' (quote it in the shell)")
+    p.add_argument("--k", type=int, default=6, help="k-mer length (default 6)")
+    p.add_argument("--sixmers-only", action="store_true", help="6-mer-only vocabulary of the human model")
+
+
+@command("tokenize", "show the token ids and pieces of a text in the DNAGPT token language", _tokenize_args)
+def _tokenize(args: argparse.Namespace) -> int:
+    from .tokenizer import KmerTokenizer
+
+    tok = KmerTokenizer(args.k, (args.k,) if args.sixmers_only else None)
+    enc = tok.encode(args.text)
+    numbers = dict(zip(enc.number_positions, enc.number_values, strict=True))
+    for i, tid in enumerate(enc.ids):
+        piece = f"number {numbers[i]!r}" if i in numbers else tok.piece(tid)
+        print(f"{i}\t{tid}\t{piece}")
+    print(f"# {len(enc.ids)} tokens; canonical text: {tok.decode(enc.ids, enc)}")
+    return 0
+
+
+# ---------------------------------------------------------- convert-official
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="published checkpoint, e.g. dna_gpt0.1b_m.pth")
+    p.add_argument("out_dir", help="directory to write model.safetensors, config.json, tokenizer.json")
+    p.add_argument("--name", help="configuration (dna_gpt0.1b_h, dna_gpt0.1b_m, dna_gpt3b_m); inferred if omitted")
+
+
+@command("convert-official", "convert a published DNAGPT .pth checkpoint to safetensors", _convert_args)
+def _convert(args: argparse.Namespace) -> int:
+    from .checkpoint import convert_official
+
+    model = convert_official(args.source, args.out_dir, name=args.name)
+    print(f"wrote {args.out_dir} ({model.config.name}, {model.num_parameters() / 1e6:.1f}M parameters)")
+    return 0
+
+
+# ----------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="dnagpt",
+        description="DNAGPT for DNA: pretrain, fine-tune, evaluate and use generative DNA language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"dnagpt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (summary, add_arguments, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dnagpt`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.run(args) or 0)
+    except DNAGPTError as e:
+        print(f"dnagpt {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dnagpt {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Model configuration and the named configurations.
+
+A configuration fixes the shape of the network and of its token language; the
+weights live elsewhere (see :mod:`dnagpt.checkpoint`). The named configurations
+are the published checkpoints, the paper's four variants (Fig. 2c, Fig. S3) and
+small ones that train on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+from .tokenizer import KmerTokenizer
+
+
+@dataclass
+class DNAGPTConfig:
+    """Shape of a DNAGPT model (a GPT-2 style decoder without biases)."""
+
+    vocab_size: int = 19_564  # reserved tokens + k-mers; 34 + all 1..6-mers over NAGCT
+    context_length: int = 512  # positions, in tokens (numbers and instruction tokens count)
+    n_layer: int = 12  # transformer blocks
+    n_head: int = 12  # attention heads per block
+    d_model: int = 768  # width of the residual stream
+    dropout: float = 0.0  # the published models train without dropout
+    layer_norm_eps: float = 1e-5
+    kmer: int = 6  # bases per sequence token
+    kmer_sizes: tuple[int, ...] | None = None  # k-mer lengths in the vocabulary; None = 1..kmer
+    name: str = "custom"  # a label only; shapes come from the fields above
+
+    def __post_init__(self) -> None:
+        if self.kmer_sizes is not None:
+            self.kmer_sizes = tuple(self.kmer_sizes)
+        for field_name in ("vocab_size", "context_length", "n_layer", "n_head", "d_model"):
+            if int(getattr(self, field_name)) <= 0:
+                raise ConfigError(f"{field_name} must be positive, got {getattr(self, field_name)}")
+        if self.d_model % self.n_head:
+            raise ConfigError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        tokens = self.tokenizer().vocab_size
+        if tokens != self.vocab_size:
+            raise ConfigError(
+                f"vocab_size {self.vocab_size} does not match the k-mer vocabulary "
+                f"(k={self.kmer}, sizes={self.kmer_sizes}) of {tokens} tokens"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    def tokenizer(self) -> KmerTokenizer:
+        """The tokenizer whose ids this model reads."""
+        return KmerTokenizer(self.kmer, self.kmer_sizes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["kmer_sizes"] = list(self.kmer_sizes) if self.kmer_sizes is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DNAGPTConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown configuration fields: {', '.join(unknown)}")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> DNAGPTConfig:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON ({e})") from e
+
+
+def _vocab(kmer_sizes: tuple[int, ...] | None, k: int = 6) -> int:
+    return KmerTokenizer(k, kmer_sizes).vocab_size
+
+
+_SIX_ONLY = (6,)
+
+# name -> (description, fields). Vocabulary sizes follow from k-mer sizes.
+_NAMED: dict[str, tuple[str, dict]] = {
+    # The three published checkpoints (official-dnagpt-format.md).
+    "dna_gpt0.1b_h": (
+        "published 0.1B human model, 6-mer vocabulary, 4096 tokens",
+        dict(context_length=4096, n_layer=12, n_head=12, d_model=768, kmer_sizes=_SIX_ONLY),
+    ),
+    "dna_gpt0.1b_m": (
+        "published 0.1B multi-organism model, 1..6-mer vocabulary, 512 tokens",
+        dict(context_length=512, n_layer=12, n_head=12, d_model=768),
+    ),
+    "dna_gpt3b_m": (
+        "published 3B multi-organism model, 512 tokens",
+        dict(context_length=512, n_layer=60, n_head=64, d_model=2048),
+    ),
+    # The paper's four variants (Fig. 2c, Fig. S3).
+    "DNAGPT-H": (
+        "paper: human genomes, 4096 tokens (24,576 bp)",
+        dict(context_length=4096, n_layer=12, n_head=12, d_model=768, kmer_sizes=_SIX_ONLY),
+    ),
+    "DNAGPT-M": (
+        "paper: 9 species, 4096 tokens (24,576 bp)",
+        dict(context_length=4096, n_layer=12, n_head=12, d_model=768),
+    ),
+    "DNAGPT-S-512": (
+        "paper: all mammals, 512 tokens (3,072 bp)",
+        dict(context_length=512, n_layer=12, n_head=12, d_model=768),
+    ),
+    "DNAGPT-B-512": (
+        "paper: all mammals, 3B parameters, 512 tokens",
+        dict(context_length=512, n_layer=60, n_head=64, d_model=2048),
+    ),
+    # Small configurations that train on a 2-core CPU.
+    "dnagpt-tiny": (
+        "tests and smoke runs: 2 layers x 64 wide, 128 tokens",
+        dict(context_length=128, n_layer=2, n_head=2, d_model=64),
+    ),
+    "dnagpt-small": (
+        "laptop pretraining: 4 layers x 192 wide, 256 tokens (1.5 kbp)",
+        dict(context_length=256, n_layer=4, n_head=4, d_model=192),
+    ),
+}
+
+
+def config_names() -> list[str]:
+    """Names accepted by :func:`get_config`."""
+    return list(_NAMED)
+
+
+def config_description(name: str) -> str:
+    return _NAMED[name][0]
+
+
+def get_config(name: str, **overrides) -> DNAGPTConfig:
+    """A named configuration, optionally with some fields changed.
+
+    Raises :class:`ConfigError` listing the known names for an unknown one.
+    """
+    if name not in _NAMED:
+        raise ConfigError(f"unknown configuration {name!r}; choose one of: {', '.join(_NAMED)}")
+    fields = dict(_NAMED[name][1])
+    fields.update(overrides)
+    fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6))
+    fields.setdefault("name", name)
+    return DNAGPTConfig(**fields)

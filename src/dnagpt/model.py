@@ -1,0 +1,271 @@
+"""The DNAGPT network, in dependency order: attention, MLP, block, heads, model.
+
+A GPT-2 style decoder (pre-LayerNorm, no biases, tanh-GELU MLP, learned absolute
+positions) with the two additions of the paper (Fig. 1c-d):
+
+* a numerical embedding: a number in the input takes one position, and its
+  embedding is ``number_embedding(value)`` instead of a token embedding;
+* two heads on the shared trunk: ``mlm_head`` gives token logits (next token and
+  classification answers), ``num_regression`` gives one number per position.
+
+Module names equal the published state-dict keys, so their weights load as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import DNAGPTConfig
+from .errors import ConfigError
+
+KeyValue = tuple[torch.Tensor, torch.Tensor]  # (keys, values), each [batch, heads, length, head_dim]
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with one fused q/k/v projection."""
+
+    def __init__(self, config: DNAGPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.d_model = config.d_model
+        self.c_attn = nn.Linear(config.d_model, 3 * config.d_model, bias=False)  # q, k, v in this order
+        self.c_proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.dropout = config.dropout
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, past: KeyValue | None = None
+    ) -> tuple[torch.Tensor, KeyValue]:
+        """``mask`` is a boolean ``[batch, 1, q, k]`` (True = may attend) or None for plain causal."""
+        b, t, d = x.shape
+        q, k, v = self.c_attn(x).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+        if past is not None:
+            k = torch.cat((past[0], k), dim=2)
+            v = torch.cat((past[1], v), dim=2)
+        p = self.dropout if self.training else 0.0
+        if mask is None:
+            # Without a cache the plain causal mask applies; one new query may see every key.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=past is None and t > 1)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        y = y.transpose(1, 2).contiguous().view(b, t, d)
+        return self.resid_dropout(self.c_proj(y)), (k, v)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network, 4x wide."""
+
+    def __init__(self, config: DNAGPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.d_model, 4 * config.d_model, bias=False)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.c_proj = nn.Linear(4 * config.d_model, config.d_model, bias=False)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block."""
+
+    def __init__(self, config: DNAGPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=False)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=False)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, past: KeyValue | None = None
+    ) -> tuple[torch.Tensor, KeyValue]:
+        a, kv = self.attn(self.ln_1(x), mask, past)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), kv
+
+
+def projection_head(d_in: int, d_model: int, d_out: int, eps: float) -> nn.Sequential:
+    """Linear -> SiLU -> LayerNorm -> Linear: the shape of all three DNAGPT heads."""
+    return nn.Sequential(
+        nn.Linear(d_in, d_model, bias=False),
+        nn.SiLU(),
+        nn.LayerNorm(d_model, eps=eps, bias=False),
+        nn.Linear(d_model, d_out, bias=False),
+    )
+
+
+@dataclass
+class DNAGPTOutput:
+    """What a forward pass returns."""
+
+    hidden_states: torch.Tensor  # [batch, length, d_model], after the final LayerNorm
+    logits: torch.Tensor | None = None  # [batch, length, vocab]: next token / answer scores
+    regression: torch.Tensor | None = None  # [batch, length]: the number predicted at each position
+    past_key_values: list[KeyValue] | None = None  # per layer, for incremental decoding
+
+
+class DNAGPT(nn.Module):
+    """DNAGPT: GPT trunk + numerical embedding + token head + regression head.
+
+    Example::
+
+        model = DNAGPT(get_config("dnagpt-tiny"))
+        tok = model.config.tokenizer()
+        batch = tok.batch_encode(["<R>ACGTACGTTTGA<=><B>"])
+        out = model(batch.input_ids, batch.numbers, batch.number_mask)
+        out.logits[0, -1].argmax()  # the answer token
+    """
+
+    def __init__(self, config: DNAGPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        d, eps = config.d_model, config.layer_norm_eps
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, d),
+                wpe=nn.Embedding(config.context_length, d),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+                ln_f=nn.LayerNorm(d, eps=eps, bias=False),
+            )
+        )
+        self.number_embedding = projection_head(1, d, d, eps)  # value -> embedding
+        self.mlm_head = projection_head(d, d, config.vocab_size, eps)  # hidden -> token logits
+        self.num_regression = projection_head(d, d, 1, eps)  # hidden -> number
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by depth
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+
+    # ---------------------------------------------------------------- pieces
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        numbers: torch.Tensor | None = None,
+        number_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Token (or number) embeddings plus position embeddings, ``[batch, length, d_model]``."""
+        emb = self.transformer.wte(input_ids)
+        if number_mask is not None and numbers is not None and bool(number_mask.any()):
+            values = numbers[number_mask].to(emb.dtype).unsqueeze(-1)
+            num_emb = self.number_embedding(values).to(emb.dtype)
+            # Fills the masked rows in row-major order: one vectorised scatter for the whole batch.
+            emb = emb.masked_scatter(number_mask.unsqueeze(-1), num_emb)
+        if position_ids is None:
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+        return self.transformer.drop(emb + self.transformer.wpe(position_ids))
+
+    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Token head on hidden states of any shape ``[..., d_model]``."""
+        return self.mlm_head(hidden)
+
+    def regression_output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Regression head: one number per hidden state ``[..., d_model] -> [...]``."""
+        return self.num_regression(hidden).squeeze(-1)
+
+    # --------------------------------------------------------------- forward
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        numbers: torch.Tensor | None = None,
+        number_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: list[KeyValue] | None = None,
+        use_cache: bool = False,
+        compute_heads: bool = True,
+    ) -> DNAGPTOutput:
+        """Run the model.
+
+        Args:
+            input_ids: ``[batch, length]`` token ids.
+            numbers, number_mask: values and positions of numbers (see :class:`TokenBatch`).
+            attention_mask: ``[batch, past + length]`` bool, False on padding. Needed only
+                for left padding; right padding is harmless under causal attention.
+            position_ids: explicit positions; by default counted over real tokens.
+            past_key_values: the cache returned by an earlier call (incremental decoding).
+            use_cache: return the updated cache.
+            compute_heads: False returns hidden states only (read heads at chosen positions
+                with :meth:`token_logits` / :meth:`regression_output`).
+        """
+        b, t = input_ids.shape
+        past_len = past_key_values[0][0].shape[2] if past_key_values else 0
+        mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            if attention_mask.shape != (b, past_len + t):
+                raise ConfigError(f"attention_mask must be [batch, {past_len + t}], got {tuple(attention_mask.shape)}")
+            mask = _attention_mask(attention_mask, t, past_len)
+            if position_ids is None:
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past_len:]
+        elif past_len and t > 1:
+            mask = _attention_mask(torch.ones(b, past_len + t, dtype=torch.bool, device=input_ids.device), t, past_len)
+        if position_ids is None:
+            position_ids = torch.arange(past_len, past_len + t, device=input_ids.device).unsqueeze(0)
+        if int(position_ids.max()) >= self.config.context_length:
+            raise ConfigError(
+                f"input reaches position {int(position_ids.max())}, beyond the model's context of "
+                f"{self.config.context_length} tokens"
+            )
+        x = self.embed(input_ids, numbers, number_mask, position_ids)
+        cache: list[KeyValue] = []
+        for i, block in enumerate(self.transformer.h):
+            x, kv = block(x, mask, past_key_values[i] if past_key_values else None)
+            if use_cache:
+                cache.append(kv)
+        h = self.transformer.ln_f(x)
+        out = DNAGPTOutput(hidden_states=h, past_key_values=cache if use_cache else None)
+        if compute_heads:
+            out.logits = self.token_logits(h)
+            out.regression = self.regression_output(h)
+        return out
+
+    # ------------------------------------------------------------- utilities
+    def num_parameters(self) -> int:
+        """Number of parameters (embeddings and all three heads included)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def tokenizer(self):
+        """The tokenizer matching this model's vocabulary."""
+        return self.config.tokenizer()
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``model.safetensors``, ``config.json`` and ``tokenizer.json`` to ``directory``."""
+        from .checkpoint import save_pretrained
+
+        save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, name: str | None = None, map_location: str = "cpu") -> DNAGPT:
+        """Load a model saved by :meth:`save_pretrained`, or a published ``.pth`` file
+        (then ``name`` picks the configuration, or it is inferred from the shapes)."""
+        from .checkpoint import load_pretrained
+
+        return load_pretrained(path, name=name, map_location=map_location)
+
+
+def _attention_mask(key_valid: torch.Tensor, t: int, past_len: int) -> torch.Tensor:
+    """Boolean ``[batch, 1, t, past_len + t]`` mask: causal and not onto padding.
+
+    Each query may always see itself, so a padded query row is never empty
+    (an empty row would give NaN, and NaN spreads through later layers).
+    """
+    total = past_len + t
+    q_pos = torch.arange(past_len, total, device=key_valid.device).unsqueeze(1)
+    k_pos = torch.arange(total, device=key_valid.device).unsqueeze(0)
+    causal = (k_pos <= q_pos).unsqueeze(0).unsqueeze(0)
+    return (causal & key_valid[:, None, None, :]) | (k_pos == q_pos)
