@@ -107,6 +107,50 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------- pretrain
+def _pretrain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="config file (TOML, YAML or JSON), or a bundled config name: demo")
+    p.add_argument("--out", help="run directory (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the run directory")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set train.lr=1e-3 --set model.n_layer=6 (repeatable)",
+    )
+    p.add_argument("--max-steps", type=int, help="shortcut for --set train.max_steps=N")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: GPU if there is one)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+
+
+@command(
+    "pretrain",
+    "pretrain a DNAGPT model on genome FASTA files with the paper's three tasks "
+    "(next k-mer, sequence order, GC content); works under torchrun",
+    _pretrain_args,
+)
+def _pretrain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import ConfigError
+    from .training.pretrain import format_report, load_pretrain_config, run_pretraining
+
+    overrides = list(args.set)
+    if args.max_steps is not None:
+        overrides.append(f"train.max_steps={args.max_steps}")
+    if args.no_progress:
+        overrides.append("train.progress=false")
+    cfg = load_pretrain_config(args.config, overrides)
+    out = Path(args.out or Path("runs") / Path(args.config).stem.removeprefix("pretrain-"))
+    if not args.resume and (out / "checkpoint.pt").exists():
+        raise ConfigError(f"{out} already holds a run; add --resume to continue it, or choose another --out")
+    evaluation = run_pretraining(cfg, out, resume=args.resume, device=args.device)
+    if evaluation:
+        print(format_report(evaluation, out))
+    return 0
+
+
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""

@@ -1,0 +1,153 @@
+"""FASTA in, memory-mapped base codes out.
+
+A genome is read once, line by line (plain or gzipped, LF or CRLF), checked and
+normalised, and written as one byte per base (codes 0..4 in ``NAGCT`` order)
+to ``bases.u8`` plus an ``index.json`` of its records. Sampling then reads
+windows straight from the memory map, so a 3 Gbp genome never has to fit in
+memory. Problems are reported with the file, record and line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..io import atomic_path, atomic_write_text
+
+_INVALID = 255
+# byte -> base code: ACGTN in any case; IUPAC ambiguity codes -> N (0); anything else invalid.
+_CODE_TABLE = bytearray([_INVALID] * 256)
+for _i, _b in enumerate("NAGCT"):
+    _CODE_TABLE[ord(_b)] = _CODE_TABLE[ord(_b.lower())] = _i
+for _b in "RYSWKMBDHV":
+    _CODE_TABLE[ord(_b)] = _CODE_TABLE[ord(_b.lower())] = 0
+_CODE_TABLE = bytes(_CODE_TABLE)
+_FLUSH_BYTES = 1 << 22
+STORE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Record:
+    """One FASTA record inside a prepared store."""
+
+    name: str
+    start: int  # offset of its first base in bases.u8
+    length: int
+
+
+class GenomeStore:
+    """A prepared genome: ``codes`` is a read-only memory map of base codes."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        meta = json.loads((directory / "index.json").read_text())
+        self.source = meta["source"]
+        self.records = [Record(r["name"], r["start"], r["length"]) for r in meta["records"]]
+        total = sum(r.length for r in self.records)
+        self.codes = np.memmap(directory / "bases.u8", dtype=np.uint8, mode="r", shape=(total,)) if total else None
+
+    @property
+    def total_length(self) -> int:
+        return sum(r.length for r in self.records)
+
+    def fetch(self, record: Record, start: int, end: int) -> np.ndarray:
+        """Base codes of ``record[start:end]`` (0-based, half-open)."""
+        return np.asarray(self.codes[record.start + start : record.start + end])
+
+
+def _file_key(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v{STORE_VERSION}".encode()).hexdigest()[:16]
+
+
+def prepare_fasta(path: str | Path, cache_dir: str | Path) -> GenomeStore:
+    """Convert a FASTA file into a :class:`GenomeStore` under ``cache_dir`` (reused when unchanged).
+
+    Raises :class:`DataError` naming the file, record and line for: a missing or
+    empty file, text before the first ``>`` header, a character that is not a base
+    or IUPAC code, a duplicate record name, or a record without bases.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such FASTA file")
+    out = Path(cache_dir) / f"{path.name}.{_file_key(path)}"
+    if (out / "index.json").exists():
+        return GenomeStore(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[dict] = []
+    with atomic_path(out / "bases.u8") as tmp, open(tmp, "wb") as sink:
+        _stream_records(path, sink, records)
+    if not records:
+        raise DataError(f"{path}: no FASTA records (empty file, or no line starting with '>')")
+    atomic_write_text(out / "index.json", json.dumps({"source": str(path), "records": records}, indent=1))
+    return GenomeStore(out)
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def _stream_records(path: Path, sink, records: list[dict]) -> None:
+    seen: set[str] = set()
+    name: str | None = None
+    start = offset = 0
+    pending: list[bytes] = []
+    pending_bytes = 0
+
+    def finish(line_no: int) -> None:
+        nonlocal pending_bytes
+        if pending:
+            sink.write(b"".join(pending))
+            pending.clear()
+            pending_bytes = 0
+        if name is not None:
+            if offset == start:
+                raise DataError(f"{path}: record '{name}' (ending before line {line_no}) has no bases")
+            records.append({"name": name, "start": start, "length": offset - start})
+
+    try:
+        with _open_text(path) as fh:
+            line_no = 0
+            for line_no, raw in enumerate(fh, start=1):
+                line = raw.rstrip(b"\r\n").strip()
+                if not line:
+                    continue
+                if line.startswith(b">"):
+                    finish(line_no)
+                    name = line[1:].split()[0].decode("utf-8", "replace") if len(line) > 1 else ""
+                    if not name:
+                        raise DataError(f"{path}: line {line_no}: FASTA header without a record name")
+                    if name in seen:
+                        raise DataError(f"{path}: line {line_no}: duplicate record name '{name}'")
+                    seen.add(name)
+                    start = offset
+                    continue
+                if name is None:
+                    raise DataError(
+                        f"{path}: line {line_no}: not FASTA (text before the first '>' header: {line[:30]!r})"
+                    )
+                codes = line.translate(_CODE_TABLE)
+                bad = codes.find(bytes([_INVALID]))
+                if bad >= 0:
+                    raise DataError(
+                        f"{path}: record '{name}', line {line_no}, column {bad + 1}: "
+                        f"character {chr(line[bad])!r} is not a DNA base or IUPAC code"
+                    )
+                pending.append(codes)
+                pending_bytes += len(codes)
+                offset += len(codes)
+                if pending_bytes >= _FLUSH_BYTES:
+                    sink.write(b"".join(pending))
+                    pending.clear()
+                    pending_bytes = 0
+            finish(line_no + 1)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: cannot read ({e})") from e

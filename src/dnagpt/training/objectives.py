@@ -1,0 +1,50 @@
+"""Pretraining loss: next-token CE + order CE + lambda x GC MSE (paper section 3.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..data.pretraining import IGNORE, PretrainBatch
+from ..model import DNAGPT
+
+
+@dataclass
+class PretrainLoss:
+    """The total loss and each term apart (the terms are detached, for logging)."""
+
+    total: torch.Tensor
+    next_token: torch.Tensor  # mean CE over k-mer targets
+    order: torch.Tensor  # mean CE of the order answer
+    gc_mse: torch.Tensor  # mean squared error of the GC fraction
+    order_correct: torch.Tensor  # how many order answers were right (arg-max over A vs N)
+    gc_pred: torch.Tensor  # predicted GC fractions [B]
+
+
+def pretrain_loss(model: DNAGPT, batch: PretrainBatch, yes_id: int, no_id: int, mse_weight: float) -> PretrainLoss:
+    """Loss = CE(next token) + CE(order) + ``mse_weight`` x MSE(GC).
+
+    The two cross-entropies are averaged over their own targets and added, so the
+    one order answer per sample is not drowned by hundreds of k-mer targets.
+    """
+    hidden = model(batch.input_ids, compute_heads=False).hidden_states
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    is_order = torch.zeros_like(batch.targets, dtype=torch.bool)
+    is_order[rows, batch.order_index] = True
+    seq_targets = batch.targets.masked_fill(is_order, IGNORE)
+    keep = seq_targets != IGNORE
+    logits = model.token_logits(hidden[keep]).float()
+    next_token = F.cross_entropy(logits, seq_targets[keep])
+
+    order_logits = model.token_logits(hidden[rows, batch.order_index]).float()
+    order_target = batch.targets[rows, batch.order_index]
+    order = F.cross_entropy(order_logits, order_target)
+    pair = order_logits[:, [no_id, yes_id]]
+    order_correct = (pair.argmax(-1) == batch.order_label).sum()
+
+    gc_pred = model.regression_output(hidden[rows, batch.gc_index]).float()
+    gc_mse = F.mse_loss(gc_pred, batch.gc)
+    total = next_token + order + mse_weight * gc_mse
+    return PretrainLoss(total, next_token.detach(), order.detach(), gc_mse.detach(), order_correct, gc_pred.detach())

@@ -1,0 +1,116 @@
+"""Pretraining runs: resume after a kill, torchrun with two CPU processes, bad configs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from dnagpt import DNAGPT, ConfigError
+from dnagpt.training.pretrain import load_pretrain_config, run_pretraining
+
+TINY = """
+[model]
+config = "dnagpt-tiny"
+context_length = 64
+[data]
+min_tokens = 30
+max_tokens = 59
+[train]
+max_steps = {steps}
+batch_size = 4
+grad_accum = {accum}
+lr = 3e-3
+warmup_steps = 2
+log_every = 1
+eval_every = 0
+save_every = 2
+precision = "fp32"
+progress = false
+tensorboard = false
+[eval]
+samples = 16
+baseline_bp = 20000
+"""
+
+
+def _config(tmp_path, steps=6, accum=1, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(TINY.format(steps=steps, accum=accum))
+    return path
+
+
+def _train_losses(run_dir):
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss"]) for r in lines if r["split"] == "train"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DNAGPT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def test_interrupted_and_resumed_run_draws_the_same_curve(tmp_path):
+    cfg = load_pretrain_config(str(_config(tmp_path)))
+    full = run_pretraining(cfg, tmp_path / "a")
+    run_pretraining(cfg, tmp_path / "b", stop_after=3)  # dies after step 3; last checkpoint: step 2
+    assert json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
+    resumed = run_pretraining(cfg, tmp_path / "b", resume=True)
+    assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
+    assert full == resumed
+    a = DNAGPT.from_pretrained(tmp_path / "a" / "model")
+    b = DNAGPT.from_pretrained(tmp_path / "b" / "model")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_killed_cli_run_resumes(tmp_path):
+    cfg = _config(tmp_path, steps=40)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    base = [sys.executable, "-m", "dnagpt.cli", "pretrain", str(cfg), "--no-progress"]
+    subprocess.run([*base, "--out", str(tmp_path / "a")], check=True, env=env, capture_output=True, timeout=600)
+    proc = subprocess.Popen([*base, "--out", str(tmp_path / "b")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while not (tmp_path / "b" / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run([*base, "--out", str(tmp_path / "b")], env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and "--resume" in again.stderr  # refuses to overwrite the run
+    subprocess.run([*base, "--out", str(tmp_path / "b"), "--resume"], check=True, env=env, capture_output=True)
+    assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
+    assert (tmp_path / "b" / "model" / "model.safetensors").exists()
+
+
+def test_two_process_ddp_equals_one_process_with_accumulation(tmp_path):
+    one = load_pretrain_config(str(_config(tmp_path, steps=3, accum=2)))
+    run_pretraining(one, tmp_path / "single")
+    cfg = _config(tmp_path, steps=3, accum=1, name="ddp.toml")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "dnagpt.cli", "pretrain", str(cfg), "--out", str(tmp_path / "ddp"), "--no-progress"]  # fmt: skip
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    single, ddp = _train_losses(tmp_path / "single"), _train_losses(tmp_path / "ddp")
+    assert [s for s, _ in single] == [s for s, _ in ddp] == [1, 2, 3]
+    for (_, a), (_, b) in zip(single, ddp, strict=True):
+        assert abs(a - b) < 1e-4
+    wa = DNAGPT.from_pretrained(tmp_path / "single" / "model").state_dict()
+    wb = DNAGPT.from_pretrained(tmp_path / "ddp" / "model").state_dict()
+    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-4
+
+
+def test_config_errors_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_pretrain_config("nonexistent")
+    with pytest.raises(ConfigError, match=r"unknown settings in \[train\]: learning_rate"):
+        load_pretrain_config(str(_config(tmp_path)), ["train.learning_rate=1"])
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
+        load_pretrain_config(str(_config(tmp_path)), ["lr=1"])
+    cfg = load_pretrain_config("demo", ["train.lr=5e-4", "model.n_layer=2"])
+    assert cfg.train.lr == 5e-4 and cfg.model["n_layer"] == 2
