@@ -92,19 +92,20 @@ def main() -> None:
     objective = PretrainObjective(ours, tok.yes_id, tok.no_id, mse_weight=0.01)
     opt_ours = torch.optim.AdamW(parameter_groups(ours, 0.1), lr=1e-4, betas=(0.9, 0.98))
 
-    hf = GPT2LMHeadModel(
-        GPT2Config(
-            vocab_size=cfg.vocab_size,
-            n_positions=args.context,
-            n_embd=args.width,
-            n_layer=args.layers,
-            n_head=args.heads,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-        ),
-        attn_implementation="sdpa",
+    gpt2_cfg = GPT2Config(
+        vocab_size=cfg.vocab_size,
+        n_positions=args.context,
+        n_embd=args.width,
+        n_layer=args.layers,
+        n_head=args.heads,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=None,
+        eos_token_id=None,
     )
+    gpt2_cfg._attn_implementation = "sdpa"  # the same attention kernel as dnagpt
+    hf = GPT2LMHeadModel(gpt2_cfg)
     opt_hf = torch.optim.AdamW(parameter_groups(hf, 0.1), lr=1e-4, betas=(0.9, 0.98))
     ids = batch.input_ids
 

@@ -87,13 +87,15 @@ def test_killed_cli_run_resumes(tmp_path):
     assert (tmp_path / "b" / "model" / "model.safetensors").exists()
 
 
-def test_two_process_ddp_equals_one_process_with_accumulation(tmp_path):
+@pytest.mark.parametrize("mode,port", [("ddp", 29517), ("fsdp", 29518)])
+def test_two_processes_equal_one_process_with_accumulation(tmp_path, mode, port):
     one = load_pretrain_config(str(_config(tmp_path, steps=3, accum=2)))
     run_pretraining(one, tmp_path / "single")
     cfg = _config(tmp_path, steps=3, accum=1, name="ddp.toml")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "dnagpt.cli", "pretrain", str(cfg), "--out", str(tmp_path / "ddp"), "--no-progress"]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           "-m", "dnagpt.cli", "pretrain", str(cfg), "--out", str(tmp_path / "ddp"), "--no-progress",
+           "--set", f"train.fsdp={'true' if mode == 'fsdp' else 'false'}"]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     single, ddp = _train_losses(tmp_path / "single"), _train_losses(tmp_path / "ddp")
@@ -114,3 +116,19 @@ def test_config_errors_are_clear(tmp_path):
         load_pretrain_config(str(_config(tmp_path)), ["lr=1"])
     cfg = load_pretrain_config("demo", ["train.lr=5e-4", "model.n_layer=2"])
     assert cfg.train.lr == 5e-4 and cfg.model["n_layer"] == 2
+
+
+def test_logs_each_loss_term_and_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = load_pretrain_config(str(_config(tmp_path, steps=2)), ["train.tensorboard=true", "train.eval_every=1"])
+    evaluation = run_pretraining(cfg, tmp_path / "run")
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["split"] == "train"]
+    assert {"loss", "next_token", "order", "gc_mse", "order_acc", "lr", "tokens_per_s"} <= set(train[0])
+    valid = [r for r in records if r["split"] == "valid"]
+    assert [r["step"] for r in valid] == [1, 2]
+    for key in ("next_token_loss", "unigram_loss", "species_unigram_loss", "order_accuracy", "gc_r2"):
+        assert key in evaluation
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    holdout = json.loads((tmp_path / "run" / "holdout.json").read_text())
+    assert holdout and all(r["end"] > r["start"] for r in holdout)

@@ -32,11 +32,19 @@ _PUBLISHED = ("dna_gpt0.1b_h", "dna_gpt0.1b_m", "dna_gpt3b_m")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # left by DistributedDataParallel / torch.compile
 
 
-def save_pretrained(model: DNAGPT, directory: str | Path, metadata: dict[str, str] | None = None) -> None:
-    """Write a model to ``directory`` in dnagpt's format (each file written atomically)."""
+def save_pretrained(
+    model: DNAGPT,
+    directory: str | Path,
+    metadata: dict[str, str] | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write a model to ``directory`` in dnagpt's format (each file written atomically).
+
+    ``state_dict`` replaces ``model.state_dict()``, e.g. the gathered weights of a sharded model.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous() for k, v in (state_dict or model.state_dict()).items()}
     meta = {"format": "pt", "dnagpt_config": model.config.name, **(metadata or {})}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=meta))
     model.config.save(directory / CONFIG_FILE)

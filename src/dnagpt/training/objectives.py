@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..data.pretraining import IGNORE, PretrainBatch
 from ..model import DNAGPT
+from .fused_ce import linear_cross_entropy
 
 
 @dataclass
@@ -35,8 +36,9 @@ def pretrain_loss(model: DNAGPT, batch: PretrainBatch, yes_id: int, no_id: int, 
     is_order[rows, batch.order_index] = True
     seq_targets = batch.targets.masked_fill(is_order, IGNORE)
     keep = seq_targets != IGNORE
-    logits = model.token_logits(hidden[keep]).float()
-    next_token = F.cross_entropy(logits, seq_targets[keep])
+    # The token head is MLP -> Linear(d_model, vocab); the last product and the loss are fused.
+    features = model.mlm_head[:-1](hidden[keep])
+    next_token = linear_cross_entropy(features, model.mlm_head[-1].weight, seq_targets[keep])
 
     order_logits = model.token_logits(hidden[rows, batch.order_index]).float()
     order_target = batch.targets[rows, batch.order_index]

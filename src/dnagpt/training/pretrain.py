@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import save_pretrained
 from ..config import get_config
 from ..data.corpus import BUNDLED_MANIFEST, Corpus, read_manifest
 from ..data.pretraining import EXTRA_TOKENS, PretrainBatch, PretrainSampler
@@ -297,7 +298,10 @@ def build_model_config(cfg: PretrainConfig):
 def run_pretraining(
     cfg: PretrainConfig, run_dir: str | Path, resume: bool = False, device: str = "auto", stop_after: int | None = None
 ) -> dict:
-    """Pretrain as configured; return the final held-out evaluation (with baselines)."""
+    """Pretrain as configured; return the final held-out evaluation (with baselines).
+
+    Under torchrun every process calls this; only rank 0 writes files and gets the evaluation.
+    """
     run_dir = Path(run_dir)
     dist = DistributedContext.from_environment(device)
     model_cfg = build_model_config(cfg)
@@ -332,8 +336,10 @@ def run_pretraining(
         corpus.write_holdout(run_dir / "holdout.json")
     trainer = Trainer(model, task, cfg.train, run_dir, dist)
     result = trainer.train(resume=resume, stop_after=stop_after)
-    if dist.is_main and result.step >= cfg.train.max_steps:
-        model.save_pretrained(run_dir / "model")
+    finished = result.step >= cfg.train.max_steps
+    weights = dist.full_state_dict(model) if finished else None  # collective: every process takes part
+    if dist.is_main and finished:
+        save_pretrained(model, run_dir / "model", state_dict=weights)
         card = {
             "species": corpus.species_tokens(),
             "gc_standardization": {"mean": task.gc_mean, "std": task.gc_std},
@@ -344,7 +350,7 @@ def run_pretraining(
         atomic_write_text(run_dir / "evaluation.json", json.dumps(result.evaluation, indent=2) + "\n")
     dist.barrier()
     dist.close()
-    return result.evaluation
+    return result.evaluation if dist.is_main else {}  # only rank 0 reports
 
 
 def format_report(ev: dict, run_dir: str | Path) -> str:
@@ -354,7 +360,7 @@ def format_report(ev: dict, run_dir: str | Path) -> str:
         f"Held-out evaluation: {ev['samples']} windows from regions never trained on ({run_dir}/holdout.json)",
         f"  next-token loss   {ev['next_token_loss']:.3f} nats (perplexity {ev['perplexity']:.0f})"
         f"   baseline: k-mer unigram {ev['unigram_loss']:.3f}, per-species unigram {ev['species_unigram_loss']:.3f}"
-        f"   -> {gain:+.3f} nats vs unigram",
+        f"   -> {abs(gain):.3f} nats {'below' if gain > 0 else 'ABOVE'} the unigram",
         f"  order accuracy    {ev['order_accuracy']:.3f}   baseline: chance {ev['order_chance']:.3f}",
         f"  GC content R2     {ev['gc_r2']:.3f}   baseline: species mean GC R2 {ev['gc_r2_species_mean']:.3f}",
         f"Model: {run_dir}/model   metrics: {run_dir}/metrics.jsonl   evaluation: {run_dir}/evaluation.json",

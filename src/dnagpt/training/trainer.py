@@ -284,8 +284,14 @@ class Trainer:
     def evaluate(self) -> dict:
         """Held-out metrics from the task, logged with split "valid"."""
         self.loss_module.eval()
+        # Under FSDP the task calls the inner model directly, so gather the root's shards first.
+        gather = getattr(self.loss_module, "unshard", None)
+        if gather is not None:
+            gather()
         with torch.no_grad():
             result = self.task.evaluate(self.model, self.device, self.autocast())
+        if gather is not None:
+            self.loss_module.reshard()
         self.loss_module.train()
         self.log({"step": self.step, "split": "valid", **result})
         if self.dist.is_main and self.cfg.progress:

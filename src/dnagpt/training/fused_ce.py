@@ -1,0 +1,63 @@
+"""Cross-entropy of a linear layer without materialising all logits.
+
+The token head ends in ``Linear(d_model -> vocab)``; with 19,564 k-mer tokens
+the logits of one CPU batch take hundreds of MB, allocated and freed at every
+step. This computes the loss and both gradients chunk by chunk in the forward
+pass (softmax minus one-hot, times the inputs or the weight), so only one
+chunk of logits exists at a time. The result equals ``F.cross_entropy(x @ W.T, y)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+CHUNK_TOKENS = 256  # 256 x 19,564 fp32 logits = 20 MB per chunk
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, target: torch.Tensor, compute_dtype: torch.dtype):
+        n = x.shape[0]
+        w = weight.to(compute_dtype)
+        grad_x = torch.empty_like(x)
+        grad_w = torch.zeros_like(weight, dtype=torch.float32)
+        total = torch.zeros((), dtype=torch.float32, device=x.device)
+        for start in range(0, n, CHUNK_TOKENS):
+            xs = x[start : start + CHUNK_TOKENS].to(compute_dtype)
+            ys = target[start : start + CHUNK_TOKENS]
+            logits = (xs @ w.T).float()
+            target_logit = logits.gather(1, ys[:, None])
+            peak = logits.amax(dim=-1, keepdim=True)
+            probs = logits.sub_(peak).exp_()  # in place: one chunk of logits is all the memory used
+            norm = probs.sum(dim=-1, keepdim=True)
+            total += (norm.log() + peak - target_logit).sum()
+            probs.div_(norm)  # d(loss_i)/d(logits_i) = softmax - one-hot
+            probs.scatter_add_(1, ys[:, None], torch.full_like(norm, -1.0))
+            probs = probs.to(compute_dtype)
+            grad_x[start : start + CHUNK_TOKENS] = (probs @ w).to(x.dtype)
+            grad_w += (probs.T @ xs).float()
+        ctx.save_for_backward(grad_x, grad_w)
+        ctx.n = n
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        grad_x, grad_w = ctx.saved_tensors
+        scale = grad_out / ctx.n
+        return grad_x * scale.to(grad_x.dtype), (grad_w * scale).to(grad_w.dtype), None, None
+
+
+def linear_cross_entropy(x: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean ``cross_entropy(x @ weight.T, target)`` for ``x [N, D]``, ``weight [V, D]``, ``target [N]``.
+
+    Under autocast the products run in the autocast dtype, the softmax in float32.
+    """
+    if x.shape[0] == 0:
+        raise ValueError("linear_cross_entropy needs at least one target")
+    device = x.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
+    with torch.autocast(device, enabled=False):
+        if not torch.is_grad_enabled() or not (x.requires_grad or weight.requires_grad):
+            return F.cross_entropy((x.to(dtype) @ weight.to(dtype).T).float(), target)
+        return _LinearCrossEntropy.apply(x, weight, target, dtype)
