@@ -58,6 +58,9 @@ def test_manifest_errors(tmp_path):
     (tmp_path / "m.toml").write_text('[[genome]]\npath = "g.fa"\nspecies = "unicorn"\n')
     with pytest.raises(DataError, match="unknown species 'unicorn'"):
         read_manifest(tmp_path / "m.toml")
+    (tmp_path / "m.toml").write_text('[[genome]\npath = "g.fa"\n')
+    with pytest.raises(DataError, match=r"m\.toml: cannot parse manifest"):
+        read_manifest(tmp_path / "m.toml")
     (tmp_path / "m.yaml").write_text("genome:\n  - path: g.fa\n    species: Homo sapiens\n    weight: 2\n")
     (entry,) = read_manifest(tmp_path / "m.yaml")
     assert entry.species == "<R>" and entry.weight == 2.0

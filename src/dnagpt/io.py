@@ -42,3 +42,31 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_structured(path: Path) -> dict:
+    """Parse a TOML, YAML (.yaml/.yml) or JSON file into a dict.
+
+    Raises ``ValueError`` with the parser's message when the text is malformed.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            import json
+
+            data = json.loads(text)
+    except Exception as e:  # each parser has its own error type
+        raise ValueError(str(e)) from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError("expected a mapping of sections at the top level")
+    return data

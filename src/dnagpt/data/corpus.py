@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_structured
 from ..tokenizer import species_token
 from .fasta import Record, prepare_fasta
 
@@ -59,21 +59,11 @@ def read_manifest(path: str | Path) -> list[GenomeEntry]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such manifest file")
-    text = path.read_text()
     try:
-        if path.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as e:  # each parser has its own error type
+        data = read_structured(path)
+    except ValueError as e:
         raise DataError(f"{path}: cannot parse manifest ({e})") from e
-    genomes = (data or {}).get("genome") or (data or {}).get("genomes")
+    genomes = data.get("genome") or data.get("genomes")
     if not genomes:
         raise DataError(f"{path}: manifest lists no genomes (expected [[genome]] entries with path and species)")
     entries = []

@@ -27,7 +27,7 @@ from ..config import get_config
 from ..data.corpus import BUNDLED_MANIFEST, Corpus, read_manifest
 from ..data.pretraining import EXTRA_TOKENS, PretrainBatch, PretrainSampler
 from ..errors import ConfigError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_structured
 from ..model import DNAGPT
 from .distributed import DistributedContext
 from .objectives import pretrain_loss
@@ -99,19 +99,9 @@ def load_pretrain_config(source: str, overrides: list[str] | None = None) -> Pre
             names = sorted(p.stem.removeprefix("pretrain-") for p in BUNDLED_CONFIGS.glob("pretrain-*.toml"))
             raise ConfigError(f"{source}: no such config file, nor a bundled config (bundled: {', '.join(names)})")
         path = bundled
-    text = path.read_text()
     try:
-        if path.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-    except Exception as e:
+        data = read_structured(path)
+    except ValueError as e:
         raise ConfigError(f"{path}: cannot parse config ({e})") from e
     manifest = data.get("data", {}).get("manifest")
     if manifest and manifest != "bundled" and not Path(manifest).is_absolute():

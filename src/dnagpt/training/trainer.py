@@ -267,7 +267,8 @@ class Trainer:
                           "tokens_per_s": rate, **terms})  # fmt: skip
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{terms.get('loss', float('nan')):.3f}", tok_s=f"{rate:,.0f}")
+                postfix = {"loss": f"{terms.get('loss', float('nan')):.3f}", "tok_s": f"{rate:,.0f}"}
+                bar.set_postfix(postfix, refresh=False)  # redrawn at the bar's own interval
             last = self.step == cfg.max_steps
             if (cfg.eval_every and self.step % cfg.eval_every == 0) or last:
                 evaluation = self.evaluate()
