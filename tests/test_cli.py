@@ -56,3 +56,22 @@ def test_convert_official_command(tmp_path):
     out = run_cli("convert-official", str(tmp_path / "tiny.pth"), str(tmp_path / "conv"), "--name", "dnagpt-tiny")
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "conv" / "model.safetensors").exists()
+
+
+def test_generate_writes_fasta(tmp_path):
+    from dnagpt import DNAGPT, get_config
+
+    torch.manual_seed(0)
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "m")
+    (tmp_path / "prompts.txt").write_text("<R>ATGGCG\n<Q>ATGAAA\n")
+    options = ["--num-samples", "3", "--max-new-tokens", "10", "--seed", "1", "--out", str(tmp_path / "g.fa")]
+    out = run_cli("generate", str(tmp_path / "m"), "--prompts-file", str(tmp_path / "prompts.txt"), *options)
+    assert out.returncode == 0, out.stderr
+    lines = (tmp_path / "g.fa").read_text().splitlines()
+    headers = [ln for ln in lines if ln.startswith(">")]
+    assert (
+        len(headers) == 6 and headers[0].startswith(">sample1 prompt=1") and headers[-1].startswith(">sample6 prompt=2")
+    )
+    assert all(set(ln) <= set("ACGTN") for ln in lines if not ln.startswith(">"))
+    bad = run_cli("generate", str(tmp_path / "m"), "--prompt", "<R>ACGT", "--max-new-tokens", "500")
+    assert bad.returncode == 2 and "context of 128" in bad.stderr

@@ -1,0 +1,86 @@
+"""Classification and regression metrics, in plain NumPy.
+
+Classification (paper Tables S2/S3): accuracy, precision, recall, F1, Matthews
+correlation, and the area under the ROC curve from scores. Regression (paper
+Fig. 3f): R2, Pearson and Spearman correlation, mean squared error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=float)
+    sorted_x = x[order]
+    start = 0
+    for end in range(1, len(x) + 1):
+        if end == len(x) or sorted_x[end] != sorted_x[start]:
+            ranks[order[start:end]] = (start + end + 1) / 2.0
+            start = end
+    return ranks
+
+
+def classification_metrics(labels, predictions, scores=None) -> dict[str, float]:
+    """Binary metrics; ``labels``/``predictions`` are 0/1, ``scores`` (optional) rank positives for AUROC."""
+    y = np.asarray(labels).astype(int)
+    p = np.asarray(predictions).astype(int)
+    if y.shape != p.shape or y.size == 0:
+        raise ValueError("labels and predictions must be non-empty and of the same length")
+    tp = int(np.sum((y == 1) & (p == 1)))
+    tn = int(np.sum((y == 0) & (p == 0)))
+    fp = int(np.sum((y == 0) & (p == 1)))
+    fn = int(np.sum((y == 1) & (p == 0)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    denom = np.sqrt(float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    mcc = (tp * tn - fp * fn) / denom if denom else 0.0
+    out = {
+        "accuracy": (tp + tn) / y.size,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "mcc": float(mcc),
+        "tp": tp,
+        "tn": tn,
+        "fp": fp,
+        "fn": fn,
+    }
+    if scores is not None:
+        out["auroc"] = auroc(y, scores)
+    return out
+
+
+def auroc(labels, scores) -> float:
+    """Area under the ROC curve (the Mann-Whitney statistic; ties count half)."""
+    y = np.asarray(labels).astype(int)
+    s = np.asarray(scores, dtype=float)
+    n_pos, n_neg = int(y.sum()), int((1 - y).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = _ranks(s)
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def regression_metrics(truth, predictions) -> dict[str, float]:
+    """R2, Pearson r, Spearman rho and MSE of predictions against measured values."""
+    t = np.asarray(truth, dtype=float)
+    p = np.asarray(predictions, dtype=float)
+    if t.shape != p.shape or t.size < 2:
+        raise ValueError("need at least two values, and as many predictions as values")
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    return {
+        "r2": 1.0 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot else float("nan"),
+        "pearson": _correlation(t, p),
+        "spearman": _correlation(_ranks(t), _ranks(p)),
+        "mse": float(np.mean((t - p) ** 2)),
+    }
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
+    return float(np.sum(a * b) / denom) if denom else float("nan")

@@ -1,0 +1,130 @@
+"""Batched sampling with the key/value cache.
+
+Prompts are left-padded into one batch, run once, and then extended one token at
+a time from the cache: every step costs one token per sequence instead of the
+whole prefix (the published code re-ran the full prefix, one sample at a time).
+Sampling: temperature (0 = greedy), top-k, top-p (nucleus), several samples per
+prompt, and stop tokens (by default ``<P>`` and the unknown id, as in the
+published code; a fine-tuned generation task adds its own stop symbol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import ConfigError
+from .model import DNAGPT
+from .tokenizer import UNKNOWN_ID, KmerTokenizer
+
+
+@dataclass
+class SamplingConfig:
+    """How to draw tokens."""
+
+    max_new_tokens: int = 128  # tokens added to each prompt, at most
+    temperature: float = 1.0  # 0 = always the most likely token
+    top_k: int = 0  # keep the k most likely tokens (0 = all)
+    top_p: float = 1.0  # keep the smallest set of tokens whose probability reaches p
+    num_samples: int = 1  # samples per prompt
+    stop_ids: tuple[int, ...] | None = None  # None = <P> and the unknown id
+    seed: int | None = None  # for reproducible samples
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0 or self.num_samples < 1:
+            raise ConfigError("top_k must be >= 0 and num_samples >= 1")
+
+
+@dataclass
+class Generation:
+    """One generated sequence."""
+
+    prompt_index: int
+    token_ids: list[int]  # the new tokens, stop token excluded
+    stopped: bool  # True if a stop token ended it (False: ran out of max_new_tokens)
+    text: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Set to -inf every logit outside the top-k and outside the top-p nucleus (per row)."""
+    if top_k > 0 and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        # drop a token once the tokens before it already reach top_p (the first one always stays)
+        drop_sorted = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def generate(
+    model: DNAGPT,
+    prompts: Sequence[str],
+    config: SamplingConfig | None = None,
+    tokenizer: KmerTokenizer | None = None,
+) -> list[Generation]:
+    """Continue each prompt ``config.num_samples`` times; returns one :class:`Generation` each,
+    in prompt order. Prompts are texts of the token language, e.g. ``"<R>ATGGCG"``."""
+    cfg = config or SamplingConfig()
+    tok = tokenizer or model.tokenizer()
+    if not prompts:
+        raise ConfigError("no prompts to generate from")
+    encs = [tok.encode(p) for p in prompts for _ in range(cfg.num_samples)]
+    owners = [i for i in range(len(prompts)) for _ in range(cfg.num_samples)]
+    longest = max(len(e) for e in encs)
+    if longest + cfg.max_new_tokens > model.config.context_length:
+        raise ConfigError(
+            f"prompt of {longest} tokens + {cfg.max_new_tokens} new tokens exceeds the model's context of "
+            f"{model.config.context_length}; lower max_new_tokens"
+        )
+    device = next(model.parameters()).device
+    batch = tok.batch_encode(encs, padding_side="left").to(device)
+    stop = torch.tensor(cfg.stop_ids if cfg.stop_ids is not None else (tok.pad_id, UNKNOWN_ID), device=device)
+    generator = torch.Generator(device=device)
+    if cfg.seed is not None:
+        generator.manual_seed(cfg.seed)
+    model.eval()
+    mask = batch.attention_mask
+    out = model(batch.input_ids, batch.numbers, batch.number_mask, attention_mask=mask, use_cache=True)
+    logits = out.logits[:, -1]
+    n = batch.input_ids.shape[0]
+    finished = torch.zeros(n, dtype=torch.bool, device=device)
+    stopped = torch.zeros(n, dtype=torch.bool, device=device)
+    new_tokens = []
+    for _ in range(cfg.max_new_tokens):
+        next_ids = _choose(logits.float(), cfg, generator)
+        hit = torch.isin(next_ids, stop) & ~finished
+        stopped |= hit
+        finished |= hit
+        new_tokens.append(torch.where(finished, torch.full_like(next_ids, -1), next_ids))
+        if bool(finished.all()):
+            break
+        mask = torch.cat([mask, torch.ones(n, 1, dtype=torch.bool, device=device)], dim=1)
+        out = model(next_ids[:, None], attention_mask=mask, past_key_values=out.past_key_values, use_cache=True)
+        logits = out.logits[:, -1]
+    table = torch.stack(new_tokens, dim=1).tolist()
+    results = []
+    for row, owner in enumerate(owners):
+        ids = [t for t in table[row] if t >= 0]
+        results.append(Generation(owner, ids, bool(stopped[row]), text=tok.decode(ids) if ids else ""))
+    return results
+
+
+def _choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator) -> torch.Tensor:
+    if cfg.temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p)
+    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(-1)
