@@ -205,6 +205,120 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------- finetune
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="pretrained model directory or .pth; or a configuration name with --from-scratch")
+    p.add_argument("task", help="task file (TOML/YAML/JSON): template, columns, labels")
+    p.add_argument("--train", required=True, help="training table (.csv, .tsv, .parquet)")
+    p.add_argument("--dev", help="dev table for model selection (default: split off the training table)")
+    p.add_argument("--test", help="test table, scored once with the best model")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the 6 : 1.5 : 2.5 split when --dev is absent")
+    p.add_argument("--from-scratch", action="store_true", help="random weights of the named configuration")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--epochs", type=float, default=10, help="passes over the training table (paper: 10)")
+    p.add_argument("--lr", type=float, default=3e-5, help="peak learning rate (paper: 3e-5 for 0.1B models)")
+    p.add_argument("--batch-size", type=int, default=8, help="examples per step (paper: 8)")
+    p.add_argument("--patience", type=int, default=3, help="stop after this many epochs without a better dev score")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+@command("finetune", "fine-tune a DNAGPT model on a classification or regression table", _finetune_args)
+def _finetune(args: argparse.Namespace) -> int:
+    import contextlib
+
+    import torch
+
+    from .config import get_config
+    from .model import DNAGPT
+    from .tasks.finetune import evaluate_examples, load_task_head, run_finetuning
+    from .tasks.spec import TaskSpec, build_examples
+    from .tasks.tables import read_table, split_rows
+    from .training.trainer import TrainConfig
+
+    spec = TaskSpec.load(args.task)
+    rows = read_table(args.train)
+    if args.dev:
+        train = build_examples(spec, rows, args.train)
+        dev = build_examples(spec, read_table(args.dev), args.dev)
+    else:
+        train_rows, dev_rows, _ = split_rows(rows, args.split_seed, (0.6 / 0.75, 0.15 / 0.75, 0.0))
+        train = build_examples(spec, train_rows, args.train)
+        dev = build_examples(spec, dev_rows, f"{args.train} (dev split)")
+    if args.from_scratch:
+        torch.manual_seed(args.seed)
+        model = DNAGPT(get_config(args.model))
+    else:
+        model = DNAGPT.from_pretrained(args.model)
+    cfg = TrainConfig(
+        max_steps=1, batch_size=args.batch_size, grad_accum=1, lr=args.lr, warmup_steps=0, weight_decay=0.1,
+        seed=args.seed, eval_every=0, save_every=100, patience=args.patience, progress=not args.no_progress,
+        precision="fp32",
+    )  # fmt: skip
+    steps_per_epoch = max(1, -(-len(train) // args.batch_size))
+    cfg.warmup_steps = steps_per_epoch  # paper: one epoch of warm-up
+    best = run_finetuning(model, spec, train, dev, cfg, args.out, args.epochs, args.device, args.resume)
+    print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in best.items() if isinstance(v, float))}")
+    if args.test:
+        from pathlib import Path
+
+        from .io import atomic_write_text
+
+        best_model = DNAGPT.from_pretrained(Path(args.out) / "best")
+        head = load_task_head(Path(args.out) / "best", best_model)
+        test = build_examples(spec, read_table(args.test), args.test)
+        scores = evaluate_examples(head, best_model, test, torch.device("cpu"), contextlib.nullcontext())
+        atomic_write_text(Path(args.out) / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
+        print(f"test {', '.join(f'{k} {v:.4f}' for k, v in scores.items())}")
+    return 0
+
+
+# -------------------------------------------------------------------- predict
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="fine-tuned model directory (holds task.json), e.g. RUN/best")
+    p.add_argument("table", help="table with the task's sequence column (and number columns)")
+    p.add_argument("--out", required=True, help="CSV to write: one row per input row")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+
+
+@command("predict", "predict labels (with probabilities) or values for a table with a fine-tuned model", _predict_args)
+def _predict(args: argparse.Namespace) -> int:
+    import contextlib
+    import csv
+    import io
+    from pathlib import Path
+
+    import torch
+
+    from .io import atomic_write_text
+    from .model import DNAGPT
+    from .tasks.finetune import load_task_head, predict_examples
+    from .tasks.spec import build_examples
+    from .tasks.tables import read_table
+
+    model = DNAGPT.from_pretrained(args.model, map_location=args.device)
+    head = load_task_head(args.model, model)
+    examples = build_examples(head.spec, read_table(args.table), args.table, need_labels=False)
+    preds = predict_examples(head, model, examples, torch.device(args.device), contextlib.nullcontext(),
+                             args.batch_size)  # fmt: skip
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    if head.spec.output == "token":
+        writer.writerow(["row", "prediction", *(f"probability_{name}" for name in head.label_names)])
+        for e, p in zip(examples, preds, strict=True):
+            writer.writerow([e.row, head.label_names[int(p.argmax())], *(f"{x:.6f}" for x in p)])
+    else:
+        writer.writerow(["row", "prediction"])
+        for e, p in zip(examples, preds, strict=True):
+            writer.writerow([e.row, f"{float(p):.6g}"])
+    atomic_write_text(Path(args.out), buf.getvalue())
+    print(f"wrote {len(examples)} predictions to {args.out}")
+    return 0
+
+
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""

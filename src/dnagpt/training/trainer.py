@@ -52,6 +52,7 @@ class TrainConfig:
     tensorboard: bool = True  # also write TensorBoard events when tensorboard is installed
     progress: bool = True  # progress bar on the terminal
     fsdp: bool = False  # shard parameters across processes (models too big for one device)
+    patience: int = 0  # stop after this many evaluations without a better selection metric (0 = never)
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]
@@ -78,6 +79,9 @@ class TrainingTask(Protocol):
 
     def evaluate(self, model: nn.Module, device: torch.device, autocast: contextlib.AbstractContextManager) -> dict:
         """Held-out metrics (floats), with baselines."""
+
+    # Optional: a task with ``selection_metric`` (a key of ``evaluate``'s result) and
+    # ``higher_is_better`` gets its best model kept in ``run_dir/best`` and early stopping.
 
 
 @dataclass
@@ -145,6 +149,8 @@ class Trainer:
         self.amp_dtype = autocast_dtype(cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda")
         self.step = 0
+        self.best: float | None = None  # best selection metric so far
+        self.bad_evaluations = 0  # evaluations since the best one
         self._tb = None
 
     # ------------------------------------------------------------------ state
@@ -174,6 +180,7 @@ class Trainer:
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             },
             "train_config": json.dumps(asdict(self.cfg)),
+            "selection": {"best": self.best, "bad_evaluations": self.bad_evaluations},
         }
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(state, tmp)
@@ -188,6 +195,8 @@ class Trainer:
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
+        self.best = state["selection"]["best"]
+        self.bad_evaluations = int(state["selection"]["bad_evaluations"])
         self._truncate_metrics(self.step)
 
     # ---------------------------------------------------------------- logging
@@ -272,8 +281,13 @@ class Trainer:
             last = self.step == cfg.max_steps
             if (cfg.eval_every and self.step % cfg.eval_every == 0) or last:
                 evaluation = self.evaluate()
-            if self.step % cfg.save_every == 0 or last:
+            early_stop = bool(cfg.patience) and self.bad_evaluations >= cfg.patience
+            if self.step % cfg.save_every == 0 or last or early_stop:
                 self.save_checkpoint()
+            if early_stop:
+                if self.dist.is_main:
+                    print(f"early stop at step {self.step}: no better evaluation in {cfg.patience} tries")
+                break
             if stop_after is not None and self.step >= stop_after:
                 break
         if bar is not None:
@@ -295,12 +309,34 @@ class Trainer:
             self.loss_module.reshard()
         self.loss_module.train()
         self.log({"step": self.step, "split": "valid", **result})
+        self._select(result)
         if self.dist.is_main and self.cfg.progress:
             from tqdm.auto import tqdm
 
             shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float))
             tqdm.write(f"[step {self.step}] held-out: {shown}")
         return result
+
+    def _select(self, result: dict) -> None:
+        """Keep the best model by the task's selection metric (in ``run_dir/best``)."""
+        metric = getattr(self.task, "selection_metric", None)
+        if metric is None or metric not in result:
+            return
+        value = float(result[metric])
+        better = getattr(self.task, "higher_is_better", True)
+        if self.best is None or (value > self.best if better else value < self.best):
+            self.best, self.bad_evaluations = value, 0
+            weights = self.dist.full_state_dict(self.model)
+            if self.dist.is_main:
+                from ..checkpoint import save_pretrained
+
+                save_pretrained(self.model, self.run_dir / "best", state_dict=weights)
+                atomic_write_text(
+                    self.run_dir / "best" / "selection.json",
+                    json.dumps({"step": self.step, metric: value, **result}, indent=2) + "\n",
+                )
+        else:
+            self.bad_evaluations += 1
 
     def _progress_bar(self):
         if not (self.cfg.progress and self.dist.is_main):

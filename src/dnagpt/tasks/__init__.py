@@ -1,0 +1,1 @@
+"""Downstream tasks: task files, tables, fine-tuning and prediction."""

@@ -1,0 +1,212 @@
+"""Fine-tuning and prediction for classification and regression tasks.
+
+The model reads the task's prompt and answers at its last position: the token
+head scores the label tokens (classification), or the regression head gives a
+number (regression; targets are standardised with the training mean and
+standard deviation, which are saved with the model). Training runs on the same
+:class:`~dnagpt.training.trainer.Trainer` as pretraining: resume, progress, logs,
+torchrun; the best model by the dev metric is kept in ``run_dir/best``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..evaluation.metrics import classification_metrics, regression_metrics
+from ..io import atomic_write_text
+from ..model import DNAGPT
+from ..tokenizer import KmerTokenizer
+from ..training.distributed import DistributedContext
+from ..training.trainer import TrainConfig, Trainer
+from .spec import Example, TaskSpec
+
+TASK_FILE = "task.json"  # saved beside the fine-tuned weights
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor
+    numbers: torch.Tensor
+    number_mask: torch.Tensor
+    last: torch.Tensor  # position of the answer in each row
+    target: torch.Tensor  # answer token id (classification) or standardised value (regression)
+
+    def to(self, device) -> Batch:
+        return Batch(*(t.to(device) for t in (self.input_ids, self.numbers, self.number_mask, self.last, self.target)))
+
+
+class TaskHead:
+    """Turns examples into batches and model outputs into answers, for one task."""
+
+    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int, target_mean=0.0, target_std=1.0) -> None:
+        self.spec, self.tok, self.context = spec, tok, context
+        self.label_names = list(spec.labels)
+        self.label_ids = [tok.token_id(f"<{spec.labels[name].strip('<>')}>") for name in self.label_names]
+        if len(set(self.label_ids)) != len(self.label_ids):
+            raise ConfigError(f"task {spec.name}: two labels map to the same token")
+        self.target_mean, self.target_std = target_mean, target_std
+
+    def batch(self, examples: list[Example], source: str = "data") -> Batch:
+        encs = [self.tok.encode(e.text) for e in examples]
+        for e, enc in zip(examples, encs, strict=True):
+            if len(enc) > self.context:
+                raise ConfigError(
+                    f"{source}, row {e.row}: {len(enc)} tokens, more than the model's context of {self.context} "
+                    f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
+                )
+        tb = self.tok.batch_encode(encs, padding_side="right")
+        if self.spec.output == "token":
+            target = torch.tensor([self.label_ids[self.label_names.index(e.label)] if e.label else -100
+                                   for e in examples])  # fmt: skip
+        else:
+            target = torch.tensor(
+                [((e.value if e.value is not None else 0.0) - self.target_mean) / self.target_std for e in examples],
+                dtype=torch.float32,
+            )
+        return Batch(tb.input_ids, tb.numbers, tb.number_mask, tb.last_index(), target)
+
+    def answer_hidden(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
+        h = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
+        return h[torch.arange(h.shape[0], device=h.device), batch.last]
+
+    def loss(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
+        h = self.answer_hidden(model, batch)
+        if self.spec.output == "token":
+            return F.cross_entropy(model.token_logits(h).float(), batch.target)
+        return F.mse_loss(model.regression_output(h).float(), batch.target)
+
+    def predict(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
+        """Class probabilities ``[B, labels]`` (softmax over the label tokens), or values ``[B]``."""
+        h = self.answer_hidden(model, batch)
+        if self.spec.output == "token":
+            return torch.softmax(model.token_logits(h).float()[:, self.label_ids], dim=-1)
+        return model.regression_output(h).float() * self.target_std + self.target_mean
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec.__dict__, "target_mean": self.target_mean, "target_std": self.target_std}
+
+
+class _Objective(nn.Module):
+    def __init__(self, model: DNAGPT, head: TaskHead) -> None:
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, batch: Batch):
+        loss = self.head.loss(self.model, batch)
+        return loss, {"loss": loss.detach()}
+
+
+class FinetuneTask:
+    """A :class:`TrainingTask` over a table of examples, evaluated on a dev table."""
+
+    def __init__(self, head: TaskHead, train: list[Example], dev: list[Example], batch_size: int, seed: int, device):
+        self.head, self.train, self.dev = head, train, dev
+        self.batch_size, self.seed, self.device = batch_size, seed, device
+        self.selection_metric = "mcc" if head.spec.output == "token" else "r2"
+        self.higher_is_better = True
+
+    def batch(self, step: int, micro: int, rank: int, world: int, micro_per_step: int) -> Batch:
+        first = ((step * micro_per_step + micro) * world + rank) * self.batch_size
+        n = len(self.train)
+        picks = []
+        for g in range(first, first + self.batch_size):  # epoch-wise shuffles, a pure function of the index
+            order = np.random.default_rng([self.seed, g // n]).permutation(n)
+            picks.append(self.train[int(order[g % n])])
+        return self.head.batch(picks).to(self.device)
+
+    def loss_module(self, model: DNAGPT) -> nn.Module:
+        return _Objective(model, self.head)
+
+    def tokens(self, batch: Batch) -> int:
+        return int(batch.input_ids.numel())
+
+    def evaluate(self, model: DNAGPT, device, autocast: contextlib.AbstractContextManager) -> dict:
+        return evaluate_examples(self.head, model, self.dev, device, autocast, self.batch_size * 4)
+
+
+def evaluate_examples(head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32) -> dict:
+    """Metrics of the model on labelled examples."""
+    preds = predict_examples(head, model, examples, device, autocast, batch_size)
+    if head.spec.output == "token":
+        positive = head.label_names.index(_positive_label(head))
+        truth = np.array([head.label_names.index(e.label) == positive for e in examples], dtype=int)
+        chosen = (preds.argmax(1) == positive).astype(int)
+        return {k: float(v) for k, v in classification_metrics(truth, chosen, preds[:, positive]).items()}
+    return regression_metrics([e.value for e in examples], preds)
+
+
+def predict_examples(head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32):
+    """Predictions as a NumPy array: probabilities ``[N, labels]`` or values ``[N]``."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            batch = head.batch(examples[i : i + batch_size]).to(device)
+            with autocast:
+                out.append(head.predict(model, batch).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def _positive_label(head: TaskHead) -> str:
+    """The label whose answer token is the "yes" token (A), else the first label."""
+    for name in head.label_names:
+        if head.spec.labels[name] in ("A", "<A>"):
+            return name
+    return head.label_names[0]
+
+
+def run_finetuning(
+    model: DNAGPT,
+    spec: TaskSpec,
+    train: list[Example],
+    dev: list[Example],
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    epochs: float,
+    device: str = "auto",
+    resume: bool = False,
+) -> dict:
+    """Fine-tune ``model`` on ``train``, select on ``dev``; returns the best dev metrics."""
+    run_dir = Path(run_dir)
+    dist = DistributedContext.from_environment(device)
+    tok = model.tokenizer()
+    mean, std = 0.0, 1.0
+    if spec.output == "number":
+        values = np.array([e.value for e in train])
+        mean, std = float(values.mean()), float(max(values.std(), 1e-8))
+    head = TaskHead(spec, tok, model.config.context_length, mean, std)
+    per_step = cfg.batch_size * cfg.grad_accum * dist.world_size
+    steps_per_epoch = max(1, math.ceil(len(train) / per_step))
+    cfg.max_steps = max(1, round(epochs * steps_per_epoch))
+    if cfg.eval_every == 0:
+        cfg.eval_every = steps_per_epoch
+    task = FinetuneTask(head, train, dev, cfg.batch_size, cfg.seed, dist.device)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / TASK_FILE, json.dumps(head.to_dict(), indent=2) + "\n")
+    Trainer(model, task, cfg, run_dir, dist).train(resume=resume)
+    if dist.is_main and (run_dir / "best").exists():
+        atomic_write_text(run_dir / "best" / TASK_FILE, json.dumps(head.to_dict(), indent=2) + "\n")
+    dist.barrier()
+    best = run_dir / "best" / "selection.json"
+    return json.loads(best.read_text()) if dist.is_main and best.exists() else {}
+
+
+def load_task_head(model_dir: str | Path, model: DNAGPT) -> TaskHead:
+    """The task saved beside fine-tuned weights (``task.json``)."""
+    path = Path(model_dir) / TASK_FILE
+    if not path.is_file():
+        raise ConfigError(f"{model_dir}: no {TASK_FILE}; is this a fine-tuned model directory?")
+    d = json.loads(path.read_text())
+    spec = TaskSpec(**d["spec"])
+    return TaskHead(spec, model.tokenizer(), model.config.context_length, d["target_mean"], d["target_std"])

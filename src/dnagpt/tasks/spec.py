@@ -1,0 +1,153 @@
+"""Downstream tasks as data: a small task file names a template, columns and labels.
+
+A task file (TOML, YAML or JSON)::
+
+    name = "tis"
+    template = "classification"     # see TEMPLATES
+    species = "human"               # the species token put before every sequence
+    sequence_column = "sequence"
+    label_column = "label"
+    [labels]                        # classification: label value -> answer token
+    "1" = "A"                       # yes / true
+    "0" = "N"                       # no / false
+
+A template is a prompt with placeholders plus where the answer is read (paper
+Fig. 2b). ``{species}``, ``{sequence}`` and ``{numbers}`` are filled per row;
+the model answers at the last prompt position: a token for "token" outputs, a
+number through the regression head for "number" outputs. A task file may give
+its own ``prompt`` and ``output`` instead of a named template.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..io import read_structured
+from ..tokenizer import species_token
+
+# name -> (prompt, output)
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "classification": ("{species}{sequence}<=><B>", "token"),
+    "regression": ("{species}{sequence}<=><M>", "number"),
+    "mixed_regression": ("{species}{sequence}<+><M>{numbers}<=><M>", "number"),
+}
+
+
+@dataclass
+class TaskSpec:
+    """A downstream task, read from a task file."""
+
+    name: str
+    prompt: str  # with {species}, {sequence}, {numbers}
+    output: str  # "token" (classification) or "number" (regression)
+    species: str = ""  # species token, e.g. "<R>"; empty = none
+    sequence_column: str = "sequence"
+    label_column: str = "label"
+    number_columns: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # label value -> answer token text
+
+    @classmethod
+    def load(cls, path: str | Path) -> TaskSpec:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such task file")
+        try:
+            d = read_structured(path)
+        except ValueError as e:
+            raise ConfigError(f"{path}: cannot parse task file ({e})") from e
+        return cls.from_dict(d, str(path))
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "task") -> TaskSpec:
+        d = dict(d)
+        template = d.pop("template", None)
+        if template is not None:
+            if template not in TEMPLATES:
+                raise ConfigError(f"{where}: unknown template {template!r}; choose one of: {', '.join(TEMPLATES)}")
+            d.setdefault("prompt", TEMPLATES[template][0])
+            d.setdefault("output", TEMPLATES[template][1])
+        if "prompt" not in d or "output" not in d:
+            raise ConfigError(f"{where}: give a template, or both prompt and output")
+        if d["output"] not in ("token", "number"):
+            raise ConfigError(f"{where}: output must be 'token' or 'number', got {d['output']!r}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown task settings: {', '.join(unknown)}")
+        if d.get("species"):
+            d["species"] = species_token(str(d["species"]))
+        d["labels"] = {str(k): str(v) for k, v in (d.get("labels") or {}).items()}
+        d.setdefault("name", Path(where).stem)
+        spec = cls(**d)
+        if spec.output == "token" and len(spec.labels) < 2:
+            raise ConfigError(f"{where}: a classification task needs [labels] mapping at least two values to tokens")
+        if "{numbers}" in spec.prompt and not spec.number_columns:
+            raise ConfigError(f"{where}: the prompt has {{numbers}} but number_columns is empty")
+        return spec
+
+    def text(self, sequence: str, numbers: list[float] | None = None) -> str:
+        """The prompt of one example."""
+        nums = ",".join(repr(float(x)) for x in (numbers or []))
+        return self.prompt.format(species=self.species, sequence=sequence, numbers=nums)
+
+
+@dataclass
+class Example:
+    """One row of a table, checked and ready to encode."""
+
+    row: int  # 1-based data row in its file (the header is row 0)
+    text: str
+    label: str | None = None  # classification
+    value: float | None = None  # regression
+
+
+def build_examples(spec: TaskSpec, rows: list[dict], source: str, need_labels: bool = True) -> list[Example]:
+    """Check the rows of a table against a task; errors name the file and row."""
+    if not rows:
+        raise ConfigError(f"{source}: the table has no rows")
+    needed = [spec.sequence_column, *spec.number_columns] + ([spec.label_column] if need_labels else [])
+    missing = [c for c in needed if c not in rows[0]]
+    if missing:
+        raise ConfigError(f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(rows[0])}")
+    examples = []
+    for i, r in enumerate(rows, start=1):
+        seq = str(r[spec.sequence_column] or "").strip()
+        if not seq:
+            raise ConfigError(f"{source}, row {i}: empty sequence")
+        numbers = []
+        for c in spec.number_columns:
+            v = _number(r[c], f"{source}, row {i}, column {c}")
+            numbers.append(v)
+        ex = Example(i, spec.text(seq, numbers))
+        if need_labels:
+            raw = r[spec.label_column]
+            if spec.output == "token":
+                key = _label_key(raw)
+                if key not in spec.labels:
+                    raise ConfigError(
+                        f"{source}, row {i}: label {raw!r} is not in the task's labels ({', '.join(spec.labels)})"
+                    )
+                ex.label = key
+            else:
+                ex.value = _number(raw, f"{source}, row {i}, column {spec.label_column}")
+        examples.append(ex)
+    return examples
+
+
+def _label_key(raw) -> str:
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw).strip()
+
+
+def _number(raw, where: str) -> float:
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {raw!r} is not a number") from None
+    if math.isnan(v) or math.isinf(v):
+        raise ConfigError(f"{where}: value is {raw!r}; targets and inputs must be finite numbers")
+    return v

@@ -1,0 +1,106 @@
+"""Task files, tables, fine-tuning and prediction on real windows of the bundled corpus."""
+
+import csv
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dnagpt import ConfigError, DataError
+from dnagpt.data.corpus import BUNDLED_MANIFEST, Corpus, read_manifest
+from dnagpt.tasks.spec import TaskSpec, build_examples
+from dnagpt.tasks.tables import read_table, split_rows
+
+CLASSIFY = {"name": "t", "template": "classification", "species": "human", "labels": {"1": "A", "0": "N"}}
+
+
+@pytest.fixture(scope="module")
+def species_table(tmp_path_factory):
+    """Real 120 bp windows: human (label 1) or E. coli (label 0), with their GC fraction."""
+    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), tmp_path_factory.mktemp("cache"), window_bp=120)
+    tokens = [e.species for e in corpus.entries]
+    human, ecoli = tokens.index("<R>"), tokens.index("<Q>")
+    rng = np.random.default_rng(0)
+    rows = []
+    while len(rows) < 240:
+        codes, g = corpus.sample_window(rng, "train", 120)
+        if g in (human, ecoli):
+            gc = float(((codes == 2) | (codes == 3)).mean())
+            rows.append(["".join("NAGCT"[c] for c in codes), int(g == human), f"{gc:.4f}"])
+    path = tmp_path_factory.mktemp("tables") / "species.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([["sequence", "label", "gc"], *rows])
+    return path
+
+
+def test_task_files(tmp_path):
+    spec = TaskSpec.from_dict(CLASSIFY)
+    assert spec.text("ACGT") == "<R>ACGT<=><B>" and spec.output == "token"
+    mixed = TaskSpec.from_dict({"template": "mixed_regression", "number_columns": ["a", "b"], "species": "<S>"})
+    assert mixed.text("ACGT", [0.5, -2]) == "<S>ACGT<+><M>0.5,-2.0<=><M>"
+    custom = TaskSpec.from_dict({"prompt": "{sequence}<=><M>", "output": "number"})
+    assert custom.output == "number"
+    with pytest.raises(ConfigError, match="unknown template 'clasification'"):
+        TaskSpec.from_dict({"template": "clasification"})
+    with pytest.raises(ConfigError, match="needs \\[labels\\]"):
+        TaskSpec.from_dict({"template": "classification"})
+    (tmp_path / "t.toml").write_text('template = "regression"\nlabel_column = "y"\n')
+    assert TaskSpec.load(tmp_path / "t.toml").label_column == "y"
+
+
+def test_tables_and_row_errors(tmp_path):
+    (tmp_path / "a.tsv.gz").write_bytes(gzip.compress(b"sequence\tlabel\nACGT\t1\nGGCC\t0\n"))
+    (tmp_path / "a.csv").write_text("sequence,label\nACGT,1\nGGCC,0\n")  # the GUE / DNABERT-2 layout
+    assert read_table(tmp_path / "a.tsv.gz") == read_table(tmp_path / "a.csv")
+    spec = TaskSpec.from_dict(CLASSIFY)
+    rows = read_table(tmp_path / "a.csv")
+    assert [e.label for e in build_examples(spec, rows, "a.csv")] == ["1", "0"]
+    with pytest.raises(ConfigError, match=r"a\.csv, row 2: label '7' is not in the task's labels"):
+        build_examples(spec, [rows[0], {"sequence": "AC", "label": "7"}], "a.csv")
+    with pytest.raises(ConfigError, match="row 1: empty sequence"):
+        build_examples(spec, [{"sequence": " ", "label": "1"}], "a.csv")
+    with pytest.raises(ConfigError, match="missing column"):
+        build_examples(spec, [{"seq": "ACGT", "label": "1"}], "a.csv")
+    regression = TaskSpec.from_dict({"template": "regression"})
+    with pytest.raises(ConfigError, match="row 1, column label: value is 'nan'"):
+        build_examples(regression, [{"sequence": "ACGT", "label": "nan"}], "a.csv")
+    (tmp_path / "ragged.csv").write_text("sequence,label\nACGT,1,9\n")
+    with pytest.raises(DataError, match="row 1"):
+        read_table(tmp_path / "ragged.csv")
+    train, dev, test = split_rows(list(range(100)), seed=1)
+    assert (len(train), len(dev), len(test)) == (60, 15, 25) and sorted(train + dev + test) == list(range(100))
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "dnagpt.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_finetune_classification_learns_and_predicts(tmp_path, species_table):
+    (tmp_path / "task.json").write_text(json.dumps(CLASSIFY))
+    options = ["--epochs", "10", "--lr", "3e-3", "--batch-size", "16", "--no-progress", "--from-scratch"]
+    task = str(tmp_path / "task.json")
+    out = _cli("finetune", "dnagpt-tiny", task, "--train", str(species_table), "--out", str(tmp_path / "run"), *options)
+    assert out.returncode == 0, out.stderr[-2000:]
+    best = json.loads((tmp_path / "run" / "best" / "selection.json").read_text())
+    assert best["accuracy"] > 0.68 and best["auroc"] > 0.7  # 48 dev windows; chance is about 0.5
+    pred = _cli("predict", str(tmp_path / "run" / "best"), str(species_table), "--out", str(tmp_path / "p.csv"))
+    assert pred.returncode == 0, pred.stderr
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert len(rows) == 240 and set(rows[0]) == {"row", "prediction", "probability_1", "probability_0"}
+    assert all(abs(float(r["probability_1"]) + float(r["probability_0"]) - 1) < 1e-4 for r in rows)
+
+
+def test_finetune_regression_and_too_long_rows(tmp_path, species_table):
+    (tmp_path / "gc.json").write_text(json.dumps({"template": "regression", "label_column": "gc"}))
+    options = ["--epochs", "10", "--lr", "3e-3", "--batch-size", "16", "--no-progress", "--from-scratch"]
+    task = str(tmp_path / "gc.json")
+    out = _cli("finetune", "dnagpt-tiny", task, "--train", str(species_table), "--out", str(tmp_path / "run"), *options)
+    assert out.returncode == 0, out.stderr[-2000:]
+    best = json.loads((tmp_path / "run" / "best" / "selection.json").read_text())
+    assert best["pearson"] > 0.5
+    (tmp_path / "long.csv").write_text("sequence,gc\n" + "ACGT" * 200 + ",0.5\n")
+    bad = _cli("predict", str(tmp_path / "run" / "best"), str(tmp_path / "long.csv"), "--out", str(tmp_path / "x.csv"))
+    assert bad.returncode == 2 and "row 1: 136 tokens, more than the model's context of 128" in bad.stderr
