@@ -319,6 +319,63 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- embed
+def _embed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory or published .pth")
+    p.add_argument("input", help="FASTA file, or a table (.csv/.tsv/.parquet) with a sequence column")
+    p.add_argument("--out", required=True, help="output: .npy (matrix, rows in input order) or .parquet")
+    p.add_argument("--column", default="sequence", help="sequence column of a table (default: sequence)")
+    p.add_argument("--species", help="species token or name put before each sequence, e.g. human")
+    p.add_argument("--pooling", choices=["mean", "last"], default="mean", help="mean of tokens, or last token")
+    p.add_argument("--windows", action="store_true", help="average context-sized windows of long sequences")
+    p.add_argument("--batch-size", type=int, default=16)
+
+
+@command("embed", "write one embedding per sequence (mean or last-token pooling) to .npy or parquet", _embed_args)
+def _embed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .embedding import embed_sequences
+    from .errors import ConfigError, DataError
+    from .io import atomic_write
+    from .model import DNAGPT
+
+    source = Path(args.input)
+    if source.name.removesuffix(".gz").endswith((".fa", ".fasta", ".fna")):
+        from .data.fasta import read_fasta_records
+
+        names, sequences = map(list, zip(*read_fasta_records(source), strict=True))
+    else:
+        from .tasks.tables import read_table
+
+        rows = read_table(source)
+        if rows and args.column not in rows[0]:
+            raise DataError(f"{source}: no column {args.column!r}; found {', '.join(rows[0])}")
+        sequences = [str(r[args.column]) for r in rows]
+        names = [f"{source.name}, row {i}" for i in range(1, len(rows) + 1)]
+    if not sequences:
+        raise DataError(f"{source}: no sequences")
+    model = DNAGPT.from_pretrained(args.model)
+    vectors = embed_sequences(model, sequences, args.species, args.pooling, args.batch_size, args.windows, names)
+    out = Path(args.out)
+    if out.suffix == ".npy":
+        atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), vectors))
+    elif out.suffix == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ConfigError("writing parquet needs pyarrow (pip install pyarrow); or use --out x.npy") from None
+        table = pa.table({"name": list(names), "embedding": list(vectors)})
+        atomic_write(out, lambda tmp: pq.write_table(table, tmp))
+    else:
+        raise ConfigError(f"{out}: the output must end in .npy or .parquet")
+    print(f"wrote {vectors.shape[0]} embeddings of size {vectors.shape[1]} to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +152,20 @@ def _stream_records(path: Path, sink, records: list[dict]) -> None:
             finish(line_no + 1)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise DataError(f"{path}: cannot read ({e})") from e
+
+
+def read_fasta_records(path: str | Path) -> list[tuple[str, str]]:
+    """``(name, sequence)`` of every record of a small FASTA file, read into memory.
+
+    Checked and normalised exactly like :func:`prepare_fasta` (upper case, IUPAC -> N).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such FASTA file")
+    sink = io.BytesIO()
+    records: list[dict] = []
+    _stream_records(path, sink, records)
+    if not records:
+        raise DataError(f"{path}: no FASTA records (empty file, or no line starting with '>')")
+    letters = sink.getvalue().translate(bytes.maketrans(bytes(range(5)), b"NAGCT"))
+    return [(r["name"], letters[r["start"] : r["start"] + r["length"]].decode()) for r in records]
