@@ -271,8 +271,25 @@ def _finetune(args: argparse.Namespace) -> int:
         test = build_examples(spec, read_table(args.test), args.test)
         scores = evaluate_examples(head, best_model, test, torch.device("cpu"), contextlib.nullcontext())
         atomic_write_text(Path(args.out) / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
+        _plot_test(head, best_model, test, scores, Path(args.out))
         print(f"test {', '.join(f'{k} {v:.4f}' for k, v in scores.items())}")
     return 0
+
+
+def _plot_test(head, model, examples, scores: dict, out_dir) -> None:
+    """Confusion matrix (classification) or predicted-vs-true scatter (regression) of the test set."""
+    import contextlib
+
+    import torch
+
+    from .evaluation.plots import confusion_matrix_png, scatter_png
+    from .tasks.finetune import predict_examples
+
+    if head.spec.output == "token":
+        confusion_matrix_png(scores, out_dir / "test_confusion.png")
+    else:
+        values = predict_examples(head, model, examples, torch.device("cpu"), contextlib.nullcontext())
+        scatter_png([e.value for e in examples], values, out_dir / "test_scatter.png", scores)
 
 
 # -------------------------------------------------------------------- predict
@@ -376,6 +393,45 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ attention
+def _attention_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory or published .pth")
+    p.add_argument("sequence", nargs="?", help="a DNA sequence (or use --fasta)")
+    p.add_argument("--fasta", help="FASTA file; its first record is drawn")
+    p.add_argument("--species", help="species token or name put before the sequence, e.g. human")
+    p.add_argument("--out", required=True, help="PNG file: one heat map per layer, heads averaged")
+
+
+@command("attention", "draw the per-layer attention maps of one sequence as a PNG (paper Fig. 3e, S1)", _attention_args)
+def _attention(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from .errors import ConfigError
+    from .evaluation.plots import attention_png
+    from .model import DNAGPT
+
+    sequence, name = args.sequence, "sequence"
+    if args.fasta:
+        from .data.fasta import read_fasta_records
+
+        name, sequence = read_fasta_records(Path(args.fasta))[0]
+    elif not sequence:
+        raise ConfigError("give a sequence or --fasta FILE")
+    model = DNAGPT.from_pretrained(args.model)
+    tok = model.tokenizer()
+    ids = tok.encode_sequence(sequence, species=args.species)
+    if len(ids) > model.config.context_length:
+        from .errors import InvalidSequenceError
+
+        raise InvalidSequenceError(f"{name}: {len(ids)} tokens exceed the context of {model.config.context_length}")
+    maps = model.attention_maps(torch.tensor([ids])).float().numpy()
+    attention_png(maps, args.out, title=f"{name}: {len(ids)} tokens")
+    print(f"wrote {maps.shape[0]} attention maps of {maps.shape[1]} x {maps.shape[2]} tokens to {args.out}")
+    return 0
+
+
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
@@ -404,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except DNAGPTError as e:
+        print(f"dnagpt {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unreadable or unwritable files
         print(f"dnagpt {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

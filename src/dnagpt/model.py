@@ -234,6 +234,28 @@ class DNAGPT(nn.Module):
             out.regression = self.regression_output(h)
         return out
 
+    @torch.no_grad()
+    def attention_maps(self, input_ids: torch.Tensor, numbers=None, number_mask=None) -> torch.Tensor:
+        """Causal attention weights of every layer, averaged over heads: ``[layers, T, T]``
+        for a single sequence (``input_ids`` of shape ``[1, T]``). For pictures (paper Fig. 3e, S1)."""
+        inputs: list[torch.Tensor] = []
+        hooks = [b.attn.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for b in self.transformer.h]
+        try:
+            self(input_ids, numbers, number_mask, compute_heads=False)
+        finally:
+            for h in hooks:
+                h.remove()
+        maps = []
+        for block, x in zip(self.transformer.h, inputs, strict=True):
+            q, k, _ = block.attn.c_attn(x[0]).split(self.config.d_model, dim=-1)
+            t, hd = q.shape[0], self.config.head_dim
+            q = q.view(t, self.config.n_head, hd).transpose(0, 1)
+            k = k.view(t, self.config.n_head, hd).transpose(0, 1)
+            scores = q @ k.transpose(1, 2) / math.sqrt(hd)
+            causal = torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
+            maps.append(torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1).mean(0))
+        return torch.stack(maps)
+
     # ------------------------------------------------------------- utilities
     def num_parameters(self) -> int:
         """Number of parameters (embeddings and all three heads included)."""

@@ -1,0 +1,78 @@
+"""Pictures for reports: confusion matrix, predicted-vs-true scatter, attention maps (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_write
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+
+
+def confusion_matrix_png(metrics: dict, path: str | Path, labels: tuple[str, str] = ("no", "yes")) -> None:
+    """2 x 2 confusion matrix from ``tp``, ``fp``, ``fn``, ``tn`` counts."""
+    plt = _pyplot()
+    m = np.array([[metrics["tn"], metrics["fp"]], [metrics["fn"], metrics["tp"]]], dtype=float)
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(j, i, f"{int(v)}", ha="center", va="center", color="white" if v > m.max() / 2 else "black")
+    ax.set_xticks([0, 1], labels)
+    ax.set_yticks([0, 1], labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"accuracy {metrics['accuracy']:.3f}, MCC {metrics['mcc']:.3f}")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def scatter_png(truth, predicted, path: str | Path, metrics: dict | None = None) -> None:
+    """Predicted against measured values, with the diagonal."""
+    plt = _pyplot()
+    t, p = np.asarray(truth, float), np.asarray(predicted, float)
+    fig, ax = plt.subplots(figsize=(3.8, 3.6))
+    ax.scatter(t, p, s=6, alpha=0.5)
+    lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
+    ax.set_xlabel("measured")
+    ax.set_ylabel("predicted")
+    if metrics:
+        ax.set_title(f"R2 {metrics['r2']:.3f}, Pearson {metrics['pearson']:.3f}")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def attention_png(maps: np.ndarray, path: str | Path, title: str = "") -> None:
+    """One heat map per layer (``maps``: ``[layers, query, key]``, averaged over heads)."""
+    plt = _pyplot()
+    n = maps.shape[0]
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            ax.imshow(maps[i], cmap="viridis", aspect="auto")
+            ax.set_title(f"layer {i + 1}")
+            ax.set_xlabel("key position")
+            if i % cols == 0:
+                ax.set_ylabel("query position")
+        else:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
