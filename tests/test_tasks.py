@@ -3,6 +3,7 @@
 import csv
 import gzip
 import json
+import math
 import subprocess
 import sys
 
@@ -104,3 +105,29 @@ def test_finetune_regression_and_too_long_rows(tmp_path, species_table):
     (tmp_path / "long.csv").write_text("sequence,gc\n" + "ACGT" * 200 + ",0.5\n")
     bad = _cli("predict", str(tmp_path / "run" / "best"), str(tmp_path / "long.csv"), "--out", str(tmp_path / "x.csv"))
     assert bad.returncode == 2 and "row 1: 136 tokens, more than the model's context of 128" in bad.stderr
+
+
+def test_generation_task_from_fasta(tmp_path):
+    """Fine-tune the generation template on real yeast windows; generate stops at the task's symbol."""
+    from dnagpt.data.fasta import read_fasta_records
+
+    (_, chrom), *_ = read_fasta_records(BUNDLED_MANIFEST.parent / "yeast_sacCer_R64_chrI.fa.gz")
+    records = "".join(f">w{i}\n{chrom[i * 300 : i * 300 + 120]}\n" for i in range(600))
+    (tmp_path / "train.fa").write_text(records)
+    task = {"template": "generation", "species": "yeast", "stop": "<Z>"}
+    (tmp_path / "gen.json").write_text(json.dumps(task))
+    spec = TaskSpec.from_dict(task)
+    assert spec.output == "sequence" and spec.text("ACGT") == "<U>ACGT"
+    options = ["--epochs", "10", "--lr", "3e-3", "--batch-size", "16", "--no-progress", "--from-scratch"]
+    out = _cli("finetune", "dnagpt-tiny", str(tmp_path / "gen.json"), "--train", str(tmp_path / "train.fa"),
+               "--out", str(tmp_path / "run"), *options)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    best = json.loads((tmp_path / "run" / "best" / "selection.json").read_text())
+    assert best["loss"] < math.log(19_564) - 1.0, best  # well below a uniform guess over the vocabulary
+    gen = _cli("generate", str(tmp_path / "run" / "best"), "--prompt", "<U>", "--num-samples", "4",
+               "--max-new-tokens", "40", "--temperature", "0", "--out", str(tmp_path / "g.fa"))  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    headers = [ln for ln in (tmp_path / "g.fa").read_text().splitlines() if ln.startswith(">")]
+    assert len(headers) == 4
+    # greedy decoding of a model trained on 20-token sequences + <Z> ends with the stop symbol
+    assert all("stopped=yes" in h for h in headers), headers

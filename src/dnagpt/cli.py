@@ -185,7 +185,12 @@ def _generate(args: argparse.Namespace) -> int:
         raise ConfigError("give at least one --prompt or a --prompts-file")
     model = DNAGPT.from_pretrained(args.model, map_location=args.device)
     tok = model.tokenizer()
-    stop = tuple(tok.token_id(s) for s in args.stop) or None
+    stops = list(args.stop)
+    task_file = Path(args.model) / "task.json"
+    if not stops and task_file.is_file():  # a fine-tuned generation task ends with its stop symbol
+        spec = json.loads(task_file.read_text())["spec"]
+        stops = [spec["stop"], "<P>"] if spec.get("output") == "sequence" else []
+    stop = tuple(tok.token_id(s) for s in stops) or None
     cfg = SamplingConfig(
         args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples, stop, args.seed
     )
@@ -209,7 +214,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="pretrained model directory or .pth; or a configuration name with --from-scratch")
     p.add_argument("task", help="task file (TOML/YAML/JSON): template, columns, labels")
-    p.add_argument("--train", required=True, help="training table (.csv, .tsv, .parquet)")
+    p.add_argument("--train", required=True, help="training table (.csv, .tsv, .parquet), or FASTA for generation")
     p.add_argument("--dev", help="dev table for model selection (default: split off the training table)")
     p.add_argument("--test", help="test table, scored once with the best model")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the 6 : 1.5 : 2.5 split when --dev is absent")
@@ -235,14 +240,14 @@ def _finetune(args: argparse.Namespace) -> int:
     from .model import DNAGPT
     from .tasks.finetune import evaluate_examples, load_task_head, run_finetuning
     from .tasks.spec import TaskSpec, build_examples
-    from .tasks.tables import read_table, split_rows
+    from .tasks.tables import read_rows, split_rows
     from .training.trainer import TrainConfig
 
     spec = TaskSpec.load(args.task)
-    rows = read_table(args.train)
+    rows = read_rows(args.train, spec.sequence_column)
     if args.dev:
         train = build_examples(spec, rows, args.train)
-        dev = build_examples(spec, read_table(args.dev), args.dev)
+        dev = build_examples(spec, read_rows(args.dev, spec.sequence_column), args.dev)
     else:
         train_rows, dev_rows, _ = split_rows(rows, args.split_seed, (0.6 / 0.75, 0.15 / 0.75, 0.0))
         train = build_examples(spec, train_rows, args.train)
@@ -268,7 +273,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
         best_model = DNAGPT.from_pretrained(Path(args.out) / "best")
         head = load_task_head(Path(args.out) / "best", best_model)
-        test = build_examples(spec, read_table(args.test), args.test)
+        test = build_examples(spec, read_rows(args.test, spec.sequence_column), args.test)
         scores = evaluate_examples(head, best_model, test, torch.device("cpu"), contextlib.nullcontext())
         atomic_write_text(Path(args.out) / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
         _plot_test(head, best_model, test, scores, Path(args.out))
@@ -358,20 +363,14 @@ def _embed(args: argparse.Namespace) -> int:
     from .errors import ConfigError, DataError
     from .io import atomic_write
     from .model import DNAGPT
+    from .tasks.tables import read_rows
 
     source = Path(args.input)
-    if source.name.removesuffix(".gz").endswith((".fa", ".fasta", ".fna")):
-        from .data.fasta import read_fasta_records
-
-        names, sequences = map(list, zip(*read_fasta_records(source), strict=True))
-    else:
-        from .tasks.tables import read_table
-
-        rows = read_table(source)
-        if rows and args.column not in rows[0]:
-            raise DataError(f"{source}: no column {args.column!r}; found {', '.join(rows[0])}")
-        sequences = [str(r[args.column]) for r in rows]
-        names = [f"{source.name}, row {i}" for i in range(1, len(rows) + 1)]
+    rows = read_rows(source, args.column)
+    if rows and args.column not in rows[0]:
+        raise DataError(f"{source}: no column {args.column!r}; found {', '.join(rows[0])}")
+    sequences = [str(r[args.column]) for r in rows]
+    names = [str(r.get("name") or f"{source.name}, row {i}") for i, r in enumerate(rows, start=1)]
     if not sequences:
         raise DataError(f"{source}: no sequences")
     model = DNAGPT.from_pretrained(args.model)

@@ -3,7 +3,8 @@
 The model reads the task's prompt and answers at its last position: the token
 head scores the label tokens (classification), or the regression head gives a
 number (regression; targets are standardised with the training mean and
-standard deviation, which are saved with the model). Training runs on the same
+standard deviation, which are saved with the model). A generation task instead
+learns to write each sequence, then the task's stop symbol, after its prompt. Training runs on the same
 :class:`~dnagpt.training.trainer.Trainer` as pretraining: resume, progress, logs,
 torchrun; the best model by the dev metric is kept in ``run_dir/best``.
 """
@@ -21,12 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.pretraining import IGNORE
 from ..errors import ConfigError
 from ..evaluation.metrics import classification_metrics, regression_metrics
 from ..io import atomic_write_text
 from ..model import DNAGPT
 from ..tokenizer import KmerTokenizer
 from ..training.distributed import DistributedContext
+from ..training.objectives import next_token_loss
 from ..training.trainer import TrainConfig, Trainer
 from .spec import Example, TaskSpec
 
@@ -64,8 +67,18 @@ class TaskHead:
                     f"{source}, row {e.row}: {len(enc)} tokens, more than the model's context of {self.context} "
                     f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
                 )
+        if self.spec.output == "sequence":
+            encs = [self.tok.encode(e.text + self.spec.stop) for e in examples]
+            for e, enc in zip(examples, encs, strict=True):
+                if len(enc) > self.context:
+                    raise ConfigError(f"{source}, row {e.row}: {len(enc)} tokens with the stop symbol, more than "
+                                      f"the model's context of {self.context}")  # fmt: skip
         tb = self.tok.batch_encode(encs, padding_side="right")
-        if self.spec.output == "token":
+        if self.spec.output == "sequence":
+            target = torch.full_like(tb.input_ids, IGNORE)
+            for row, n in enumerate(tb.lengths.tolist()):
+                target[row, : n - 1] = tb.input_ids[row, 1:n]  # each token predicts the next, up to the stop
+        elif self.spec.output == "token":
             target = torch.tensor([self.label_ids[self.label_names.index(e.label)] if e.label else -100
                                    for e in examples])  # fmt: skip
         else:
@@ -80,6 +93,9 @@ class TaskHead:
         return h[torch.arange(h.shape[0], device=h.device), batch.last]
 
     def loss(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
+        if self.spec.output == "sequence":
+            hidden = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
+            return next_token_loss(model, hidden, batch.target)
         h = self.answer_hidden(model, batch)
         if self.spec.output == "token":
             return F.cross_entropy(model.token_logits(h).float(), batch.target)
@@ -87,6 +103,8 @@ class TaskHead:
 
     def predict(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
         """Class probabilities ``[B, labels]`` (softmax over the label tokens), or values ``[B]``."""
+        if self.spec.output == "sequence":
+            raise ConfigError(f"task {self.spec.name} generates sequences: use `dnagpt generate`")
         h = self.answer_hidden(model, batch)
         if self.spec.output == "token":
             return torch.softmax(model.token_logits(h).float()[:, self.label_ids], dim=-1)
@@ -112,8 +130,8 @@ class FinetuneTask:
     def __init__(self, head: TaskHead, train: list[Example], dev: list[Example], batch_size: int, seed: int, device):
         self.head, self.train, self.dev = head, train, dev
         self.batch_size, self.seed, self.device = batch_size, seed, device
-        self.selection_metric = "mcc" if head.spec.output == "token" else "r2"
-        self.higher_is_better = True
+        self.selection_metric = {"token": "mcc", "number": "r2", "sequence": "loss"}[head.spec.output]
+        self.higher_is_better = head.spec.output != "sequence"
 
     def batch(self, step: int, micro: int, rank: int, world: int, micro_per_step: int) -> Batch:
         first = ((step * micro_per_step + micro) * world + rank) * self.batch_size
@@ -135,7 +153,18 @@ class FinetuneTask:
 
 
 def evaluate_examples(head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32) -> dict:
-    """Metrics of the model on labelled examples."""
+    """Metrics of the model on labelled examples (held-out loss for generation tasks)."""
+    if head.spec.output == "sequence":
+        model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for i in range(0, len(examples), batch_size):
+                batch = head.batch(examples[i : i + batch_size]).to(device)
+                n = int((batch.target != IGNORE).sum())
+                with autocast:
+                    total += float(head.loss(model, batch)) * n
+                count += n
+        return {"loss": total / count, "perplexity": math.exp(total / count)}
     preds = predict_examples(head, model, examples, device, autocast, batch_size)
     if head.spec.output == "token":
         positive = head.label_names.index(_positive_label(head))

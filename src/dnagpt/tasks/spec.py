@@ -33,6 +33,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "classification": ("{species}{sequence}<=><B>", "token"),
     "regression": ("{species}{sequence}<=><M>", "number"),
     "mixed_regression": ("{species}{sequence}<+><M>{numbers}<=><M>", "number"),
+    # the model learns to write the sequence after the species token, then the stop symbol
+    "generation": ("{species}{sequence}", "sequence"),
 }
 
 
@@ -42,12 +44,13 @@ class TaskSpec:
 
     name: str
     prompt: str  # with {species}, {sequence}, {numbers}
-    output: str  # "token" (classification) or "number" (regression)
+    output: str  # "token" (classification), "number" (regression) or "sequence" (generation)
     species: str = ""  # species token, e.g. "<R>"; empty = none
     sequence_column: str = "sequence"
     label_column: str = "label"
     number_columns: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # label value -> answer token text
+    stop: str = "<Z>"  # generation: the end-of-sequence symbol appended to every training sequence
 
     @classmethod
     def load(cls, path: str | Path) -> TaskSpec:
@@ -71,8 +74,8 @@ class TaskSpec:
             d.setdefault("output", TEMPLATES[template][1])
         if "prompt" not in d or "output" not in d:
             raise ConfigError(f"{where}: give a template, or both prompt and output")
-        if d["output"] not in ("token", "number"):
-            raise ConfigError(f"{where}: output must be 'token' or 'number', got {d['output']!r}")
+        if d["output"] not in ("token", "number", "sequence"):
+            raise ConfigError(f"{where}: output must be 'token', 'number' or 'sequence', got {d['output']!r}")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:
@@ -108,6 +111,7 @@ def build_examples(spec: TaskSpec, rows: list[dict], source: str, need_labels: b
     """Check the rows of a table against a task; errors name the file and row."""
     if not rows:
         raise ConfigError(f"{source}: the table has no rows")
+    need_labels = need_labels and spec.output != "sequence"  # a generation task learns the sequence itself
     needed = [spec.sequence_column, *spec.number_columns] + ([spec.label_column] if need_labels else [])
     missing = [c for c in needed if c not in rows[0]]
     if missing:

@@ -51,3 +51,16 @@ def split_rows(rows: list, seed: int = 0, fractions: tuple[float, float, float] 
     n_dev = round(fractions[1] * len(rows))
     parts = (order[:n_train], order[n_train : n_train + n_dev], order[n_train + n_dev :])
     return tuple([rows[i] for i in part] for part in parts)
+
+
+FASTA_SUFFIXES = (".fa", ".fasta", ".fna")
+
+
+def read_rows(path: str | Path, sequence_column: str = "sequence") -> list[dict]:
+    """Rows of a table, or of a FASTA file (one row per record: ``name`` and the sequence column)."""
+    path = Path(path)
+    if path.name.removesuffix(".gz").endswith(FASTA_SUFFIXES):
+        from ..data.fasta import read_fasta_records
+
+        return [{"name": name, sequence_column: seq} for name, seq in read_fasta_records(path)]
+    return read_table(path)

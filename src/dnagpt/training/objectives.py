@@ -24,6 +24,16 @@ class PretrainLoss:
     gc_pred: torch.Tensor  # predicted GC fractions [B]
 
 
+def next_token_loss(model: DNAGPT, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the token head against ``targets`` (``IGNORE`` where no target).
+
+    The token head is MLP -> Linear(d_model, vocab); its last product and the loss are fused.
+    """
+    keep = targets != IGNORE
+    features = model.mlm_head[:-1](hidden[keep])
+    return linear_cross_entropy(features, model.mlm_head[-1].weight, targets[keep])
+
+
 def pretrain_loss(model: DNAGPT, batch: PretrainBatch, yes_id: int, no_id: int, mse_weight: float) -> PretrainLoss:
     """Loss = CE(next token) + CE(order) + ``mse_weight`` x MSE(GC).
 
@@ -34,11 +44,7 @@ def pretrain_loss(model: DNAGPT, batch: PretrainBatch, yes_id: int, no_id: int, 
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     is_order = torch.zeros_like(batch.targets, dtype=torch.bool)
     is_order[rows, batch.order_index] = True
-    seq_targets = batch.targets.masked_fill(is_order, IGNORE)
-    keep = seq_targets != IGNORE
-    # The token head is MLP -> Linear(d_model, vocab); the last product and the loss are fused.
-    features = model.mlm_head[:-1](hidden[keep])
-    next_token = linear_cross_entropy(features, model.mlm_head[-1].weight, seq_targets[keep])
+    next_token = next_token_loss(model, hidden, batch.targets.masked_fill(is_order, IGNORE))
 
     order_logits = model.token_logits(hidden[rows, batch.order_index]).float()
     order_target = batch.targets[rows, batch.order_index]
