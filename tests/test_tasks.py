@@ -18,23 +18,26 @@ from dnagpt.tasks.tables import read_table, split_rows
 CLASSIFY = {"name": "t", "template": "classification", "species": "human", "labels": {"1": "A", "0": "N"}}
 
 
-@pytest.fixture(scope="module")
-def species_table(tmp_path_factory):
+def _species_windows(path, n, cache):
     """Real 120 bp windows: human (label 1) or E. coli (label 0), with their GC fraction."""
-    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), tmp_path_factory.mktemp("cache"), window_bp=120)
+    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), cache, window_bp=120)
     tokens = [e.species for e in corpus.entries]
     human, ecoli = tokens.index("<R>"), tokens.index("<Q>")
     rng = np.random.default_rng(0)
     rows = []
-    while len(rows) < 240:
+    while len(rows) < n:
         codes, g = corpus.sample_window(rng, "train", 120)
         if g in (human, ecoli):
             gc = float(((codes == 2) | (codes == 3)).mean())
             rows.append(["".join("NAGCT"[c] for c in codes), int(g == human), f"{gc:.4f}"])
-    path = tmp_path_factory.mktemp("tables") / "species.csv"
     with open(path, "w", newline="") as fh:
         csv.writer(fh).writerows([["sequence", "label", "gc"], *rows])
     return path
+
+
+@pytest.fixture(scope="module")
+def species_table(tmp_path_factory):
+    return _species_windows(tmp_path_factory.mktemp("tables") / "species.csv", 240, tmp_path_factory.mktemp("c"))
 
 
 def test_task_files(tmp_path):
@@ -58,8 +61,8 @@ def test_tables_and_row_errors(tmp_path):
     assert read_table(tmp_path / "a.tsv.gz") == read_table(tmp_path / "a.csv")
     spec = TaskSpec.from_dict(CLASSIFY)
     rows = read_table(tmp_path / "a.csv")
-    assert [e.label for e in build_examples(spec, rows, "a.csv")] == ["1", "0"]
-    with pytest.raises(ConfigError, match=r"a\.csv, row 2: label '7' is not in the task's labels"):
+    assert [e.labels for e in build_examples(spec, rows, "a.csv")] == [["1"], ["0"]]
+    with pytest.raises(ConfigError, match=r"a\.csv, row 2, column label: label '7' is not in the task's labels"):
         build_examples(spec, [rows[0], {"sequence": "AC", "label": "7"}], "a.csv")
     with pytest.raises(ConfigError, match="row 1: empty sequence"):
         build_examples(spec, [{"sequence": " ", "label": "1"}], "a.csv")
@@ -87,6 +90,13 @@ def test_finetune_classification_learns_and_predicts(tmp_path, species_table):
     assert out.returncode == 0, out.stderr[-2000:]
     best = json.loads((tmp_path / "run" / "best" / "selection.json").read_text())
     assert best["accuracy"] > 0.68 and best["auroc"] > 0.7  # 48 dev windows; chance is about 0.5
+    # one table in: the seeded 6 : 1.5 : 2.5 split is saved, and its test part scored once
+    split = json.loads((tmp_path / "run" / "split.json").read_text())["rows"]
+    assert [len(split[k]) for k in ("train", "dev", "test")] == [144, 36, 60]
+    assert sorted(split["train"] + split["dev"] + split["test"]) == list(range(1, 241))
+    test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert test["tp"] + test["tn"] + test["fp"] + test["fn"] == 60 and test["accuracy"] > 0.6
+    assert (tmp_path / "run" / "test_confusion.png").exists()
     pred = _cli("predict", str(tmp_path / "run" / "best"), str(species_table), "--out", str(tmp_path / "p.csv"))
     assert pred.returncode == 0, pred.stderr
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
@@ -131,3 +141,39 @@ def test_generation_task_from_fasta(tmp_path):
     assert len(headers) == 4
     # greedy decoding of a model trained on 20-token sequences + <Z> ends with the stop symbol
     assert all("stopped=yes" in h for h in headers), headers
+
+
+def test_multilabel_task(tmp_path):
+    """Two yes/no answers per window (human? GC-rich?), one <B> query each after <=>."""
+    rows = list(csv.DictReader(open(_species_windows(tmp_path / "w.csv", 600, tmp_path / "cache"))))
+    median = float(np.median([float(r["gc"]) for r in rows]))
+    with open(tmp_path / "ml.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["sequence", "human", "gc_rich"])
+        writer.writerows([r["sequence"], r["label"], int(float(r["gc"]) > median)] for r in rows)
+    task = {"template": "multilabel", "label_columns": ["human", "gc_rich"], "labels": {"1": "A", "0": "N"}}
+    (tmp_path / "ml.json").write_text(json.dumps(task))
+    assert TaskSpec.from_dict(task).text("ACGT") == "ACGT<=><B><B>"
+    options = [
+        "--epochs",
+        "10",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "16",
+        "--no-progress",
+        "--from-scratch",
+        "--patience",
+        "10",
+    ]
+    out = _cli("finetune", "dnagpt-tiny", str(tmp_path / "ml.json"), "--train", str(tmp_path / "ml.csv"),
+               "--out", str(tmp_path / "run"), *options)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    best = json.loads((tmp_path / "run" / "best" / "selection.json").read_text())
+    assert {"mcc", "human:mcc", "gc_rich:mcc", "gc_rich:auroc"} <= set(best)
+    assert best["human:auroc"] > 0.6 and best["gc_rich:auroc"] > 0.6, best  # 90 dev rows; chance is 0.5
+    pred = _cli("predict", str(tmp_path / "run" / "best"), str(tmp_path / "ml.csv"), "--out", str(tmp_path / "p.csv"))
+    assert pred.returncode == 0, pred.stderr
+    header = next(csv.reader(open(tmp_path / "p.csv")))
+    assert header == ["row", "human_prediction", "human_probability_1", "human_probability_0",
+                      "gc_rich_prediction", "gc_rich_probability_1", "gc_rich_probability_0"]  # fmt: skip

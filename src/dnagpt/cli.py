@@ -217,7 +217,13 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, help="training table (.csv, .tsv, .parquet), or FASTA for generation")
     p.add_argument("--dev", help="dev table for model selection (default: split off the training table)")
     p.add_argument("--test", help="test table, scored once with the best model")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the 6 : 1.5 : 2.5 split when --dev is absent")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="without --dev, the training table is split 6 : 1.5 : 2.5 into train / dev / test with this seed "
+        "(6 : 1.5 into train / dev when --test is given); the split is saved in OUT/split.json",
+    )
     p.add_argument("--from-scratch", action="store_true", help="random weights of the named configuration")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--epochs", type=float, default=10, help="passes over the training table (paper: 10)")
@@ -233,10 +239,12 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 @command("finetune", "fine-tune a DNAGPT model on a classification or regression table", _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
     import contextlib
+    from pathlib import Path
 
     import torch
 
     from .config import get_config
+    from .io import atomic_write_text
     from .model import DNAGPT
     from .tasks.finetune import evaluate_examples, load_task_head, run_finetuning
     from .tasks.spec import TaskSpec, build_examples
@@ -245,13 +253,23 @@ def _finetune(args: argparse.Namespace) -> int:
 
     spec = TaskSpec.load(args.task)
     rows = read_rows(args.train, spec.sequence_column)
+    test = build_examples(spec, read_rows(args.test, spec.sequence_column), args.test) if args.test else None
     if args.dev:
         train = build_examples(spec, rows, args.train)
         dev = build_examples(spec, read_rows(args.dev, spec.sequence_column), args.dev)
     else:
-        train_rows, dev_rows, _ = split_rows(rows, args.split_seed, (0.6 / 0.75, 0.15 / 0.75, 0.0))
-        train = build_examples(spec, train_rows, args.train)
-        dev = build_examples(spec, dev_rows, f"{args.train} (dev split)")
+        fractions = (0.8, 0.2, 0.0) if args.test else (0.6, 0.15, 0.25)
+        parts = dict(zip(("train", "dev", "test"), split_rows(list(range(len(rows))), args.split_seed, fractions),
+                         strict=True))  # fmt: skip
+        built = {
+            name: build_examples(spec, [rows[i] for i in idx], args.train, row_numbers=[i + 1 for i in idx])
+            for name, idx in parts.items()
+            if idx
+        }
+        train, dev, test = built["train"], built["dev"], test or built.get("test")
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        split = {"seed": args.split_seed, "rows": {k: [i + 1 for i in v] for k, v in parts.items()}}
+        atomic_write_text(Path(args.out) / "split.json", json.dumps(split) + "\n")
     if args.from_scratch:
         torch.manual_seed(args.seed)
         model = DNAGPT(get_config(args.model))
@@ -266,14 +284,9 @@ def _finetune(args: argparse.Namespace) -> int:
     cfg.warmup_steps = steps_per_epoch  # paper: one epoch of warm-up
     best = run_finetuning(model, spec, train, dev, cfg, args.out, args.epochs, args.device, args.resume)
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in best.items() if isinstance(v, float))}")
-    if args.test:
-        from pathlib import Path
-
-        from .io import atomic_write_text
-
+    if test:
         best_model = DNAGPT.from_pretrained(Path(args.out) / "best")
         head = load_task_head(Path(args.out) / "best", best_model)
-        test = build_examples(spec, read_rows(args.test, spec.sequence_column), args.test)
         scores = evaluate_examples(head, best_model, test, torch.device("cpu"), contextlib.nullcontext())
         atomic_write_text(Path(args.out) / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
         _plot_test(head, best_model, test, scores, Path(args.out))
@@ -290,8 +303,13 @@ def _plot_test(head, model, examples, scores: dict, out_dir) -> None:
     from .evaluation.plots import confusion_matrix_png, scatter_png
     from .tasks.finetune import predict_examples
 
-    if head.spec.output == "token":
+    columns = head.spec.label_columns
+    if head.spec.output == "token" and len(columns) == 1:
         confusion_matrix_png(scores, out_dir / "test_confusion.png")
+    elif head.spec.output == "token":
+        for c in columns:  # one matrix per label column
+            column_scores = {k.split(":", 1)[1]: v for k, v in scores.items() if k.startswith(f"{c}:")}
+            confusion_matrix_png(column_scores, out_dir / f"test_confusion_{c}.png")
     else:
         values = predict_examples(head, model, examples, torch.device("cpu"), contextlib.nullcontext())
         scatter_png([e.value for e in examples], values, out_dir / "test_scatter.png", scores)
@@ -329,9 +347,18 @@ def _predict(args: argparse.Namespace) -> int:
     buf = io.StringIO()
     writer = csv.writer(buf)
     if head.spec.output == "token":
-        writer.writerow(["row", "prediction", *(f"probability_{name}" for name in head.label_names)])
+        columns = head.spec.label_columns
+        single = len(columns) == 1
+        header = ["row"]
+        for c in columns:
+            prefix = "" if single else f"{c}_"
+            header += [f"{prefix}prediction", *(f"{prefix}probability_{name}" for name in head.label_names)]
+        writer.writerow(header)
         for e, p in zip(examples, preds, strict=True):
-            writer.writerow([e.row, head.label_names[int(p.argmax())], *(f"{x:.6f}" for x in p)])
+            cells = [e.row]
+            for j in range(len(columns)):
+                cells += [head.label_names[int(p[j].argmax())], *(f"{x:.6f}" for x in p[j])]
+            writer.writerow(cells)
     else:
         writer.writerow(["row", "prediction"])
         for e, p in zip(examples, preds, strict=True):

@@ -41,11 +41,12 @@ class Batch:
     input_ids: torch.Tensor
     numbers: torch.Tensor
     number_mask: torch.Tensor
-    last: torch.Tensor  # position of the answer in each row
-    target: torch.Tensor  # answer token id (classification) or standardised value (regression)
+    answers: torch.Tensor  # [B, L] positions of the answers (L label columns; 1 for regression)
+    target: torch.Tensor  # [B, L] answer token ids, [B] standardised values, or [B, T] next tokens
 
     def to(self, device) -> Batch:
-        return Batch(*(t.to(device) for t in (self.input_ids, self.numbers, self.number_mask, self.last, self.target)))
+        fields = (self.input_ids, self.numbers, self.number_mask, self.answers, self.target)
+        return Batch(*(t.to(device) for t in fields))
 
 
 class TaskHead:
@@ -79,18 +80,24 @@ class TaskHead:
             for row, n in enumerate(tb.lengths.tolist()):
                 target[row, : n - 1] = tb.input_ids[row, 1:n]  # each token predicts the next, up to the stop
         elif self.spec.output == "token":
-            target = torch.tensor([self.label_ids[self.label_names.index(e.label)] if e.label else -100
-                                   for e in examples])  # fmt: skip
+            n_answers = len(self.spec.label_columns)
+            target = torch.tensor(
+                [[self.label_ids[self.label_names.index(x)] for x in e.labels] if e.labels else [IGNORE] * n_answers
+                 for e in examples]
+            )  # fmt: skip
         else:
             target = torch.tensor(
                 [((e.value if e.value is not None else 0.0) - self.target_mean) / self.target_std for e in examples],
                 dtype=torch.float32,
             )
-        return Batch(tb.input_ids, tb.numbers, tb.number_mask, tb.last_index(), target)
+        n_answers = len(self.spec.label_columns) if self.spec.output == "token" else 1
+        answers = tb.last_index()[:, None] - n_answers + 1 + torch.arange(n_answers)[None, :]
+        return Batch(tb.input_ids, tb.numbers, tb.number_mask, answers, target)
 
     def answer_hidden(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
+        """Hidden states at the answer positions, ``[B, L, d_model]``."""
         h = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
-        return h[torch.arange(h.shape[0], device=h.device), batch.last]
+        return h[torch.arange(h.shape[0], device=h.device)[:, None], batch.answers]
 
     def loss(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
         if self.spec.output == "sequence":
@@ -98,17 +105,17 @@ class TaskHead:
             return next_token_loss(model, hidden, batch.target)
         h = self.answer_hidden(model, batch)
         if self.spec.output == "token":
-            return F.cross_entropy(model.token_logits(h).float(), batch.target)
-        return F.mse_loss(model.regression_output(h).float(), batch.target)
+            return F.cross_entropy(model.token_logits(h).float().flatten(0, 1), batch.target.flatten())
+        return F.mse_loss(model.regression_output(h[:, 0]).float(), batch.target)
 
     def predict(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
-        """Class probabilities ``[B, labels]`` (softmax over the label tokens), or values ``[B]``."""
+        """Probabilities ``[B, label columns, labels]`` (softmax over the label tokens), or values ``[B]``."""
         if self.spec.output == "sequence":
             raise ConfigError(f"task {self.spec.name} generates sequences: use `dnagpt generate`")
         h = self.answer_hidden(model, batch)
         if self.spec.output == "token":
-            return torch.softmax(model.token_logits(h).float()[:, self.label_ids], dim=-1)
-        return model.regression_output(h).float() * self.target_std + self.target_mean
+            return torch.softmax(model.token_logits(h).float()[..., self.label_ids], dim=-1)
+        return model.regression_output(h[:, 0]).float() * self.target_std + self.target_mean
 
     def to_dict(self) -> dict:
         return {"spec": self.spec.__dict__, "target_mean": self.target_mean, "target_std": self.target_std}
@@ -166,12 +173,21 @@ def evaluate_examples(head: TaskHead, model: DNAGPT, examples: list[Example], de
                 count += n
         return {"loss": total / count, "perplexity": math.exp(total / count)}
     preds = predict_examples(head, model, examples, device, autocast, batch_size)
-    if head.spec.output == "token":
-        positive = head.label_names.index(_positive_label(head))
-        truth = np.array([head.label_names.index(e.label) == positive for e in examples], dtype=int)
-        chosen = (preds.argmax(1) == positive).astype(int)
-        return {k: float(v) for k, v in classification_metrics(truth, chosen, preds[:, positive]).items()}
-    return regression_metrics([e.value for e in examples], preds)
+    if head.spec.output != "token":
+        return regression_metrics([e.value for e in examples], preds)
+    positive = head.label_names.index(_positive_label(head))
+    per_column = []
+    for j in range(len(head.spec.label_columns)):
+        truth = np.array([head.label_names.index(e.labels[j]) == positive for e in examples], dtype=int)
+        chosen = (preds[:, j].argmax(-1) == positive).astype(int)
+        per_column.append(classification_metrics(truth, chosen, preds[:, j, positive]))
+    if len(per_column) == 1:
+        return {k: float(v) for k, v in per_column[0].items()}
+    # several label columns: macro averages, then each column's metrics
+    out = {k: float(np.mean([m[k] for m in per_column])) for k in ("accuracy", "f1", "mcc", "auroc")}
+    for column, m in zip(head.spec.label_columns, per_column, strict=True):
+        out |= {f"{column}:{k}": float(v) for k, v in m.items()}
+    return out
 
 
 def predict_examples(head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32):

@@ -12,10 +12,12 @@ A task file (TOML, YAML or JSON)::
     "0" = "N"                       # no / false
 
 A template is a prompt with placeholders plus where the answer is read (paper
-Fig. 2b). ``{species}``, ``{sequence}`` and ``{numbers}`` are filled per row;
-the model answers at the last prompt position: a token for "token" outputs, a
-number through the regression head for "number" outputs. A task file may give
-its own ``prompt`` and ``output`` instead of a named template.
+Fig. 2b). ``{species}``, ``{sequence}``, ``{numbers}`` and ``{queries}`` are
+filled per row. For "token" outputs the prompt ends with one ``<B>`` query per
+label column (``label_columns``; several make a multi-label task), and the token
+head answers at each of them. For "number" outputs the regression head answers
+at the last position. A task file may give its own ``prompt`` and ``output``
+instead of a named template.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from ..tokenizer import species_token
 
 # name -> (prompt, output)
 TEMPLATES: dict[str, tuple[str, str]] = {
-    "classification": ("{species}{sequence}<=><B>", "token"),
+    "classification": ("{species}{sequence}<=>{queries}", "token"),
+    "multilabel": ("{species}{sequence}<=>{queries}", "token"),  # with several label_columns
     "regression": ("{species}{sequence}<=><M>", "number"),
     "mixed_regression": ("{species}{sequence}<+><M>{numbers}<=><M>", "number"),
     # the model learns to write the sequence after the species token, then the stop symbol
@@ -48,6 +51,7 @@ class TaskSpec:
     species: str = ""  # species token, e.g. "<R>"; empty = none
     sequence_column: str = "sequence"
     label_column: str = "label"
+    label_columns: list[str] = field(default_factory=list)  # classification; default [label_column]
     number_columns: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # label value -> answer token text
     stop: str = "<Z>"  # generation: the end-of-sequence symbol appended to every training sequence
@@ -85,6 +89,12 @@ class TaskSpec:
         d["labels"] = {str(k): str(v) for k, v in (d.get("labels") or {}).items()}
         d.setdefault("name", Path(where).stem)
         spec = cls(**d)
+        if not spec.label_columns:
+            spec.label_columns = [spec.label_column]
+        if spec.output != "token" and len(spec.label_columns) > 1:
+            raise ConfigError(f"{where}: several label_columns need a classification (token) output")
+        if spec.output == "token" and "{queries}" not in spec.prompt and len(spec.label_columns) > 1:
+            raise ConfigError(f"{where}: a multi-label prompt needs {{queries}} (one <B> per label column)")
         if spec.output == "token" and len(spec.labels) < 2:
             raise ConfigError(f"{where}: a classification task needs [labels] mapping at least two values to tokens")
         if "{numbers}" in spec.prompt and not spec.number_columns:
@@ -94,7 +104,8 @@ class TaskSpec:
     def text(self, sequence: str, numbers: list[float] | None = None) -> str:
         """The prompt of one example."""
         nums = ",".join(repr(float(x)) for x in (numbers or []))
-        return self.prompt.format(species=self.species, sequence=sequence, numbers=nums)
+        queries = "<B>" * len(self.label_columns) if self.output == "token" else ""
+        return self.prompt.format(species=self.species, sequence=sequence, numbers=nums, queries=queries)
 
 
 @dataclass
@@ -103,21 +114,27 @@ class Example:
 
     row: int  # 1-based data row in its file (the header is row 0)
     text: str
-    label: str | None = None  # classification
+    labels: list[str] | None = None  # classification: one label per label column
     value: float | None = None  # regression
 
 
-def build_examples(spec: TaskSpec, rows: list[dict], source: str, need_labels: bool = True) -> list[Example]:
-    """Check the rows of a table against a task; errors name the file and row."""
+def build_examples(
+    spec: TaskSpec, rows: list[dict], source: str, need_labels: bool = True, row_numbers: list[int] | None = None
+) -> list[Example]:
+    """Check the rows of a table against a task; errors name the file and row.
+
+    ``row_numbers`` gives each row's number in its file (default 1, 2, ...), e.g. after a split.
+    """
     if not rows:
         raise ConfigError(f"{source}: the table has no rows")
     need_labels = need_labels and spec.output != "sequence"  # a generation task learns the sequence itself
-    needed = [spec.sequence_column, *spec.number_columns] + ([spec.label_column] if need_labels else [])
+    targets = spec.label_columns if spec.output == "token" else [spec.label_column]
+    needed = [spec.sequence_column, *spec.number_columns] + (targets if need_labels else [])
     missing = [c for c in needed if c not in rows[0]]
     if missing:
         raise ConfigError(f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(rows[0])}")
     examples = []
-    for i, r in enumerate(rows, start=1):
+    for i, r in zip(row_numbers or range(1, len(rows) + 1), rows, strict=True):
         seq = str(r[spec.sequence_column] or "").strip()
         if not seq:
             raise ConfigError(f"{source}, row {i}: empty sequence")
@@ -126,17 +143,18 @@ def build_examples(spec: TaskSpec, rows: list[dict], source: str, need_labels: b
             v = _number(r[c], f"{source}, row {i}, column {c}")
             numbers.append(v)
         ex = Example(i, spec.text(seq, numbers))
-        if need_labels:
-            raw = r[spec.label_column]
-            if spec.output == "token":
-                key = _label_key(raw)
+        if need_labels and spec.output == "token":
+            ex.labels = []
+            for column in spec.label_columns:
+                key = _label_key(r[column])
                 if key not in spec.labels:
                     raise ConfigError(
-                        f"{source}, row {i}: label {raw!r} is not in the task's labels ({', '.join(spec.labels)})"
+                        f"{source}, row {i}, column {column}: label {r[column]!r} is not in the task's labels "
+                        f"({', '.join(spec.labels)})"
                     )
-                ex.label = key
-            else:
-                ex.value = _number(raw, f"{source}, row {i}, column {spec.label_column}")
+                ex.labels.append(key)
+        elif need_labels:
+            ex.value = _number(r[spec.label_column], f"{source}, row {i}, column {spec.label_column}")
         examples.append(ex)
     return examples
 
