@@ -115,6 +115,19 @@ def test_finetune_regression_and_too_long_rows(tmp_path, species_table):
     (tmp_path / "long.csv").write_text("sequence,gc\n" + "ACGT" * 200 + ",0.5\n")
     bad = _cli("predict", str(tmp_path / "run" / "best"), str(tmp_path / "long.csv"), "--out", str(tmp_path / "x.csv"))
     assert bad.returncode == 2 and "row 1: 136 tokens, more than the model's context of 128" in bad.stderr
+    # --windows: the prompt adds <=><M>, so windows of 126 k-mers (756 bp), predictions averaged
+    ok = _cli("predict", str(tmp_path / "run" / "best"), str(tmp_path / "long.csv"), "--out", str(tmp_path / "w.csv"),
+              "--windows")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    seq = "ACGT" * 200
+    (tmp_path / "parts.csv").write_text(f"sequence,gc\n{seq[: 126 * 6]},0\n{seq[126 * 6 :]},0\n")
+    parts = _cli(
+        "predict", str(tmp_path / "run" / "best"), str(tmp_path / "parts.csv"), "--out", str(tmp_path / "p.csv")
+    )
+    assert parts.returncode == 0, parts.stderr
+    whole = float(next(csv.DictReader(open(tmp_path / "w.csv")))["prediction"])
+    halves = [float(r["prediction"]) for r in csv.DictReader(open(tmp_path / "p.csv"))]
+    assert abs(whole - sum(halves) / 2) < 1e-4
 
 
 def test_generation_task_from_fasta(tmp_path):

@@ -320,6 +320,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="fine-tuned model directory (holds task.json), e.g. RUN/best")
     p.add_argument("table", help="table with the task's sequence column (and number columns)")
     p.add_argument("--out", required=True, help="CSV to write: one row per input row")
+    p.add_argument("--windows", action="store_true", help="average over context-sized windows of long sequences")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
 
@@ -343,7 +344,7 @@ def _predict(args: argparse.Namespace) -> int:
     head = load_task_head(args.model, model)
     examples = build_examples(head.spec, read_table(args.table), args.table, need_labels=False)
     preds = predict_examples(head, model, examples, torch.device(args.device), contextlib.nullcontext(),
-                             args.batch_size)  # fmt: skip
+                             args.batch_size, windows=args.windows)  # fmt: skip
     buf = io.StringIO()
     writer = csv.writer(buf)
     if head.spec.output == "token":

@@ -190,8 +190,17 @@ def evaluate_examples(head: TaskHead, model: DNAGPT, examples: list[Example], de
     return out
 
 
-def predict_examples(head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32):
-    """Predictions as a NumPy array: probabilities ``[N, labels]`` or values ``[N]``."""
+def predict_examples(
+    head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32, windows: bool = False
+):
+    """Predictions as a NumPy array: probabilities ``[N, label columns, labels]`` or values ``[N]``.
+
+    With ``windows=True`` a sequence too long for the context is cut into consecutive
+    windows (each with the full prompt around it) whose predictions are averaged.
+    """
+    owners = list(range(len(examples)))
+    if windows:
+        examples, owners = _windowed(head, examples)
     model.eval()
     out = []
     with torch.no_grad():
@@ -199,7 +208,28 @@ def predict_examples(head: TaskHead, model: DNAGPT, examples: list[Example], dev
             batch = head.batch(examples[i : i + batch_size]).to(device)
             with autocast:
                 out.append(head.predict(model, batch).float().cpu())
-    return torch.cat(out).numpy()
+    preds = torch.cat(out).numpy()
+    if not windows:
+        return preds
+    owners_arr = np.array(owners)
+    return np.stack([preds[owners_arr == i].mean(0) for i in range(owners[-1] + 1)])
+
+
+def _windowed(head: TaskHead, examples: list[Example]) -> tuple[list[Example], list[int]]:
+    """Split each example whose prompt exceeds the context into context-sized windows."""
+    spec, tok = head.spec, head.tok
+    out, owners = [], []
+    for i, e in enumerate(examples):
+        overhead = len(tok.encode(spec.text("", e.numbers)))
+        room_bp = (head.context - overhead) * tok.k
+        if room_bp <= 0:
+            raise ConfigError(f"row {e.row}: the prompt alone fills the model's context")
+        bases = "".join(e.sequence.split())
+        for start in range(0, len(bases), room_bp):
+            chunk = bases[start : start + room_bp]
+            out.append(Example(e.row, spec.text(chunk, e.numbers), chunk, e.numbers, e.labels, e.value))
+            owners.append(i)
+    return out, owners
 
 
 def _positive_label(head: TaskHead) -> str:

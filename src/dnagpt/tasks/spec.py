@@ -114,6 +114,8 @@ class Example:
 
     row: int  # 1-based data row in its file (the header is row 0)
     text: str
+    sequence: str = ""  # the row's bases, as given
+    numbers: list[float] = field(default_factory=list)
     labels: list[str] | None = None  # classification: one label per label column
     value: float | None = None  # regression
 
@@ -142,7 +144,7 @@ def build_examples(
         for c in spec.number_columns:
             v = _number(r[c], f"{source}, row {i}, column {c}")
             numbers.append(v)
-        ex = Example(i, spec.text(seq, numbers))
+        ex = Example(i, spec.text(seq, numbers), seq, numbers)
         if need_labels and spec.output == "token":
             ex.labels = []
             for column in spec.label_columns:
