@@ -231,6 +231,8 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="examples per step (paper: 8)")
     p.add_argument("--patience", type=int, default=3, help="stop after this many epochs without a better dev score")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank (needs peft); 0 = off")
+    p.add_argument("--lora-alpha", type=float, default=16.0, help="LoRA scaling numerator (default 16)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--no-progress", action="store_true")
@@ -282,7 +284,8 @@ def _finetune(args: argparse.Namespace) -> int:
     )  # fmt: skip
     steps_per_epoch = max(1, -(-len(train) // args.batch_size))
     cfg.warmup_steps = steps_per_epoch  # paper: one epoch of warm-up
-    best = run_finetuning(model, spec, train, dev, cfg, args.out, args.epochs, args.device, args.resume)
+    best = run_finetuning(model, spec, train, dev, cfg, args.out, args.epochs, args.device, args.resume,
+                          args.lora_rank, args.lora_alpha)  # fmt: skip
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in best.items() if isinstance(v, float))}")
     if test:
         best_model = DNAGPT.from_pretrained(Path(args.out) / "best")

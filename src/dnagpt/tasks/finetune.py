@@ -250,8 +250,13 @@ def run_finetuning(
     epochs: float,
     device: str = "auto",
     resume: bool = False,
+    lora_rank: int = 0,
+    lora_alpha: float = 16.0,
 ) -> dict:
-    """Fine-tune ``model`` on ``train``, select on ``dev``; returns the best dev metrics."""
+    """Fine-tune ``model`` on ``train``, select on ``dev``; returns the best dev metrics.
+
+    ``lora_rank > 0`` trains LoRA adapters (and the heads) instead of every weight.
+    """
     run_dir = Path(run_dir)
     dist = DistributedContext.from_environment(device)
     tok = model.tokenizer()
@@ -266,6 +271,13 @@ def run_finetuning(
     if cfg.eval_every == 0:
         cfg.eval_every = steps_per_epoch
     task = FinetuneTask(head, train, dev, cfg.batch_size, cfg.seed, dist.device)
+    if lora_rank:
+        from .lora import add_lora, merged_state_dict
+
+        trainable = add_lora(model, lora_rank, lora_alpha)
+        task.export_weights = lambda state: merged_state_dict(state, lora_rank, lora_alpha)
+        if dist.is_main:
+            print(f"LoRA rank {lora_rank}: {trainable:,} trainable parameters")
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / TASK_FILE, json.dumps(head.to_dict(), indent=2) + "\n")

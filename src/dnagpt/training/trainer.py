@@ -327,6 +327,9 @@ class Trainer:
         if self.best is None or (value > self.best if better else value < self.best):
             self.best, self.bad_evaluations = value, 0
             weights = self.dist.full_state_dict(self.model)
+            export = getattr(self.task, "export_weights", None)  # e.g. fold LoRA adapters in
+            if export is not None:
+                weights = export(weights)
             if self.dist.is_main:
                 from ..checkpoint import save_pretrained
 
