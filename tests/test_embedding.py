@@ -50,3 +50,17 @@ def test_embed_command_fasta_to_npy(model, tmp_path):
     vectors = np.load(tmp_path / "e.npy")
     expected = embed_sequences(model, ["ACGTACGTACGGTTAA", "NNACGTTT"], species="yeast")
     assert vectors.shape == (2, 64) and np.allclose(vectors, expected, atol=1e-6)
+
+
+def test_embed_command_parquet_out(model, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    model.save_pretrained(tmp_path / "m")
+    (tmp_path / "t.csv").write_text("sequence,label\nACGTACGTAC,1\nGGGTTTAAAC,0\n")
+    cmd = [sys.executable, "-m", "dnagpt.cli", "embed", str(tmp_path / "m"), str(tmp_path / "t.csv"),
+           "--out", str(tmp_path / "e.parquet"), "--pooling", "last"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    table = pq.read_table(tmp_path / "e.parquet").to_pylist()
+    assert [r["name"] for r in table] == ["t.csv, row 1", "t.csv, row 2"]
+    expected = embed_sequences(model, ["ACGTACGTAC", "GGGTTTAAAC"], pooling="last")
+    assert np.allclose(np.array([r["embedding"] for r in table]), expected, atol=1e-6)

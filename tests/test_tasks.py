@@ -147,6 +147,8 @@ def test_generation_task_from_fasta(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     best = json.loads((tmp_path / "run" / "best" / "selection.json").read_text())
     assert best["loss"] < math.log(19_564) - 1.0, best  # well below a uniform guess over the vocabulary
+    test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())  # the 2.5 part of the split
+    assert test["loss"] < math.log(19_564) - 1.0
     gen = _cli("generate", str(tmp_path / "run" / "best"), "--prompt", "<U>", "--num-samples", "4",
                "--max-new-tokens", "40", "--temperature", "0", "--out", str(tmp_path / "g.fa"))  # fmt: skip
     assert gen.returncode == 0, gen.stderr
@@ -190,3 +192,13 @@ def test_multilabel_task(tmp_path):
     header = next(csv.reader(open(tmp_path / "p.csv")))
     assert header == ["row", "human_prediction", "human_probability_1", "human_probability_0",
                       "gc_rich_prediction", "gc_rich_probability_1", "gc_rich_probability_0"]  # fmt: skip
+
+
+def test_parquet_tables(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"sequence": ["ACGT", "GGCC"], "label": [1, 0]}), tmp_path / "a.parquet")
+    rows = read_table(tmp_path / "a.parquet")
+    assert rows == [{"sequence": "ACGT", "label": 1}, {"sequence": "GGCC", "label": 0}]
+    assert [e.labels for e in build_examples(TaskSpec.from_dict(CLASSIFY), rows, "a.parquet")] == [["1"], ["0"]]

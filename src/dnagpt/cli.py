@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -246,6 +247,7 @@ def _finetune(args: argparse.Namespace) -> int:
     import torch
 
     from .config import get_config
+    from .errors import ConfigError
     from .io import atomic_write_text
     from .model import DNAGPT
     from .tasks.finetune import evaluate_examples, load_task_head, run_finetuning
@@ -253,6 +255,8 @@ def _finetune(args: argparse.Namespace) -> int:
     from .tasks.tables import read_rows, split_rows
     from .training.trainer import TrainConfig
 
+    if not args.resume and (Path(args.out) / "checkpoint.pt").exists():
+        raise ConfigError(f"{args.out} already holds a run; add --resume to continue it, or choose another --out")
     spec = TaskSpec.load(args.task)
     rows = read_rows(args.train, spec.sequence_column)
     test = build_examples(spec, read_rows(args.test, spec.sequence_column), args.test) if args.test else None
@@ -286,6 +290,8 @@ def _finetune(args: argparse.Namespace) -> int:
     cfg.warmup_steps = steps_per_epoch  # paper: one epoch of warm-up
     best = run_finetuning(model, spec, train, dev, cfg, args.out, args.epochs, args.device, args.resume,
                           args.lora_rank, args.lora_alpha)  # fmt: skip
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports and scores the test set
+        return 0
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in best.items() if isinstance(v, float))}")
     if test:
         best_model = DNAGPT.from_pretrained(Path(args.out) / "best")
@@ -307,6 +313,8 @@ def _plot_test(head, model, examples, scores: dict, out_dir) -> None:
     from .tasks.finetune import predict_examples
 
     columns = head.spec.label_columns
+    if head.spec.output == "sequence":  # scored by held-out loss; nothing to draw
+        return
     if head.spec.output == "token" and len(columns) == 1:
         confusion_matrix_png(scores, out_dir / "test_confusion.png")
     elif head.spec.output == "token":

@@ -285,6 +285,7 @@ def run_finetuning(
     if dist.is_main and (run_dir / "best").exists():
         atomic_write_text(run_dir / "best" / TASK_FILE, json.dumps(head.to_dict(), indent=2) + "\n")
     dist.barrier()
+    dist.close()
     best = run_dir / "best" / "selection.json"
     return json.loads(best.read_text()) if dist.is_main and best.exists() else {}
 
