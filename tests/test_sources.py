@@ -133,3 +133,35 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_signal_dataset_windows_strands_and_block_split(tmp_path):
+    import csv
+    import gzip
+
+    import numpy as np
+
+    from dnagpt.data.datasets import BLOCK, FLANK, _signal_dataset, _window
+
+    rng = np.random.default_rng(0)
+    seq = "".join(rng.choice(list("ACGT"), size=3 * BLOCK))
+    # a minus-strand ATG is CAT on the plus strand; its window is read on the minus strand
+    pos = 1000 + seq[1000:].index("CAT")
+    signal, flanks = _window(seq, pos, 3, "-")
+    revcomp = seq[pos - FLANK : pos + 3 + FLANK].translate(str.maketrans("ACGT", "TGCA"))[::-1]
+    assert signal == "ATG" and flanks == revcomp[:FLANK] + revcomp[FLANK + 3 :]
+    atgs = [i for i in range(FLANK, len(seq) - FLANK - 3) if seq[i : i + 3] == "ATG"]
+    positives = [(p, "+") for p in atgs[::200]]
+    sizes = _signal_dataset(seq, positives, ("ATG",), np.array([p for p, _ in positives]), rng, 1000, tmp_path,
+                            'template = "classification"\n')  # fmt: skip
+    rows = {s: list(csv.DictReader(gzip.open(tmp_path / f"{s}.csv.gz", "rt"))) for s in ("train", "dev", "test")}
+    assert {s: len(r) for s, r in rows.items()} == sizes and sum(sizes.values()) > 0
+    for part in rows.values():
+        for r in part:
+            assert len(r["sequence"]) == 2 * FLANK
+            p = int(r["position"]) - 1
+            assert (r["label"] == "1") == ((p, "+") in positives)
+            if r["label"] == "0":  # negatives keep their distance from every annotated signal
+                assert min(abs(p - q) for q, _ in positives) >= FLANK
+    blocks = {s: {(int(r["position"]) - 1) // BLOCK for r in part} for s, part in rows.items()}
+    assert not (blocks["train"] & blocks["test"]) and not (blocks["train"] & blocks["dev"])

@@ -39,6 +39,79 @@ label_column = "label"
 """
 
 
+def _window(seq: str, pos: int, width: int, strand: str, excluded=None) -> tuple[str, str] | None:
+    """``(signal, flanks)`` of the signal of ``width`` bases at ``pos`` (0-based, + strand), read on
+    ``strand``: the signal itself and FLANK bases on each side of it, the signal removed."""
+    if pos - FLANK < 0 or pos + width + FLANK > len(seq) or (excluded and excluded[0] <= pos < excluded[1]):
+        return None
+    if strand == "+":
+        signal, left, right = seq[pos : pos + width], seq[pos - FLANK : pos], seq[pos + width : pos + width + FLANK]
+    else:
+        signal = seq[pos : pos + width].translate(_COMPLEMENT)[::-1]
+        left = seq[pos + width : pos + width + FLANK].translate(_COMPLEMENT)[::-1]
+        right = seq[pos - FLANK : pos].translate(_COMPLEMENT)[::-1]
+    if (left + right).count("N") > 0.05 * 2 * FLANK or "N" in signal:
+        return None
+    return signal, left + right
+
+
+def _signal_dataset(
+    seq: str,
+    positives: list[tuple[int, str]],
+    motifs: tuple[str, ...],
+    near: np.ndarray,
+    rng: np.random.Generator,
+    per_class: int,
+    out_dir: Path,
+    task: str,
+    excluded=None,
+) -> dict[str, int]:
+    """Balanced windows around ``motifs``: annotated ``positives`` against the same motifs at least
+    FLANK bases from every position in ``near``; whole blocks to train / dev / test; files written."""
+    width = len(motifs[0])
+    pos_examples = []
+    for p, strand in positives:
+        w = _window(seq, p, width, strand, excluded)
+        if w and w[0] in motifs:
+            pos_examples.append((p, strand, w[1]))
+    if not pos_examples:
+        raise DataError("no annotated signal falls in the sequence")
+    reverse = {m.translate(_COMPLEMENT)[::-1]: m for m in motifs}
+    negatives = []
+    for _ in range(200 * len(pos_examples)):
+        if len(negatives) >= len(pos_examples):
+            break
+        p = int(rng.integers(FLANK, len(seq) - FLANK - width))
+        here = seq[p : p + width]
+        strand = "+" if here in motifs else "-" if here in reverse else None
+        if strand and np.abs(near - p).min() >= FLANK and (w := _window(seq, p, width, strand, excluded)):
+            negatives.append((p, strand, w[1]))
+    take = min(per_class, len(pos_examples), len(negatives))
+    examples = [(*pos_examples[i], 1) for i in rng.choice(len(pos_examples), take, replace=False)]
+    examples += [(*negatives[i], 0) for i in rng.choice(len(negatives), take, replace=False)]
+    blocks = sorted({p // BLOCK for p, *_ in examples})
+    order = rng.permutation(len(blocks))
+    cut1, cut2 = round(0.6 * len(blocks)), round(0.75 * len(blocks))
+    split_of = {blocks[i]: ("train" if r < cut1 else "dev" if r < cut2 else "test") for r, i in enumerate(order)}
+    sizes = {}
+    for split in ("train", "dev", "test"):
+        rows = [(w, label, p + 1, strand) for p, strand, w, label in examples
+                if split_of[p // BLOCK] == split and FLANK + width <= p % BLOCK < BLOCK - FLANK - width]  # fmt: skip
+        rows.sort(key=lambda r: (r[2], r[3]))
+        text = io.StringIO()
+        csv.writer(text).writerows([["sequence", "label", "position", "strand"], *rows])
+        payload = text.getvalue().encode()
+
+        def write(tmp: Path, payload: bytes = payload) -> None:
+            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                gz.write(payload)
+
+        atomic_write(out_dir / f"{split}.csv.gz", write)
+        sizes[split] = len(rows)
+    atomic_write_text(out_dir / "task.toml", task)
+    return sizes
+
+
 def build_tis_arabidopsis(out_dir: Path, per_class: int = 3000, seed: int = 0) -> dict[str, int]:
     """Write ``train/dev/test.csv.gz`` and ``task.toml`` to ``out_dir``; return the split sizes."""
     src = fetch(SOURCES["arabidopsis-chr1"])
@@ -53,53 +126,89 @@ def build_tis_arabidopsis(out_dir: Path, per_class: int = 3000, seed: int = 0) -
                 starts.add((int(f[3]) - 1, f[6]))  # 0-based first base of the codon on the + strand
     if not starts:
         raise DataError(f"{gtf}: no start_codon features")
-    rng = np.random.default_rng(seed)
+    near = np.array(sorted(p for p, _ in starts))
+    return _signal_dataset(seq, sorted(starts), ("ATG",), near, np.random.default_rng(seed), per_class, out_dir,
+                           TIS_TASK, excluded=EXCLUDED)  # fmt: skip
 
-    def window(pos: int, strand: str) -> str | None:
-        if pos - FLANK < 0 or pos + 3 + FLANK > len(seq) or EXCLUDED[0] <= pos < EXCLUDED[1]:
-            return None
+
+# Polyadenylation signal hexamers: AATAAA and its common variants (Beaudoing et al. 2000; DeepGSR).
+PAS_VARIANTS = ("AATAAA", "ATTAAA", "AGTAAA", "TATAAA", "CATAAA", "GATAAA", "AATATA", "AATACA", "AATAGA",
+                "AAAAAG", "ACTAAA", "AATGAA")  # fmt: skip
+PAS_WINDOW = 40  # a signal counts when it lies within this many bases upstream of an annotated transcript end
+
+
+def hg19_chr22() -> str:
+    """hg19 chr22 as one string (1-based position p is index p - 1); N where the alignment has no human row."""
+    src = fetch(SOURCES["hg19-chr22-primates"])
+    (maf,) = src.rglob("*.maf.gz")
+    chrom = bytearray(b"N" * 51_304_566)
+    for name, seq in maf_species_records(maf):
+        start = int(name.split(":")[1].split("-")[0])
+        chrom[start - 1 : start - 1 + len(seq)] = seq.upper().encode()
+    return chrom.decode()
+
+
+def _hg19_table(name: str) -> list[dict]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError("building the human datasets reads parquet: pip install pyarrow") from None
+    (path,) = fetch(SOURCES["hg19-annotation"]).rglob(f"{name}.parquet")
+    return [r for r in pq.read_table(path).to_pylist() if r["_labels"] == "chr22"]
+
+
+def _human_task(name: str, what: str) -> str:
+    return (
+        TIS_TASK.replace("tis_arabidopsis", name)
+        .replace("Arabidopsis thaliana", "Homo sapiens")
+        .replace(
+            "# Translation initiation sites in Arabidopsis thaliana (TAIR10 chr1), 600 bp, ATG removed.", f"# {what}"
+        )
+    )
+
+
+def build_tis_human(out_dir: Path, per_class: int = 3000, seed: int = 0) -> dict[str, int]:
+    """Human TIS on hg19 chr22: GENCODE start codons vs other ATGs (see the module docstring)."""
+    seq = hg19_chr22()
+    starts = sorted({(r["_starts"] - 1, r["Strand"]) for r in _hg19_table("start_codons")})
+    near = np.array([p for p, _ in starts])
+    task = _human_task("tis_human", "Human translation initiation sites (hg19 chr22, GENCODE), 600 bp, ATG removed.")
+    return _signal_dataset(seq, starts, ("ATG",), near, np.random.default_rng(seed), per_class, out_dir, task)
+
+
+def _pas_dataset(out_dir: Path, motifs: tuple[str, ...], name: str, per_class: int, seed: int) -> dict[str, int]:
+    seq = hg19_chr22()
+    # transcript ends (alternative polyadenylation gives several per gene) and gene ends, 0-based
+    ends = {
+        (r["_ends"] - 1 if r["Strand"] == "+" else r["_starts"] - 1, r["Strand"]) for r in _hg19_table("transcripts")
+    }
+    ends |= {(r["_starts"] - 1, r["Strand"]) for r in _hg19_table("tes")}
+    ends = sorted(ends)
+    reverse = {m.translate(_COMPLEMENT)[::-1] for m in motifs}
+    positives = set()
+    for end, strand in ends:  # the signal nearest the gene end, within PAS_WINDOW bases upstream of it
         if strand == "+":
-            codon, left, right = seq[pos : pos + 3], seq[pos - FLANK : pos], seq[pos + 3 : pos + 3 + FLANK]
+            hits = [p for p in range(end - PAS_WINDOW, end - 5) if seq[p : p + 6] in motifs]
+            if hits:
+                positives.add((max(hits), "+"))
         else:
-            codon = seq[pos : pos + 3].translate(_COMPLEMENT)[::-1]
-            left = seq[pos + 3 : pos + 3 + FLANK].translate(_COMPLEMENT)[::-1]
-            right = seq[pos - FLANK : pos].translate(_COMPLEMENT)[::-1]
-        if codon != "ATG" or (left + right).count("N") > 0.05 * 2 * FLANK:
-            return None
-        return left + right
+            hits = [p for p in range(end + 1, end + PAS_WINDOW - 5) if seq[p : p + 6] in reverse]
+            if hits:
+                positives.add((min(hits), "-"))
+    near = np.array(sorted(p for p, _ in ends))
+    what = f"Human polyadenylation signals ({', '.join(motifs) if len(motifs) < 3 else 'all hexamer variants'}), "
+    task = _human_task(name, what + "hg19 chr22 transcript ends (GENCODE), 600 bp, hexamer removed.")
+    return _signal_dataset(seq, sorted(positives), motifs, near, np.random.default_rng(seed), per_class, out_dir, task)
 
-    positives = [(p, s, w) for p, s in sorted(starts) if (w := window(p, s))]
-    start_positions = np.array(sorted(p for p, _ in starts))
-    negatives = []
-    while len(negatives) < len(positives):
-        p = int(rng.integers(FLANK, len(seq) - FLANK - 3))
-        strand = "+" if seq[p : p + 3] == "ATG" else "-" if seq[p : p + 3] == "CAT" else None
-        if strand and np.abs(start_positions - p).min() >= FLANK and (w := window(p, strand)):
-            negatives.append((p, strand, w))
-    take = min(per_class, len(positives))
-    examples = [(*positives[i], 1) for i in rng.choice(len(positives), take, replace=False)]
-    examples += [(*negatives[i], 0) for i in rng.choice(len(negatives), take, replace=False)]
-    blocks = sorted({p // BLOCK for p, *_ in examples})
-    order = rng.permutation(len(blocks))
-    cut1, cut2 = round(0.6 * len(blocks)), round(0.75 * len(blocks))
-    split_of = {blocks[i]: ("train" if r < cut1 else "dev" if r < cut2 else "test") for r, i in enumerate(order)}
-    sizes = {}
-    for split in ("train", "dev", "test"):
-        rows = [(w, label, p + 1, strand) for p, strand, w, label in examples
-                if split_of[p // BLOCK] == split and FLANK + 3 <= p % BLOCK < BLOCK - FLANK - 3]  # fmt: skip
-        rows.sort(key=lambda r: (r[2], r[3]))
-        text = io.StringIO()
-        csv.writer(text).writerows([["sequence", "label", "chr1_position", "strand"], *rows])
-        payload = text.getvalue().encode()
 
-        def write(tmp: Path, payload: bytes = payload) -> None:
-            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-                gz.write(payload)
+def build_pas_aataaa_human(out_dir: Path, per_class: int = 3000, seed: int = 0) -> dict[str, int]:
+    """Human PAS (AATAAA) near hg19 chr22 transcript ends vs AATAAA elsewhere."""
+    return _pas_dataset(out_dir, ("AATAAA",), "pas_aataaa_human", per_class, seed)
 
-        atomic_write(out_dir / f"{split}.csv.gz", write)
-        sizes[split] = len(rows)
-    atomic_write_text(out_dir / "task.toml", TIS_TASK)
-    return sizes
+
+def build_pas_all_human(out_dir: Path, per_class: int = 3000, seed: int = 0) -> dict[str, int]:
+    """Human PAS (all hexamer variants) near hg19 chr22 transcript ends vs the same hexamers elsewhere."""
+    return _pas_dataset(out_dir, PAS_VARIANTS, "pas_all_human", per_class, seed)
 
 
 # The multi-species corpus: (species, source, file pattern inside it, largest number of bases to take).
@@ -167,6 +276,12 @@ DATASETS = {
     "tis-arabidopsis": (
         "translation initiation sites, Arabidopsis chr1, 600 bp, held-out chromosome blocks",
         build_tis_arabidopsis,
+    ),
+    "tis-human": ("translation initiation sites, human hg19 chr22 (GENCODE), 600 bp", build_tis_human),
+    "pas-aataaa-human": ("polyadenylation signals AATAAA, human hg19 chr22, 600 bp", build_pas_aataaa_human),
+    "pas-all-human": (
+        "polyadenylation signals, all 12 hexamer variants, human hg19 chr22, 600 bp",
+        build_pas_all_human,
     ),
     "corpus-multispecies": (
         "pretraining corpus: human, mouse, cow, fly, worm, Arabidopsis, E. coli, yeast (about 100 Mbp)",
