@@ -25,6 +25,7 @@ from .errors import CheckpointError, ConfigError
 from .io import atomic_write
 from .model import DNAGPT
 
+BUNDLED_MODELS = Path(__file__).resolve().parent / "pretrained"  # models shipped with dnagpt, by name
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -60,14 +61,19 @@ def load_pretrained(
     """Load a model from a dnagpt directory, a ``.safetensors`` file or a published ``.pth``.
 
     Args:
-        path: directory written by :func:`save_pretrained`, or a weight file.
+        path: directory written by :func:`save_pretrained`, a weight file, or the name of a
+            model shipped with dnagpt (``dnagpt-small-multispecies``).
         name: configuration name for a bare weight file; inferred from shapes when omitted.
         map_location: device for the weights.
         dtype: cast floating weights to this type (None keeps the file's type).
     """
     path = Path(path)
+    if not path.exists() and (BUNDLED_MODELS / str(path)).is_dir():
+        path = BUNDLED_MODELS / str(path)  # a model shipped with dnagpt, e.g. "dnagpt-small-multispecies"
     if not path.exists():
-        raise CheckpointError(f"{path}: no such file or directory")
+        shipped = sorted(p.name for p in BUNDLED_MODELS.iterdir()) if BUNDLED_MODELS.is_dir() else []
+        hint = f"; models shipped with dnagpt: {', '.join(shipped)}" if shipped else ""
+        raise CheckpointError(f"{path}: no such file or directory{hint}")
     if path.is_dir():
         config, state = _read_directory(path)
     else:

@@ -51,11 +51,20 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def read_structured(path: Path) -> dict:
+def read_structured(path: Path, what: str = "file", error: type[Exception] = ValueError) -> dict:
     """Parse a TOML, YAML (.yaml/.yml) or JSON file into a dict.
 
-    Raises ``ValueError`` with the parser's message when the text is malformed.
+    A missing file or malformed text raises ``error`` naming the file and ``what`` it should be.
     """
+    if not path.is_file():
+        raise error(f"{path}: no such {what}")
+    try:
+        return _parse_structured(path)
+    except ValueError as e:
+        raise error(f"{path}: cannot parse {what} ({e})") from e
+
+
+def _parse_structured(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".toml":

@@ -57,12 +57,7 @@ class Region:
 def read_manifest(path: str | Path) -> list[GenomeEntry]:
     """Parse a manifest file (``.toml``, ``.yaml``/``.yml`` or ``.json``)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such manifest file")
-    try:
-        data = read_structured(path)
-    except ValueError as e:
-        raise DataError(f"{path}: cannot parse manifest ({e})") from e
+    data = read_structured(path, "manifest", DataError)
     genomes = data.get("genome") or data.get("genomes")
     if not genomes:
         raise DataError(f"{path}: manifest lists no genomes (expected [[genome]] entries with path and species)")

@@ -59,13 +59,7 @@ class TaskSpec:
     @classmethod
     def load(cls, path: str | Path) -> TaskSpec:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such task file")
-        try:
-            d = read_structured(path)
-        except ValueError as e:
-            raise ConfigError(f"{path}: cannot parse task file ({e})") from e
-        return cls.from_dict(d, str(path))
+        return cls.from_dict(read_structured(path, "task file", ConfigError), str(path))
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "task") -> TaskSpec:

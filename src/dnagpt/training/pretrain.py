@@ -99,10 +99,7 @@ def load_pretrain_config(source: str, overrides: list[str] | None = None) -> Pre
             names = sorted(p.stem.removeprefix("pretrain-") for p in BUNDLED_CONFIGS.glob("pretrain-*.toml"))
             raise ConfigError(f"{source}: no such config file, nor a bundled config (bundled: {', '.join(names)})")
         path = bundled
-    try:
-        data = read_structured(path)
-    except ValueError as e:
-        raise ConfigError(f"{path}: cannot parse config ({e})") from e
+    data = read_structured(path, "config", ConfigError)
     manifest = data.get("data", {}).get("manifest")
     if manifest and manifest != "bundled" and not Path(manifest).is_absolute():
         data["data"]["manifest"] = str((path.parent / manifest).resolve())
