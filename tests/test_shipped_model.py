@@ -1,0 +1,45 @@
+"""The pretrained model shipped with dnagpt: loads by name and works on sequence it never trained on."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dnagpt import DNAGPT
+from dnagpt.checkpoint import BUNDLED_MODELS
+from dnagpt.data.corpus import BUNDLED_MANIFEST
+from dnagpt.data.fasta import read_fasta_records
+from dnagpt.training.pretrain import r_squared
+
+NAME = "dnagpt-small-multispecies"
+pytestmark = pytest.mark.skipif(not (BUNDLED_MODELS / NAME).is_dir(), reason="no shipped model in this checkout")
+
+
+@torch.no_grad()
+def test_shipped_model_reads_held_out_yeast():
+    model = DNAGPT.from_pretrained(NAME)
+    card = json.loads((BUNDLED_MODELS / NAME / "pretraining.json").read_text())
+    assert (BUNDLED_MODELS / NAME / "MODEL_CARD.md").exists()
+    assert (BUNDLED_MODELS / NAME / "model.safetensors").stat().st_size < 50 * 2**20
+    tok = model.tokenizer()
+    mean, sd = card["gc_standardization"]["mean"], card["gc_standardization"]["std"]
+    # yeast chrI's last 10 % was held out of pretraining (data.valid_fraction = 0.1)
+    ((_, chrom),) = read_fasta_records(BUNDLED_MANIFEST.parent / "yeast_sacCer_R64_chrI.fa.gz")
+    tail = chrom[int(0.9 * len(chrom)) :]
+    rng = np.random.default_rng(0)
+    gc_true, gc_pred, order_right = [], [], 0
+    for i in range(40):
+        start = int(rng.integers(0, len(tail) - 1200))
+        window = tail[start : start + 1200]
+        forward = i % 2 == 0
+        bases = window if forward else window[::-1]
+        ids = [*tok.encode_sequence(bases, species="yeast"), tok.output_id, tok.binary_id]
+        out = model(torch.tensor([ids]))
+        order_right += int((out.logits[0, -1, tok.yes_id] > out.logits[0, -1, tok.no_id]).item() == forward)
+        answer = tok.yes_id if forward else tok.no_id
+        full = model(torch.tensor([[*ids, answer, tok.number_id]]))
+        gc_pred.append(float(full.regression[0, -1]) * sd + mean)
+        gc_true.append(sum(b in "GC" for b in window.upper()) / len(window))
+    assert order_right / 40 > 0.7  # chance is 0.5
+    assert r_squared(np.array(gc_true), np.array(gc_pred)) > 0.5
