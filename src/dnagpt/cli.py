@@ -250,32 +250,14 @@ def _finetune(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .io import atomic_write_text
     from .model import DNAGPT
-    from .tasks.finetune import evaluate_examples, load_task_head, run_finetuning
-    from .tasks.spec import TaskSpec, build_examples
-    from .tasks.tables import read_rows, split_rows
+    from .tasks.finetune import evaluate_examples, load_splits, load_task_head, run_finetuning
+    from .tasks.spec import TaskSpec
     from .training.trainer import TrainConfig
 
     if not args.resume and (Path(args.out) / "checkpoint.pt").exists():
         raise ConfigError(f"{args.out} already holds a run; add --resume to continue it, or choose another --out")
     spec = TaskSpec.load(args.task)
-    rows = read_rows(args.train, spec.sequence_column)
-    test = build_examples(spec, read_rows(args.test, spec.sequence_column), args.test) if args.test else None
-    if args.dev:
-        train = build_examples(spec, rows, args.train)
-        dev = build_examples(spec, read_rows(args.dev, spec.sequence_column), args.dev)
-    else:
-        fractions = (0.8, 0.2, 0.0) if args.test else (0.6, 0.15, 0.25)
-        parts = dict(zip(("train", "dev", "test"), split_rows(list(range(len(rows))), args.split_seed, fractions),
-                         strict=True))  # fmt: skip
-        built = {
-            name: build_examples(spec, [rows[i] for i in idx], args.train, row_numbers=[i + 1 for i in idx])
-            for name, idx in parts.items()
-            if idx
-        }
-        train, dev, test = built["train"], built["dev"], test or built.get("test")
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        split = {"seed": args.split_seed, "rows": {k: [i + 1 for i in v] for k, v in parts.items()}}
-        atomic_write_text(Path(args.out) / "split.json", json.dumps(split) + "\n")
+    train, dev, test = load_splits(spec, args.train, args.dev, args.test, args.split_seed, Path(args.out))
     if args.from_scratch:
         torch.manual_seed(args.seed)
         model = DNAGPT(get_config(args.model))

@@ -26,17 +26,21 @@ from .sources import SOURCES, fetch
 
 FLANK, BLOCK, EXCLUDED = 300, 500_000, (4_900_000, 6_100_000)
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-TIS_TASK = """# Translation initiation sites in Arabidopsis thaliana (TAIR10 chr1), 600 bp, ATG removed.
-name = "tis_arabidopsis"
-template = "classification"
-species = "Arabidopsis thaliana"
-sequence_column = "sequence"
-label_column = "label"
 
-[labels]
-"1" = "A"
-"0" = "N"
-"""
+
+def _task_toml(name: str, species: str, comment: str) -> str:
+    """The task file of a signal dataset: yes/no classification, label 1 answered by ``A``."""
+    return (
+        f'# {comment}\nname = "{name}"\ntemplate = "classification"\nspecies = "{species}"\n'
+        'sequence_column = "sequence"\nlabel_column = "label"\n\n[labels]\n"1" = "A"\n"0" = "N"\n'
+    )
+
+
+TIS_TASK = _task_toml(
+    "tis_arabidopsis",
+    "Arabidopsis thaliana",
+    "Translation initiation sites in Arabidopsis thaliana (TAIR10 chr1), 600 bp, ATG removed.",
+)
 
 
 def _window(seq: str, pos: int, width: int, strand: str, excluded=None) -> tuple[str, str] | None:
@@ -103,7 +107,7 @@ def _signal_dataset(
         payload = text.getvalue().encode()
 
         def write(tmp: Path, payload: bytes = payload) -> None:
-            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
                 gz.write(payload)
 
         atomic_write(out_dir / f"{split}.csv.gz", write)
@@ -157,22 +161,12 @@ def _hg19_table(name: str) -> list[dict]:
     return [r for r in pq.read_table(path).to_pylist() if r["_labels"] == "chr22"]
 
 
-def _human_task(name: str, what: str) -> str:
-    return (
-        TIS_TASK.replace("tis_arabidopsis", name)
-        .replace("Arabidopsis thaliana", "Homo sapiens")
-        .replace(
-            "# Translation initiation sites in Arabidopsis thaliana (TAIR10 chr1), 600 bp, ATG removed.", f"# {what}"
-        )
-    )
-
-
 def build_tis_human(out_dir: Path, per_class: int = 3000, seed: int = 0) -> dict[str, int]:
     """Human TIS on hg19 chr22: GENCODE start codons vs other ATGs (see the module docstring)."""
     seq = hg19_chr22()
     starts = sorted({(r["_starts"] - 1, r["Strand"]) for r in _hg19_table("start_codons")})
     near = np.array([p for p, _ in starts])
-    task = _human_task("tis_human", "Human translation initiation sites (hg19 chr22, GENCODE), 600 bp, ATG removed.")
+    task = _task_toml("tis_human", "Homo sapiens", "Human translation initiation sites (hg19 chr22, GENCODE), 600 bp.")
     return _signal_dataset(seq, starts, ("ATG",), near, np.random.default_rng(seed), per_class, out_dir, task)
 
 
@@ -197,7 +191,7 @@ def _pas_dataset(out_dir: Path, motifs: tuple[str, ...], name: str, per_class: i
                 positives.add((min(hits), "-"))
     near = np.array(sorted(p for p, _ in ends))
     what = f"Human polyadenylation signals ({', '.join(motifs) if len(motifs) < 3 else 'all hexamer variants'}), "
-    task = _human_task(name, what + "hg19 chr22 transcript ends (GENCODE), 600 bp, hexamer removed.")
+    task = _task_toml(name, "Homo sapiens", what + "hg19 chr22 transcript ends (GENCODE), 600 bp, hexamer removed.")
     return _signal_dataset(seq, sorted(positives), motifs, near, np.random.default_rng(seed), per_class, out_dir, task)
 
 
@@ -261,7 +255,7 @@ def build_corpus_multispecies(out_dir: Path) -> dict[str, int]:
             )
 
             def write(tmp: Path, payload: bytes = text.encode()) -> None:
-                with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+                with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
                     gz.write(payload)
 
             atomic_write(out_dir / name, write)

@@ -31,7 +31,7 @@ from ..tokenizer import KmerTokenizer
 from ..training.distributed import DistributedContext
 from ..training.objectives import next_token_loss
 from ..training.trainer import TrainConfig, Trainer
-from .spec import Example, TaskSpec
+from .spec import Example, TaskSpec, build_examples
 
 TASK_FILE = "task.json"  # saved beside the fine-tuned weights
 
@@ -288,6 +288,36 @@ def run_finetuning(
     dist.close()
     best = run_dir / "best" / "selection.json"
     return json.loads(best.read_text()) if dist.is_main and best.exists() else {}
+
+
+def load_splits(
+    spec: TaskSpec, train: str, dev: str | None, test: str | None, seed: int, out_dir: Path
+) -> tuple[list[Example], list[Example], list[Example] | None]:
+    """Train / dev / test examples from the given tables.
+
+    Without a dev table the training table is split with ``seed``: 6 : 1.5 : 2.5 into
+    train / dev / test, or 6 : 1.5 into train / dev when a test table is given. The
+    split's row numbers are saved in ``out_dir/split.json``. Every table is checked
+    before any training starts.
+    """
+    from .tables import read_rows, split_rows
+
+    test_examples = build_examples(spec, read_rows(test, spec.sequence_column), test) if test else None
+    rows = read_rows(train, spec.sequence_column)
+    if dev:
+        dev_examples = build_examples(spec, read_rows(dev, spec.sequence_column), dev)
+        return build_examples(spec, rows, train), dev_examples, test_examples
+    fractions = (0.8, 0.2, 0.0) if test else (0.6, 0.15, 0.25)
+    parts = dict(zip(("train", "dev", "test"), split_rows(list(range(len(rows))), seed, fractions), strict=True))
+    built = {
+        name: build_examples(spec, [rows[i] for i in idx], train, row_numbers=[i + 1 for i in idx])
+        for name, idx in parts.items()
+        if idx
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split = {"seed": seed, "rows": {k: [i + 1 for i in v] for k, v in parts.items()}}
+    atomic_write_text(out_dir / "split.json", json.dumps(split) + "\n")
+    return built["train"], built["dev"], test_examples or built.get("test")
 
 
 def load_task_head(model_dir: str | Path, model: DNAGPT) -> TaskHead:
