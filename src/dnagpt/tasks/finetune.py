@@ -61,26 +61,23 @@ class TaskHead:
         self.target_mean, self.target_std = target_mean, target_std
 
     def batch(self, examples: list[Example], source: str = "data") -> Batch:
-        encs = [self.tok.encode(e.text) for e in examples]
+        generating = self.spec.output == "sequence"
+        suffix = self.spec.stop if generating else ""  # a generation task learns to end with its stop symbol
+        encs = [self.tok.encode(e.text + suffix) for e in examples]
         for e, enc in zip(examples, encs, strict=True):
             if len(enc) > self.context:
                 raise ConfigError(
-                    f"{source}, row {e.row}: {len(enc)} tokens, more than the model's context of {self.context} "
+                    f"{source}, row {e.row}: {len(enc)} tokens{' with the stop symbol' if generating else ''}, "
+                    f"more than the model's context of {self.context} "
                     f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
                 )
-        if self.spec.output == "sequence":
-            encs = [self.tok.encode(e.text + self.spec.stop) for e in examples]
-            for e, enc in zip(examples, encs, strict=True):
-                if len(enc) > self.context:
-                    raise ConfigError(f"{source}, row {e.row}: {len(enc)} tokens with the stop symbol, more than "
-                                      f"the model's context of {self.context}")  # fmt: skip
         tb = self.tok.batch_encode(encs, padding_side="right")
-        if self.spec.output == "sequence":
+        n_answers = len(self.spec.label_columns) if self.spec.output == "token" else 1
+        if generating:
             target = torch.full_like(tb.input_ids, IGNORE)
             for row, n in enumerate(tb.lengths.tolist()):
                 target[row, : n - 1] = tb.input_ids[row, 1:n]  # each token predicts the next, up to the stop
         elif self.spec.output == "token":
-            n_answers = len(self.spec.label_columns)
             target = torch.tensor(
                 [[self.label_ids[self.label_names.index(x)] for x in e.labels] if e.labels else [IGNORE] * n_answers
                  for e in examples]
@@ -90,7 +87,6 @@ class TaskHead:
                 [((e.value if e.value is not None else 0.0) - self.target_mean) / self.target_std for e in examples],
                 dtype=torch.float32,
             )
-        n_answers = len(self.spec.label_columns) if self.spec.output == "token" else 1
         answers = tb.last_index()[:, None] - n_answers + 1 + torch.arange(n_answers)[None, :]
         return Batch(tb.input_ids, tb.numbers, tb.number_mask, answers, target)
 
