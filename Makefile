@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench gsr clean
 
 # torch is pinned: `pip install torch==2.13.0` takes the local CPU wheel instead of pulling CUDA builds.
 $(VENV)/.installed: pyproject.toml
@@ -28,6 +28,11 @@ test: lint
 bench: setup
 	$(BIN)/pip install -q "torch==2.13.0" -e ".[bench]"
 	$(BIN)/python benchmarks/train_throughput.py
+
+# genomic signal recognition and numeric-input regression on real data -> benchmarks/gsr.md, numeric_regression.md
+gsr: setup
+	$(BIN)/python benchmarks/gsr.py
+	$(BIN)/python benchmarks/numeric_regression.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -163,5 +163,31 @@ def test_signal_dataset_windows_strands_and_block_split(tmp_path):
             assert (r["label"] == "1") == ((p, "+") in positives)
             if r["label"] == "0":  # negatives keep their distance from every annotated signal
                 assert min(abs(p - q) for q, _ in positives) >= FLANK
+    labels = [r["label"] for part in rows.values() for r in part]
+    assert labels.count("1") == labels.count("0")  # balanced, before any window is dropped at a block edge
     blocks = {s: {(int(r["position"]) - 1) // BLOCK for r in part} for s, part in rows.items()}
     assert not (blocks["train"] & blocks["test"]) and not (blocks["train"] & blocks["dev"])
+
+
+def test_vcf_frequencies_keep_biallelic_snps_and_name_bad_lines(tmp_path):
+    import gzip
+
+    from dnagpt.data.datasets import read_vcf_frequencies
+
+    header = "##fileformat=VCFv4.1\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    lines = [
+        "22\t100\trs1\tA\tG\t100\tPASS\tAF=0.3;AFR_AF=0.8;EUR_AF=0.1;VT=SNP",  # ASN, AMR absent: 0
+        "22\t200\trs2\tAT\tA\t100\tPASS\tAF=0.1;AFR_AF=0.2",  # an indel is skipped
+        "22\t300\trs3\tC\tT,G\t100\tPASS\tAF=0.1",  # multi-allelic is skipped
+    ]
+    path = tmp_path / "v.vcf.gz"
+    path.write_bytes(gzip.compress((header + "\n".join(lines) + "\n").encode()))
+    assert read_vcf_frequencies(path) == [
+        (100, "A", {"AFR_AF": 0.8, "EUR_AF": 0.1, "ASN_AF": 0.0, "AMR_AF": 0.0})
+    ]
+    path.write_bytes(gzip.compress((header + "22\t100\trs1\tA\tG\t100\tPASS\tAFR_AF=high\n").encode()))
+    with pytest.raises(DataError, match="v.vcf.gz: line 3: bad number"):
+        read_vcf_frequencies(path)
+    path.write_bytes(gzip.compress((header + "22\t100\trs1\n").encode()))
+    with pytest.raises(DataError, match="line 3: expected 8"):
+        read_vcf_frequencies(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,36 @@ def _window(seq: str, pos: int, width: int, strand: str, excluded=None) -> tuple
     return signal, left + right
 
 
+def distance_to_nearest(sorted_positions: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """For each of ``where``, the distance to the nearest of ``sorted_positions`` (ascending, not empty)."""
+    i = np.searchsorted(sorted_positions, where)
+    left = sorted_positions[np.clip(i - 1, 0, len(sorted_positions) - 1)]
+    right = sorted_positions[np.clip(i, 0, len(sorted_positions) - 1)]
+    return np.minimum(np.abs(where - left), np.abs(right - where))
+
+
+def _block_split(positions: list[int], block: int, rng: np.random.Generator) -> dict[int, str]:
+    """Block number -> "train" / "dev" / "test", whole blocks shuffled and cut 6 : 1.5 : 2.5."""
+    blocks = sorted({p // block for p in positions})
+    order = rng.permutation(len(blocks))
+    cut1, cut2 = round(0.6 * len(blocks)), round(0.75 * len(blocks))
+    return {blocks[i]: ("train" if r < cut1 else "dev" if r < cut2 else "test") for r, i in enumerate(order)}
+
+
+def _write_csv_gz(path: Path, header: list[str], rows: list) -> int:
+    """Write a gzipped CSV atomically and byte-reproducibly (no time stamp); return the number of rows."""
+    text = io.StringIO()
+    csv.writer(text).writerows([header, *rows])
+    payload = text.getvalue().encode()
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            gz.write(payload)
+
+    atomic_write(path, write)
+    return len(rows)
+
+
 def _signal_dataset(
     seq: str,
     positives: list[tuple[int, str]],
@@ -80,38 +111,32 @@ def _signal_dataset(
             pos_examples.append((p, strand, w[1]))
     if not pos_examples:
         raise DataError("no annotated signal falls in the sequence")
-    reverse = {m.translate(_COMPLEMENT)[::-1]: m for m in motifs}
+    # every occurrence of a motif on either strand, far from every annotated site, is a candidate negative
+    candidates = sorted(
+        (m.start(), strand)
+        for strand, patterns in (("+", motifs), ("-", {x.translate(_COMPLEMENT)[::-1] for x in motifs}))
+        for pattern in patterns
+        for m in re.finditer(f"(?={pattern})", seq)
+    )
+    where = np.array([p for p, _ in candidates], dtype=np.int64)
+    far = distance_to_nearest(near, where) >= FLANK
     negatives = []
-    for _ in range(200 * len(pos_examples)):
+    for i in rng.permutation(np.flatnonzero(far)):
         if len(negatives) >= len(pos_examples):
             break
-        p = int(rng.integers(FLANK, len(seq) - FLANK - width))
-        here = seq[p : p + width]
-        strand = "+" if here in motifs else "-" if here in reverse else None
-        if strand and np.abs(near - p).min() >= FLANK and (w := _window(seq, p, width, strand, excluded)):
+        p, strand = candidates[i]
+        if w := _window(seq, p, width, strand, excluded):
             negatives.append((p, strand, w[1]))
     take = min(per_class, len(pos_examples), len(negatives))
     examples = [(*pos_examples[i], 1) for i in rng.choice(len(pos_examples), take, replace=False)]
     examples += [(*negatives[i], 0) for i in rng.choice(len(negatives), take, replace=False)]
-    blocks = sorted({p // BLOCK for p, *_ in examples})
-    order = rng.permutation(len(blocks))
-    cut1, cut2 = round(0.6 * len(blocks)), round(0.75 * len(blocks))
-    split_of = {blocks[i]: ("train" if r < cut1 else "dev" if r < cut2 else "test") for r, i in enumerate(order)}
+    split_of = _block_split([p for p, *_ in examples], BLOCK, rng)
     sizes = {}
     for split in ("train", "dev", "test"):
         rows = [(w, label, p + 1, strand) for p, strand, w, label in examples
                 if split_of[p // BLOCK] == split and FLANK + width <= p % BLOCK < BLOCK - FLANK - width]  # fmt: skip
         rows.sort(key=lambda r: (r[2], r[3]))
-        text = io.StringIO()
-        csv.writer(text).writerows([["sequence", "label", "position", "strand"], *rows])
-        payload = text.getvalue().encode()
-
-        def write(tmp: Path, payload: bytes = payload) -> None:
-            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-                gz.write(payload)
-
-        atomic_write(out_dir / f"{split}.csv.gz", write)
-        sizes[split] = len(rows)
+        sizes[split] = _write_csv_gz(out_dir / f"{split}.csv.gz", ["sequence", "label", "position", "strand"], rows)
     atomic_write_text(out_dir / "task.toml", task)
     return sizes
 
@@ -205,6 +230,71 @@ def build_pas_all_human(out_dir: Path, per_class: int = 3000, seed: int = 0) -> 
     return _pas_dataset(out_dir, PAS_VARIANTS, "pas_all_human", per_class, seed)
 
 
+AF_POPULATIONS = ("EUR_AF", "ASN_AF", "AMR_AF")  # the numeric inputs; AFR_AF is the target
+AF_BLOCK = 25_000
+AF_TASK = """# African allele frequency of 1000 Genomes phase 1 SNPs (hg19 chr22:50.3-51.0 Mb) from the
+# 600 bp around the SNP (reference allele at base 301) and the frequencies in three other populations.
+name = "af_human"
+template = "mixed_regression"
+species = "Homo sapiens"
+sequence_column = "sequence"
+label_column = "afr_af"
+number_columns = ["eur_af", "asn_af", "amr_af"]
+"""
+
+
+def read_vcf_frequencies(path: Path) -> list[tuple[int, str, dict[str, float]]]:
+    """``(position, reference base, INFO allele frequencies)`` of the biallelic SNPs of a sites VCF.
+
+    A population frequency absent from INFO counts as 0 (1000 Genomes phase 1 leaves zeros out).
+    """
+    out = []
+    with gzip.open(path, "rt") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.startswith("#"):
+                continue
+            fields = line.split("\t", 8)
+            if len(fields) < 8:
+                raise DataError(f"{path}: line {number}: expected 8 or more tab-separated columns")
+            pos, ref, alt, info = fields[1], fields[3], fields[4], fields[7]
+            if len(ref) != 1 or len(alt) != 1 or ref not in "ACGT" or alt not in "ACGT":
+                continue
+            values = dict(kv.split("=", 1) for kv in info.split(";") if "=" in kv)
+            try:
+                freqs = {k: float(values.get(k, 0.0)) for k in ("AFR_AF", *AF_POPULATIONS)}
+                out.append((int(pos), ref, freqs))
+            except ValueError as e:
+                raise DataError(f"{path}: line {number}: bad number in POS or INFO ({e})") from None
+    return out
+
+
+def build_af_human(out_dir: Path, seed: int = 0) -> dict[str, int]:
+    """SNPs of the 1000 Genomes chr22 sites VCF with their 600 bp context: regression of the African
+    allele frequency on the sequence and the European, East Asian and American frequencies.
+    Whole 25 kb blocks go to train / dev / test (6 : 1.5 : 2.5); SNPs closer than 300 bp to a block
+    edge are dropped, so no test window overlaps a training window."""
+    seq = hg19_chr22()
+    (vcf,) = fetch(SOURCES["chr22-variants"]).rglob("chr22.vcf.gz")
+    examples = []
+    for pos, ref, freqs in read_vcf_frequencies(vcf):
+        p = pos - 1
+        window = seq[p - FLANK : p + FLANK]
+        if seq[p] != ref or window.count("N") > 0.05 * len(window):
+            continue  # outside the human rows of the alignment, or not the hg19 base
+        if FLANK <= p % AF_BLOCK < AF_BLOCK - FLANK:
+            examples.append((window, freqs["AFR_AF"], *(freqs[k] for k in AF_POPULATIONS), pos))
+    if not examples:
+        raise DataError(f"{vcf}: no SNP falls in the human rows of hg19 chr22")
+    split_of = _block_split([e[-1] - 1 for e in examples], AF_BLOCK, np.random.default_rng(seed))
+    header = ["sequence", "afr_af", "eur_af", "asn_af", "amr_af", "position"]
+    sizes = {}
+    for split in ("train", "dev", "test"):
+        rows = [e for e in examples if split_of[(e[-1] - 1) // AF_BLOCK] == split]
+        sizes[split] = _write_csv_gz(out_dir / f"{split}.csv.gz", header, rows)
+    atomic_write_text(out_dir / "task.toml", AF_TASK)
+    return sizes
+
+
 # The multi-species corpus: (species, source, file pattern inside it, largest number of bases to take).
 CORPUS = [
     ("Homo sapiens", "hg19-chr22-primates", "*.maf.gz", None),
@@ -276,6 +366,11 @@ DATASETS = {
     "pas-all-human": (
         "polyadenylation signals, all 12 hexamer variants, human hg19 chr22, 600 bp",
         build_pas_all_human,
+    ),
+    "af-human": (
+        "regression with numbers: African allele frequency of 1000 Genomes SNPs (chr22) from sequence "
+        "and EUR/ASN/AMR frequencies",
+        build_af_human,
     ),
     "corpus-multispecies": (
         "pretraining corpus: human, mouse, cow, fly, worm, Arabidopsis, E. coli, yeast (about 100 Mbp)",
