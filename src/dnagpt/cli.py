@@ -496,6 +496,71 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------- genomes
+def _genomes_args(p: argparse.ArgumentParser) -> None:
+    from .genomes.pipeline import GenomesConfig
+
+    d = GenomesConfig()
+    p.add_argument("action", choices=["prepare", "fit", "generate", "evaluate", "report"],
+                   help="prepare: haplotypes, split by sample; fit: fine-tune DNAGPT; generate: artificial "
+                        "haplotypes from every model; evaluate: score them on held-out real ones; report: all "
+                        "of these that are not done yet, then WORK/report.md with figures")  # fmt: skip
+    p.add_argument("work", help="work directory; each step skips what is already there, so a rerun resumes")
+    p.add_argument(
+        "--source",
+        default=d.source,
+        choices=["1000g", "msprime"],
+        help="1000g: real 1000 Genomes EUR haplotypes, chr20 (shapeit4 example); msprime: simulated",
+    )
+    p.add_argument("--snps", type=int, default=d.n_snps, help="length of the dense SNP run")
+    p.add_argument("--min-maf", type=float, default=d.min_maf, help="leave out SNPs rarer than this")
+    p.add_argument("--held-out", type=float, default=d.held_out, help="fraction of samples kept for evaluation")
+    p.add_argument("--pretrained", default=d.pretrained, help="model to fine-tune: shipped name, directory or .pth")
+    p.add_argument("--epochs", type=float, default=d.epochs)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--generate", type=int, default=d.n_generate, help="artificial haplotypes per model/temperature")
+    p.add_argument("--temperatures", type=float, nargs="+", default=d.temperatures)
+    p.add_argument("--models", nargs="+", default=["dnagpt", "independent", "markov", "li-stephens"],
+                   help="generators to compare")  # fmt: skip
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+
+
+@command("genomes", "artificial human genomes: fine-tune on real haplotypes, generate, evaluate (paper section 6)",
+         _genomes_args)  # fmt: skip
+def _genomes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .genomes import pipeline
+    from .genomes.report import evaluate_all, write_report
+
+    work = Path(args.work)
+    cfg = pipeline.GenomesConfig(source=args.source, n_snps=args.snps, min_maf=args.min_maf, held_out=args.held_out,
+                                 seed=args.seed, pretrained=args.pretrained, epochs=args.epochs, lr=args.lr,
+                                 n_generate=args.generate, temperatures=args.temperatures)  # fmt: skip
+    pipeline.save_config(cfg, work)
+    train, heldout = pipeline.prepare(cfg, work)
+    print(f"haplotypes: {train.n_haplotypes} training, {heldout.n_haplotypes} held out, {train.n_snps} SNPs")
+    if args.action == "prepare":
+        return 0
+    if args.action in ("fit", "report") and "dnagpt" in args.models:
+        print(f"fine-tuned model: {pipeline.fit_dnagpt(cfg, work, train, args.device)}")
+    if args.action in ("generate", "report"):
+        pipeline.generate_all(cfg, work, train, args.models)
+        for counts in sorted((work / "generated").glob("*.json")):
+            print(f"{counts.stem}: {counts.read_text().strip()}".replace("\n", " "))
+    if args.action in ("evaluate", "report"):
+        results = evaluate_all(work, train, heldout)
+        for name, r in results.items():
+            print(
+                f"{name:36s} AF r2 {r['af_r2']:.3f}  LD corr {r['ld_correlation']:.3f}  "
+                f"PCA W1 {r['pca_wasserstein_mean']:.3f}  nearest-train median {r['nearest_train_median']:.0f}"
+            )
+        if args.action == "report":
+            print(f"wrote {write_report(work, train, heldout, results)}")
+    return 0
+
+
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""

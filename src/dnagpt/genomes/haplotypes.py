@@ -1,0 +1,183 @@
+"""Phased haplotypes as allele matrices: read from VCF, simulated with msprime, split, written as text.
+
+A :class:`Haplotypes` holds ``alleles[h, s]`` (0 = reference, 1 = alternative) for haplotype ``h``
+at SNP ``s``, with each SNP's position and bases. For the language model a haplotype is written
+as the string of its alleles' bases (``"ACG..."``, one letter per SNP), as in the paper (S1.4.2).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..io import atomic_write
+
+
+@dataclass
+class Haplotypes:
+    """Biallelic SNP alleles of phased haplotypes."""
+
+    alleles: np.ndarray  # (haplotypes, snps) uint8, 0 = REF, 1 = ALT
+    positions: np.ndarray  # (snps,) 1-based positions
+    ref: list[str]  # reference base of each SNP
+    alt: list[str]  # alternative base of each SNP
+    names: list[str]  # one per haplotype, "SAMPLE_1" / "SAMPLE_2"
+    source: str = ""  # where the haplotypes came from
+
+    def __post_init__(self) -> None:
+        self.alleles = np.asarray(self.alleles, dtype=np.uint8)
+        self.positions = np.asarray(self.positions, dtype=np.int64)
+        n, m = self.alleles.shape
+        if not (len(self.positions) == len(self.ref) == len(self.alt) == m and len(self.names) == n):
+            raise DataError(f"{self.source}: {n} x {m} alleles do not match the site and haplotype lists")
+
+    @property
+    def n_haplotypes(self) -> int:
+        return self.alleles.shape[0]
+
+    @property
+    def n_snps(self) -> int:
+        return self.alleles.shape[1]
+
+    def frequencies(self) -> np.ndarray:
+        """Alternative allele frequency of each SNP."""
+        return self.alleles.mean(axis=0)
+
+    def subset(self, haplotypes=None, snps=None) -> Haplotypes:
+        """The haplotypes and SNPs selected by index arrays (None = all)."""
+        h = np.arange(self.n_haplotypes) if haplotypes is None else np.asarray(haplotypes)
+        s = np.arange(self.n_snps) if snps is None else np.asarray(snps)
+        return Haplotypes(self.alleles[np.ix_(h, s)], self.positions[s], [self.ref[i] for i in s],
+                          [self.alt[i] for i in s], [self.names[i] for i in h], self.source)  # fmt: skip
+
+    def with_alleles(self, alleles: np.ndarray, names: list[str], source: str) -> Haplotypes:
+        """New haplotypes over the same SNPs (e.g. generated ones)."""
+        return Haplotypes(alleles, self.positions, self.ref, self.alt, names, source)
+
+    # ------------------------------------------------------------------ text
+    def to_texts(self) -> list[str]:
+        """Each haplotype as the bases of its alleles, one letter per SNP."""
+        bases = np.array([list(self.ref), list(self.alt)])  # (2, snps)
+        return ["".join(bases[row, np.arange(self.n_snps)]) for row in self.alleles]
+
+    def parse_text(self, text: str) -> np.ndarray | None:
+        """Alleles of one generated haplotype, or None when its length or any letter does not fit the SNPs."""
+        if len(text) != self.n_snps:
+            return None
+        letters = np.frombuffer(text.encode(), dtype="S1").astype(str)
+        is_ref, is_alt = letters == np.array(self.ref), letters == np.array(self.alt)
+        if not np.all(is_ref | is_alt):
+            return None
+        return is_alt.astype(np.uint8)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> None:
+        """Write an ``.npz`` file (atomically)."""
+        meta = json.dumps({"ref": self.ref, "alt": self.alt, "names": self.names, "source": self.source})
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, alleles=self.alleles, positions=self.positions, meta=np.array(meta))
+
+        atomic_write(path, write)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Haplotypes:
+        """Read a file written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                return cls(z["alleles"], z["positions"], meta["ref"], meta["alt"], meta["names"], meta["source"])
+        except (OSError, KeyError, ValueError) as e:
+            raise DataError(f"{path}: not a haplotype file written by dnagpt ({e})") from None
+
+
+def read_vcf(paths: list[str | Path]) -> Haplotypes:
+    """Biallelic SNPs of phased VCF/BCF files over the same sites, samples side by side (needs cyvcf2).
+
+    Multi-allelic sites and indels are skipped; a missing or haploid genotype is an error naming
+    the file, position and sample.
+    """
+    try:
+        from cyvcf2 import VCF
+    except ImportError:
+        raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
+    blocks, names, sites = [], [], None
+    for path in paths:
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such VCF file")
+        vcf = VCF(str(path))
+        here, rows = [], []
+        for record in vcf:
+            if len(record.ALT) != 1 or not record.is_snp:
+                continue
+            gt = record.genotype.array()
+            if gt.shape[1] < 3 or (gt[:, :2] < 0).any():
+                bad = int(np.flatnonzero((gt[:, :2] < 0).any(axis=1))[0]) if gt.shape[1] >= 3 else 0
+                raise DataError(f"{path}: position {record.POS}, sample {vcf.samples[bad]}: missing or haploid "
+                                "genotype; give phased diploid genotypes")  # fmt: skip
+            here.append((record.POS, record.REF, record.ALT[0]))
+            rows.append(gt[:, :2].reshape(-1).astype(np.uint8))  # sample 1 hap 1, sample 1 hap 2, ...
+        if sites is not None and here != sites:
+            raise DataError(f"{path}: its SNPs differ from those of {paths[0]}; give files over the same sites")
+        sites = here
+        blocks.append(np.array(rows, dtype=np.uint8).T)
+        names += [f"{s}_{k}" for s in vcf.samples for k in (1, 2)]
+        vcf.close()
+    if not sites:
+        raise DataError(f"{paths[0]}: no biallelic SNP")
+    pos, ref, alt = zip(*sites, strict=True)
+    return Haplotypes(np.vstack(blocks), np.array(pos), list(ref), list(alt), names, ", ".join(map(str, paths)))
+
+
+def select_snps(haps: Haplotypes, n_snps: int, min_maf: float = 0.01, start: int = 0) -> Haplotypes:
+    """A dense run: the first ``n_snps`` SNPs at or after position ``start`` whose minor allele
+    frequency (over all haplotypes given) is at least ``min_maf``."""
+    freq = haps.frequencies()
+    keep = np.flatnonzero((np.minimum(freq, 1 - freq) >= min_maf) & (haps.positions >= start))
+    if len(keep) < n_snps:
+        raise DataError(f"{haps.source}: only {len(keep)} SNPs with MAF >= {min_maf} after {start}; "
+                        f"{n_snps} asked for")  # fmt: skip
+    return haps.subset(snps=keep[:n_snps])
+
+
+def split_samples(haps: Haplotypes, held_out: float, seed: int = 0) -> tuple[Haplotypes, Haplotypes]:
+    """(training, held-out): whole samples (both haplotypes of a person) go to one side."""
+    samples = sorted({n.rsplit("_", 1)[0] for n in haps.names})
+    rng = np.random.default_rng(seed)
+    out = set(rng.choice(samples, max(1, round(held_out * len(samples))), replace=False).tolist())
+    is_out = np.array([n.rsplit("_", 1)[0] in out for n in haps.names])
+    return haps.subset(np.flatnonzero(~is_out)), haps.subset(np.flatnonzero(is_out))
+
+
+def simulate(n_samples: int, length: float = 1e6, seed: int = 1, population_size: float = 10_000,
+             recombination_rate: float = 1e-8, mutation_rate: float = 1.25e-8) -> Haplotypes:  # fmt: skip
+    """Diploid samples from the coalescent with recombination (msprime), biallelic SNPs only.
+
+    A constant-size population with human-like rates: a stand-in whose true process is known,
+    to check the generative models apart from real data.
+    """
+    try:
+        import msprime
+    except ImportError:
+        raise DataError("simulating needs msprime: pip install 'dnagpt[genomes]'") from None
+    ts = msprime.sim_ancestry(n_samples, sequence_length=length, population_size=population_size,
+                              recombination_rate=recombination_rate, random_seed=seed)  # fmt: skip
+    ts = msprime.sim_mutations(ts, rate=mutation_rate, random_seed=seed, model=msprime.JC69())
+    rows, pos, ref, alt = [], [], [], []
+    last = -1
+    for variant in ts.variants():
+        p = int(variant.site.position) + 1
+        if len(variant.alleles) != 2 or p == last:
+            continue
+        rows.append(variant.genotypes.astype(np.uint8))
+        pos.append(p)
+        ref.append(variant.alleles[0])
+        alt.append(variant.alleles[1])
+        last = p
+    names = [f"sim{i}_{k}" for i in range(n_samples) for k in (1, 2)]
+    return Haplotypes(np.array(rows).T, np.array(pos), ref, alt, names, f"msprime seed {seed}")

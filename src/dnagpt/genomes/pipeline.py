@@ -1,0 +1,203 @@
+"""Artificial human genomes, end to end (paper section 6): prepare, fit, generate, evaluate, report.
+
+Everything lives in one work directory, and each step skips what an earlier run already wrote,
+so a killed run picks up where it stopped:
+
+    WORK/data/{train,heldout}.npz, data/summary.json    real (or simulated) haplotypes, split by sample
+    WORK/dnagpt/best/                                    the fine-tuned DNAGPT (generation template)
+    WORK/generated/MODEL_T0.8.npz ... and .json          artificial haplotypes and how many were dropped
+    WORK/evaluation.json, WORK/report.md, WORK/figures/  the comparison on held-out real haplotypes
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..io import atomic_write_text
+from .baselines import BASELINES
+from .haplotypes import Haplotypes, read_vcf, select_snps, simulate, split_samples
+
+SHAPEIT_FILES = ("reference.vcf.gz", "unphased.vcf.gz")  # 300 + 203 EUR samples over the same sites
+SPECIES = "Homo sapiens"
+STOP = "<Z>"
+
+
+@dataclass
+class GenomesConfig:
+    """Settings of one artificial-genome study (defaults: real 1000 Genomes EUR haplotypes, chr20)."""
+
+    source: str = "1000g"  # "1000g" (shapeit4 example, 1,006 haplotypes) or "msprime" (simulated)
+    n_snps: int = 1000  # length of the dense SNP run
+    min_maf: float = 0.01  # SNPs rarer than this are left out
+    start: int = 0  # first position considered (bp)
+    held_out: float = 0.2  # fraction of samples kept for evaluation only
+    seed: int = 0
+    pretrained: str = "dnagpt-small-multispecies"  # model to fine-tune (name, directory or .pth)
+    epochs: float = 10
+    lr: float = 1e-3
+    batch_size: int = 16
+    n_generate: int = 1000  # artificial haplotypes per model and temperature
+    temperatures: list[float] = field(default_factory=lambda: [0.8, 1.2])
+    generate_batch: int = 250  # haplotypes generated together
+
+    @classmethod
+    def load(cls, work: Path) -> GenomesConfig:
+        path = work / "config.json"
+        return cls(**json.loads(path.read_text())) if path.is_file() else cls()
+
+
+# ------------------------------------------------------------------ prepare
+def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
+    """Training and held-out haplotypes (read from WORK/data when already there)."""
+    data = work / "data"
+    if (data / "heldout.npz").is_file():
+        return Haplotypes.load(data / "train.npz"), Haplotypes.load(data / "heldout.npz")
+    if cfg.source == "1000g":
+        from ..data.sources import SOURCES, fetch
+
+        where = fetch(SOURCES["haplotypes-chr20"])
+        haps = read_vcf([next(where.rglob(name)) for name in SHAPEIT_FILES])
+    elif cfg.source == "msprime":
+        haps = simulate(503, seed=cfg.seed + 1)
+    else:
+        raise ConfigError(f"unknown haplotype source {cfg.source!r}; choose 1000g or msprime")
+    haps = select_snps(haps, cfg.n_snps, cfg.min_maf, cfg.start)
+    train, heldout = split_samples(haps, cfg.held_out, cfg.seed)
+    train.save(data / "train.npz")
+    summary = {
+        "source": haps.source,
+        "snps": haps.n_snps,
+        "first_position": int(haps.positions[0]),
+        "last_position": int(haps.positions[-1]),
+        "train_haplotypes": train.n_haplotypes,
+        "heldout_haplotypes": heldout.n_haplotypes,
+    }
+    atomic_write_text(data / "summary.json", json.dumps(summary, indent=2) + "\n")
+    heldout.save(data / "heldout.npz")
+    return train, heldout
+
+
+# ------------------------------------------------------------------ fit
+def generation_spec():
+    """The generation task: species token, the alleles' bases, then the stop symbol."""
+    from ..tasks.spec import TaskSpec
+
+    return TaskSpec.from_dict({"name": "artificial_genomes", "template": "generation", "species": SPECIES,
+                               "stop": STOP})  # fmt: skip
+
+
+def fit_dnagpt(cfg: GenomesConfig, work: Path, train: Haplotypes, device: str = "auto") -> Path:
+    """Fine-tune DNAGPT on the training haplotypes (10 % of their samples select the best epoch)."""
+    from ..model import DNAGPT
+    from ..tasks.finetune import run_finetuning
+    from ..tasks.spec import build_examples
+    from ..training.trainer import TrainConfig
+
+    out = work / "dnagpt"
+    if (out / "best" / "model.safetensors").is_file() and (out / "done").is_file():
+        return out / "best"
+    fit, dev = split_samples(train, 0.1, cfg.seed + 1)
+    spec = generation_spec()
+    examples = [build_examples(spec, [{"sequence": t} for t in part.to_texts()], f"{cfg.source} haplotypes")
+                for part in (fit, dev)]  # fmt: skip
+    model = DNAGPT.from_pretrained(cfg.pretrained)
+    tcfg = TrainConfig(max_steps=1, batch_size=cfg.batch_size, grad_accum=1, lr=cfg.lr, seed=cfg.seed, eval_every=0,
+                       save_every=200, patience=3, tensorboard=False, precision="auto")  # fmt: skip
+    tcfg.warmup_steps = max(1, len(examples[0]) // cfg.batch_size)  # one epoch, as in the paper
+    run_finetuning(model, spec, examples[0], examples[1], tcfg, out, cfg.epochs, device=device,
+                   resume=(out / "checkpoint.pt").is_file())  # fmt: skip
+    atomic_write_text(out / "done", "")
+    return out / "best"
+
+
+# ------------------------------------------------------------------ generate
+def generate_dnagpt(model_dir: Path, template: Haplotypes, n: int, temperature: float, seed: int,
+                    batch: int = 250, progress: bool = True) -> tuple[np.ndarray, dict]:  # fmt: skip
+    """``n`` artificial haplotypes from a fine-tuned model, and what was dropped.
+
+    Sampling uses the key/value cache, the whole batch at once. A sample is dropped when its stop
+    symbol is missing or misplaced (not right after the last SNP), or a letter is neither of its
+    SNP's alleles; drawing continues until ``n`` are kept or ``3 n`` were drawn.
+    """
+    from tqdm import tqdm
+
+    from ..generation import SamplingConfig, generate
+    from ..model import DNAGPT
+
+    model = DNAGPT.from_pretrained(model_dir)
+    tok = model.tokenizer()
+    prompt = generation_spec().text("")  # the species token
+    length = len(tok.encode(template.to_texts()[0]))
+    sampling = dict(max_new_tokens=length + 2, temperature=temperature, stop_ids=(tok.token_id(STOP),))
+    kept, counts = [], {"drawn": 0, "no_stop": 0, "wrong_length": 0, "wrong_allele": 0}
+    bar = tqdm(total=n, desc=f"T={temperature}", unit="hap", disable=not progress)
+    round_ = 0
+    while len(kept) < n and counts["drawn"] < 3 * n:
+        cfg = SamplingConfig(num_samples=batch, seed=seed * 1000 + round_, **sampling)
+        round_ += 1
+        for g in generate(model, [prompt], cfg, tok):
+            counts["drawn"] += 1
+            if not g.stopped:
+                counts["no_stop"] += 1
+                continue
+            if len(g.text) != template.n_snps:
+                counts["wrong_length"] += 1
+                continue
+            alleles = template.parse_text(g.text)
+            if alleles is None:
+                counts["wrong_allele"] += 1
+                continue
+            if len(kept) < n:
+                kept.append(alleles)
+                bar.update(1)
+    bar.close()
+    counts["kept"] = len(kept)
+    counts["dropped"] = counts["no_stop"] + counts["wrong_length"] + counts["wrong_allele"]
+    return np.array(kept, dtype=np.uint8).reshape(len(kept), template.n_snps), counts
+
+
+def generate_all(cfg: GenomesConfig, work: Path, train: Haplotypes, models: list[str]) -> None:
+    """Write WORK/generated/MODEL[_T...].npz for every model (skipping those already there)."""
+    rng_seed = cfg.seed
+    for name in models:
+        runs = [(f"dnagpt_T{t:g}", t) for t in cfg.temperatures] if name == "dnagpt" else [(name, None)]
+        for label, temperature in runs:
+            path = work / "generated" / f"{label}.npz"
+            if path.with_suffix(".json").is_file():
+                continue
+            start = time.perf_counter()
+            if name == "dnagpt":
+                alleles, counts = generate_dnagpt(work / "dnagpt" / "best", train, cfg.n_generate, temperature,
+                                                  rng_seed, cfg.generate_batch)  # fmt: skip
+            elif name in BASELINES:
+                model = BASELINES[name]().fit(train.alleles)
+                alleles = model.sample(cfg.n_generate, np.random.default_rng(rng_seed))
+                counts = {"drawn": cfg.n_generate, "kept": cfg.n_generate, "dropped": 0}
+            else:
+                raise ConfigError(f"unknown model {name!r}; choose dnagpt or one of: {', '.join(BASELINES)}")
+            counts["seconds"] = time.perf_counter() - start
+            if len(alleles):
+                train.with_alleles(alleles, [f"{label}_{i}" for i in range(len(alleles))], label).save(path)
+            else:
+                print(f"{label}: no generated haplotype had the right form in {counts['drawn']} draws ({counts})")
+            # written last: it marks the set as done
+            atomic_write_text(path.with_suffix(".json"), json.dumps(counts, indent=2) + "\n")
+
+
+def save_config(cfg: GenomesConfig, work: Path) -> None:
+    """Record the settings; a work directory keeps the settings it was started with."""
+    path = work / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(asdict(cfg))):
+            diff = sorted(k for k in old if old[k] != asdict(cfg).get(k))
+            raise ConfigError(f"{work}: started with other settings ({', '.join(diff)}); use a new directory")
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(asdict(cfg), indent=2) + "\n")
