@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gsr import finetune, load_dataset
 
 from dnagpt import DNAGPT
 from dnagpt.data.sources import cache_root
 from dnagpt.evaluation.baselines import kmer_features, ridge_regression
 from dnagpt.io import atomic_write_text
 from dnagpt.tasks.spec import TEMPLATES
+from gsr import finetune, load_dataset
 
 HERE = Path(__file__).resolve().parent
 MODELS = {

@@ -51,7 +51,7 @@ def test_vcf_errors_name_file_position_and_sample(tmp_path):
     other.write_text(header + "20\t101\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|1\n")
     first = tmp_path / "first.vcf"
     first.write_text(header + "20\t100\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|1\n")
-    with pytest.raises(DataError, match="other.vcf: its SNPs differ"):
+    with pytest.raises(DataError, match=r"other\.vcf: its SNPs differ"):
         read_vcf([first, other])
     with pytest.raises(DataError, match="no such VCF"):
         read_vcf([tmp_path / "absent.vcf.gz"])
@@ -75,7 +75,7 @@ def test_selection_split_text_and_files(real, tmp_path):
     back = Haplotypes.load(tmp_path / "t.npz")
     assert np.array_equal(back.alleles, train.alleles) and back.ref == train.ref and back.names == train.names
     (tmp_path / "junk.npz").write_bytes(b"not a file")
-    with pytest.raises(DataError, match="junk.npz: not a haplotype file"):
+    with pytest.raises(DataError, match=r"junk\.npz: not a haplotype file"):
         Haplotypes.load(tmp_path / "junk.npz")
 
 

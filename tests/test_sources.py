@@ -184,7 +184,7 @@ def test_vcf_frequencies_keep_biallelic_snps_and_name_bad_lines(tmp_path):
     path.write_bytes(gzip.compress((header + "\n".join(lines) + "\n").encode()))
     assert read_vcf_frequencies(path) == [(100, "A", {"AFR_AF": 0.8, "EUR_AF": 0.1, "ASN_AF": 0.0, "AMR_AF": 0.0})]
     path.write_bytes(gzip.compress((header + "22\t100\trs1\tA\tG\t100\tPASS\tAFR_AF=high\n").encode()))
-    with pytest.raises(DataError, match="v.vcf.gz: line 3: bad number"):
+    with pytest.raises(DataError, match=r"v\.vcf\.gz: line 3: bad number"):
         read_vcf_frequencies(path)
     path.write_bytes(gzip.compress((header + "22\t100\trs1\n").encode()))
     with pytest.raises(DataError, match="line 3: expected 8"):
