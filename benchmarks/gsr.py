@@ -163,11 +163,8 @@ def report(results: dict, args) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["tis-human", "pas-aataaa-human", "pas-all-human",
-                                                          "tis-arabidopsis"])  # fmt: skip
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by the benchmarks that fine-tune DNAGPT on a dataset of `dnagpt data build`."""
     parser.add_argument("--pretrained", default="dnagpt-small-multispecies", help="shipped model name or directory")
     parser.add_argument("--epochs", type=float, default=5)
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-4], help="learning rates tried; dev picks")
@@ -175,6 +172,14 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=None, help="where datasets are built (default: the cache)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["tis-human", "pas-aataaa-human", "pas-all-human",
+                                                          "tis-arabidopsis"])  # fmt: skip
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    add_finetuning_arguments(parser)
     parser.add_argument("--work", type=Path, default=Path("runs/gsr-benchmark"))
     parser.add_argument("--fresh", action="store_true", help="ignore finished results in the results file")
     args = parser.parse_args()

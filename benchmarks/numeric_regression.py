@@ -28,7 +28,7 @@ from dnagpt.data.sources import cache_root
 from dnagpt.evaluation.baselines import kmer_features, ridge_regression
 from dnagpt.io import atomic_write_text
 from dnagpt.tasks.spec import TEMPLATES
-from gsr import finetune_best_lr, load_dataset
+from gsr import add_finetuning_arguments, finetune_best_lr, load_dataset
 
 HERE = Path(__file__).resolve().parent
 MODELS = {
@@ -42,13 +42,7 @@ METRICS = ("r2", "pearson", "spearman", "mse")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pretrained", default="dnagpt-small-multispecies", help="shipped model name or directory")
-    parser.add_argument("--epochs", type=float, default=5)
-    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-4], help="learning rates tried; dev picks")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=None, help="where datasets are built (default: the cache)")
+    add_finetuning_arguments(parser)
     parser.add_argument("--work", type=Path, default=Path("runs/numeric-regression-benchmark"))
     args = parser.parse_args()
     spec, tables = load_dataset("af-human", args.data or cache_root() / "datasets")
