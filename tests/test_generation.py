@@ -67,3 +67,15 @@ def test_filters():
 def test_too_long_is_a_clear_error(model):
     with pytest.raises(ConfigError, match="exceeds the model's context of 128"):
         generate(model, ["<R>ACGT"], SamplingConfig(max_new_tokens=200))
+
+
+def test_allowed_tokens_restrict_every_step(model):
+    tok = model.tokenizer()
+    choices = [tok.token_id("ACGTAC"), tok.token_id("TTTTTT")]
+    allowed = torch.zeros(5, model.config.vocab_size, dtype=torch.bool)
+    allowed[:, choices] = True
+    allowed[4] = False
+    allowed[4, tok.pad_id] = True  # the last step may only stop
+    cfg = SamplingConfig(max_new_tokens=8, temperature=1.5, num_samples=20, seed=1, allowed=allowed)
+    for gen in generate(model, ["<R>"], cfg):
+        assert gen.stopped and len(gen.token_ids) == 4 and set(gen.token_ids) <= set(choices)

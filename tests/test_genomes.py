@@ -122,6 +122,7 @@ def test_genomes_command_end_to_end_and_resume(tmp_path, capsys):
     for t in ("0.8", "1.2"):
         counts = json.loads((work / "generated" / f"dnagpt_T{t}.json").read_text())
         kept = counts["kept"]
+        assert counts["wrong_allele"] == 0  # only the two alleles of each SNP can be drawn
         assert counts["drawn"] == kept + counts["no_stop"] + counts["wrong_length"] + counts["wrong_allele"]
         if kept:
             gen = Haplotypes.load(work / "generated" / f"dnagpt_T{t}.npz")

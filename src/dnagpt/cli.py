@@ -522,6 +522,11 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperatures", type=float, nargs="+", default=d.temperatures)
     p.add_argument("--models", nargs="+", default=["dnagpt", "independent", "markov", "li-stephens"],
                    help="generators to compare")  # fmt: skip
+    p.add_argument(
+        "--unconstrained",
+        action="store_true",
+        help="let DNAGPT draw any token, not only the two alleles of each SNP (more samples dropped)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
 
@@ -537,7 +542,8 @@ def _genomes(args: argparse.Namespace) -> int:
     work = Path(args.work)
     cfg = pipeline.GenomesConfig(source=args.source, n_snps=args.snps, min_maf=args.min_maf, held_out=args.held_out,
                                  seed=args.seed, pretrained=args.pretrained, epochs=args.epochs, lr=args.lr,
-                                 n_generate=args.generate, temperatures=args.temperatures)  # fmt: skip
+                                 n_generate=args.generate, temperatures=args.temperatures,
+                                 constrain=not args.unconstrained)  # fmt: skip
     pipeline.save_config(cfg, work)
     train, heldout = pipeline.prepare(cfg, work)
     print(f"haplotypes: {train.n_haplotypes} training, {heldout.n_haplotypes} held out, {train.n_snps} SNPs")

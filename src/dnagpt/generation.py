@@ -31,6 +31,9 @@ class SamplingConfig:
     num_samples: int = 1  # samples per prompt
     stop_ids: tuple[int, ...] | None = None  # None = <P> and the unknown id
     seed: int | None = None  # for reproducible samples
+    # allowed[i] = the tokens that may be drawn at step i (bool, [steps, vocab]); later steps are free.
+    # For outputs of a fixed layout, e.g. one of two alleles per SNP in an artificial haplotype.
+    allowed: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -104,8 +107,12 @@ def generate(
     finished = torch.zeros(n, dtype=torch.bool, device=device)
     stopped = torch.zeros(n, dtype=torch.bool, device=device)
     new_tokens = []
-    for _ in range(cfg.max_new_tokens):
-        next_ids = _choose(logits.float(), cfg, generator)
+    allowed = cfg.allowed.to(device) if cfg.allowed is not None else None
+    for step in range(cfg.max_new_tokens):
+        logits = logits.float()
+        if allowed is not None and step < len(allowed):
+            logits = logits.masked_fill(~allowed[step], float("-inf"))
+        next_ids = _choose(logits, cfg, generator)
         hit = torch.isin(next_ids, stop) & ~finished
         stopped |= hit
         finished |= hit

@@ -11,12 +11,14 @@ so a killed run picks up where it stopped:
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
@@ -39,12 +41,13 @@ class GenomesConfig:
     held_out: float = 0.2  # fraction of samples kept for evaluation only
     seed: int = 0
     pretrained: str = "dnagpt-small-multispecies"  # model to fine-tune (name, directory or .pth)
-    epochs: float = 10
+    epochs: float = 30  # 804 training haplotypes (the paper: 10 epochs over 5,008)
     lr: float = 1e-3
     batch_size: int = 16
     n_generate: int = 1000  # artificial haplotypes per model and temperature
     temperatures: list[float] = field(default_factory=lambda: [0.8, 1.2])
     generate_batch: int = 250  # haplotypes generated together
+    constrain: bool = True  # draw only the two alleles of each SNP (the stop symbol stays free)
 
     @classmethod
     def load(cls, work: Path) -> GenomesConfig:
@@ -117,13 +120,36 @@ def fit_dnagpt(cfg: GenomesConfig, work: Path, train: Haplotypes, device: str = 
 
 
 # ------------------------------------------------------------------ generate
-def generate_dnagpt(model_dir: Path, template: Haplotypes, n: int, temperature: float, seed: int,
-                    batch: int = 250, progress: bool = True) -> tuple[np.ndarray, dict]:  # fmt: skip
+def allele_masks(template: Haplotypes, tok, stop_id: int, vocab_size: int) -> torch.Tensor:
+    """Allowed tokens at each step of a haplotype: the k-mers made of each SNP's two alleles, or the stop."""
+    k = tok.k
+    steps = -(-template.n_snps // k)
+    allowed = torch.zeros(steps + 1, vocab_size, dtype=torch.bool)
+    for step in range(steps):
+        snps = range(step * k, min((step + 1) * k, template.n_snps))
+        kmers = ["".join(c) for c in itertools.product(*[(template.ref[i], template.alt[i]) for i in snps])]
+        allowed[step, [int(tok.encode_bases(kmer)[0]) for kmer in kmers]] = True
+    allowed[:, stop_id] = True
+    allowed[steps] = True  # after the last SNP the model must choose the stop symbol by itself
+    return allowed
+
+
+def generate_dnagpt(
+    model_dir: Path,
+    template: Haplotypes,
+    n: int,
+    temperature: float,
+    seed: int,
+    batch: int = 250,
+    progress: bool = True,
+    constrain: bool = True,
+) -> tuple[np.ndarray, dict]:
     """``n`` artificial haplotypes from a fine-tuned model, and what was dropped.
 
-    Sampling uses the key/value cache, the whole batch at once. A sample is dropped when its stop
-    symbol is missing or misplaced (not right after the last SNP), or a letter is neither of its
-    SNP's alleles; drawing continues until ``n`` are kept or ``3 n`` were drawn.
+    Sampling uses the key/value cache, the whole batch at once. With ``constrain`` each step may
+    only draw k-mers of its SNPs' two alleles, or the stop symbol. A sample is dropped when its
+    stop symbol is missing or misplaced (not right after the last SNP), or a letter is neither of
+    its SNP's alleles; drawing continues until ``n`` are kept or ``3 n`` were drawn.
     """
     from tqdm import tqdm
 
@@ -134,7 +160,9 @@ def generate_dnagpt(model_dir: Path, template: Haplotypes, n: int, temperature: 
     tok = model.tokenizer()
     prompt = generation_spec().text("")  # the species token
     length = len(tok.encode(template.to_texts()[0]))
-    sampling = dict(max_new_tokens=length + 2, temperature=temperature, stop_ids=(tok.token_id(STOP),))
+    stop_id = tok.token_id(STOP)
+    allowed = allele_masks(template, tok, stop_id, model.config.vocab_size) if constrain else None
+    sampling = dict(max_new_tokens=length + 2, temperature=temperature, stop_ids=(stop_id,), allowed=allowed)
     kept, counts = [], {"drawn": 0, "no_stop": 0, "wrong_length": 0, "wrong_allele": 0}
     bar = tqdm(total=n, desc=f"T={temperature}", unit="hap", disable=not progress)
     round_ = 0
@@ -142,6 +170,8 @@ def generate_dnagpt(model_dir: Path, template: Haplotypes, n: int, temperature: 
         cfg = SamplingConfig(num_samples=batch, seed=seed * 1000 + round_, **sampling)
         round_ += 1
         for g in generate(model, [prompt], cfg, tok):
+            if len(kept) == n:
+                break  # the rest of the batch is neither kept nor counted
             counts["drawn"] += 1
             if not g.stopped:
                 counts["no_stop"] += 1
@@ -153,9 +183,8 @@ def generate_dnagpt(model_dir: Path, template: Haplotypes, n: int, temperature: 
             if alleles is None:
                 counts["wrong_allele"] += 1
                 continue
-            if len(kept) < n:
-                kept.append(alleles)
-                bar.update(1)
+            kept.append(alleles)
+            bar.update(1)
     bar.close()
     counts["kept"] = len(kept)
     counts["dropped"] = counts["no_stop"] + counts["wrong_length"] + counts["wrong_allele"]
@@ -174,7 +203,7 @@ def generate_all(cfg: GenomesConfig, work: Path, train: Haplotypes, models: list
             start = time.perf_counter()
             if name == "dnagpt":
                 alleles, counts = generate_dnagpt(work / "dnagpt" / "best", train, cfg.n_generate, temperature,
-                                                  rng_seed, cfg.generate_batch)  # fmt: skip
+                                                  rng_seed, cfg.generate_batch, constrain=cfg.constrain)  # fmt: skip
             elif name in BASELINES:
                 model = BASELINES[name]().fit(train.alleles)
                 alleles = model.sample(cfg.n_generate, np.random.default_rng(rng_seed))
