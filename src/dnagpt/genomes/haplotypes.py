@@ -131,7 +131,8 @@ def read_vcf(paths: list[str | Path]) -> Haplotypes:
     if not sites:
         raise DataError(f"{paths[0]}: no biallelic SNP")
     pos, ref, alt = zip(*sites, strict=True)
-    return Haplotypes(np.vstack(blocks), np.array(pos), list(ref), list(alt), names, ", ".join(map(str, paths)))
+    source = " + ".join(Path(p).name for p in paths)
+    return Haplotypes(np.vstack(blocks), np.array(pos), list(ref), list(alt), names, source)
 
 
 def select_snps(haps: Haplotypes, n_snps: int, min_maf: float = 0.01, start: int = 0) -> Haplotypes:

@@ -66,6 +66,7 @@ def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
 
         where = fetch(SOURCES["haplotypes-chr20"])
         haps = read_vcf([next(where.rglob(name)) for name in SHAPEIT_FILES])
+        haps.source = f"1000 Genomes EUR, chr20 (shapeit4 example: {haps.source})"
     elif cfg.source == "msprime":
         haps = simulate(503, seed=cfg.seed + 1)
     else:

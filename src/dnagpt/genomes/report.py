@@ -62,9 +62,9 @@ def figures(work: Path, train: Haplotypes, heldout: Haplotypes) -> list[str]:
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
     for ax, (name, gen) in zip(axes[0], sets.items(), strict=True):
         mean, pcs = pca_fit(np.vstack([real, gen]).astype(float), 2)
-        for x, colour, label in ((real, "tab:grey", "held-out real"), (gen, "tab:blue", name)):
-            p = (x - mean) @ pcs.T
-            ax.scatter(p[:, 0], p[:, 1], s=3, alpha=0.4, color=colour, label=label)
+        for x, colour, label in ((gen, "tab:blue", name), (real, "black", "held-out real")):
+            p = (x - mean) @ pcs.T  # real drawn last, so that it is not hidden under the larger generated set
+            ax.scatter(p[:, 0], p[:, 1], s=3, alpha=0.35, color=colour, label=label)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("PC1")
     axes[0, 0].set_ylabel("PC2")
@@ -142,14 +142,15 @@ def write_report(work: Path, train: Haplotypes, heldout: Haplotypes, results: di
         f"{summary['train_haplotypes']} training and {summary['heldout_haplotypes']} held-out haplotypes "
         "(whole samples held out). Every figure compares a generated set with the held-out real haplotypes.",
         "",
-        "| set | " + " | ".join(title for _, title, _ in ROWS) + " | dropped / drawn |",
-        "|---|" + "---:|" * (len(ROWS) + 1),
+        "| measure (better) | " + " | ".join(results) + " |",
+        "|---|" + "---:|" * len(results),
     ]
-    for name, r in results.items():
-        gen = r.get("generation", {})
-        dropped = f"{gen.get('dropped', 0)} / {gen.get('drawn', '–')}" if gen else "–"
-        cells = " | ".join(f"{r[key]:.3f}" for key, _, _ in ROWS)
-        lines.append(f"| {name} | {cells} | {dropped} |")
+    for key, title, better in ROWS:
+        digits = 0 if key.startswith("nearest") else 3
+        lines.append(f"| {title} ({better}) | " + " | ".join(f"{r[key]:.{digits}f}" for r in results.values()) + " |")
+    dropped = [f"{r['generation']['dropped']} / {r['generation']['drawn']}" if "generation" in r else "–"
+               for r in results.values()]  # fmt: skip
+    lines.append("| dropped / drawn (stop symbol missing or misplaced) | " + " | ".join(dropped) + " |")
     real_row = results.get("training haplotypes (reference)")
     if real_row:
         lines += [
@@ -162,10 +163,10 @@ def write_report(work: Path, train: Haplotypes, heldout: Haplotypes, results: di
         ]
     lines += [
         "",
-        "Columns: W1 = Wasserstein distance; PCA on real + generated together; LD = r2 between SNP pairs, "
+        "Measures: W1 = Wasserstein distance; PCA on real + generated together; LD = r2 between SNP pairs, "
         "pairs with a SNP fixed in either set left out; within-set distances compare generated-generated with "
         "real-real pairs, between-set distances generated-real with real-real.",
-        "The first row scores the training haplotypes as if they were generated: what copying them gives.",
+        "The first column scores the training haplotypes as if they were generated: what copying them gives.",
         "",
     ]
     lines += [f"![{n}](figures/{n})" for n in names]
