@@ -516,8 +516,8 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-maf", type=float, default=d.min_maf, help="leave out SNPs rarer than this")
     p.add_argument("--held-out", type=float, default=d.held_out, help="fraction of samples kept for evaluation")
     p.add_argument("--pretrained", default=d.pretrained, help="model to fine-tune: shipped name, directory or .pth")
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--epochs", type=float, default=d.epochs, help="fine-tuning epochs (best dev epoch kept)")
+    p.add_argument("--lr", type=float, default=d.lr, help="fine-tuning peak learning rate")
     p.add_argument("--generate", type=int, default=d.n_generate, help="artificial haplotypes per model/temperature")
     p.add_argument("--temperatures", type=float, nargs="+", default=d.temperatures)
     p.add_argument("--models", nargs="+", default=["dnagpt", "independent", "markov", "li-stephens"],

@@ -203,6 +203,8 @@ def generate_all(cfg: GenomesConfig, work: Path, train: Haplotypes, models: list
                 continue
             start = time.perf_counter()
             if name == "dnagpt":
+                if not (work / "dnagpt" / "done").is_file():
+                    raise ConfigError(f"{work}: DNAGPT is not fitted yet; run `dnagpt genomes fit {work}` first")
                 alleles, counts = generate_dnagpt(work / "dnagpt" / "best", train, cfg.n_generate, temperature,
                                                   rng_seed, cfg.generate_batch, constrain=cfg.constrain)  # fmt: skip
             elif name in BASELINES:
