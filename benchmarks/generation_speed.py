@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--model", default="dnagpt-small-multispecies", help="shipped name or model directory")
     parser.add_argument("--tokens", type=int, default=168, help="new tokens per sequence")
     parser.add_argument("--batch", type=int, default=250, help="sequences drawn together with the cache")
-    parser.add_argument("--single", type=int, default=8, help="sequences drawn one by one the published way")
+    parser.add_argument("--single", type=int, default=4, help="sequences drawn one by one the published way")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.set_grad_enabled(False)

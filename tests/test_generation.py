@@ -79,3 +79,14 @@ def test_allowed_tokens_restrict_every_step(model):
     cfg = SamplingConfig(max_new_tokens=8, temperature=1.5, num_samples=20, seed=1, allowed=allowed)
     for gen in generate(model, ["<R>"], cfg):
         assert gen.stopped and len(gen.token_ids) == 4 and set(gen.token_ids) <= set(choices)
+
+
+def test_sampling_follows_the_probabilities_and_never_draws_a_zero():
+    from dnagpt.generation import _choose
+
+    probs = torch.tensor([0.0, 0.5, 0.0, 0.3, 0.2, 0.0])
+    logits = torch.log(probs).repeat(100_000, 1)
+    draws = _choose(logits, SamplingConfig(temperature=1.0), torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=6) / len(draws)
+    assert freq[[0, 2, 5]].sum() == 0
+    assert torch.allclose(freq, probs, atol=0.01)
