@@ -49,11 +49,6 @@ class GenomesConfig:
     generate_batch: int = 250  # haplotypes generated together
     constrain: bool = True  # draw only the two alleles of each SNP (the stop symbol stays free)
 
-    @classmethod
-    def load(cls, work: Path) -> GenomesConfig:
-        path = work / "config.json"
-        return cls(**json.loads(path.read_text())) if path.is_file() else cls()
-
 
 # ------------------------------------------------------------------ prepare
 def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
@@ -226,9 +221,9 @@ def save_config(cfg: GenomesConfig, work: Path) -> None:
     """Record the settings; a work directory keeps the settings it was started with."""
     path = work / "config.json"
     if path.is_file():
-        old = json.loads(path.read_text())
-        if old != json.loads(json.dumps(asdict(cfg))):
-            diff = sorted(k for k in old if old[k] != asdict(cfg).get(k))
+        old, new = json.loads(path.read_text()), json.loads(json.dumps(asdict(cfg)))
+        if old != new:
+            diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
             raise ConfigError(f"{work}: started with other settings ({', '.join(diff)}); use a new directory")
         return
     work.mkdir(parents=True, exist_ok=True)

@@ -151,6 +151,13 @@ def write_report(work: Path, train: Haplotypes, heldout: Haplotypes, results: di
     dropped = [f"{r['generation']['dropped']} / {r['generation']['drawn']}" if "generation" in r else "–"
                for r in results.values()]  # fmt: skip
     lines.append("| dropped / drawn (stop symbol missing or misplaced) | " + " | ".join(dropped) + " |")
+    for counts in sorted((work / "generated").glob("*.json")):
+        if not counts.with_suffix(".npz").is_file():  # every sample of this set was dropped
+            c = json.loads(counts.read_text())
+            lines.append(
+                f"\n{counts.stem}: no haplotype kept of {c['drawn']} drawn ({c['no_stop']} without a stop symbol, "
+                f"{c['wrong_length']} of the wrong length, {c['wrong_allele']} with a wrong allele)."
+            )
     real_row = results.get("training haplotypes (reference)")
     if real_row:
         lines += [
