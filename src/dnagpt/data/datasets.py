@@ -76,17 +76,21 @@ def _block_split(positions: list[int], block: int, rng: np.random.Generator) -> 
     return {blocks[i]: ("train" if r < cut1 else "dev" if r < cut2 else "test") for r, i in enumerate(order)}
 
 
-def _write_csv_gz(path: Path, header: list[str], rows: list) -> int:
-    """Write a gzipped CSV atomically and byte-reproducibly (no time stamp); return the number of rows."""
-    text = io.StringIO()
-    csv.writer(text).writerows([header, *rows])
-    payload = text.getvalue().encode()
+def _write_gz(path: Path, payload: bytes) -> None:
+    """Gzip ``payload`` into ``path`` atomically and byte-reproducibly (no name or time stamp in the header)."""
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
             gz.write(payload)
 
     atomic_write(path, write)
+
+
+def _write_csv_gz(path: Path, header: list[str], rows: list) -> int:
+    """Write a gzipped CSV (see ``_write_gz``); return the number of rows."""
+    text = io.StringIO()
+    csv.writer(text).writerows([header, *rows])
+    _write_gz(path, text.getvalue().encode())
     return len(rows)
 
 
@@ -295,17 +299,17 @@ def build_af_human(out_dir: Path, seed: int = 0) -> dict[str, int]:
     return sizes
 
 
-# The multi-species corpus: (species, source, file pattern inside it, largest number of bases to take).
+# The multi-species corpus: (species, source, file pattern inside it).
 CORPUS = [
-    ("Homo sapiens", "hg19-chr22-primates", "*.maf.gz", None),
-    ("Homo sapiens", "augustus-genomes", "tutorial/data/chr[345].*M.fa", None),
-    ("Mus musculus", "augustus-genomes", "genomes/mm10.fa", None),
-    ("Bos taurus", "augustus-genomes", "genomes/bosTau8.fa", None),
-    ("Drosophila melanogaster", "augustus-genomes", "tutorial/data/chr2R.fa", None),
-    ("Caenorhabditis elegans", "worm-chrX", "*.fa.gz", None),
-    ("Arabidopsis thaliana", "arabidopsis-chr1", "*_genomic.fna.gz", None),
-    ("Escherichia coli", "bacteria", "E.Coli/references/MG1655-K12.fasta.gz", None),
-    ("Saccharomyces cerevisiae", "yeast-chr1", "ScerR64_I_GCF_*_genomic.fna.gz", None),
+    ("Homo sapiens", "hg19-chr22-primates", "*.maf.gz"),
+    ("Homo sapiens", "augustus-genomes", "tutorial/data/chr[345].*M.fa"),
+    ("Mus musculus", "augustus-genomes", "genomes/mm10.fa"),
+    ("Bos taurus", "augustus-genomes", "genomes/bosTau8.fa"),
+    ("Drosophila melanogaster", "augustus-genomes", "tutorial/data/chr2R.fa"),
+    ("Caenorhabditis elegans", "worm-chrX", "*.fa.gz"),
+    ("Arabidopsis thaliana", "arabidopsis-chr1", "*_genomic.fna.gz"),
+    ("Escherichia coli", "bacteria", "E.Coli/references/MG1655-K12.fasta.gz"),
+    ("Saccharomyces cerevisiae", "yeast-chr1", "ScerR64_I_GCF_*_genomic.fna.gz"),
 ]
 
 
@@ -329,7 +333,7 @@ def build_corpus_multispecies(out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = ["# Multi-species pretraining corpus built by `dnagpt data build corpus-multispecies`.", ""]
     sizes: dict[str, int] = {}
-    for species, source, pattern, _ in CORPUS:
+    for species, source, pattern in CORPUS:
         where = fetch(SOURCES[source])
         files = sorted(p for p in where.rglob("*") if p.is_file() and p.match(pattern))
         if not files:
@@ -343,12 +347,7 @@ def build_corpus_multispecies(out_dir: Path) -> dict[str, int]:
             text = "".join(
                 f">{n}\n" + "\n".join(s[i : i + 80] for i in range(0, len(s), 80)) + "\n" for n, s in records
             )
-
-            def write(tmp: Path, payload: bytes = text.encode()) -> None:
-                with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-                    gz.write(payload)
-
-            atomic_write(out_dir / name, write)
+            _write_gz(out_dir / name, text.encode())
             manifest += ["[[genome]]", f'path = "{name}"', f'species = "{species}"', ""]
             sizes[species] = sizes.get(species, 0) + sum(len(s) for _, s in records)
     atomic_write_text(out_dir / "manifest.toml", "\n".join(manifest))

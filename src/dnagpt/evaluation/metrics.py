@@ -74,13 +74,14 @@ def regression_metrics(truth, predictions) -> dict[str, float]:
     ss_tot = float(np.sum((t - t.mean()) ** 2))
     return {
         "r2": 1.0 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot else float("nan"),
-        "pearson": _correlation(t, p),
-        "spearman": _correlation(_ranks(t), _ranks(p)),
+        "pearson": pearson(t, p),
+        "spearman": pearson(_ranks(t), _ranks(p)),
         "mse": float(np.mean((t - p) ** 2)),
     }
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two equal-length arrays; NaN when either is constant."""
     a, b = a - a.mean(), b - b.mean()
     denom = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
     return float(np.sum(a * b) / denom) if denom else float("nan")

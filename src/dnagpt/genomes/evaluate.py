@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..evaluation.metrics import pearson
+
 N_COMPONENTS = 6  # principal components compared, as in the paper
 LD_BINS = 50  # SNP-distance bins of the LD decay curve
 
@@ -36,17 +38,11 @@ def pca_distances(real: np.ndarray, generated: np.ndarray, k: int = N_COMPONENTS
     return [wasserstein_1d(pr[:, i], pg[:, i]) for i in range(axes.shape[0])]
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def allele_frequency_correlation(real: np.ndarray, generated: np.ndarray, below: float | None = None) -> float:
     """Pearson r2 of per-SNP alternative allele frequencies; ``below``: only SNPs whose real AF is lower."""
     fr, fg = real.mean(axis=0), generated.mean(axis=0)
     keep = np.ones(len(fr), bool) if below is None else fr < below
-    return _correlation(fr[keep], fg[keep]) ** 2
+    return pearson(fr[keep], fg[keep]) ** 2
 
 
 def ld_matrix(alleles: np.ndarray) -> np.ndarray:
@@ -68,7 +64,7 @@ def ld_comparison(real: np.ndarray, generated: np.ndarray) -> dict:
     upper = np.triu_indices(int(varies.sum()), k=1)
     return {
         "ld_mean_abs_difference": float(np.abs(lr - lg)[upper].mean()),
-        "ld_correlation": _correlation(lr[upper], lg[upper]),
+        "ld_correlation": pearson(lr[upper], lg[upper]),
     }
 
 
