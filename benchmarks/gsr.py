@@ -16,25 +16,18 @@ and benchmarks/gsr.md (the report, with the paper's figures beside ours).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
 import json
 import math
 import sys
 import time
 from pathlib import Path
 
-import torch
-
-from dnagpt import DNAGPT
 from dnagpt.data.datasets import DATASETS
-from dnagpt.data.sources import cache_root
-from dnagpt.evaluation.baselines import cnn_classifier, kmer_features, kmer_logistic_regression
+from dnagpt.evaluation.classical import cnn_classifier, kmer_features, kmer_logistic_regression
+from dnagpt.evaluation.harness import add_finetuning_arguments, finetune_dnagpt
 from dnagpt.io import atomic_write_text
-from dnagpt.tasks.finetune import evaluate_examples, load_task_head, run_finetuning
-from dnagpt.tasks.spec import TaskSpec, build_examples
-from dnagpt.tasks.tables import read_table
-from dnagpt.training.trainer import TrainConfig
+from dnagpt.tasks.finetune import starting_model
+from dnagpt.tasks.spec import TaskSpec, load_task_dataset
 
 HERE = Path(__file__).resolve().parent
 MODELS = {
@@ -55,42 +48,6 @@ PAPER = {
 METRICS = ("accuracy", "f1", "mcc", "precision", "recall")
 
 
-def load_dataset(name: str, root: Path) -> tuple[TaskSpec, dict[str, list[dict]]]:
-    """The task and its train / dev / test rows, built with `dnagpt data build` on first use."""
-    where = root / name
-    if not (where / "task.toml").is_file():
-        DATASETS[name][1](where)
-    return TaskSpec.load(where / "task.toml"), {s: read_table(where / f"{s}.csv.gz") for s in ("train", "dev", "test")}
-
-
-def finetune(model: DNAGPT, spec: TaskSpec, tables: dict, out: Path, args, lr: float) -> dict:
-    """Fine-tune with the paper's recipe (warm-up one epoch, cosine, AdamW) at learning rate ``lr``;
-    keep the epoch with the best dev score; return its dev and test metrics."""
-    examples = {s: build_examples(spec, rows, f"{s}.csv.gz") for s, rows in tables.items()}
-    cfg = TrainConfig(max_steps=1, batch_size=args.batch_size, grad_accum=1, lr=lr, warmup_steps=0,
-                      seed=args.seed, eval_every=0, save_every=10_000, patience=args.patience, progress=False,
-                      tensorboard=False, precision="auto")  # fmt: skip
-    cfg.warmup_steps = max(1, len(examples["train"]) // args.batch_size)
-    start = time.perf_counter()
-    dev = run_finetuning(model, spec, examples["train"], examples["dev"], cfg, out, args.epochs, device="cpu")
-    best = DNAGPT.from_pretrained(out / "best")
-    head = load_task_head(out / "best", best)
-    scores = evaluate_examples(head, best, examples["test"], torch.device("cpu"), contextlib.nullcontext())
-    return scores | {"dev": dev, "lr": lr, "seconds": time.perf_counter() - start}
-
-
-def finetune_best_lr(start: DNAGPT, spec: TaskSpec, tables: dict, out: Path, args, score: str) -> dict:
-    """Fine-tune a copy of ``start`` at every learning rate of ``args.lrs`` and keep the run with the
-    best dev ``score``; the test set plays no part in the choice."""
-    runs = []
-    for lr in args.lrs:
-        torch.manual_seed(args.seed)
-        runs.append(finetune(copy.deepcopy(start), spec, tables, out / f"lr{lr:g}", args, lr))
-    best = max(runs, key=lambda r: r["dev"].get(score, float("-inf")))
-    by_lr = {r["lr"]: r["dev"].get(score) for r in runs}
-    return best | {"seconds": sum(r["seconds"] for r in runs), "dev_by_lr": by_lr}
-
-
 def run_model(name: str, spec: TaskSpec, tables: dict, work: Path, args) -> dict:
     sequences = {s: [r[spec.sequence_column] for r in rows] for s, rows in tables.items()}
     labels = {s: [int(r[spec.label_column]) for r in rows] for s, rows in tables.items()}
@@ -102,10 +59,8 @@ def run_model(name: str, spec: TaskSpec, tables: dict, work: Path, args) -> dict
         result = cnn_classifier(*(sequences[s] for s in ("train", "dev", "test")),
                                 labels["train"], labels["dev"], labels["test"], seed=args.seed)  # fmt: skip
     else:
-        pretrained = DNAGPT.from_pretrained(args.pretrained)
-        torch.manual_seed(args.seed)
-        start = pretrained if name == "dnagpt_pretrained_finetuned" else DNAGPT(pretrained.config)
-        return finetune_best_lr(start, spec, tables, work / name, args, "mcc")
+        model = starting_model(args.pretrained, from_scratch=name == "dnagpt_from_scratch", seed=args.seed)
+        return finetune_dnagpt(model, spec, tables, work / name, args)
     return result | {"seconds": time.perf_counter() - start}
 
 
@@ -163,17 +118,6 @@ def report(results: dict, args) -> str:
     return "\n".join(lines)
 
 
-def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options shared by the benchmarks that fine-tune DNAGPT on a dataset of `dnagpt data build`."""
-    parser.add_argument("--pretrained", default="dnagpt-small-multispecies", help="shipped model name or directory")
-    parser.add_argument("--epochs", type=float, default=5)
-    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-4], help="learning rates tried; dev picks")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=None, help="where datasets are built (default: the cache)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["tis-human", "pas-aataaa-human", "pas-all-human",
@@ -183,13 +127,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/gsr-benchmark"))
     parser.add_argument("--fresh", action="store_true", help="ignore finished results in the results file")
     args = parser.parse_args()
-    data_root = args.data or cache_root() / "datasets"
     results_file = HERE / "results" / "gsr.json"
     results = {"datasets": {}}
     if results_file.is_file() and not args.fresh:
         results = json.loads(results_file.read_text())
     for dataset in args.datasets:
-        spec, tables = load_dataset(dataset, data_root)
+        spec, tables = load_task_dataset(dataset, args.data)
         entry = results["datasets"].setdefault(dataset, {})
         entry["sizes"] = {s: len(rows) for s, rows in tables.items()}
         for name in args.models:

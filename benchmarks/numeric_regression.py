@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from dnagpt import DNAGPT
-from dnagpt.data.sources import cache_root
-from dnagpt.evaluation.baselines import kmer_features, ridge_regression
+from dnagpt.evaluation.classical import kmer_features, ridge_regression
+from dnagpt.evaluation.harness import add_finetuning_arguments, finetune_dnagpt
 from dnagpt.io import atomic_write_text
-from dnagpt.tasks.spec import TEMPLATES
-from gsr import add_finetuning_arguments, finetune_best_lr, load_dataset
+from dnagpt.tasks.spec import TEMPLATES, load_task_dataset
 
 HERE = Path(__file__).resolve().parent
 MODELS = {
@@ -45,7 +44,7 @@ def main() -> None:
     add_finetuning_arguments(parser)
     parser.add_argument("--work", type=Path, default=Path("runs/numeric-regression-benchmark"))
     args = parser.parse_args()
-    spec, tables = load_dataset("af-human", args.data or cache_root() / "datasets")
+    spec, tables = load_task_dataset("af-human", args.data)
     parts = ("train", "dev", "test")
     numbers = {s: np.array([[float(r[c]) for c in spec.number_columns] for r in tables[s]]) for s in parts}
     target = {s: [float(r[spec.label_column]) for r in tables[s]] for s in parts}
@@ -58,7 +57,7 @@ def main() -> None:
     sequence_only = replace(spec, prompt=TEMPLATES["regression"][0], number_columns=[])
     pretrained = DNAGPT.from_pretrained(args.pretrained)
     for name, task in (("dnagpt_with_numbers", spec), ("dnagpt_sequence_only", sequence_only)):
-        results[name] = finetune_best_lr(pretrained, task, tables, args.work / name, args, "r2")
+        results[name] = finetune_dnagpt(pretrained, task, tables, args.work / name, args)
     for name in MODELS:
         print(name, json.dumps({m: round(results[name][m], 4) for m in METRICS}), flush=True)
     results["settings"] = {k: str(v) for k, v in vars(args).items()}

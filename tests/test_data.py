@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from dnagpt import DataError, KmerTokenizer
-from dnagpt.data.corpus import BUNDLED_MANIFEST, Corpus, read_manifest
+from dnagpt.data.corpus import Corpus, gc_fraction, read_manifest
 from dnagpt.data.fasta import prepare_fasta
-from dnagpt.data.pretraining import IGNORE, PretrainSampler, gc_fraction
+from dnagpt.resources import BUNDLED_MANIFEST
+from dnagpt.training.objectives import IGNORE
+from dnagpt.training.pretrain_samples import PretrainSampler
 
 RNG = np.random.default_rng(0)
 

@@ -9,7 +9,7 @@ import torch
 
 from dnagpt import DNAGPT, InvalidSequenceError, get_config
 from dnagpt.data.fasta import read_fasta_records
-from dnagpt.embedding import embed_sequences
+from dnagpt.representations import embed_sequences
 
 
 @pytest.fixture(scope="module")

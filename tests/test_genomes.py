@@ -9,7 +9,6 @@ import pytest
 
 from dnagpt import DataError
 from dnagpt.cli import main
-from dnagpt.genomes.baselines import IndependentSites, LiStephens, MarkovChain
 from dnagpt.genomes.evaluate import (
     evaluate,
     hamming,
@@ -19,6 +18,7 @@ from dnagpt.genomes.evaluate import (
     nearest_training_distance,
     wasserstein_1d,
 )
+from dnagpt.genomes.generators import IndependentSites, LiStephens, MarkovChain
 from dnagpt.genomes.haplotypes import Haplotypes, read_vcf, select_snps, split_samples
 
 FIXTURE = Path(__file__).parent / "fixtures" / "chr20_60samples_400sites.vcf.gz"  # real 1000 Genomes EUR slice

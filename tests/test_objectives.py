@@ -37,9 +37,10 @@ def test_fused_cross_entropy_under_bf16_autocast_is_close():
 
 
 def test_pretraining_loss_terms_match_their_definitions():
-    from dnagpt.data.corpus import BUNDLED_MANIFEST, Corpus, read_manifest
-    from dnagpt.data.pretraining import IGNORE, PretrainSampler
-    from dnagpt.training.objectives import pretrain_loss
+    from dnagpt.data.corpus import Corpus, read_manifest
+    from dnagpt.resources import BUNDLED_MANIFEST
+    from dnagpt.training.objectives import IGNORE, pretrain_loss
+    from dnagpt.training.pretrain_samples import PretrainSampler
 
     torch.manual_seed(0)
     model = DNAGPT(get_config("dnagpt-tiny"))

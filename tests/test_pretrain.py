@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from dnagpt import DNAGPT, ConfigError
-from dnagpt.training.pretrain import load_pretrain_config, run_pretraining
+from dnagpt.training.pretrain import run_pretraining
+from dnagpt.training.pretrain_config import load_pretrain_config
 
 TINY = """
 [model]

@@ -7,21 +7,20 @@ import pytest
 import torch
 
 from dnagpt import DNAGPT
-from dnagpt.checkpoint import BUNDLED_MODELS
-from dnagpt.data.corpus import BUNDLED_MANIFEST
 from dnagpt.data.fasta import read_fasta_records
-from dnagpt.training.pretrain import r_squared
+from dnagpt.evaluation.metrics import r_squared
+from dnagpt.resources import BUNDLED_MANIFEST, SHIPPED_MODELS
 
 NAME = "dnagpt-small-multispecies"
-pytestmark = pytest.mark.skipif(not (BUNDLED_MODELS / NAME).is_dir(), reason="no shipped model in this checkout")
+pytestmark = pytest.mark.skipif(not (SHIPPED_MODELS / NAME).is_dir(), reason="no shipped model in this checkout")
 
 
 @torch.no_grad()
 def test_shipped_model_reads_held_out_yeast():
     model = DNAGPT.from_pretrained(NAME)
-    card = json.loads((BUNDLED_MODELS / NAME / "pretraining.json").read_text())
-    assert (BUNDLED_MODELS / NAME / "MODEL_CARD.md").exists()
-    assert (BUNDLED_MODELS / NAME / "model.safetensors").stat().st_size < 50 * 2**20
+    card = json.loads((SHIPPED_MODELS / NAME / "pretraining.json").read_text())
+    assert (SHIPPED_MODELS / NAME / "MODEL_CARD.md").exists()
+    assert (SHIPPED_MODELS / NAME / "model.safetensors").stat().st_size < 50 * 2**20
     tok = model.tokenizer()
     mean, sd = card["gc_standardization"]["mean"], card["gc_standardization"]["std"]
     # yeast chrI's last 10 % was held out of pretraining (data.valid_fraction = 0.1)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from dnagpt import ConfigError, DataError
-from dnagpt.data.corpus import BUNDLED_MANIFEST, Corpus, read_manifest
+from dnagpt.data.corpus import Corpus, read_manifest
+from dnagpt.data.tables import read_table, split_rows
+from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.tasks.spec import TaskSpec, build_examples
-from dnagpt.tasks.tables import read_table, split_rows
 
 CLASSIFY = {"name": "t", "template": "classification", "species": "human", "labels": {"1": "A", "0": "N"}}
 

@@ -1,11 +1,12 @@
-"""Reading and writing model weights.
+"""Reading and writing model weights: configurations and state dicts on disk.
 
 dnagpt's own format is a directory holding ``model.safetensors`` (weights, no
 pickle), ``config.json`` (:class:`~dnagpt.config.DNAGPTConfig`) and
 ``tokenizer.json``. The published DNAGPT ``.pth`` files (a bare state dict, or
 one under the key ``model``) are read with ``torch.load(weights_only=True)``,
-so a file cannot run code when opened. Every key and shape is checked before any
-weight is used: a mismatch is an error listing all of them, never a silent skip.
+so a file cannot run code when opened. This module knows files, configurations
+and tensors, not the network: :meth:`dnagpt.model.DNAGPT.from_pretrained` builds
+the model and checks every key and shape with :func:`check_state_dict`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from safetensors.torch import load_file, save_file
 from .config import DNAGPTConfig, config_names, get_config
 from .errors import CheckpointError, ConfigError
 from .io import atomic_write
-from .model import DNAGPT
+from .resources import SHIPPED_MODELS
 
-BUNDLED_MODELS = Path(__file__).resolve().parent / "pretrained"  # models shipped with dnagpt, by name
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -33,73 +33,62 @@ _PUBLISHED = ("dna_gpt0.1b_h", "dna_gpt0.1b_m", "dna_gpt3b_m")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # left by DistributedDataParallel / torch.compile
 
 
-def save_pretrained(
-    model: DNAGPT,
+def write_checkpoint(
     directory: str | Path,
+    config: DNAGPTConfig,
+    state_dict: dict[str, torch.Tensor],
     metadata: dict[str, str] | None = None,
-    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write a model to ``directory`` in dnagpt's format (each file written atomically).
-
-    ``state_dict`` replaces ``model.state_dict()``, e.g. the gathered weights of a sharded model.
-    """
+    """Write weights, configuration and tokenizer to ``directory`` (each file atomically)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in (state_dict or model.state_dict()).items()}
-    meta = {"format": "pt", "dnagpt_config": model.config.name, **(metadata or {})}
+    state = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    meta = {"format": "pt", "dnagpt_config": config.name, **(metadata or {})}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=meta))
-    model.config.save(directory / CONFIG_FILE)
-    model.config.tokenizer().save(directory / TOKENIZER_FILE)
+    config.save(directory / CONFIG_FILE)
+    config.tokenizer().save(directory / TOKENIZER_FILE)
 
 
-def load_pretrained(
-    path: str | Path,
-    name: str | None = None,
-    map_location: str | torch.device = "cpu",
-    dtype: torch.dtype | None = torch.float32,
-) -> DNAGPT:
-    """Load a model from a dnagpt directory, a ``.safetensors`` file or a published ``.pth``.
-
-    Args:
-        path: directory written by :func:`save_pretrained`, a weight file, or the name of a
-            model shipped with dnagpt (``dnagpt-small-multispecies``).
-        name: configuration name for a bare weight file; inferred from shapes when omitted.
-        map_location: device for the weights.
-        dtype: cast floating weights to this type (None keeps the file's type).
-    """
+def resolve_model_path(path: str | Path) -> Path:
+    """``path`` itself, or the directory of a model shipped with dnagpt under that name."""
     path = Path(path)
-    if not path.exists() and (BUNDLED_MODELS / str(path)).is_dir():
-        path = BUNDLED_MODELS / str(path)  # a model shipped with dnagpt, e.g. "dnagpt-small-multispecies"
+    if not path.exists() and (SHIPPED_MODELS / str(path)).is_dir():
+        return SHIPPED_MODELS / str(path)  # a model shipped with dnagpt, e.g. "dnagpt-small-multispecies"
     if not path.exists():
-        shipped = sorted(p.name for p in BUNDLED_MODELS.iterdir()) if BUNDLED_MODELS.is_dir() else []
+        shipped = sorted(p.name for p in SHIPPED_MODELS.iterdir()) if SHIPPED_MODELS.is_dir() else []
         hint = f"; models shipped with dnagpt: {', '.join(shipped)}" if shipped else ""
         raise CheckpointError(f"{path}: no such file or directory{hint}")
+    return path
+
+
+def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[DNAGPTConfig, dict[str, torch.Tensor]]:
+    """The configuration and state dict of a dnagpt directory, a ``.safetensors`` file, a published
+    ``.pth`` file or a shipped model's name.
+
+    ``name`` picks the configuration of a bare weight file; without it the configuration is read
+    from a ``config.json`` beside a ``.safetensors`` file, or inferred from the shapes.
+    """
+    path = resolve_model_path(path)
     if path.is_dir():
-        config, state = _read_directory(path)
+        return _read_directory(path)
+    state = read_official_state(path) if path.suffix != ".safetensors" else _read_safetensors(path)
+    beside = path.parent / CONFIG_FILE
+    if name is not None:
+        config = get_config(name)
+    elif path.suffix == ".safetensors" and beside.exists():
+        config = DNAGPTConfig.load(beside)
     else:
-        state = read_official_state(path) if path.suffix != ".safetensors" else _read_safetensors(path)
-        beside = path.parent / CONFIG_FILE
-        if name is not None:
-            config = get_config(name)
-        elif path.suffix == ".safetensors" and beside.exists():
-            config = DNAGPTConfig.load(beside)
-        else:
-            config = infer_config(state, path)
-    with torch.device("meta"):
-        model = DNAGPT(config)
-    check_state_dict(model, state, path)
-    if dtype is not None:
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict(state, strict=True, assign=True)
-    return model.to(map_location).eval()
+        config = infer_config(state, path)
+    return config, state
 
 
-def convert_official(source: str | Path, out_dir: str | Path, name: str | None = None) -> DNAGPT:
-    """Convert a published ``.pth`` checkpoint into dnagpt's safetensors directory."""
-    model = load_pretrained(source, name=name)
-    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()
-    save_pretrained(model, out_dir, metadata={"converted_from": Path(source).name, "source_sha256": digest})
-    return model
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_official_state(path: Path) -> dict[str, torch.Tensor]:
@@ -142,9 +131,13 @@ def infer_config(state: dict[str, torch.Tensor], path: Path | str = "checkpoint"
     )
 
 
-def check_state_dict(model: DNAGPT, state: dict[str, torch.Tensor], path: Path | str = "checkpoint") -> None:
-    """Raise :class:`CheckpointError` listing every missing, unexpected or misshapen key."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+def check_state_dict(
+    expected: dict[str, tuple[int, ...]], state: dict[str, torch.Tensor], config_name: str, path: Path | str
+) -> None:
+    """Raise :class:`CheckpointError` listing every missing, unexpected or misshapen key.
+
+    ``expected`` maps each key of the model's state dict to its shape.
+    """
     problems = [f"missing: {k} {list(s)}" for k, s in expected.items() if k not in state]
     problems += [f"unexpected: {k} {list(v.shape)}" for k, v in state.items() if k not in expected]
     problems += [
@@ -155,7 +148,7 @@ def check_state_dict(model: DNAGPT, state: dict[str, torch.Tensor], path: Path |
     if problems:
         shown = problems[:25] + ([f"... and {len(problems) - 25} more"] if len(problems) > 25 else [])
         raise CheckpointError(
-            f"{path}: weights do not fit configuration {model.config.name!r} "
+            f"{path}: weights do not fit configuration {config_name!r} "
             f"({len(problems)} problems):\n  " + "\n  ".join(shown)
         )
 

@@ -154,3 +154,30 @@ def get_config(name: str, **overrides) -> DNAGPTConfig:
     fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6))
     fields.setdefault("name", name)
     return DNAGPTConfig(**fields)
+
+
+def describe_configs() -> list[dict]:
+    """Every named configuration with its shape and parameter count (embeddings and heads included),
+    counted on the meta device so that nothing is allocated."""
+    import torch
+
+    from .model import DNAGPT
+
+    rows = []
+    for name in config_names():
+        cfg = get_config(name)
+        with torch.device("meta"):
+            n = DNAGPT(cfg).num_parameters()
+        rows.append(
+            dict(
+                name=name,
+                parameters=n,
+                layers=cfg.n_layer,
+                heads=cfg.n_head,
+                width=cfg.d_model,
+                context_tokens=cfg.context_length,
+                vocabulary=cfg.vocab_size,
+                description=config_description(name),
+            )
+        )
+    return rows

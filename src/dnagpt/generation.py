@@ -11,7 +11,7 @@ published code; a fine-tuned generation task adds its own stop symbol).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -54,7 +54,6 @@ class Generation:
     token_ids: list[int]  # the new tokens, stop token excluded
     stopped: bool  # True if a stop token ended it (False: ran out of max_new_tokens)
     text: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -140,3 +139,18 @@ def _choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generato
     cdf = probs.double().cumsum(dim=-1)
     u = (1.0 - torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device, dtype=cdf.dtype)) * cdf[:, -1:]
     return torch.searchsorted(cdf, u).squeeze(-1)
+
+
+def generations_fasta(generations: list[Generation], tok: KmerTokenizer) -> str:
+    """Generated sequences as FASTA: bases only, with the prompt, whether a stop token ended the
+    sample, and how many tokens it has (non-base tokens included) in each header."""
+    from .data.fasta import format_fasta
+
+    records = []
+    for i, gen in enumerate(generations):
+        pieces = [tok.piece(t) for t in gen.token_ids]
+        bases = "".join(p for p in pieces if not p.startswith("<"))
+        header = (f"sample{i + 1} prompt={gen.prompt_index + 1} stopped={'yes' if gen.stopped else 'no'} "
+                  f"tokens={len(pieces)} non_base_tokens={sum(p.startswith('<') for p in pieces)}")  # fmt: skip
+        records.append((header, bases))
+    return format_fasta(records)

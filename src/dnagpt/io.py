@@ -7,6 +7,7 @@ mid-write never leaves a half-written checkpoint, table or report behind.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -51,6 +52,16 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def atomic_write_gzip(path: str | Path, payload: bytes) -> None:
+    """Gzip ``payload`` into ``path`` atomically and byte-reproducibly (no name or time stamp in the header)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            gz.write(payload)
+
+    atomic_write(path, write)
+
+
 def read_structured(path: Path, what: str = "file", error: type[Exception] = ValueError) -> dict:
     """Parse a TOML, YAML (.yaml/.yml) or JSON file into a dict.
 
@@ -68,9 +79,7 @@ def _parse_structured(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
+            data = parse_toml(text)
         elif path.suffix in (".yaml", ".yml"):
             import yaml
 
@@ -86,3 +95,15 @@ def _parse_structured(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError("expected a mapping of sections at the top level")
     return data
+
+
+def parse_toml(text: str) -> dict:
+    """Parse TOML text (``tomllib`` from Python 3.11, its backport ``tomli`` before)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(str(e)) from e

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import check_state_dict, file_sha256, read_checkpoint, write_checkpoint
 from .config import DNAGPTConfig
 from .errors import ConfigError
 
@@ -161,11 +162,11 @@ class DNAGPT(nn.Module):
     ) -> torch.Tensor:
         """Token (or number) embeddings plus position embeddings, ``[batch, length, d_model]``."""
         emb = self.transformer.wte(input_ids)
-        if number_mask is not None and numbers is not None and bool(number_mask.any()):
-            values = numbers[number_mask].to(emb.dtype).unsqueeze(-1)
-            num_emb = self.number_embedding(values).to(emb.dtype)
-            # Fills the masked rows in row-major order: one vectorised scatter for the whole batch.
-            emb = emb.masked_scatter(number_mask.unsqueeze(-1), num_emb)
+        if number_mask is not None and numbers is not None:
+            # Every position goes through the number embedding and the mask picks: selecting the
+            # number positions first would need their count on the host, a device sync per call.
+            num_emb = self.number_embedding(numbers.to(emb.dtype).unsqueeze(-1)).to(emb.dtype)
+            emb = torch.where(number_mask.unsqueeze(-1), num_emb, emb)
         if position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         return self.transformer.drop(emb + self.transformer.wpe(position_ids))
@@ -205,8 +206,15 @@ class DNAGPT(nn.Module):
         """
         b, t = input_ids.shape
         past_len = past_key_values[0][0].shape[2] if past_key_values else 0
+        # Checked from shapes alone: counted positions never exceed past_len + t - 1, and reading a
+        # tensor's values here would cost a device-to-host sync at every generation step.
+        if past_len + t > self.config.context_length:
+            raise ConfigError(
+                f"input reaches position {past_len + t - 1}, beyond the model's context of "
+                f"{self.config.context_length} tokens"
+            )
         mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
+        if attention_mask is not None:
             if attention_mask.shape != (b, past_len + t):
                 raise ConfigError(f"attention_mask must be [batch, {past_len + t}], got {tuple(attention_mask.shape)}")
             mask = _attention_mask(attention_mask, t, past_len)
@@ -216,11 +224,6 @@ class DNAGPT(nn.Module):
             mask = _attention_mask(torch.ones(b, past_len + t, dtype=torch.bool, device=input_ids.device), t, past_len)
         if position_ids is None:
             position_ids = torch.arange(past_len, past_len + t, device=input_ids.device).unsqueeze(0)
-        if int(position_ids.max()) >= self.config.context_length:
-            raise ConfigError(
-                f"input reaches position {int(position_ids.max())}, beyond the model's context of "
-                f"{self.config.context_length} tokens"
-            )
         x = self.embed(input_ids, numbers, number_mask, position_ids)
         cache: list[KeyValue] = []
         for i, block in enumerate(self.transformer.h):
@@ -265,19 +268,46 @@ class DNAGPT(nn.Module):
         """The tokenizer matching this model's vocabulary."""
         return self.config.tokenizer()
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``model.safetensors``, ``config.json`` and ``tokenizer.json`` to ``directory``."""
-        from .checkpoint import save_pretrained
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        metadata: dict[str, str] | None = None,
+        state_dict: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        """Write ``model.safetensors``, ``config.json`` and ``tokenizer.json`` to ``directory``.
 
-        save_pretrained(self, directory)
+        ``state_dict`` replaces the model's own, e.g. the gathered weights of a sharded model.
+        """
+        write_checkpoint(directory, self.config, state_dict or self.state_dict(), metadata)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, name: str | None = None, map_location: str = "cpu") -> DNAGPT:
-        """Load a model saved by :meth:`save_pretrained`, or a published ``.pth`` file
-        (then ``name`` picks the configuration, or it is inferred from the shapes)."""
-        from .checkpoint import load_pretrained
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        name: str | None = None,
+        map_location: str | torch.device = "cpu",
+        dtype: torch.dtype | None = torch.float32,
+    ) -> DNAGPT:
+        """Load a model saved by :meth:`save_pretrained`, a shipped model by name
+        (``dnagpt-small-multispecies``) or a published ``.pth`` file (then ``name`` picks the
+        configuration, or it is inferred from the shapes). Every key and shape is checked first:
+        a mismatch is an error listing all of them, never a silent skip. ``dtype`` casts the
+        floating weights (None keeps the file's type)."""
+        config, state = read_checkpoint(path, name)
+        with torch.device("meta"):  # shapes only; the file's tensors are assigned below
+            model = cls(config)
+        check_state_dict({k: tuple(v.shape) for k, v in model.state_dict().items()}, state, config.name, path)
+        if dtype is not None:
+            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        model.load_state_dict(state, strict=True, assign=True)
+        return model.to(map_location).eval()
 
-        return load_pretrained(path, name=name, map_location=map_location)
+
+def convert_official(source: str | Path, out_dir: str | Path, name: str | None = None) -> DNAGPT:
+    """Convert a published ``.pth`` checkpoint into dnagpt's safetensors directory."""
+    model = DNAGPT.from_pretrained(source, name=name)
+    model.save_pretrained(out_dir, metadata={"converted_from": Path(source).name, "source_sha256": file_sha256(source)})
+    return model
 
 
 def _attention_mask(key_valid: torch.Tensor, t: int, past_len: int) -> torch.Tensor:

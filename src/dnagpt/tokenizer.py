@@ -245,10 +245,6 @@ class KmerTokenizer:
         return self._reserved_id[OUTPUT]
 
     @property
-    def fuse_id(self) -> int:
-        return self._reserved_id[FUSE]
-
-    @property
     def yes_id(self) -> int:
         """Classification answer "true": the 1-mer ``A`` (or ``A``*k without 1-mers)."""
         return self.token_id("A" * self.kmer_sizes[0])
@@ -430,6 +426,16 @@ class KmerTokenizer:
                 out.append(f"<{piece}>" if prev == "short" else piece)
                 prev = "short" if len(piece) < self.k else "kmer"
         return "".join(out)
+
+    def explain(self, text: str) -> tuple[list[tuple[int, int, str]], str]:
+        """Each token of ``text`` as ``(position, id, piece)`` (numbers shown with their value), and
+        the canonical text that decodes from the ids."""
+        enc = self.encode(text)
+        numbers = dict(zip(enc.number_positions, enc.number_values, strict=True))
+        rows = [
+            (i, tid, f"number {numbers[i]!r}" if i in numbers else self.piece(tid)) for i, tid in enumerate(enc.ids)
+        ]
+        return rows, self.decode(enc.ids, enc)
 
     # -------------------------------------------------------------- persistence
     def to_dict(self) -> dict:

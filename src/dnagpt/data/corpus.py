@@ -28,7 +28,12 @@ from ..io import atomic_write_text, read_structured
 from ..tokenizer import species_token
 from .fasta import Record, prepare_fasta
 
-BUNDLED_MANIFEST = Path(__file__).resolve().parents[1] / "corpus" / "manifest.toml"
+
+def gc_fraction(codes: np.ndarray) -> float:
+    """(G + C) / (A + C + G + T) of base codes in NAGCT order; N is left out."""
+    counts = np.bincount(codes, minlength=5)
+    acgt = counts[1:].sum()
+    return float((counts[2] + counts[3]) / acgt) if acgt else 0.0
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..io import atomic_write, atomic_write_text
-from .fasta import read_fasta_records
-from .sources import SOURCES, fetch
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_gzip, atomic_write_text
+from .fasta import format_fasta, read_fasta_records
+from .sources import SOURCES, cache_root, fetch
 
 FLANK, BLOCK, EXCLUDED = 300, 500_000, (4_900_000, 6_100_000)
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
@@ -76,21 +76,11 @@ def _block_split(positions: list[int], block: int, rng: np.random.Generator) -> 
     return {blocks[i]: ("train" if r < cut1 else "dev" if r < cut2 else "test") for r, i in enumerate(order)}
 
 
-def _write_gz(path: Path, payload: bytes) -> None:
-    """Gzip ``payload`` into ``path`` atomically and byte-reproducibly (no name or time stamp in the header)."""
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-            gz.write(payload)
-
-    atomic_write(path, write)
-
-
 def _write_csv_gz(path: Path, header: list[str], rows: list) -> int:
-    """Write a gzipped CSV (see ``_write_gz``); return the number of rows."""
+    """Write a gzipped CSV (see :func:`~dnagpt.io.atomic_write_gzip`); return the number of rows."""
     text = io.StringIO()
     csv.writer(text).writerows([header, *rows])
-    _write_gz(path, text.getvalue().encode())
+    atomic_write_gzip(path, text.getvalue().encode())
     return len(rows)
 
 
@@ -344,10 +334,7 @@ def build_corpus_multispecies(out_dir: Path) -> dict[str, int]:
             if not records:
                 continue
             name = f"{source}__{path.name.removesuffix('.gz')}".replace(".maf", ".fa") + ".gz"
-            text = "".join(
-                f">{n}\n" + "\n".join(s[i : i + 80] for i in range(0, len(s), 80)) + "\n" for n, s in records
-            )
-            _write_gz(out_dir / name, text.encode())
+            atomic_write_gzip(out_dir / name, format_fasta(records).encode())
             manifest += ["[[genome]]", f'path = "{name}"', f'species = "{species}"', ""]
             sizes[species] = sizes.get(species, 0) + sum(len(s) for _, s in records)
     atomic_write_text(out_dir / "manifest.toml", "\n".join(manifest))
@@ -376,3 +363,12 @@ DATASETS = {
         build_corpus_multispecies,
     ),
 }
+
+
+def build_dataset(name: str, out: str | Path | None = None) -> tuple[Path, dict[str, int]]:
+    """Build dataset ``name`` (see ``DATASETS``) into ``out`` (default: CACHE/datasets/NAME);
+    returns where it is and the size of each part."""
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    where = Path(out) if out else cache_root() / "datasets" / name
+    return where, DATASETS[name][1](where)

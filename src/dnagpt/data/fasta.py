@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,6 @@ class GenomeStore:
         self.records = [Record(r["name"], r["start"], r["length"]) for r in meta["records"]]
         total = sum(r.length for r in self.records)
         self.codes = np.memmap(directory / "bases.u8", dtype=np.uint8, mode="r", shape=(total,)) if total else None
-
-    @property
-    def total_length(self) -> int:
-        return sum(r.length for r in self.records)
 
     def fetch(self, record: Record, start: int, end: int) -> np.ndarray:
         """Base codes of ``record[start:end]`` (0-based, half-open)."""
@@ -169,3 +166,11 @@ def read_fasta_records(path: str | Path) -> list[tuple[str, str]]:
         raise DataError(f"{path}: no FASTA records (empty file, or no line starting with '>')")
     letters = sink.getvalue().translate(bytes.maketrans(bytes(range(5)), b"NAGCT"))
     return [(r["name"], letters[r["start"] : r["start"] + r["length"]].decode()) for r in records]
+
+
+def format_fasta(records: Iterable[tuple[str, str]], width: int = 80) -> str:
+    """FASTA text: each ``(header, sequence)`` as ``>header`` and lines of ``width`` bases."""
+    return "".join(
+        f">{header}\n" + "".join(seq[i : i + width] + "\n" for i in range(0, len(seq), width))
+        for header, seq in records
+    )

@@ -71,13 +71,19 @@ def regression_metrics(truth, predictions) -> dict[str, float]:
     p = np.asarray(predictions, dtype=float)
     if t.shape != p.shape or t.size < 2:
         raise ValueError("need at least two values, and as many predictions as values")
-    ss_tot = float(np.sum((t - t.mean()) ** 2))
     return {
-        "r2": 1.0 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot else float("nan"),
+        "r2": r_squared(t, p),
         "pearson": pearson(t, p),
         "spearman": pearson(_ranks(t), _ranks(p)),
         "mse": float(np.mean((t - p) ** 2)),
     }
+
+
+def r_squared(truth: np.ndarray, predictions: np.ndarray) -> float:
+    """Coefficient of determination, 1 - SS_res / SS_tot; NaN when the truth is constant."""
+    t, p = np.asarray(truth, dtype=float), np.asarray(predictions, dtype=float)
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    return 1.0 - float(np.sum((t - p) ** 2)) / ss_tot if ss_tot else float("nan")
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from .baselines import BASELINES
+from .generators import GENERATORS
 from .haplotypes import Haplotypes, read_vcf, select_snps, simulate, split_samples
 
 SHAPEIT_FILES = ("reference.vcf.gz", "unphased.vcf.gz")  # 300 + 203 EUR samples over the same sites
@@ -94,9 +95,8 @@ def generation_spec():
 def fit_dnagpt(cfg: GenomesConfig, work: Path, train: Haplotypes, device: str = "auto") -> Path:
     """Fine-tune DNAGPT on the training haplotypes (10 % of their samples select the best epoch)."""
     from ..model import DNAGPT
-    from ..tasks.finetune import run_finetuning
+    from ..tasks.finetune import FinetuneConfig, finetune
     from ..tasks.spec import build_examples
-    from ..training.trainer import TrainConfig
 
     out = work / "dnagpt"
     if (out / "best" / "model.safetensors").is_file() and (out / "done").is_file():
@@ -105,12 +105,10 @@ def fit_dnagpt(cfg: GenomesConfig, work: Path, train: Haplotypes, device: str = 
     spec = generation_spec()
     examples = [build_examples(spec, [{"sequence": t} for t in part.to_texts()], f"{cfg.source} haplotypes")
                 for part in (fit, dev)]  # fmt: skip
-    model = DNAGPT.from_pretrained(cfg.pretrained)
-    tcfg = TrainConfig(max_steps=1, batch_size=cfg.batch_size, grad_accum=1, lr=cfg.lr, seed=cfg.seed, eval_every=0,
-                       save_every=200, patience=3, tensorboard=False, precision="auto")  # fmt: skip
-    tcfg.warmup_steps = max(1, len(examples[0]) // cfg.batch_size)  # one epoch, as in the paper
-    run_finetuning(model, spec, examples[0], examples[1], tcfg, out, cfg.epochs, device=device,
-                   resume=(out / "checkpoint.pt").is_file())  # fmt: skip
+    recipe = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, precision="auto",
+                            tensorboard=False)  # fmt: skip
+    finetune(DNAGPT.from_pretrained(cfg.pretrained), spec, examples[0], examples[1], recipe, out, device=device,
+             resume=(out / "checkpoint.pt").is_file())  # fmt: skip
     atomic_write_text(out / "done", "")
     return out / "best"
 
@@ -202,12 +200,12 @@ def generate_all(cfg: GenomesConfig, work: Path, train: Haplotypes, models: list
                     raise ConfigError(f"{work}: DNAGPT is not fitted yet; run `dnagpt genomes fit {work}` first")
                 alleles, counts = generate_dnagpt(work / "dnagpt" / "best", train, cfg.n_generate, temperature,
                                                   rng_seed, cfg.generate_batch, constrain=cfg.constrain)  # fmt: skip
-            elif name in BASELINES:
-                model = BASELINES[name]().fit(train.alleles)
+            elif name in GENERATORS:
+                model = GENERATORS[name]().fit(train.alleles)
                 alleles = model.sample(cfg.n_generate, np.random.default_rng(rng_seed))
                 counts = {"drawn": cfg.n_generate, "kept": cfg.n_generate, "dropped": 0}
             else:
-                raise ConfigError(f"unknown model {name!r}; choose dnagpt or one of: {', '.join(BASELINES)}")
+                raise ConfigError(f"unknown model {name!r}; choose dnagpt or one of: {', '.join(GENERATORS)}")
             counts["seconds"] = time.perf_counter() - start
             if len(alleles):
                 train.with_alleles(alleles, [f"{label}_{i}" for i in range(len(alleles))], label).save(path)
@@ -228,3 +226,40 @@ def save_config(cfg: GenomesConfig, work: Path) -> None:
         return
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(asdict(cfg), indent=2) + "\n")
+
+
+STEPS = ("prepare", "fit", "generate", "evaluate", "report")
+
+
+def run_steps(
+    action: str,
+    cfg: GenomesConfig,
+    work: Path,
+    models: list[str],
+    device: str = "auto",
+    say: Callable[[str], None] = print,
+) -> None:
+    """Run the pipeline up to ``action`` (one of ``STEPS``; "report" runs every step), skipping
+    what ``work`` already holds; ``say`` receives one line per finished step."""
+    from .report import evaluate_all, write_report
+
+    if action not in STEPS:
+        raise ConfigError(f"unknown step {action!r}; choose one of: {', '.join(STEPS)}")
+    save_config(cfg, work)
+    train, heldout = prepare(cfg, work)
+    say(f"haplotypes: {train.n_haplotypes} training, {heldout.n_haplotypes} held out, {train.n_snps} SNPs")
+    if action in ("fit", "report") and "dnagpt" in models:
+        say(f"fine-tuned model: {fit_dnagpt(cfg, work, train, device)}")
+    if action in ("generate", "report"):
+        generate_all(cfg, work, train, models)
+        for counts in sorted((work / "generated").glob("*.json")):
+            say(f"{counts.stem}: {counts.read_text().strip()}".replace("\n", " "))
+    if action in ("evaluate", "report"):
+        results = evaluate_all(work, train, heldout)
+        for name, r in results.items():
+            say(
+                f"{name:36s} AF r2 {r['af_r2']:.3f}  LD corr {r['ld_correlation']:.3f}  "
+                f"PCA W1 {r['pca_wasserstein_mean']:.3f}  nearest-train median {r['nearest_train_median']:.0f}"
+            )
+        if action == "report":
+            say(f"wrote {write_report(work, train, heldout, results)}")

@@ -1,289 +1,229 @@
-"""Fine-tuning and prediction for classification and regression tasks.
+"""Fine-tuning: one recipe, one entry point.
 
-The model reads the task's prompt and answers at its last position: the token
-head scores the label tokens (classification), or the regression head gives a
-number (regression; targets are standardised with the training mean and
-standard deviation, which are saved with the model). A generation task instead
-learns to write each sequence, then the task's stop symbol, after its prompt. Training runs on the same
-:class:`~dnagpt.training.trainer.Trainer` as pretraining: resume, progress, logs,
-torchrun; the best model by the dev metric is kept in ``run_dir/best``.
+:class:`FinetuneConfig` holds the recipe with the paper's defaults (section 4,
+Fig. S3), written once: the command line takes its defaults from it.
+:func:`finetune` trains on the training examples with the shared
+:class:`~dnagpt.training.trainer.Trainer` (resume, progress, logs, torchrun),
+evaluates on dev after every epoch, keeps the best model in ``RUN/best``, stops
+early, and scores the test examples once with the kept model.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ..data.pretraining import IGNORE
+from ..config import config_names, get_config
 from ..errors import ConfigError
-from ..evaluation.metrics import classification_metrics, regression_metrics
+from ..evaluation.plots import confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
 from ..model import DNAGPT
-from ..tokenizer import KmerTokenizer
+from ..seeding import seed_everything
 from ..training.distributed import DistributedContext
-from ..training.objectives import next_token_loss
-from ..training.trainer import TrainConfig, Trainer
-from .spec import Example, TaskSpec, build_examples
+from ..training.trainer import TrainConfig, Trainer, TrainingTask
+from .codec import TaskBatch, TaskCodec, load_task_codec
+from .predict import evaluate_examples
+from .spec import Example, TaskSpec
 
-TASK_FILE = "task.json"  # saved beside the fine-tuned weights
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """The fine-tuning recipe; defaults are the paper's where it gives them."""
+
+    epochs: float = 10  # passes over the training examples (paper: 10)
+    lr: float = 3e-5  # peak learning rate (paper: 3e-5 for the 0.1B models)
+    batch_size: int = 8  # examples per optimiser step and process (paper: 8)
+    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay (paper: one epoch)
+    weight_decay: float = 0.1  # AdamW, on matrices only
+    patience: int = 3  # stop after this many epochs without a better dev score (0 = never)
+    seed: int = 0  # shuffling (and the random weights of a model trained from scratch)
+    # fp32, auto (bf16 autocast where supported), bf16 or fp16. Full precision by default: runs are short,
+    # and a tiny regression test fell from Pearson 0.5+ to 0.47 under bf16 autocast on the CPU.
+    precision: str = "fp32"
+    checkpoint_every: int = 0  # steps between resumable checkpoints; 0 = once per epoch
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank (and the heads) instead of every weight
+    lora_alpha: float = 16.0  # LoRA scaling numerator
+    progress: bool = True  # progress bar on the terminal
+    tensorboard: bool = True  # TensorBoard events when tensorboard is installed
+
+    def steps_per_epoch(self, n_train: int, world_size: int = 1) -> int:
+        """Optimiser steps that see every training example once."""
+        return max(1, math.ceil(n_train / (self.batch_size * world_size)))
+
+    def train_config(self, n_train: int, world_size: int = 1) -> TrainConfig:
+        """The trainer's settings for ``n_train`` training examples: steps follow from epochs."""
+        epoch = self.steps_per_epoch(n_train, world_size)
+        return TrainConfig(
+            max_steps=max(1, round(self.epochs * epoch)),
+            batch_size=self.batch_size,
+            grad_accum=1,
+            lr=self.lr,
+            warmup_steps=max(1, round(self.warmup_epochs * epoch)),
+            weight_decay=self.weight_decay,
+            precision=self.precision,
+            seed=self.seed,
+            eval_every=epoch,
+            save_every=self.checkpoint_every or epoch,
+            patience=self.patience,
+            progress=self.progress,
+            tensorboard=self.tensorboard,
+        )
 
 
 @dataclass
-class Batch:
-    input_ids: torch.Tensor
-    numbers: torch.Tensor
-    number_mask: torch.Tensor
-    answers: torch.Tensor  # [B, L] positions of the answers (L label columns; 1 for regression)
-    target: torch.Tensor  # [B, L] answer token ids, [B] standardised values, or [B, T] next tokens
+class FinetuneResult:
+    """What a fine-tuning run kept, and how it scored (filled on rank 0 only under torchrun)."""
 
-    def to(self, device) -> Batch:
-        fields = (self.input_ids, self.numbers, self.number_mask, self.answers, self.target)
-        return Batch(*(t.to(device) for t in fields))
+    best_dir: Path  # the kept model, with its task.json: load with DNAGPT.from_pretrained
+    lr: float  # the peak learning rate it was trained with
+    dev: dict = field(default_factory=dict)  # dev metrics of the kept model, with the step it was kept at
+    test: dict | None = None  # test metrics of the kept model, when test examples were given
 
 
-class TaskHead:
-    """Turns examples into batches and model outputs into answers, for one task."""
+class FinetuneTask(TrainingTask):
+    """Training on a list of examples, shuffled anew every epoch; evaluated on dev examples."""
 
-    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int, target_mean=0.0, target_std=1.0) -> None:
-        self.spec, self.tok, self.context = spec, tok, context
-        self.label_names = list(spec.labels)
-        self.label_ids = [tok.token_id(f"<{spec.labels[name].strip('<>')}>") for name in self.label_names]
-        if len(set(self.label_ids)) != len(self.label_ids):
-            raise ConfigError(f"task {spec.name}: two labels map to the same token")
-        self.target_mean, self.target_std = target_mean, target_std
+    def __init__(self, codec: TaskCodec, train: list[Example], dev: list[Example], seed: int, eval_batch: int):
+        self.codec, self.train, self.dev = codec, train, dev
+        self.seed, self.eval_batch = seed, eval_batch
+        self.selection_metric = codec.selection_metric
+        self.higher_is_better = codec.spec.output != "sequence"
+        self.lora: tuple[int, float] | None = None
 
-    def batch(self, examples: list[Example], source: str = "data") -> Batch:
-        generating = self.spec.output == "sequence"
-        suffix = self.spec.stop if generating else ""  # a generation task learns to end with its stop symbol
-        encs = [self.tok.encode(e.text + suffix) for e in examples]
-        for e, enc in zip(examples, encs, strict=True):
-            if len(enc) > self.context:
-                raise ConfigError(
-                    f"{source}, row {e.row}: {len(enc)} tokens{' with the stop symbol' if generating else ''}, "
-                    f"more than the model's context of {self.context} "
-                    f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
-                )
-        tb = self.tok.batch_encode(encs, padding_side="right")
-        n_answers = len(self.spec.label_columns) if self.spec.output == "token" else 1
-        if generating:
-            target = torch.full_like(tb.input_ids, IGNORE)
-            for row, n in enumerate(tb.lengths.tolist()):
-                target[row, : n - 1] = tb.input_ids[row, 1:n]  # each token predicts the next, up to the stop
-        elif self.spec.output == "token":
-            target = torch.tensor(
-                [[self.label_ids[self.label_names.index(x)] for x in e.labels] if e.labels else [IGNORE] * n_answers
-                 for e in examples]
-            )  # fmt: skip
-        else:
-            target = torch.tensor(
-                [((e.value if e.value is not None else 0.0) - self.target_mean) / self.target_std for e in examples],
-                dtype=torch.float32,
-            )
-        answers = tb.last_index()[:, None] - n_answers + 1 + torch.arange(n_answers)[None, :]
-        return Batch(tb.input_ids, tb.numbers, tb.number_mask, answers, target)
-
-    def answer_hidden(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
-        """Hidden states at the answer positions, ``[B, L, d_model]``."""
-        h = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
-        return h[torch.arange(h.shape[0], device=h.device)[:, None], batch.answers]
-
-    def loss(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
-        if self.spec.output == "sequence":
-            hidden = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
-            return next_token_loss(model, hidden, batch.target)
-        h = self.answer_hidden(model, batch)
-        if self.spec.output == "token":
-            return F.cross_entropy(model.token_logits(h).float().flatten(0, 1), batch.target.flatten())
-        return F.mse_loss(model.regression_output(h[:, 0]).float(), batch.target)
-
-    def predict(self, model: DNAGPT, batch: Batch) -> torch.Tensor:
-        """Probabilities ``[B, label columns, labels]`` (softmax over the label tokens), or values ``[B]``."""
-        if self.spec.output == "sequence":
-            raise ConfigError(f"task {self.spec.name} generates sequences: use `dnagpt generate`")
-        h = self.answer_hidden(model, batch)
-        if self.spec.output == "token":
-            return torch.softmax(model.token_logits(h).float()[..., self.label_ids], dim=-1)
-        return model.regression_output(h[:, 0]).float() * self.target_std + self.target_mean
-
-    def to_dict(self) -> dict:
-        return {"spec": self.spec.__dict__, "target_mean": self.target_mean, "target_std": self.target_std}
-
-
-class _Objective(nn.Module):
-    def __init__(self, model: DNAGPT, head: TaskHead) -> None:
-        super().__init__()
-        self.model, self.head = model, head
-
-    def forward(self, batch: Batch):
-        loss = self.head.loss(self.model, batch)
-        return loss, {"loss": loss.detach()}
-
-
-class FinetuneTask:
-    """A :class:`TrainingTask` over a table of examples, evaluated on a dev table."""
-
-    def __init__(self, head: TaskHead, train: list[Example], dev: list[Example], batch_size: int, seed: int, device):
-        self.head, self.train, self.dev = head, train, dev
-        self.batch_size, self.seed, self.device = batch_size, seed, device
-        self.selection_metric = {"token": "mcc", "number": "r2", "sequence": "loss"}[head.spec.output]
-        self.higher_is_better = head.spec.output != "sequence"
-
-    def batch(self, step: int, micro: int, rank: int, world: int, micro_per_step: int) -> Batch:
-        first = ((step * micro_per_step + micro) * world + rank) * self.batch_size
+    def batch(self, indices: range) -> TaskBatch:
         n = len(self.train)
         picks = []
-        for g in range(first, first + self.batch_size):  # epoch-wise shuffles, a pure function of the index
+        for g in indices:  # sample g is position g % n of epoch g // n's shuffle: a pure function of g
             order = np.random.default_rng([self.seed, g // n]).permutation(n)
             picks.append(self.train[int(order[g % n])])
-        return self.head.batch(picks).to(self.device)
+        return self.codec.batch(picks)
 
-    def loss_module(self, model: DNAGPT) -> nn.Module:
-        return _Objective(model, self.head)
-
-    def tokens(self, batch: Batch) -> int:
-        return int(batch.input_ids.numel())
+    def loss(self, model: DNAGPT, batch: TaskBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss = self.codec.loss(model, batch)
+        return loss, {"loss": loss.detach()}
 
     def evaluate(self, model: DNAGPT, device, autocast: contextlib.AbstractContextManager) -> dict:
-        return evaluate_examples(self.head, model, self.dev, device, autocast, self.batch_size * 4)
+        return evaluate_examples(self.codec, model, self.dev, device, autocast, self.eval_batch)[0]
+
+    def export_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.lora is None:
+            return state
+        from .lora import merged_state_dict
+
+        return merged_state_dict(state, *self.lora)
 
 
-def evaluate_examples(head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32) -> dict:
-    """Metrics of the model on labelled examples (held-out loss for generation tasks)."""
-    if head.spec.output == "sequence":
-        model.eval()
-        total, count = 0.0, 0
-        with torch.no_grad():
-            for i in range(0, len(examples), batch_size):
-                batch = head.batch(examples[i : i + batch_size]).to(device)
-                n = int((batch.target != IGNORE).sum())
-                with autocast:
-                    total += float(head.loss(model, batch)) * n
-                count += n
-        return {"loss": total / count, "perplexity": math.exp(total / count)}
-    preds = predict_examples(head, model, examples, device, autocast, batch_size)
-    if head.spec.output != "token":
-        return regression_metrics([e.value for e in examples], preds)
-    positive = head.label_names.index(_positive_label(head))
-    per_column = []
-    for j in range(len(head.spec.label_columns)):
-        truth = np.array([head.label_names.index(e.labels[j]) == positive for e in examples], dtype=int)
-        chosen = (preds[:, j].argmax(-1) == positive).astype(int)
-        per_column.append(classification_metrics(truth, chosen, preds[:, j, positive]))
-    if len(per_column) == 1:
-        return {k: float(v) for k, v in per_column[0].items()}
-    # several label columns: macro averages, then each column's metrics
-    out = {k: float(np.mean([m[k] for m in per_column])) for k in ("accuracy", "f1", "mcc", "auroc")}
-    for column, m in zip(head.spec.label_columns, per_column, strict=True):
-        out |= {f"{column}:{k}": float(v) for k, v in m.items()}
-    return out
+def starting_model(source: str, from_scratch: bool = False, seed: int = 0) -> DNAGPT:
+    """The model fine-tuning starts from: the weights at ``source`` (a model directory, a shipped
+    model's name or a published ``.pth``), or with ``from_scratch`` random weights (seeded) of the
+    architecture that ``source`` names: a configuration name, or any of the above."""
+    if not from_scratch:
+        return DNAGPT.from_pretrained(source)
+    config = get_config(source) if source in config_names() else DNAGPT.from_pretrained(source).config
+    seed_everything(seed)
+    return DNAGPT(config)
 
 
-def predict_examples(
-    head: TaskHead, model: DNAGPT, examples: list[Example], device, autocast, batch_size=32, windows: bool = False
-):
-    """Predictions as a NumPy array: probabilities ``[N, label columns, labels]`` or values ``[N]``.
-
-    With ``windows=True`` a sequence too long for the context is cut into consecutive
-    windows (each with the full prompt around it) whose predictions are averaged.
-    """
-    owners = list(range(len(examples)))
-    if windows:
-        examples, owners = _windowed(head, examples)
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            batch = head.batch(examples[i : i + batch_size]).to(device)
-            with autocast:
-                out.append(head.predict(model, batch).float().cpu())
-    preds = torch.cat(out).numpy()
-    if not windows:
-        return preds
-    owners_arr = np.array(owners)
-    return np.stack([preds[owners_arr == i].mean(0) for i in range(owners[-1] + 1)])
-
-
-def _windowed(head: TaskHead, examples: list[Example]) -> tuple[list[Example], list[int]]:
-    """Split each example whose prompt exceeds the context into context-sized windows."""
-    spec, tok = head.spec, head.tok
-    out, owners = [], []
-    for i, e in enumerate(examples):
-        overhead = len(tok.encode(spec.text("", e.numbers)))
-        room_bp = (head.context - overhead) * tok.k
-        if room_bp <= 0:
-            raise ConfigError(f"row {e.row}: the prompt alone fills the model's context")
-        bases = "".join(e.sequence.split())
-        for start in range(0, len(bases), room_bp):
-            chunk = bases[start : start + room_bp]
-            out.append(Example(e.row, spec.text(chunk, e.numbers), chunk, e.numbers, e.labels, e.value))
-            owners.append(i)
-    return out, owners
-
-
-def _positive_label(head: TaskHead) -> str:
-    """The label whose answer token is the "yes" token (A), else the first label."""
-    for name in head.label_names:
-        if head.spec.labels[name] in ("A", "<A>"):
-            return name
-    return head.label_names[0]
-
-
-def run_finetuning(
+def finetune(
     model: DNAGPT,
     spec: TaskSpec,
     train: list[Example],
     dev: list[Example],
-    cfg: TrainConfig,
+    cfg: FinetuneConfig,
     run_dir: str | Path,
-    epochs: float,
+    test: list[Example] | None = None,
     device: str = "auto",
     resume: bool = False,
-    lora_rank: int = 0,
-    lora_alpha: float = 16.0,
-) -> dict:
-    """Fine-tune ``model`` on ``train``, select on ``dev``; returns the best dev metrics.
-
-    ``lora_rank > 0`` trains LoRA adapters (and the heads) instead of every weight.
-    """
+) -> FinetuneResult:
+    """Fine-tune ``model`` (in place) on ``train``, keep the best epoch on ``dev`` in ``RUN/best``,
+    and score ``test`` with it (``RUN/test_metrics.json`` and a confusion matrix or scatter plot)."""
     run_dir = Path(run_dir)
+    if not resume and (run_dir / "checkpoint.pt").exists():
+        raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     dist = DistributedContext.from_environment(device)
-    tok = model.tokenizer()
     mean, std = 0.0, 1.0
     if spec.output == "number":
         values = np.array([e.value for e in train])
         mean, std = float(values.mean()), float(max(values.std(), 1e-8))
-    head = TaskHead(spec, tok, model.config.context_length, mean, std)
-    per_step = cfg.batch_size * cfg.grad_accum * dist.world_size
-    steps_per_epoch = max(1, math.ceil(len(train) / per_step))
-    cfg.max_steps = max(1, round(epochs * steps_per_epoch))
-    if cfg.eval_every == 0:
-        cfg.eval_every = steps_per_epoch
-    task = FinetuneTask(head, train, dev, cfg.batch_size, cfg.seed, dist.device)
-    if lora_rank:
-        from .lora import add_lora, merged_state_dict
+    codec = TaskCodec(spec, model.tokenizer(), model.config.context_length, mean, std)
+    train_cfg = cfg.train_config(len(train), dist.world_size)
+    task = FinetuneTask(codec, train, dev, cfg.seed, eval_batch=cfg.batch_size * 4)
+    if cfg.lora_rank:
+        from .lora import add_lora
 
-        trainable = add_lora(model, lora_rank, lora_alpha)
-        task.export_weights = lambda state: merged_state_dict(state, lora_rank, lora_alpha)
+        trainable = add_lora(model, cfg.lora_rank, cfg.lora_alpha)
+        task.lora = (cfg.lora_rank, cfg.lora_alpha)
         if dist.is_main:
-            print(f"LoRA rank {lora_rank}: {trainable:,} trainable parameters")
+            print(f"LoRA rank {cfg.lora_rank}: {trainable:,} trainable parameters")
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / TASK_FILE, json.dumps(head.to_dict(), indent=2) + "\n")
-    Trainer(model, task, cfg, run_dir, dist).train(resume=resume)
-    if dist.is_main and (run_dir / "best").exists():
-        atomic_write_text(run_dir / "best" / TASK_FILE, json.dumps(head.to_dict(), indent=2) + "\n")
+        codec.save(run_dir)
+    Trainer(model, task, train_cfg, run_dir, dist).train(resume=resume)
+    best_dir = run_dir / "best"
+    if dist.is_main and best_dir.exists():
+        codec.save(best_dir)
     dist.barrier()
+    device_used = dist.device
     dist.close()
-    best = run_dir / "best" / "selection.json"
-    return json.loads(best.read_text()) if dist.is_main and best.exists() else {}
+    result = FinetuneResult(best_dir, cfg.lr)
+    if not dist.is_main:  # under torchrun, rank 0 reports and scores the test set
+        return result
+    if (best_dir / "selection.json").exists():
+        result.dev = json.loads((best_dir / "selection.json").read_text())
+    if test:
+        result.test = score_test_set(best_dir, test, run_dir, device_used)
+    return result
+
+
+def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: torch.device | str = "cpu") -> dict:
+    """Score the kept model once on the test examples (full precision); write ``test_metrics.json``
+    and a picture: a confusion matrix per label column, or predicted against true values."""
+    model = DNAGPT.from_pretrained(model_dir, map_location=device)
+    codec = load_task_codec(model_dir, model)
+    scores, preds = evaluate_examples(codec, model, test, device)
+    atomic_write_text(out_dir / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
+    columns = codec.spec.label_columns
+    if codec.spec.output == "token" and len(columns) == 1:
+        confusion_matrix_png(scores, out_dir / "test_confusion.png")
+    elif codec.spec.output == "token":
+        for c in columns:  # one matrix per label column
+            column_scores = {k.split(":", 1)[1]: v for k, v in scores.items() if k.startswith(f"{c}:")}
+            confusion_matrix_png(column_scores, out_dir / f"test_confusion_{c}.png")
+    elif codec.spec.output == "number":
+        scatter_png([e.value for e in test], preds, out_dir / "test_scatter.png", scores)
+    return scores
+
+
+def finetune_lr_sweep(
+    model: DNAGPT,
+    spec: TaskSpec,
+    train: list[Example],
+    dev: list[Example],
+    cfg: FinetuneConfig,
+    run_dir: str | Path,
+    lrs: list[float],
+    test: list[Example] | None = None,
+    device: str = "auto",
+) -> tuple[FinetuneResult, dict[float, float]]:
+    """Fine-tune a copy of ``model`` at each learning rate of ``lrs`` (in ``RUN/lr<lr>``) and keep
+    the run with the best dev score; the test set plays no part in the choice. Returns the kept run
+    and each learning rate's dev score."""
+    runs = {}
+    for lr in lrs:
+        runs[lr] = finetune(copy.deepcopy(model), spec, train, dev, replace(cfg, lr=lr), Path(run_dir) / f"lr{lr:g}",
+                            test=test, device=device)  # fmt: skip
+    metric = TaskCodec(spec, model.tokenizer(), model.config.context_length).selection_metric
+    sign = -1.0 if spec.output == "sequence" else 1.0  # generation: lower loss is better
+    by_lr = {lr: r.dev.get(metric, float("nan")) for lr, r in runs.items()}
+    best = max(lrs, key=lambda lr: sign * by_lr[lr] if not math.isnan(by_lr[lr]) else float("-inf"))
+    return runs[best], by_lr
 
 
 def load_splits(
@@ -296,7 +236,8 @@ def load_splits(
     split's row numbers are saved in ``out_dir/split.json``. Every table is checked
     before any training starts.
     """
-    from .tables import read_rows, split_rows
+    from ..data.tables import read_rows, split_rows
+    from .spec import build_examples
 
     test_examples = build_examples(spec, read_rows(test, spec.sequence_column), test) if test else None
     rows = read_rows(train, spec.sequence_column)
@@ -314,13 +255,3 @@ def load_splits(
     split = {"seed": seed, "rows": {k: [i + 1 for i in v] for k, v in parts.items()}}
     atomic_write_text(out_dir / "split.json", json.dumps(split) + "\n")
     return built["train"], built["dev"], test_examples or built.get("test")
-
-
-def load_task_head(model_dir: str | Path, model: DNAGPT) -> TaskHead:
-    """The task saved beside fine-tuned weights (``task.json``)."""
-    path = Path(model_dir) / TASK_FILE
-    if not path.is_file():
-        raise ConfigError(f"{model_dir}: no {TASK_FILE}; is this a fine-tuned model directory?")
-    d = json.loads(path.read_text())
-    spec = TaskSpec(**d["spec"])
-    return TaskHead(spec, model.tokenizer(), model.config.context_length, d["target_mean"], d["target_std"])

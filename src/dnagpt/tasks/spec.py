@@ -169,3 +169,16 @@ def _number(raw, where: str) -> float:
     if math.isnan(v) or math.isinf(v):
         raise ConfigError(f"{where}: value is {raw!r}; targets and inputs must be finite numbers")
     return v
+
+
+def load_task_dataset(name: str, root: str | Path | None = None) -> tuple[TaskSpec, dict[str, list[dict]]]:
+    """The task and the train / dev / test rows of a labelled dataset of ``dnagpt data build`` in
+    ``root/NAME`` (default root: CACHE/datasets), built first when it is not there yet."""
+    from ..data.datasets import build_dataset
+    from ..data.sources import cache_root
+    from ..data.tables import read_table
+
+    where = Path(root or cache_root() / "datasets") / name
+    if not (where / "task.toml").is_file():
+        build_dataset(name, where)
+    return TaskSpec.load(where / "task.toml"), {s: read_table(where / f"{s}.csv.gz") for s in ("train", "dev", "test")}

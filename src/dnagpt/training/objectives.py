@@ -1,15 +1,20 @@
-"""Pretraining loss: next-token CE + order CE + lambda x GC MSE (paper section 3.2)."""
+"""Losses: next-token cross-entropy, and the pretraining loss CE + order CE + lambda x GC MSE (paper section 3.2)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from ..data.pretraining import IGNORE, PretrainBatch
 from ..model import DNAGPT
 from .fused_ce import linear_cross_entropy
+
+if TYPE_CHECKING:  # the batch type only; pretrain_samples imports IGNORE from here
+    from .pretrain_samples import PretrainBatch
+
+IGNORE = -100  # a target with this value adds nothing to a cross-entropy (PyTorch's ignore_index)
 
 
 @dataclass

@@ -21,13 +21,14 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..io import atomic_path, atomic_write_text
+from ..seeding import seed_everything
 from .distributed import DistributedContext
 
 
@@ -65,23 +66,49 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
 
 
-class TrainingTask(Protocol):
-    """What the trainer needs from a task (pretraining, classification, ...)."""
+class TrainingTask:
+    """What the trainer needs from a task (pretraining, fine-tuning, masked LM, ...).
 
-    def batch(self, step: int, micro: int, rank: int, world: int, micro_per_step: int) -> Any:
-        """The micro-batch for this step / micro-batch / process (deterministic)."""
+    A task fills in :meth:`batch`, :meth:`loss` and :meth:`evaluate`; the rest has
+    defaults. The trainer owns the arithmetic of which samples go into which
+    micro-batch: sample ``i`` of the training stream must be a pure function of
+    ``i`` (and the task's seed), so that a resumed run draws exactly the same data.
+    """
 
-    def loss_module(self, model: nn.Module) -> nn.Module:
-        """A module whose ``forward(batch)`` returns ``(loss, {name: detached tensor})``."""
+    selection_metric: str | None = None  # a key of evaluate()'s result: its best model is kept in run_dir/best
+    higher_is_better: bool = True  # direction of selection_metric
+
+    def batch(self, indices: range) -> Any:
+        """Samples ``indices`` of the training stream, collated into a batch with a ``.to(device)`` method."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss to minimise and the terms to log (detached tensors), ``loss`` among them."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, device: torch.device, autocast: contextlib.AbstractContextManager) -> dict:
+        """Held-out metrics (floats), with their baselines."""
+        raise NotImplementedError
 
     def tokens(self, batch: Any) -> int:
         """Tokens in a batch (for tokens/s)."""
+        return int(batch.input_ids.numel())
 
-    def evaluate(self, model: nn.Module, device: torch.device, autocast: contextlib.AbstractContextManager) -> dict:
-        """Held-out metrics (floats), with baselines."""
+    def export_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The weights to save for a kept model (e.g. LoRA adapters folded in); by default as they are."""
+        return state
 
-    # Optional: a task with ``selection_metric`` (a key of ``evaluate``'s result) and
-    # ``higher_is_better`` gets its best model kept in ``run_dir/best`` and early stopping.
+
+class _TaskLoss(nn.Module):
+    """``forward(batch)`` runs the task's loss on the model: the one module DDP / FSDP wrap."""
+
+    def __init__(self, model: nn.Module, task: TrainingTask) -> None:
+        super().__init__()
+        self.model = model
+        self.task = task
+
+    def forward(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.task.loss(self.model, batch)
 
 
 @dataclass
@@ -144,7 +171,7 @@ class Trainer:
         self.dist = dist
         self.device = dist.device
         self.model = model.to(self.device)
-        self.loss_module = dist.wrap(task.loss_module(self.model), fsdp=cfg.fsdp)
+        self.loss_module = dist.wrap(_TaskLoss(self.model, task), fsdp=cfg.fsdp)
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         self.amp_dtype = autocast_dtype(cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda")
@@ -173,7 +200,6 @@ class Trainer:
             "step": self.step,
             "model": model_state,
             "optimizer": optim_state,
-            "scheduler": {"kind": "warmup-cosine", "step": self.step},
             "scaler": self.scaler.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -198,6 +224,13 @@ class Trainer:
         self.best = state["selection"]["best"]
         self.bad_evaluations = int(state["selection"]["bad_evaluations"])
         self._truncate_metrics(self.step)
+
+    def sample_indices(self, step: int, micro: int) -> range:
+        """The training-stream samples of one micro-batch of one process: consecutive blocks of
+        ``batch_size``, ordered by step, then micro-batch, then rank."""
+        cfg, world = self.cfg, self.dist.world_size
+        first = ((step * cfg.grad_accum + micro) * world + self.dist.rank) * cfg.batch_size
+        return range(first, first + cfg.batch_size)
 
     # ---------------------------------------------------------------- logging
     @property
@@ -237,12 +270,13 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.exists():
-            self.load_checkpoint()
-        elif self.dist.is_main and self.metrics_path.exists():
-            self.metrics_path.unlink()  # a fresh run starts a fresh log
+            self.load_checkpoint()  # restores the random streams too: reseeding here would break exact resume
+        else:
+            if self.dist.is_main and self.metrics_path.exists():
+                self.metrics_path.unlink()  # a fresh run starts a fresh log
+            seed_everything(cfg.seed + self.dist.rank)
         if self.step >= cfg.max_steps:  # a finished run: evaluate again, train no further
             return TrainResult(self.step, self.evaluate())
-        torch.manual_seed(cfg.seed + self.dist.rank)
         self._open_tensorboard()
         bar = self._progress_bar()
         evaluation: dict = {}
@@ -254,7 +288,7 @@ class Trainer:
                 group["lr"] = lr
             terms: dict[str, float] = {}
             for micro in range(cfg.grad_accum):
-                batch = self.task.batch(self.step, micro, self.dist.rank, self.dist.world_size, cfg.grad_accum)
+                batch = self.task.batch(self.sample_indices(self.step, micro)).to(self.device)
                 tokens_seen += self.task.tokens(batch) * self.dist.world_size
                 sync = micro == cfg.grad_accum - 1
                 with self.dist.maybe_no_sync(self.loss_module, sync), self.autocast():
@@ -319,21 +353,16 @@ class Trainer:
 
     def _select(self, result: dict) -> None:
         """Keep the best model by the task's selection metric (in ``run_dir/best``)."""
-        metric = getattr(self.task, "selection_metric", None)
+        metric = self.task.selection_metric
         if metric is None or metric not in result:
             return
         value = float(result[metric])
-        better = getattr(self.task, "higher_is_better", True)
+        better = self.task.higher_is_better
         if self.best is None or (value > self.best if better else value < self.best):
             self.best, self.bad_evaluations = value, 0
-            weights = self.dist.full_state_dict(self.model)
-            export = getattr(self.task, "export_weights", None)  # e.g. fold LoRA adapters in
-            if export is not None:
-                weights = export(weights)
+            weights = self.task.export_weights(self.dist.full_state_dict(self.model))
             if self.dist.is_main:
-                from ..checkpoint import save_pretrained
-
-                save_pretrained(self.model, self.run_dir / "best", state_dict=weights)
+                self.model.save_pretrained(self.run_dir / "best", state_dict=weights)
                 atomic_write_text(
                     self.run_dir / "best" / "selection.json",
                     json.dumps({"step": self.step, metric: value, **result}, indent=2) + "\n",

@@ -1,4 +1,4 @@
-"""Baselines that a DNAGPT result must beat: k-mer logistic regression, a linear model on numbers, a small CNN.
+"""Classical models that a DNAGPT result must beat: k-mer logistic regression, a linear model on numbers, a small CNN.
 
 They take the same tables as fine-tuning (rows with a ``sequence`` and a label or target) and pick
 their one hyper-parameter on the dev rows, so a comparison with a fine-tuned model is like for like.
@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..seeding import seed_everything
 from .metrics import classification_metrics, regression_metrics
 
 _BASE_INDEX = np.full(256, 4, dtype=np.int64)
@@ -131,7 +132,7 @@ def one_hot(sequences: Sequence[str]) -> torch.Tensor:
 
 def cnn_classifier(train, dev, test, y_train, y_dev, y_test, epochs: int = 30, seed: int = 0) -> dict:
     """Train ``SmallCNN`` with Adam on train sequences; keep the epoch with the best dev accuracy; test metrics."""
-    torch.manual_seed(seed)
+    seed_everything(seed)
     xs = [one_hot(list(part)) for part in (train, dev, test)]
     ys = [torch.as_tensor(np.asarray(y, dtype=np.float32)) for y in (y_train, y_dev, y_test)]
     model = SmallCNN()

@@ -1,19 +1,23 @@
-"""One embedding per sequence, from the final hidden states.
+"""What a model makes of a sequence: one embedding per sequence, and attention maps.
 
 ``mean`` pooling averages the hidden states of the sequence's tokens; ``last``
 takes the last token's (what a causal model has read the whole sequence by).
 Sequences longer than the context raise an error, unless ``windows=True``: then
 they are cut into context-sized windows whose embeddings are averaged.
+Attention maps are the causal attention of every layer, averaged over heads
+(paper Fig. 3e, S1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import InvalidSequenceError
+from .errors import ConfigError, DataError, InvalidSequenceError
+from .io import atomic_write
 from .model import DNAGPT
 from .tokenizer import normalise_bases
 
@@ -71,3 +75,63 @@ def embed_sequences(
     per_window = torch.cat(vectors).cpu().numpy()
     owners = np.array(owner)
     return np.stack([per_window[owners == i].mean(0) for i in range(len(sequences))]).astype(np.float32)
+
+
+def embed_file(
+    model_path: str | Path,
+    source: str | Path,
+    out: str | Path,
+    column: str = "sequence",
+    species: str | None = None,
+    pooling: str = "mean",
+    batch_size: int = 16,
+    windows: bool = False,
+) -> tuple[int, int]:
+    """Embed every sequence of a FASTA file or table ``source``; write ``out`` as ``.npy`` (a matrix,
+    rows in input order) or ``.parquet`` (name, embedding). Returns the matrix's shape."""
+    from .data.tables import read_rows
+
+    source, out = Path(source), Path(out)
+    if out.suffix not in (".npy", ".parquet"):
+        raise ConfigError(f"{out}: the output must end in .npy or .parquet")
+    rows = read_rows(source, column)
+    if rows and column not in rows[0]:
+        raise DataError(f"{source}: no column {column!r}; found {', '.join(rows[0])}")
+    if not rows:
+        raise DataError(f"{source}: no sequences")
+    sequences = [str(r[column]) for r in rows]
+    names = [str(r.get("name") or f"{source.name}, row {i}") for i, r in enumerate(rows, start=1)]
+    model = DNAGPT.from_pretrained(model_path)
+    vectors = embed_sequences(model, sequences, species, pooling, batch_size, windows, names)
+    if out.suffix == ".npy":
+
+        def write_npy(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, vectors)
+
+        atomic_write(out, write_npy)
+    else:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ConfigError("writing parquet needs pyarrow (pip install pyarrow); or use --out x.npy") from None
+        table = pa.table({"name": list(names), "embedding": list(vectors)})
+        atomic_write(out, lambda tmp: pq.write_table(table, tmp))
+    return vectors.shape
+
+
+def attention_figure(
+    model_path: str | Path, sequence: str, out: str | Path, species: str | None = None, name: str = "sequence"
+) -> tuple[int, int]:
+    """Draw the attention maps of one sequence (one heat map per layer) into the PNG ``out``;
+    returns (layers, tokens)."""
+    from .evaluation.plots import attention_png
+
+    model = DNAGPT.from_pretrained(model_path)
+    ids = model.tokenizer().encode_sequence(sequence, species=species)
+    if len(ids) > model.config.context_length:
+        raise InvalidSequenceError(f"{name}: {len(ids)} tokens exceed the context of {model.config.context_length}")
+    maps = model.attention_maps(torch.tensor([ids])).float().numpy()
+    attention_png(maps, out, title=f"{name}: {len(ids)} tokens")
+    return maps.shape[0], maps.shape[1]

@@ -82,4 +82,4 @@ class LiStephens:
 
 
 # name -> factory
-BASELINES = {"independent": IndependentSites, "markov": MarkovChain, "li-stephens": LiStephens}
+GENERATORS = {"independent": IndependentSites, "markov": MarkovChain, "li-stephens": LiStephens}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dnagpt.evaluation.baselines import (
+from dnagpt.evaluation.classical import (
     cnn_classifier,
     kmer_features,
     kmer_logistic_regression,

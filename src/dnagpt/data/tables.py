@@ -60,7 +60,7 @@ def read_rows(path: str | Path, sequence_column: str = "sequence") -> list[dict]
     """Rows of a table, or of a FASTA file (one row per record: ``name`` and the sequence column)."""
     path = Path(path)
     if path.name.removesuffix(".gz").endswith(FASTA_SUFFIXES):
-        from ..data.fasta import read_fasta_records
+        from .fasta import read_fasta_records
 
         return [{"name": name, sequence_column: seq} for name, seq in read_fasta_records(path)]
     return read_table(path)

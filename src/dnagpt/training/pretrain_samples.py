@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.corpus import Corpus, gc_fraction
 from ..tokenizer import KmerTokenizer
-from .corpus import Corpus
+from .objectives import IGNORE
 
-IGNORE = -100  # targets with this value add nothing to the cross-entropy
 EXTRA_TOKENS = 5  # species, <=>, <B>, answer, <M>
 _SPLIT_CODE = {"train": 0, "valid": 1}
 
@@ -56,13 +56,6 @@ class PretrainBatch:
         return PretrainBatch(**moved)
 
 
-def gc_fraction(codes: np.ndarray) -> float:
-    """(G + C) / (A + C + G + T) of base codes in NAGCT order; N is left out."""
-    counts = np.bincount(codes, minlength=5)
-    acgt = counts[1:].sum()
-    return float((counts[2] + counts[3]) / acgt) if acgt else 0.0
-
-
 class PretrainSampler:
     """Builds pretraining samples from a :class:`Corpus`."""
 
@@ -84,10 +77,6 @@ class PretrainSampler:
         self.reverse_prob = reverse_prob
         self.seed = seed
         self.species_ids = [tokenizer.token_id(s) for s in corpus.species_tokens()]
-
-    @property
-    def context_needed(self) -> int:
-        return self.max_tokens + EXTRA_TOKENS
 
     def sample(self, split: str, index: int) -> tuple[list[int], int, float, int]:
         """``(token ids, order label, GC fraction, genome)`` of sample ``index`` of ``split``."""
@@ -131,3 +120,11 @@ class PretrainSampler:
             genome=torch.tensor([s[3] for s in samples]),
             n_sequence_tokens=n_seq,
         )
+
+    def gc_stats(self, n_windows: int = 2000) -> tuple[float, float]:
+        """Mean and standard deviation of GC fractions of ``n_windows`` full-length training windows
+        (a fixed draw), used to standardise the GC targets."""
+        rng = np.random.default_rng(12345)
+        corpus = self.corpus
+        values = [gc_fraction(corpus.sample_window(rng, "train", corpus.window_bp)[0]) for _ in range(n_windows)]
+        return float(np.mean(values)), float(max(np.std(values), 1e-3))

@@ -1,0 +1,88 @@
+"""``dnagpt finetune`` and ``dnagpt predict``: downstream tasks from tables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..tasks.finetune import FinetuneConfig
+from .registry import command
+
+_RECIPE = FinetuneConfig()  # the defaults shown and used below
+
+
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="pretrained model directory, shipped model name or .pth; or, with --from-scratch, "
+                                 "a configuration name (or a model whose architecture to copy)")  # fmt: skip
+    p.add_argument("task", help="task file (TOML/YAML/JSON): template, columns, labels")
+    p.add_argument("--train", required=True, help="training table (.csv, .tsv, .parquet), or FASTA for generation")
+    p.add_argument("--dev", help="dev table for model selection (default: split off the training table)")
+    p.add_argument("--test", help="test table, scored once with the best model")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="without --dev, the training table is split 6 : 1.5 : 2.5 into train / dev / test with this seed "
+        "(6 : 1.5 into train / dev when --test is given); the split is saved in OUT/split.json",
+    )
+    p.add_argument("--from-scratch", action="store_true", help="random weights of the named architecture")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--epochs", type=float, default=_RECIPE.epochs, help="passes over the training table (paper: 10)")
+    p.add_argument("--lr", type=float, default=_RECIPE.lr, help="peak learning rate (paper: 3e-5 for 0.1B models)")
+    p.add_argument("--batch-size", type=int, default=_RECIPE.batch_size, help="examples per step (paper: 8)")
+    p.add_argument("--warmup-epochs", type=float, default=_RECIPE.warmup_epochs,
+                   help="linear warm-up before the cosine decay, in epochs (paper: 1)")  # fmt: skip
+    p.add_argument("--patience", type=int, default=_RECIPE.patience,
+                   help="stop after this many epochs without a better dev score (0 = never)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=_RECIPE.seed, help="shuffling, and the random weights of --from-scratch")
+    p.add_argument("--precision", default=_RECIPE.precision, choices=["auto", "bf16", "fp16", "fp32"],
+                   help="auto = bf16 autocast where the CPU or GPU supports it")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int, default=_RECIPE.checkpoint_every,
+                   help="steps between resumable checkpoints (0 = once per epoch)")  # fmt: skip
+    p.add_argument("--lora-rank", type=int, default=_RECIPE.lora_rank,
+                   help="train LoRA adapters of this rank (needs peft); 0 = off")  # fmt: skip
+    p.add_argument("--lora-alpha", type=float, default=_RECIPE.lora_alpha, help="LoRA scaling numerator")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+
+
+@command("finetune", "fine-tune a DNAGPT model on a classification, regression or generation task", _finetune_args)
+def _finetune(args: argparse.Namespace) -> int:
+    from ..tasks.finetune import finetune, load_splits, starting_model
+    from ..tasks.spec import TaskSpec
+
+    recipe = FinetuneConfig(
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, warmup_epochs=args.warmup_epochs,
+        patience=args.patience, seed=args.seed, precision=args.precision, checkpoint_every=args.checkpoint_every,
+        lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, progress=not args.no_progress,
+    )  # fmt: skip
+    spec = TaskSpec.load(args.task)
+    train, dev, test = load_splits(spec, args.train, args.dev, args.test, args.split_seed, Path(args.out))
+    model = starting_model(args.model, args.from_scratch, args.seed)
+    result = finetune(model, spec, train, dev, recipe, args.out, test=test, device=args.device, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return 0
+    print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")
+    if result.test is not None:
+        print(f"test {', '.join(f'{k} {v:.4f}' for k, v in result.test.items())}")
+    return 0
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="fine-tuned model directory (holds task.json), e.g. RUN/best")
+    p.add_argument("table", help="table with the task's sequence column (and number columns)")
+    p.add_argument("--out", required=True, help="CSV to write: one row per input row")
+    p.add_argument("--windows", action="store_true", help="average over context-sized windows of long sequences")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+@command("predict", "predict labels (with probabilities) or values for a table with a fine-tuned model", _predict_args)
+def _predict(args: argparse.Namespace) -> int:
+    from ..tasks.predict import predict_table
+
+    n = predict_table(args.model, args.table, args.out, args.windows, args.batch_size, args.device)
+    print(f"wrote {n} predictions to {args.out}")
+    return 0

@@ -1,0 +1,57 @@
+"""``dnagpt genomes``: artificial human genomes (paper section 6)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..genomes.pipeline import STEPS, GenomesConfig
+from .registry import command
+
+_DEFAULTS = GenomesConfig()
+
+
+def _genomes_args(p: argparse.ArgumentParser) -> None:
+    d = _DEFAULTS
+    p.add_argument("action", choices=list(STEPS),
+                   help="prepare: haplotypes, split by sample; fit: fine-tune DNAGPT; generate: artificial "
+                        "haplotypes from every model; evaluate: score them on held-out real ones; report: all "
+                        "of these that are not done yet, then WORK/report.md with figures")  # fmt: skip
+    p.add_argument("work", help="work directory; each step skips what is already there, so a rerun resumes")
+    p.add_argument(
+        "--source",
+        default=d.source,
+        choices=["1000g", "msprime"],
+        help="1000g: real 1000 Genomes EUR haplotypes, chr20 (shapeit4 example); msprime: simulated",
+    )
+    p.add_argument("--snps", type=int, default=d.n_snps, help="length of the dense SNP run")
+    p.add_argument("--min-maf", type=float, default=d.min_maf, help="leave out SNPs rarer than this")
+    p.add_argument("--held-out", type=float, default=d.held_out, help="fraction of samples kept for evaluation")
+    p.add_argument("--pretrained", default=d.pretrained, help="model to fine-tune: shipped name, directory or .pth")
+    p.add_argument("--epochs", type=float, default=d.epochs, help="fine-tuning epochs (best dev epoch kept)")
+    p.add_argument("--lr", type=float, default=d.lr, help="fine-tuning peak learning rate")
+    p.add_argument("--generate", type=int, default=d.n_generate, help="artificial haplotypes per model/temperature")
+    p.add_argument("--temperatures", type=float, nargs="+", default=d.temperatures,
+                   help="sampling temperatures of DNAGPT")  # fmt: skip
+    p.add_argument("--models", nargs="+", default=["dnagpt", "independent", "markov", "li-stephens"],
+                   help="generators to compare")  # fmt: skip
+    p.add_argument(
+        "--unconstrained",
+        action="store_true",
+        help="let DNAGPT draw any token, not only the two alleles of each SNP (more samples dropped)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="sample split, fine-tuning and sampling seed")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+
+
+@command("genomes", "artificial human genomes: fine-tune on real haplotypes, generate, evaluate (paper section 6)",
+         _genomes_args)  # fmt: skip
+def _genomes(args: argparse.Namespace) -> int:
+    from ..genomes.pipeline import run_steps
+
+    cfg = GenomesConfig(source=args.source, n_snps=args.snps, min_maf=args.min_maf, held_out=args.held_out,
+                        seed=args.seed, pretrained=args.pretrained, epochs=args.epochs, lr=args.lr,
+                        n_generate=args.generate, temperatures=args.temperatures,
+                        constrain=not args.unconstrained)  # fmt: skip
+    run_steps(args.action, cfg, Path(args.work), args.models, args.device)
+    return 0

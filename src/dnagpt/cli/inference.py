@@ -1,0 +1,101 @@
+"""Using a model directly: ``dnagpt generate``, ``dnagpt embed``, ``dnagpt attention``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .registry import command
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory (dnagpt format), shipped model name or a published .pth file")
+    p.add_argument("--prompt", action="append", default=[], help="prompt text, e.g. '<R>ATGGCG' (repeatable)")
+    p.add_argument("--prompts-file", help="file with one prompt per line")
+    p.add_argument("--num-samples", type=int, default=1, help="sequences per prompt (default 1)")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="new tokens per sequence, at most (default 128)")
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy; higher = more diverse (default 1)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0 = all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold (1 = off)")
+    p.add_argument("--stop", action="append", default=[],
+                   help="stop token, e.g. '<Z>' (default: a fine-tuned generation task's stop, else <P> and "
+                        "unknown)")  # fmt: skip
+    p.add_argument("--seed", type=int, help="random seed, for reproducible samples")
+    p.add_argument("--out", help="FASTA file to write (default: print to the terminal)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+@command(
+    "generate", "generate DNA from prompts with a DNAGPT model (batched, key/value cache), FASTA out", _generate_args
+)
+def _generate(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..generation import SamplingConfig, generate, generations_fasta
+    from ..io import atomic_write_text
+    from ..model import DNAGPT
+    from ..tasks.codec import task_stop_symbols
+
+    prompts = list(args.prompt)
+    if args.prompts_file:
+        prompts += [ln.strip() for ln in Path(args.prompts_file).read_text().splitlines() if ln.strip()]
+    if not prompts:
+        raise ConfigError("give at least one --prompt or a --prompts-file")
+    model = DNAGPT.from_pretrained(args.model, map_location=args.device)
+    tok = model.tokenizer()
+    stop = tuple(tok.token_id(s) for s in args.stop or task_stop_symbols(args.model)) or None
+    cfg = SamplingConfig(
+        args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples, stop, args.seed
+    )
+    generations = generate(model, prompts, cfg, tok)
+    text = generations_fasta(generations, tok)
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+        print(f"wrote {len(generations)} sequences to {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _embed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory, shipped model name or published .pth")
+    p.add_argument("input", help="FASTA file, or a table (.csv/.tsv/.parquet) with a sequence column")
+    p.add_argument("--out", required=True, help="output: .npy (matrix, rows in input order) or .parquet")
+    p.add_argument("--column", default="sequence", help="sequence column of a table (default: sequence)")
+    p.add_argument("--species", help="species token or name put before each sequence, e.g. human")
+    p.add_argument("--pooling", choices=["mean", "last"], default="mean", help="mean of tokens, or last token")
+    p.add_argument("--windows", action="store_true", help="average context-sized windows of long sequences")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
+
+
+@command("embed", "write one embedding per sequence (mean or last-token pooling) to .npy or parquet", _embed_args)
+def _embed(args: argparse.Namespace) -> int:
+    from ..representations import embed_file
+
+    n, size = embed_file(args.model, args.input, args.out, args.column, args.species, args.pooling,
+                         args.batch_size, args.windows)  # fmt: skip
+    print(f"wrote {n} embeddings of size {size} to {args.out}")
+    return 0
+
+
+def _attention_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory, shipped model name or published .pth")
+    p.add_argument("sequence", nargs="?", help="a DNA sequence (or use --fasta)")
+    p.add_argument("--fasta", help="FASTA file; its first record is drawn")
+    p.add_argument("--species", help="species token or name put before the sequence, e.g. human")
+    p.add_argument("--out", required=True, help="PNG file: one heat map per layer, heads averaged")
+
+
+@command("attention", "draw the per-layer attention maps of one sequence as a PNG (paper Fig. 3e, S1)", _attention_args)
+def _attention(args: argparse.Namespace) -> int:
+    from ..data.fasta import read_fasta_records
+    from ..errors import ConfigError
+    from ..representations import attention_figure
+
+    sequence, name = args.sequence, "sequence"
+    if args.fasta:
+        name, sequence = read_fasta_records(Path(args.fasta))[0]
+    elif not sequence:
+        raise ConfigError("give a sequence or --fasta FILE")
+    layers, tokens = attention_figure(args.model, sequence, args.out, args.species, name)
+    print(f"wrote {layers} attention maps of {tokens} x {tokens} tokens to {args.out}")
+    return 0

@@ -1,0 +1,12 @@
+"""Files shipped inside the package: the bundled corpus, configs, datasets and pretrained models.
+
+Code finds them through these paths, never by climbing the source tree.
+"""
+
+from pathlib import Path
+
+RESOURCES = Path(__file__).resolve().parent
+BUNDLED_MANIFEST = RESOURCES / "corpus" / "manifest.toml"  # the small seven-species corpus of `make demo`
+BUNDLED_CONFIGS = RESOURCES / "configs"  # pretrain-NAME.toml, used as `dnagpt pretrain NAME`
+BUNDLED_DATASETS = RESOURCES / "datasets"  # labelled tables small enough to ship
+SHIPPED_MODELS = RESOURCES / "pretrained"  # models loadable by name, e.g. "dnagpt-small-multispecies"

@@ -1,0 +1,155 @@
+"""How a task meets the model: examples become token batches, and model outputs become answers.
+
+The model reads the task's prompt and answers at its last positions: the token
+head scores the label tokens (classification, one ``<B>`` query per label
+column), or the regression head gives a number (regression; targets are
+standardised with the training mean and standard deviation, which are saved
+with the model). A generation task instead learns to write each sequence, then
+the task's stop symbol, after its prompt. The codec is saved as ``task.json``
+beside fine-tuned weights, so a model directory knows its task.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..io import atomic_write_text
+from ..model import DNAGPT
+from ..tokenizer import KmerTokenizer
+from ..training.objectives import IGNORE, next_token_loss
+from .spec import Example, TaskSpec
+
+TASK_FILE = "task.json"  # saved beside the fine-tuned weights
+
+
+@dataclass
+class TaskBatch:
+    """Encoded examples, right-padded, with where to read the answers and what they should be."""
+
+    input_ids: torch.Tensor
+    numbers: torch.Tensor
+    number_mask: torch.Tensor
+    answers: torch.Tensor  # [B, L] positions of the answers (L label columns; 1 for regression)
+    target: torch.Tensor  # [B, L] answer token ids, [B] standardised values, or [B, T] next tokens
+
+    def to(self, device: torch.device | str) -> TaskBatch:
+        fields = (self.input_ids, self.numbers, self.number_mask, self.answers, self.target)
+        return TaskBatch(*(t.to(device) for t in fields))
+
+
+class TaskCodec:
+    """Turns examples into batches and model outputs into answers, for one task."""
+
+    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int, target_mean=0.0, target_std=1.0) -> None:
+        self.spec, self.tok, self.context = spec, tok, context
+        self.label_names = list(spec.labels)
+        self.label_ids = [tok.token_id(f"<{spec.labels[name].strip('<>')}>") for name in self.label_names]
+        if len(set(self.label_ids)) != len(self.label_ids):
+            raise ConfigError(f"task {spec.name}: two labels map to the same token")
+        self.target_mean, self.target_std = target_mean, target_std
+
+    @property
+    def selection_metric(self) -> str:
+        """The dev metric that picks the best model: MCC, R2, or held-out loss for generation."""
+        return {"token": "mcc", "number": "r2", "sequence": "loss"}[self.spec.output]
+
+    def batch(self, examples: list[Example], source: str = "data") -> TaskBatch:
+        generating = self.spec.output == "sequence"
+        suffix = self.spec.stop if generating else ""  # a generation task learns to end with its stop symbol
+        encs = [self.tok.encode(e.text + suffix) for e in examples]
+        for e, enc in zip(examples, encs, strict=True):
+            if len(enc) > self.context:
+                raise ConfigError(
+                    f"{source}, row {e.row}: {len(enc)} tokens{' with the stop symbol' if generating else ''}, "
+                    f"more than the model's context of {self.context} "
+                    f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
+                )
+        tb = self.tok.batch_encode(encs, padding_side="right")
+        n_answers = len(self.spec.label_columns) if self.spec.output == "token" else 1
+        if generating:
+            target = torch.full_like(tb.input_ids, IGNORE)
+            for row, n in enumerate(tb.lengths.tolist()):
+                target[row, : n - 1] = tb.input_ids[row, 1:n]  # each token predicts the next, up to the stop
+        elif self.spec.output == "token":
+            target = torch.tensor(
+                [[self.label_ids[self.label_names.index(x)] for x in e.labels] if e.labels else [IGNORE] * n_answers
+                 for e in examples]
+            )  # fmt: skip
+        else:
+            target = torch.tensor(
+                [((e.value if e.value is not None else 0.0) - self.target_mean) / self.target_std for e in examples],
+                dtype=torch.float32,
+            )
+        answers = tb.last_index()[:, None] - n_answers + 1 + torch.arange(n_answers)[None, :]
+        return TaskBatch(tb.input_ids, tb.numbers, tb.number_mask, answers, target)
+
+    def answer_hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+        """Hidden states at the answer positions, ``[B, L, d_model]``."""
+        h = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
+        return h[torch.arange(h.shape[0], device=h.device)[:, None], batch.answers]
+
+    def loss(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+        if self.spec.output == "sequence":
+            hidden = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
+            return next_token_loss(model, hidden, batch.target)
+        h = self.answer_hidden(model, batch)
+        if self.spec.output == "token":
+            return F.cross_entropy(model.token_logits(h).float().flatten(0, 1), batch.target.flatten())
+        return F.mse_loss(model.regression_output(h[:, 0]).float(), batch.target)
+
+    def predict(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+        """Probabilities ``[B, label columns, labels]`` (softmax over the label tokens), or values ``[B]``."""
+        if self.spec.output == "sequence":
+            raise ConfigError(f"task {self.spec.name} generates sequences: use `dnagpt generate`")
+        h = self.answer_hidden(model, batch)
+        if self.spec.output == "token":
+            return torch.softmax(model.token_logits(h).float()[..., self.label_ids], dim=-1)
+        return model.regression_output(h[:, 0]).float() * self.target_std + self.target_mean
+
+    def positive_label(self) -> str:
+        """The label whose answer token is the "yes" token (A), else the first label."""
+        for name in self.label_names:
+            if self.spec.labels[name] in ("A", "<A>"):
+                return name
+        return self.label_names[0]
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec.__dict__, "target_mean": self.target_mean, "target_std": self.target_std}
+
+    def save(self, model_dir: str | Path) -> None:
+        """Write ``task.json`` into a model directory."""
+        atomic_write_text(Path(model_dir) / TASK_FILE, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def read_task_file(model_dir: str | Path) -> dict | None:
+    """The ``task.json`` of a fine-tuned model directory, or None when there is none."""
+    path = Path(model_dir) / TASK_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from e
+
+
+def load_task_codec(model_dir: str | Path, model: DNAGPT) -> TaskCodec:
+    """The task saved beside fine-tuned weights (``task.json``)."""
+    saved = read_task_file(model_dir)
+    if saved is None:
+        raise ConfigError(f"{model_dir}: no {TASK_FILE}; is this a fine-tuned model directory?")
+    spec = TaskSpec(**saved["spec"])
+    return TaskCodec(spec, model.tokenizer(), model.config.context_length, saved["target_mean"], saved["target_std"])
+
+
+def task_stop_symbols(model_dir: str | Path) -> list[str]:
+    """The stop symbols of a model fine-tuned for generation (its task's stop and ``<P>``); [] otherwise."""
+    saved = read_task_file(model_dir) if Path(model_dir).is_dir() else None
+    if saved and saved["spec"].get("output") == "sequence":
+        return [saved["spec"]["stop"], "<P>"]
+    return []

@@ -1,0 +1,152 @@
+"""Using a fine-tuned model: predictions for a table, and metrics on labelled examples."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.tables import read_table
+from ..errors import ConfigError
+from ..evaluation.metrics import classification_metrics, regression_metrics
+from ..io import atomic_write_text
+from ..model import DNAGPT
+from ..training.objectives import IGNORE
+from .codec import TaskCodec, load_task_codec
+from .spec import Example, build_examples
+
+
+def predict_examples(
+    codec: TaskCodec,
+    model: DNAGPT,
+    examples: list[Example],
+    device: torch.device | str = "cpu",
+    autocast: contextlib.AbstractContextManager | None = None,
+    batch_size: int = 32,
+    windows: bool = False,
+) -> np.ndarray:
+    """Predictions as a NumPy array: probabilities ``[N, label columns, labels]`` or values ``[N]``.
+
+    With ``windows=True`` a sequence too long for the context is cut into consecutive
+    windows (each with the full prompt around it) whose predictions are averaged.
+    """
+    owners = list(range(len(examples)))
+    if windows:
+        examples, owners = _windowed(codec, examples)
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            batch = codec.batch(examples[i : i + batch_size]).to(device)
+            with autocast or contextlib.nullcontext():
+                out.append(codec.predict(model, batch).float().cpu())
+    preds = torch.cat(out).numpy()
+    if not windows:
+        return preds
+    owners_arr = np.array(owners)
+    return np.stack([preds[owners_arr == i].mean(0) for i in range(owners[-1] + 1)])
+
+
+def evaluate_examples(
+    codec: TaskCodec,
+    model: DNAGPT,
+    examples: list[Example],
+    device: torch.device | str = "cpu",
+    autocast: contextlib.AbstractContextManager | None = None,
+    batch_size: int = 32,
+) -> tuple[dict, np.ndarray | None]:
+    """Metrics of the model on labelled examples, and its predictions (None for generation tasks,
+    which are scored by their held-out loss per token)."""
+    autocast = autocast or contextlib.nullcontext()
+    if codec.spec.output == "sequence":
+        model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for i in range(0, len(examples), batch_size):
+                batch = codec.batch(examples[i : i + batch_size]).to(device)
+                n = int((batch.target != IGNORE).sum())
+                with autocast:
+                    total += float(codec.loss(model, batch)) * n
+                count += n
+        return {"loss": total / count, "perplexity": math.exp(total / count)}, None
+    preds = predict_examples(codec, model, examples, device, autocast, batch_size)
+    if codec.spec.output != "token":
+        return regression_metrics([e.value for e in examples], preds), preds
+    positive = codec.label_names.index(codec.positive_label())
+    per_column = []
+    for j in range(len(codec.spec.label_columns)):
+        truth = np.array([codec.label_names.index(e.labels[j]) == positive for e in examples], dtype=int)
+        chosen = (preds[:, j].argmax(-1) == positive).astype(int)
+        per_column.append(classification_metrics(truth, chosen, preds[:, j, positive]))
+    if len(per_column) == 1:
+        return {k: float(v) for k, v in per_column[0].items()}, preds
+    # several label columns: macro averages, then each column's metrics
+    out = {k: float(np.mean([m[k] for m in per_column])) for k in ("accuracy", "f1", "mcc", "auroc")}
+    for column, m in zip(codec.spec.label_columns, per_column, strict=True):
+        out |= {f"{column}:{k}": float(v) for k, v in m.items()}
+    return out, preds
+
+
+def _windowed(codec: TaskCodec, examples: list[Example]) -> tuple[list[Example], list[int]]:
+    """Split each example whose prompt exceeds the context into context-sized windows."""
+    spec, tok = codec.spec, codec.tok
+    out, owners = [], []
+    for i, e in enumerate(examples):
+        overhead = len(tok.encode(spec.text("", e.numbers)))
+        room_bp = (codec.context - overhead) * tok.k
+        if room_bp <= 0:
+            raise ConfigError(f"row {e.row}: the prompt alone fills the model's context")
+        bases = "".join(e.sequence.split())
+        for start in range(0, len(bases), room_bp):
+            chunk = bases[start : start + room_bp]
+            out.append(Example(e.row, spec.text(chunk, e.numbers), chunk, e.numbers, e.labels, e.value))
+            owners.append(i)
+    return out, owners
+
+
+def predictions_csv(codec: TaskCodec, examples: list[Example], preds: np.ndarray) -> str:
+    """One CSV row per example: its row number, the predicted label and each label's probability
+    (one group per label column), or the predicted value."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    if codec.spec.output == "token":
+        columns = codec.spec.label_columns
+        single = len(columns) == 1
+        header = ["row"]
+        for c in columns:
+            prefix = "" if single else f"{c}_"
+            header += [f"{prefix}prediction", *(f"{prefix}probability_{name}" for name in codec.label_names)]
+        writer.writerow(header)
+        for e, p in zip(examples, preds, strict=True):
+            cells = [e.row]
+            for j in range(len(columns)):
+                cells += [codec.label_names[int(p[j].argmax())], *(f"{x:.6f}" for x in p[j])]
+            writer.writerow(cells)
+    else:
+        writer.writerow(["row", "prediction"])
+        for e, p in zip(examples, preds, strict=True):
+            writer.writerow([e.row, f"{float(p):.6g}"])
+    return buf.getvalue()
+
+
+def predict_table(
+    model_dir: str | Path,
+    table: str | Path,
+    out: str | Path,
+    windows: bool = False,
+    batch_size: int = 32,
+    device: str = "cpu",
+) -> int:
+    """Predict every row of ``table`` with the fine-tuned model in ``model_dir``; write the CSV
+    ``out`` (see :func:`predictions_csv`) and return the number of rows."""
+    model = DNAGPT.from_pretrained(model_dir, map_location=device)
+    codec = load_task_codec(model_dir, model)
+    examples = build_examples(codec.spec, read_table(table), str(table), need_labels=False)
+    preds = predict_examples(codec, model, examples, device, batch_size=batch_size, windows=windows)
+    atomic_write_text(Path(out), predictions_csv(codec, examples, preds))
+    return len(examples)
