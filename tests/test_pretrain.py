@@ -39,9 +39,9 @@ baseline_bp = 20000
 """
 
 
-def _config(tmp_path, steps=6, accum=1, name="tiny.toml"):
+def _config(tmp_path, steps=6, accum=1, name="tiny.toml", dropout=0.0):
     path = tmp_path / name
-    path.write_text(TINY.format(steps=steps, accum=accum))
+    path.write_text(TINY.format(steps=steps, accum=accum).replace("[data]", f"dropout = {dropout}\n[data]"))
     return path
 
 
@@ -55,8 +55,11 @@ def _cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DNAGPT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
-def test_interrupted_and_resumed_run_draws_the_same_curve(tmp_path):
-    cfg = load_pretrain_config(str(_config(tmp_path)))
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_interrupted_and_resumed_run_draws_the_same_curve(tmp_path, dropout):
+    # with dropout the random stream restored from the checkpoint must carry on, not be reseeded
+    cfg = load_pretrain_config(str(_config(tmp_path, dropout=dropout)))
+    assert cfg.model["dropout"] == dropout
     full = run_pretraining(cfg, tmp_path / "a")
     run_pretraining(cfg, tmp_path / "b", stop_after=3)  # dies after step 3; last checkpoint: step 2
     assert json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3

@@ -1,8 +1,10 @@
 """dnagpt: pretrain, fine-tune, evaluate and use DNAGPT models for DNA.
 
-The data flow, one module each: token language (:mod:`dnagpt.tokenizer`) ->
-model (:mod:`dnagpt.config`, :mod:`dnagpt.model`) -> weights
-(:mod:`dnagpt.checkpoint`) -> command line (:mod:`dnagpt.cli`).
+The data flow: token language (:mod:`dnagpt.tokenizer`) -> data
+(:mod:`dnagpt.data`) -> model (:mod:`dnagpt.config`, :mod:`dnagpt.checkpoint`,
+:mod:`dnagpt.model`) -> training (:mod:`dnagpt.training`) -> tasks
+(:mod:`dnagpt.tasks`) -> evaluation (:mod:`dnagpt.evaluation`) -> command line
+(:mod:`dnagpt.cli`).
 """
 
 from .config import DNAGPTConfig, config_names, get_config

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from ..tasks.finetune import FinetuneConfig
 from .registry import command
@@ -50,18 +49,15 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 
 @command("finetune", "fine-tune a DNAGPT model on a classification, regression or generation task", _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
-    from ..tasks.finetune import finetune, load_splits, starting_model
-    from ..tasks.spec import TaskSpec
+    from ..tasks.finetune import finetune_from_files
 
     recipe = FinetuneConfig(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, warmup_epochs=args.warmup_epochs,
         patience=args.patience, seed=args.seed, precision=args.precision, checkpoint_every=args.checkpoint_every,
         lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, progress=not args.no_progress,
     )  # fmt: skip
-    spec = TaskSpec.load(args.task)
-    train, dev, test = load_splits(spec, args.train, args.dev, args.test, args.split_seed, Path(args.out))
-    model = starting_model(args.model, args.from_scratch, args.seed)
-    result = finetune(model, spec, train, dev, recipe, args.out, test=test, device=args.device, resume=args.resume)
+    result = finetune_from_files(args.model, args.task, args.train, args.out, recipe, args.dev, args.test,
+                                 args.from_scratch, args.split_seed, args.device, args.resume)  # fmt: skip
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return 0
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")

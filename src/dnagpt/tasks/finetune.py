@@ -233,17 +233,18 @@ def load_splits(
 
     Without a dev table the training table is split with ``seed``: 6 : 1.5 : 2.5 into
     train / dev / test, or 6 : 1.5 into train / dev when a test table is given. The
-    split's row numbers are saved in ``out_dir/split.json``. Every table is checked
-    before any training starts.
+    split's row numbers are saved in ``out_dir/split.json``. Every table is read and
+    checked before any training starts.
     """
     from ..data.tables import read_rows, split_rows
     from .spec import build_examples
 
-    test_examples = build_examples(spec, read_rows(test, spec.sequence_column), test) if test else None
-    rows = read_rows(train, spec.sequence_column)
+    paths = {"train": train, "dev": dev, "test": test}
+    tables = {name: read_rows(path, spec.sequence_column) for name, path in paths.items() if path}
     if dev:
-        dev_examples = build_examples(spec, read_rows(dev, spec.sequence_column), dev)
-        return build_examples(spec, rows, train), dev_examples, test_examples
+        built = {name: build_examples(spec, rows, paths[name]) for name, rows in tables.items()}
+        return built["train"], built["dev"], built.get("test")
+    rows = tables["train"]
     fractions = (0.8, 0.2, 0.0) if test else (0.6, 0.15, 0.25)
     parts = dict(zip(("train", "dev", "test"), split_rows(list(range(len(rows))), seed, fractions), strict=True))
     built = {
@@ -251,7 +252,30 @@ def load_splits(
         for name, idx in parts.items()
         if idx
     }
+    if test:
+        built["test"] = build_examples(spec, tables["test"], test)
     out_dir.mkdir(parents=True, exist_ok=True)
     split = {"seed": seed, "rows": {k: [i + 1 for i in v] for k, v in parts.items()}}
     atomic_write_text(out_dir / "split.json", json.dumps(split) + "\n")
-    return built["train"], built["dev"], test_examples or built.get("test")
+    return built["train"], built["dev"], built.get("test")
+
+
+def finetune_from_files(
+    model: str,
+    task_file: str | Path,
+    train: str,
+    out: str | Path,
+    cfg: FinetuneConfig = FinetuneConfig(),  # frozen, so safe as a default
+    dev: str | None = None,
+    test: str | None = None,
+    from_scratch: bool = False,
+    split_seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+) -> FinetuneResult:
+    """What ``dnagpt finetune`` does: read the task file and tables (every row checked first), start
+    from ``model`` (or from random weights of its architecture), and :func:`finetune`."""
+    spec = TaskSpec.load(task_file)
+    train_examples, dev_examples, test_examples = load_splits(spec, train, dev, test, split_seed, Path(out))
+    start = starting_model(model, from_scratch, cfg.seed)
+    return finetune(start, spec, train_examples, dev_examples, cfg, out, test_examples, device, resume)

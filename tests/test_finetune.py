@@ -1,0 +1,111 @@
+"""The fine-tuning entry point and the trainer's contract with its tasks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dnagpt import DNAGPT, get_config
+from dnagpt.data.fasta import format_fasta, read_fasta_records
+from dnagpt.tasks.finetune import FinetuneConfig, finetune, finetune_lr_sweep, starting_model
+from dnagpt.tasks.spec import TaskSpec, build_examples
+from dnagpt.training.distributed import DistributedContext
+from dnagpt.training.trainer import TrainConfig, Trainer, TrainingTask
+
+SPEC = TaskSpec.from_dict({"name": "gc", "template": "classification", "labels": {"1": "A", "0": "N"}})
+
+
+def _examples(n, seed):
+    """GC-rich (label 1) against AT-rich (label 0) 60-mers: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        rich = i % 2
+        probs = [0.1, 0.4, 0.4, 0.1] if rich else [0.4, 0.1, 0.1, 0.4]
+        rows.append({"sequence": "".join(rng.choice(list("ACGT"), 60, p=probs)), "label": str(rich)})
+    return build_examples(SPEC, rows, f"set{seed}")
+
+
+def test_recipe_turns_epochs_into_steps():
+    cfg = FinetuneConfig(epochs=2.5, batch_size=8)
+    train = cfg.train_config(n_train=33)  # 33 examples = 5 steps of 8 (the last one short)
+    assert (train.max_steps, train.warmup_steps, train.eval_every, train.save_every) == (12, 5, 5, 5)
+    assert cfg.train_config(n_train=33, world_size=2).eval_every == 3
+    assert FinetuneConfig(checkpoint_every=2).train_config(40).save_every == 2
+
+
+def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):
+    torch.manual_seed(0)
+    model = DNAGPT(get_config("dnagpt-tiny"))
+    cfg = FinetuneConfig(epochs=8, lr=3e-3, batch_size=16, patience=0, progress=False, tensorboard=False)
+    result = finetune(model, SPEC, _examples(160, 0), _examples(32, 1), cfg, tmp_path / "run", test=_examples(64, 2))
+    assert result.best_dir == tmp_path / "run" / "best" and result.lr == 3e-3
+    assert result.dev["mcc"] > 0.5 and result.test["accuracy"] > 0.75
+    assert json.loads((tmp_path / "run" / "test_metrics.json").read_text()) == result.test
+    assert (tmp_path / "run" / "test_confusion.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "best" / "task.json").is_file()
+    with pytest.raises(Exception, match="already holds a run"):
+        finetune(model, SPEC, _examples(8, 0), _examples(8, 1), cfg, tmp_path / "run")
+
+
+def test_lr_sweep_keeps_the_best_dev_run(tmp_path):
+    torch.manual_seed(0)
+    model = DNAGPT(get_config("dnagpt-tiny"))
+    cfg = FinetuneConfig(epochs=2, batch_size=8, progress=False, tensorboard=False)
+    best, by_lr = finetune_lr_sweep(model, SPEC, _examples(48, 0), _examples(24, 1), cfg, tmp_path, [3e-3, 1e-6])
+    assert set(by_lr) == {3e-3, 1e-6}
+    assert best.lr == max(by_lr, key=by_lr.get)
+    assert best.best_dir == tmp_path / f"lr{best.lr:g}" / "best"
+
+
+def test_from_scratch_takes_the_architecture_of_a_model_directory(tmp_path):
+    torch.manual_seed(5)
+    DNAGPT(get_config("dnagpt-tiny", n_layer=1)).save_pretrained(tmp_path / "m")
+    a = starting_model(str(tmp_path / "m"), from_scratch=True, seed=3)
+    b = starting_model(str(tmp_path / "m"), from_scratch=True, seed=3)
+    saved = DNAGPT.from_pretrained(tmp_path / "m")
+    assert a.config.n_layer == 1
+    assert torch.equal(a.transformer.wte.weight, b.transformer.wte.weight)  # seeded
+    assert not torch.equal(a.transformer.wte.weight, saved.transformer.wte.weight)  # not the saved weights
+
+
+class _Mean(TrainingTask):
+    """A third task in a few lines: the regression head learns to output 2.0 at every position."""
+
+    def __init__(self):
+        self.seen = []
+
+    def batch(self, indices):
+        self.seen.append(list(indices))
+        tok = get_config("dnagpt-tiny").tokenizer()
+        return tok.batch_encode(["<R>ACGTACGTACGT"] * len(indices))
+
+    def loss(self, model, batch):
+        out = model(batch.input_ids)
+        loss = ((out.regression - 2.0) ** 2).mean()
+        return loss, {"loss": loss.detach()}
+
+    def evaluate(self, model, device, autocast):
+        return {"mse": float(self.loss(model, self.batch(range(2)).to(device))[0])}
+
+
+def test_a_new_task_is_one_small_class(tmp_path):
+    torch.manual_seed(0)
+    model = DNAGPT(get_config("dnagpt-tiny"))
+    task = _Mean()
+    cfg = TrainConfig(max_steps=30, batch_size=3, grad_accum=2, lr=1e-2, warmup_steps=1, eval_every=0,
+                      save_every=100, precision="fp32", progress=False, tensorboard=False)  # fmt: skip
+    result = Trainer(model, task, cfg, tmp_path, DistributedContext()).train()
+    # the trainer owns the sample arithmetic: step 0 draws 0-2 and 3-5, step 1 draws 6-8 and 9-11
+    assert task.seen[:4] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    assert result.evaluation["mse"] < 0.1
+    assert not (tmp_path / "best").exists()  # no selection metric: nothing kept
+
+
+def test_fasta_writer_round_trips(tmp_path):
+    records = [("one", "ACGT" * 30), ("two desc", "N" * 5)]
+    text = format_fasta(records, width=50)
+    assert text.splitlines()[1] == "ACGT" * 12 + "AC" and len(text.splitlines()) == 6
+    (tmp_path / "x.fa").write_text(text)
+    assert read_fasta_records(tmp_path / "x.fa") == [("one", "ACGT" * 30), ("two", "N" * 5)]
