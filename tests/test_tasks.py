@@ -65,7 +65,7 @@ def test_tables_and_row_errors(tmp_path):
     assert [e.labels for e in build_examples(spec, rows, "a.csv")] == [["1"], ["0"]]
     with pytest.raises(ConfigError, match=r"a\.csv, row 2, column label: label '7' is not in the task's labels"):
         build_examples(spec, [rows[0], {"sequence": "AC", "label": "7"}], "a.csv")
-    with pytest.raises(ConfigError, match="row 1: empty sequence"):
+    with pytest.raises(DataError, match="row 1, column sequence: empty sequence"):
         build_examples(spec, [{"sequence": " ", "label": "1"}], "a.csv")
     with pytest.raises(ConfigError, match="missing column"):
         build_examples(spec, [{"seq": "ACGT", "label": "1"}], "a.csv")

@@ -10,38 +10,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from .errors import ConfigError
 from .tokenizer import KmerTokenizer
+from .validation import build, settings
 
 
-@dataclass
+@settings
 class DNAGPTConfig:
     """Shape of a DNAGPT model (a GPT-2 style decoder without biases)."""
 
-    vocab_size: int = 19_564  # reserved tokens + k-mers; 34 + all 1..6-mers over NAGCT
-    context_length: int = 512  # positions, in tokens (numbers and instruction tokens count)
-    n_layer: int = 12  # transformer blocks
-    n_head: int = 12  # attention heads per block
-    d_model: int = 768  # width of the residual stream
-    dropout: float = 0.0  # the published models train without dropout
-    layer_norm_eps: float = 1e-5
-    kmer: int = 6  # bases per sequence token
-    kmer_sizes: tuple[int, ...] | None = None  # k-mer lengths in the vocabulary; None = 1..kmer
+    vocab_size: Annotated[int, Field(ge=1)] = 19_564  # reserved tokens + k-mers; 34 + all 1..6-mers over NAGCT
+    context_length: Annotated[int, Field(ge=1)] = 512  # positions, in tokens (numbers and instruction tokens count)
+    n_layer: Annotated[int, Field(ge=1)] = 12  # transformer blocks
+    n_head: Annotated[int, Field(ge=1)] = 12  # attention heads per block
+    d_model: Annotated[int, Field(ge=1)] = 768  # width of the residual stream
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # the published models train without dropout
+    layer_norm_eps: Annotated[float, Field(gt=0)] = 1e-5
+    kmer: Annotated[int, Field(ge=1, le=12)] = 6  # bases per sequence token
+    kmer_sizes: tuple[Annotated[int, Field(ge=1, le=12)], ...] | None = None  # k-mer lengths; None = 1..kmer
     name: str = "custom"  # a label only; shapes come from the fields above
 
     def __post_init__(self) -> None:
-        if self.kmer_sizes is not None:
-            self.kmer_sizes = tuple(self.kmer_sizes)
-        for field_name in ("vocab_size", "context_length", "n_layer", "n_head", "d_model"):
-            if int(getattr(self, field_name)) <= 0:
-                raise ConfigError(f"{field_name} must be positive, got {getattr(self, field_name)}")
         if self.d_model % self.n_head:
             raise ConfigError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         tokens = self.tokenizer().vocab_size
         if tokens != self.vocab_size:
             raise ConfigError(
@@ -63,12 +59,8 @@ class DNAGPTConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> DNAGPTConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown configuration fields: {', '.join(unknown)}")
-        return cls(**d)
+    def from_dict(cls, d: dict, where: str = "model configuration") -> DNAGPTConfig:
+        return build(cls, d, where)
 
     def save(self, path: str | Path) -> None:
         from .io import atomic_write_text
@@ -78,8 +70,8 @@ class DNAGPTConfig:
     @classmethod
     def load(cls, path: str | Path) -> DNAGPTConfig:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as e:
+            return cls.from_dict(json.loads(Path(path).read_text()), str(path))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: not valid JSON ({e})") from e
 
 
@@ -151,9 +143,13 @@ def get_config(name: str, **overrides) -> DNAGPTConfig:
         raise ConfigError(f"unknown configuration {name!r}; choose one of: {', '.join(_NAMED)}")
     fields = dict(_NAMED[name][1])
     fields.update(overrides)
-    fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6))
+    try:
+        fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"configuration {name!r}: kmer / kmer_sizes {fields.get('kmer')!r} / "
+                          f"{fields.get('kmer_sizes')!r} do not make a k-mer vocabulary ({e})") from None  # fmt: skip
     fields.setdefault("name", name)
-    return DNAGPTConfig(**fields)
+    return build(DNAGPTConfig, fields, f"configuration {name!r}")
 
 
 def describe_configs() -> list[dict]:

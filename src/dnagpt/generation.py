@@ -12,38 +12,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from pydantic import Field
 
 from .errors import ConfigError
 from .model import DNAGPT
 from .tokenizer import UNKNOWN_ID, KmerTokenizer
+from .validation import settings
 
 
-@dataclass
+@settings
 class SamplingConfig:
     """How to draw tokens."""
 
-    max_new_tokens: int = 128  # tokens added to each prompt, at most
-    temperature: float = 1.0  # 0 = always the most likely token
-    top_k: int = 0  # keep the k most likely tokens (0 = all)
-    top_p: float = 1.0  # keep the smallest set of tokens whose probability reaches p
-    num_samples: int = 1  # samples per prompt
+    max_new_tokens: Annotated[int, Field(ge=1)] = 128  # tokens added to each prompt, at most
+    temperature: Annotated[float, Field(ge=0)] = 1.0  # 0 = always the most likely token
+    top_k: Annotated[int, Field(ge=0)] = 0  # keep the k most likely tokens (0 = all)
+    top_p: Annotated[float, Field(gt=0, le=1)] = 1.0  # keep the smallest set of tokens whose probability reaches p
+    num_samples: Annotated[int, Field(ge=1)] = 1  # samples per prompt
     stop_ids: tuple[int, ...] | None = None  # None = <P> and the unknown id
     seed: int | None = None  # for reproducible samples
     # allowed[i] = the tokens that may be drawn at step i (bool, [steps, vocab]); later steps are free.
     # For outputs of a fixed layout, e.g. one of two alleles per SNP in an artificial haplotype.
     allowed: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0 or self.num_samples < 1:
-            raise ConfigError("top_k must be >= 0 and num_samples >= 1")
 
 
 @dataclass

@@ -8,19 +8,18 @@ never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..errors import DNAGPTError
 from . import data, finetune, genomes, inference, models, pretrain  # noqa: F401  (each registers its commands)
-from .registry import COMMANDS
+from .registry import COMMANDS, ArgumentParser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     """The argument parser with every registered subcommand."""
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="dnagpt",
         description="DNAGPT for DNA: pretrain, fine-tune, evaluate and use generative DNA language models.",
     )

@@ -6,9 +6,22 @@ import argparse
 import os
 
 from ..tasks.finetune import FinetuneConfig
-from .registry import command
+from ..validation import build
+from .registry import command, positive_int
 
 _RECIPE = FinetuneConfig()  # the defaults shown and used below
+_OPTIONS = (
+    "epochs",
+    "lr",
+    "batch_size",
+    "warmup_epochs",
+    "patience",
+    "seed",
+    "precision",
+    "checkpoint_every",
+    "lora_rank",
+    "lora_alpha",
+)  # fmt: skip  (each a --option of the same name)
 
 
 def _finetune_args(p: argparse.ArgumentParser) -> None:
@@ -51,11 +64,9 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 def _finetune(args: argparse.Namespace) -> int:
     from ..tasks.finetune import finetune_from_files
 
-    recipe = FinetuneConfig(
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, warmup_epochs=args.warmup_epochs,
-        patience=args.patience, seed=args.seed, precision=args.precision, checkpoint_every=args.checkpoint_every,
-        lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, progress=not args.no_progress,
-    )  # fmt: skip
+    options = {field: getattr(args, field) for field in _OPTIONS}
+    recipe = build(FinetuneConfig, {**options, "progress": not args.no_progress}, "dnagpt finetune",
+                   aliases={field: "--" + field.replace("_", "-") for field in _OPTIONS})  # fmt: skip
     result = finetune_from_files(args.model, args.task, args.train, args.out, recipe, args.dev, args.test,
                                  args.from_scratch, args.split_seed, args.device, args.resume)  # fmt: skip
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
@@ -71,7 +82,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", help="table with the task's sequence column (and number columns)")
     p.add_argument("--out", required=True, help="CSV to write: one row per input row")
     p.add_argument("--windows", action="store_true", help="average over context-sized windows of long sequences")
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="sequences per forward pass (default 32)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..genomes.pipeline import STEPS, GenomesConfig
+from ..validation import build
 from .registry import command
 
 _DEFAULTS = GenomesConfig()
@@ -49,9 +50,10 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
 def _genomes(args: argparse.Namespace) -> int:
     from ..genomes.pipeline import run_steps
 
-    cfg = GenomesConfig(source=args.source, n_snps=args.snps, min_maf=args.min_maf, held_out=args.held_out,
-                        seed=args.seed, pretrained=args.pretrained, epochs=args.epochs, lr=args.lr,
-                        n_generate=args.generate, temperatures=args.temperatures,
-                        constrain=not args.unconstrained)  # fmt: skip
+    flags = {"source": "--source", "n_snps": "--snps", "min_maf": "--min-maf", "held_out": "--held-out",
+             "seed": "--seed", "pretrained": "--pretrained", "epochs": "--epochs", "lr": "--lr",
+             "n_generate": "--generate", "temperatures": "--temperatures"}  # fmt: skip
+    values = {field: getattr(args, flag.removeprefix("--").replace("-", "_")) for field, flag in flags.items()}
+    cfg = build(GenomesConfig, {**values, "constrain": not args.unconstrained}, "dnagpt genomes", flags)
     run_steps(args.action, cfg, Path(args.work), args.models, args.device)
     return 0

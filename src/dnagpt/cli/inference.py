@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .registry import command
+from .registry import command, positive_int
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
@@ -29,23 +29,26 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     "generate", "generate DNA from prompts with a DNAGPT model (batched, key/value cache), FASTA out", _generate_args
 )
 def _generate(args: argparse.Namespace) -> int:
+    from ..device import resolve_device
     from ..errors import ConfigError
     from ..generation import SamplingConfig, generate, generations_fasta
     from ..io import atomic_write_text
     from ..model import DNAGPT
     from ..tasks.codec import task_stop_symbols
+    from ..validation import build
 
     prompts = list(args.prompt)
     if args.prompts_file:
         prompts += [ln.strip() for ln in Path(args.prompts_file).read_text().splitlines() if ln.strip()]
     if not prompts:
         raise ConfigError("give at least one --prompt or a --prompts-file")
-    model = DNAGPT.from_pretrained(args.model, map_location=args.device)
+    names = ("max_new_tokens", "temperature", "top_k", "top_p", "num_samples", "seed")
+    sampling = {name: getattr(args, name) for name in names}
+    build(SamplingConfig, sampling, "dnagpt generate", {n: "--" + n.replace("_", "-") for n in names})
+    model = DNAGPT.from_pretrained(args.model, map_location=resolve_device(args.device))
     tok = model.tokenizer()
     stop = tuple(tok.token_id(s) for s in args.stop or task_stop_symbols(args.model)) or None
-    cfg = SamplingConfig(
-        args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples, stop, args.seed
-    )
+    cfg = SamplingConfig(**sampling, stop_ids=stop)
     generations = generate(model, prompts, cfg, tok)
     text = generations_fasta(generations, tok)
     if args.out:
@@ -64,7 +67,7 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--species", help="species token or name put before each sequence, e.g. human")
     p.add_argument("--pooling", choices=["mean", "last"], default="mean", help="mean of tokens, or last token")
     p.add_argument("--windows", action="store_true", help="average context-sized windows of long sequences")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="sequences per forward pass (default 16)")
 
 
 @command("embed", "write one embedding per sequence (mean or last-token pooling) to .npy or parquet", _embed_args)

@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text, read_structured
 from ..tokenizer import species_token
+from ..validation import build, settings
 from .fasta import Record, prepare_fasta
 
 
@@ -59,28 +62,43 @@ class Region:
         return self.end - self.start
 
 
+@settings(frozen=True)
+class _ManifestEntry:
+    """One ``[[genome]]`` table as written in a manifest."""
+
+    path: str
+    species: str
+    weight: Annotated[float, Field(gt=0)] | None = None
+    source: str = ""  # where the file came from, for people reading the manifest
+
+
 def read_manifest(path: str | Path) -> list[GenomeEntry]:
-    """Parse a manifest file (``.toml``, ``.yaml``/``.yml`` or ``.json``)."""
+    """Parse a manifest file (``.toml``, ``.yaml``/``.yml`` or ``.json``); every entry is checked
+    (keys, types, the file's existence, the species) before anything is read."""
     path = Path(path)
     data = read_structured(path, "manifest", DataError)
+    unknown = sorted(set(data) - {"genome", "genomes"})
+    if unknown:
+        raise DataError(f"{path}: unknown manifest keys {', '.join(unknown)}; expected [[genome]] entries")
     genomes = data.get("genome") or data.get("genomes")
     if not genomes:
         raise DataError(f"{path}: manifest lists no genomes (expected [[genome]] entries with path and species)")
+    if not isinstance(genomes, list):
+        raise DataError(f"{path}: 'genome' must be a list of [[genome]] tables, got {genomes!r}")
     entries = []
-    for i, g in enumerate(genomes):
-        if "path" not in g or "species" not in g:
-            raise DataError(f"{path}: genome entry {i + 1} needs both 'path' and 'species'")
-        file = (path.parent / g["path"]).resolve()
-        if not file.is_file():
-            raise DataError(f"{path}: genome entry {i + 1}: file {g['path']} does not exist")
+    for i, g in enumerate(genomes, start=1):
         try:
-            token = species_token(str(g["species"]))
+            entry = build(_ManifestEntry, g, f"{path}: genome entry {i}")
         except ConfigError as e:
-            raise DataError(f"{path}: genome entry {i + 1}: {e}") from e
-        weight = g.get("weight")
-        if weight is not None and not float(weight) > 0:
-            raise DataError(f"{path}: genome entry {i + 1}: weight must be positive, got {weight}")
-        entries.append(GenomeEntry(file, token, float(weight) if weight is not None else None))
+            raise DataError(str(e)) from None
+        file = (path.parent / entry.path).resolve()
+        if not file.is_file():
+            raise DataError(f"{path}: genome entry {i}: file {entry.path} does not exist")
+        try:
+            token = species_token(entry.species)
+        except ConfigError as e:
+            raise DataError(f"{path}: genome entry {i}: {e}") from e
+        entries.append(GenomeEntry(file, token, entry.weight))
     return entries
 
 

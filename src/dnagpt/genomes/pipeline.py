@@ -15,14 +15,17 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
+from ..validation import settings
 from .generators import GENERATORS
 from .haplotypes import Haplotypes, read_vcf, select_snps, simulate, split_samples
 
@@ -31,23 +34,25 @@ SPECIES = "Homo sapiens"
 STOP = "<Z>"
 
 
-@dataclass
+@settings
 class GenomesConfig:
     """Settings of one artificial-genome study (defaults: real 1000 Genomes EUR haplotypes, chr20)."""
 
-    source: str = "1000g"  # "1000g" (shapeit4 example, 1,006 haplotypes) or "msprime" (simulated)
-    n_snps: int = 1000  # length of the dense SNP run
-    min_maf: float = 0.01  # SNPs rarer than this are left out
-    start: int = 0  # first position considered (bp)
-    held_out: float = 0.2  # fraction of samples kept for evaluation only
-    seed: int = 0
+    source: Literal["1000g", "msprime"] = "1000g"  # shapeit4 example (1,006 haplotypes), or simulated
+    n_snps: Annotated[int, Field(ge=2)] = 1000  # length of the dense SNP run
+    min_maf: Annotated[float, Field(ge=0, lt=0.5)] = 0.01  # SNPs rarer than this are left out
+    start: Annotated[int, Field(ge=0)] = 0  # first position considered (bp)
+    held_out: Annotated[float, Field(gt=0, lt=1)] = 0.2  # fraction of samples kept for evaluation only
+    seed: Annotated[int, Field(ge=0)] = 0
     pretrained: str = "dnagpt-small-multispecies"  # model to fine-tune (name, directory or .pth)
-    epochs: float = 30  # 804 training haplotypes (the paper: 10 epochs over 5,008)
-    lr: float = 1e-3
-    batch_size: int = 16
-    n_generate: int = 1000  # artificial haplotypes per model and temperature
-    temperatures: list[float] = field(default_factory=lambda: [0.8, 1.2])
-    generate_batch: int = 250  # haplotypes generated together
+    epochs: Annotated[float, Field(gt=0)] = 30  # 804 training haplotypes (the paper: 10 epochs over 5,008)
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    batch_size: Annotated[int, Field(ge=1)] = 16
+    n_generate: Annotated[int, Field(ge=1)] = 1000  # artificial haplotypes per model and temperature
+    temperatures: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = field(
+        default_factory=lambda: [0.8, 1.2]
+    )
+    generate_batch: Annotated[int, Field(ge=1)] = 250  # haplotypes generated together
     constrain: bool = True  # draw only the two alleles of each SNP (the stop symbol stays free)
 
 

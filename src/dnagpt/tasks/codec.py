@@ -11,14 +11,16 @@ beside fine-tuned weights, so a model directory knows its task.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError, InvalidSequenceError
 from ..io import atomic_write_text
 from ..model import DNAGPT
 from ..tokenizer import KmerTokenizer
@@ -59,17 +61,30 @@ class TaskCodec:
         """The dev metric that picks the best model: MCC, R2, or held-out loss for generation."""
         return {"token": "mcc", "number": "r2", "sequence": "loss"}[self.spec.output]
 
-    def batch(self, examples: list[Example], source: str = "data") -> TaskBatch:
+    def check(self, examples: list[Example]) -> None:
+        """Encode every example once and check it fits the context, before any work starts: a
+        problem found when its batch is drawn would cost the work done until then."""
+        for e in examples:
+            self._encode(e)
+
+    def _encode(self, e: Example):
         generating = self.spec.output == "sequence"
         suffix = self.spec.stop if generating else ""  # a generation task learns to end with its stop symbol
-        encs = [self.tok.encode(e.text + suffix) for e in examples]
-        for e, enc in zip(examples, encs, strict=True):
-            if len(enc) > self.context:
-                raise ConfigError(
-                    f"{source}, row {e.row}: {len(enc)} tokens{' with the stop symbol' if generating else ''}, "
-                    f"more than the model's context of {self.context} "
-                    f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
-                )
+        try:
+            enc = self.tok.encode(e.text + suffix)
+        except InvalidSequenceError as err:
+            raise DataError(f"{e.source}, row {e.row}: {err}") from None
+        if len(enc) > self.context:
+            raise DataError(
+                f"{e.source}, row {e.row}: {len(enc)} tokens{' with the stop symbol' if generating else ''}, "
+                f"more than the model's context of {self.context} "
+                f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
+            )
+        return enc
+
+    def batch(self, examples: list[Example]) -> TaskBatch:
+        generating = self.spec.output == "sequence"
+        encs = [self._encode(e) for e in examples]
         tb = self.tok.batch_encode(encs, padding_side="right")
         n_answers = len(self.spec.label_columns) if self.spec.output == "token" else 1
         if generating:
@@ -120,7 +135,7 @@ class TaskCodec:
         return self.label_names[0]
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec.__dict__, "target_mean": self.target_mean, "target_std": self.target_std}
+        return {"spec": dataclasses.asdict(self.spec), "target_mean": self.target_mean, "target_std": self.target_std}
 
     def save(self, model_dir: str | Path) -> None:
         """Write ``task.json`` into a model directory."""
@@ -141,15 +156,22 @@ def read_task_file(model_dir: str | Path) -> dict | None:
 def load_task_codec(model_dir: str | Path, model: DNAGPT) -> TaskCodec:
     """The task saved beside fine-tuned weights (``task.json``)."""
     saved = read_task_file(model_dir)
+    path = Path(model_dir) / TASK_FILE
     if saved is None:
         raise ConfigError(f"{model_dir}: no {TASK_FILE}; is this a fine-tuned model directory?")
-    spec = TaskSpec(**saved["spec"])
-    return TaskCodec(spec, model.tokenizer(), model.config.context_length, saved["target_mean"], saved["target_std"])
+    if not isinstance(saved, dict) or set(saved) != {"spec", "target_mean", "target_std"}:
+        raise ConfigError(f"{path}: expected the keys spec, target_mean and target_std")
+    mean, std = saved["target_mean"], saved["target_std"]
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (mean, std)) or std <= 0:
+        raise ConfigError(f"{path}: target_mean and target_std must be finite numbers, std above 0")
+    spec = TaskSpec.from_dict(saved["spec"], str(path))
+    return TaskCodec(spec, model.tokenizer(), model.config.context_length, float(mean), float(std))
 
 
 def task_stop_symbols(model_dir: str | Path) -> list[str]:
     """The stop symbols of a model fine-tuned for generation (its task's stop and ``<P>``); [] otherwise."""
     saved = read_task_file(model_dir) if Path(model_dir).is_dir() else None
-    if saved and saved["spec"].get("output") == "sequence":
-        return [saved["spec"]["stop"], "<P>"]
-    return []
+    if not saved:
+        return []
+    spec = TaskSpec.from_dict(saved.get("spec") if isinstance(saved, dict) else saved, str(Path(model_dir) / TASK_FILE))
+    return [spec.stop, "<P>"] if spec.output == "sequence" else []

@@ -16,9 +16,11 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from ..config import config_names, get_config
 from ..errors import ConfigError
@@ -28,28 +30,29 @@ from ..model import DNAGPT
 from ..seeding import seed_everything
 from ..training.distributed import DistributedContext
 from ..training.trainer import TrainConfig, Trainer, TrainingTask
+from ..validation import settings
 from .codec import TaskBatch, TaskCodec, load_task_codec
 from .predict import evaluate_examples
 from .spec import Example, TaskSpec
 
 
-@dataclass(frozen=True)
+@settings(frozen=True)
 class FinetuneConfig:
     """The fine-tuning recipe; defaults are the paper's where it gives them."""
 
-    epochs: float = 10  # passes over the training examples (paper: 10)
-    lr: float = 3e-5  # peak learning rate (paper: 3e-5 for the 0.1B models)
-    batch_size: int = 8  # examples per optimiser step and process (paper: 8)
-    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay (paper: one epoch)
-    weight_decay: float = 0.1  # AdamW, on matrices only
-    patience: int = 3  # stop after this many epochs without a better dev score (0 = never)
-    seed: int = 0  # shuffling (and the random weights of a model trained from scratch)
+    epochs: Annotated[float, Field(gt=0)] = 10  # passes over the training examples (paper: 10)
+    lr: Annotated[float, Field(gt=0)] = 3e-5  # peak learning rate (paper: 3e-5 for the 0.1B models)
+    batch_size: Annotated[int, Field(ge=1)] = 8  # examples per optimiser step and process (paper: 8)
+    warmup_epochs: Annotated[float, Field(ge=0)] = 1.0  # linear warm-up, then cosine decay (paper: one epoch)
+    weight_decay: Annotated[float, Field(ge=0)] = 0.1  # AdamW, on matrices only
+    patience: Annotated[int, Field(ge=0)] = 3  # stop after this many epochs without a better dev score (0 = never)
+    seed: Annotated[int, Field(ge=0)] = 0  # shuffling (and the random weights of a model trained from scratch)
     # fp32, auto (bf16 autocast where supported), bf16 or fp16. Full precision by default: runs are short,
     # and a tiny regression test fell from Pearson 0.5+ to 0.47 under bf16 autocast on the CPU.
-    precision: str = "fp32"
-    checkpoint_every: int = 0  # steps between resumable checkpoints; 0 = once per epoch
-    lora_rank: int = 0  # > 0: train LoRA adapters of this rank (and the heads) instead of every weight
-    lora_alpha: float = 16.0  # LoRA scaling numerator
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "fp32"
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = once per epoch
+    lora_rank: Annotated[int, Field(ge=0)] = 0  # > 0: train LoRA adapters of this rank (and the heads) instead
+    lora_alpha: Annotated[float, Field(gt=0)] = 16.0  # LoRA scaling numerator
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
 
@@ -153,6 +156,8 @@ def finetune(
         values = np.array([e.value for e in train])
         mean, std = float(values.mean()), float(max(values.std(), 1e-8))
     codec = TaskCodec(spec, model.tokenizer(), model.config.context_length, mean, std)
+    for part in (train, dev, test or []):
+        codec.check(part)
     train_cfg = cfg.train_config(len(train), dist.world_size)
     task = FinetuneTask(codec, train, dev, cfg.seed, eval_batch=cfg.batch_size * 4)
     if cfg.lora_rank:
@@ -265,7 +270,7 @@ def finetune_from_files(
     task_file: str | Path,
     train: str,
     out: str | Path,
-    cfg: FinetuneConfig = FinetuneConfig(),  # frozen, so safe as a default
+    cfg: FinetuneConfig | None = None,
     dev: str | None = None,
     test: str | None = None,
     from_scratch: bool = False,
@@ -275,6 +280,7 @@ def finetune_from_files(
 ) -> FinetuneResult:
     """What ``dnagpt finetune`` does: read the task file and tables (every row checked first), start
     from ``model`` (or from random weights of its architecture), and :func:`finetune`."""
+    cfg = cfg or FinetuneConfig()
     spec = TaskSpec.load(task_file)
     train_examples, dev_examples, test_examples = load_splits(spec, train, dev, test, split_seed, Path(out))
     start = starting_model(model, from_scratch, cfg.seed)

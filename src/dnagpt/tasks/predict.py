@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..data.tables import read_table
+from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation.metrics import classification_metrics, regression_metrics
 from ..io import atomic_write_text
@@ -144,9 +145,12 @@ def predict_table(
 ) -> int:
     """Predict every row of ``table`` with the fine-tuned model in ``model_dir``; write the CSV
     ``out`` (see :func:`predictions_csv`) and return the number of rows."""
+    device = resolve_device(device)
     model = DNAGPT.from_pretrained(model_dir, map_location=device)
     codec = load_task_codec(model_dir, model)
     examples = build_examples(codec.spec, read_table(table), str(table), need_labels=False)
+    if not windows:
+        codec.check(examples)
     preds = predict_examples(codec, model, examples, device, batch_size=batch_size, windows=windows)
     atomic_write_text(Path(out), predictions_csv(codec, examples, preds))
     return len(examples)

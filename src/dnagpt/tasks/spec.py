@@ -25,10 +25,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError, InvalidSequenceError
 from ..io import read_structured
-from ..tokenizer import species_token
+from ..tokenizer import normalise_bases, species_token
+from ..validation import build, settings
 
 # name -> (prompt, output)
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -41,13 +43,13 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass
+@settings
 class TaskSpec:
     """A downstream task, read from a task file."""
 
     name: str
     prompt: str  # with {species}, {sequence}, {numbers}
-    output: str  # "token" (classification), "number" (regression) or "sequence" (generation)
+    output: Literal["token", "number", "sequence"]  # classification, regression or generation
     species: str = ""  # species token, e.g. "<R>"; empty = none
     sequence_column: str = "sequence"
     label_column: str = "label"
@@ -63,6 +65,8 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "task") -> TaskSpec:
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where}: expected a table of task settings, got {d!r}")
         d = dict(d)
         template = d.pop("template", None)
         if template is not None:
@@ -72,17 +76,14 @@ class TaskSpec:
             d.setdefault("output", TEMPLATES[template][1])
         if "prompt" not in d or "output" not in d:
             raise ConfigError(f"{where}: give a template, or both prompt and output")
-        if d["output"] not in ("token", "number", "sequence"):
-            raise ConfigError(f"{where}: output must be 'token', 'number' or 'sequence', got {d['output']!r}")
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown task settings: {', '.join(unknown)}")
         if d.get("species"):
             d["species"] = species_token(str(d["species"]))
-        d["labels"] = {str(k): str(v) for k, v in (d.get("labels") or {}).items()}
+        labels = d.get("labels") or {}
+        if not isinstance(labels, dict):
+            raise ConfigError(f"{where}: labels must be a table of label value -> answer token, got {labels!r}")
+        d["labels"] = {str(k): str(v) for k, v in labels.items()}
         d.setdefault("name", Path(where).stem)
-        spec = cls(**d)
+        spec = build(cls, d, where)
         if not spec.label_columns:
             spec.label_columns = [spec.label_column]
         if spec.output != "token" and len(spec.label_columns) > 1:
@@ -93,6 +94,13 @@ class TaskSpec:
             raise ConfigError(f"{where}: a classification task needs [labels] mapping at least two values to tokens")
         if "{numbers}" in spec.prompt and not spec.number_columns:
             raise ConfigError(f"{where}: the prompt has {{numbers}} but number_columns is empty")
+        try:
+            spec.text("ACGT", [0.0] * len(spec.number_columns))
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(
+                f"{where}: prompt {spec.prompt!r} has a placeholder other than {{species}}, {{sequence}}, "
+                f"{{numbers}} and {{queries}} ({e})"
+            ) from None
         return spec
 
     def text(self, sequence: str, numbers: list[float] | None = None) -> str:
@@ -112,6 +120,7 @@ class Example:
     numbers: list[float] = field(default_factory=list)
     labels: list[str] | None = None  # classification: one label per label column
     value: float | None = None  # regression
+    source: str = "data"  # the file it was read from, for messages
 
 
 def build_examples(
@@ -130,15 +139,23 @@ def build_examples(
     if missing:
         raise ConfigError(f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(rows[0])}")
     examples = []
+    seq_column = spec.sequence_column
     for i, r in zip(row_numbers or range(1, len(rows) + 1), rows, strict=True):
-        seq = str(r[spec.sequence_column] or "").strip()
+        raw = r[seq_column]
+        if raw is not None and not isinstance(raw, str):  # e.g. a parquet column of numbers
+            raise DataError(f"{source}, row {i}, column {seq_column}: {raw!r} is not a DNA sequence")
+        seq = (raw or "").strip()
         if not seq:
-            raise ConfigError(f"{source}, row {i}: empty sequence")
+            raise DataError(f"{source}, row {i}, column {seq_column}: empty sequence")
+        try:
+            normalise_bases(seq)  # only bases: '<', digits or commas would be read as tokens and numbers
+        except InvalidSequenceError as e:
+            raise DataError(f"{source}, row {i}, column {seq_column}: {e}") from None
         numbers = []
         for c in spec.number_columns:
             v = _number(r[c], f"{source}, row {i}, column {c}")
             numbers.append(v)
-        ex = Example(i, spec.text(seq, numbers), seq, numbers)
+        ex = Example(i, spec.text(seq, numbers), seq, numbers, source=source)
         if need_labels and spec.output == "token":
             ex.labels = []
             for column in spec.label_columns:

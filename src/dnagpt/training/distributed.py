@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..device import resolve_device
 from ..errors import ConfigError
 
 
@@ -41,14 +42,8 @@ class DistributedContext:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        if device == "auto":
-            device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda":
-            device = f"cuda:{local}"
-        dev = torch.device(device)
+        dev = resolve_device(device, local)
         if dev.type == "cuda":
-            if not torch.cuda.is_available():
-                raise ConfigError("device 'cuda' was asked for, but no GPU is visible")
             torch.cuda.set_device(dev)
         if world > 1 and not dist.is_initialized():
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")

@@ -9,43 +9,50 @@ defaults written here; ``--set section.key=value`` changes one from the command 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from ..config import DNAGPTConfig, get_config
 from ..errors import ConfigError
 from ..io import parse_toml, read_structured
 from ..resources import BUNDLED_CONFIGS
+from ..validation import build, settings
 from .trainer import TrainConfig
 
 
-@dataclass
+@settings
 class DataConfig:
     manifest: str = "bundled"  # a manifest file, or "bundled" for the corpus shipped with dnagpt
     cache_dir: str = ""  # prepared genomes; default $DNAGPT_CACHE or ~/.cache/dnagpt
-    valid_fraction: float = 0.1  # the last part of each record held out for validation
-    max_tokens: int = 0  # longest window in k-mers; 0 = context - 5
-    min_tokens: int = 0  # shortest window in k-mers; 0 = 70 % of max_tokens
-    reverse_prob: float = 0.5  # sequence-order task: chance of reversing a window
-    max_n_fraction: float = 0.05  # windows with more N are redrawn (paper, Methods)
+    valid_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1  # the last part of each record held out
+    max_tokens: Annotated[int, Field(ge=0)] = 0  # longest window in k-mers; 0 = context - 5
+    min_tokens: Annotated[int, Field(ge=0)] = 0  # shortest window in k-mers; 0 = 70 % of max_tokens
+    reverse_prob: Annotated[float, Field(ge=0, le=1)] = 0.5  # sequence-order task: chance of reversing a window
+    max_n_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05  # windows with more N are redrawn (paper, Methods)
+
+    def __post_init__(self) -> None:
+        if self.min_tokens and self.max_tokens and self.min_tokens > self.max_tokens:
+            raise ConfigError(f"[data] min_tokens = {self.min_tokens} is above max_tokens = {self.max_tokens}")
 
 
-@dataclass
+@settings
 class ObjectiveConfig:
-    mse_weight: float = 0.01  # lambda in loss = CE + lambda x MSE (paper, eq. 1)
+    mse_weight: Annotated[float, Field(ge=0)] = 0.01  # lambda in loss = CE + lambda x MSE (paper, eq. 1)
     # GC targets are standardised with the training corpus' mean and standard deviation,
     # so that lambda weighs an error measured in standard deviations, not in raw fractions.
     standardize_gc: bool = True
 
 
-@dataclass
+@settings
 class EvalConfig:
-    samples: int = 512  # held-out windows per evaluation
-    baseline_bp: int = 2_000_000  # bases per genome counted for the k-mer unigram baseline
+    samples: Annotated[int, Field(ge=1)] = 512  # held-out windows per evaluation
+    baseline_bp: Annotated[int, Field(ge=1)] = 2_000_000  # bases per genome counted for the unigram baseline
 
 
-@dataclass
+@settings
 class PretrainConfig:
     model: dict[str, Any] = field(default_factory=lambda: {"config": "dnagpt-small"})
     data: DataConfig = field(default_factory=DataConfig)
@@ -54,20 +61,21 @@ class PretrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     @classmethod
-    def from_dict(cls, d: dict) -> PretrainConfig:
+    def from_dict(cls, d: dict, where: str = "config") -> PretrainConfig:
+        """Check every section (types, ranges, unknown keys) and the model; errors name ``where``."""
         sections = {"data": DataConfig, "objective": ObjectiveConfig, "train": TrainConfig, "eval": EvalConfig}
         unknown = sorted(set(d) - set(sections) - {"model"})
         if unknown:
-            raise ConfigError(f"unknown config sections: {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {"model": dict(d.get("model", {"config": "dnagpt-small"}))}
+            raise ConfigError(f"{where}: unknown sections {', '.join(unknown)}; known: model, {', '.join(sections)}")
+        model = d.get("model", {"config": "dnagpt-small"})
+        if not isinstance(model, dict):
+            raise ConfigError(f"{where}: [model] must be a table of settings, got {model!r}")
+        kwargs: dict[str, Any] = {"model": dict(model)}
         for name, klass in sections.items():
-            values = d.get(name, {})
-            known = {f.name for f in dataclasses.fields(klass)}
-            bad = sorted(set(values) - known)
-            if bad:
-                raise ConfigError(f"unknown settings in [{name}]: {', '.join(bad)}; known: {', '.join(sorted(known))}")
-            kwargs[name] = klass(**values)
-        return cls(**kwargs)
+            kwargs[name] = build(klass, d.get(name, {}), f"{where} [{name}]")
+        cfg = cls(**kwargs)
+        build_model_config(cfg, where)  # the model section is checked now, not when training starts
+        return cfg
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -84,12 +92,13 @@ def load_pretrain_config(source: str, overrides: list[str] | None = None) -> Pre
             raise ConfigError(f"{source}: no such config file, nor a bundled config (bundled: {', '.join(names)})")
         path = bundled
     data = read_structured(path, "config", ConfigError)
-    manifest = data.get("data", {}).get("manifest")
-    if manifest and manifest != "bundled" and not Path(manifest).is_absolute():
-        data["data"]["manifest"] = str((path.parent / manifest).resolve())
+    section = data.get("data")
+    manifest = section.get("manifest") if isinstance(section, dict) else None
+    if isinstance(manifest, str) and manifest != "bundled" and not Path(manifest).is_absolute():
+        section["manifest"] = str((path.parent / manifest).resolve())  # relative to the config file
     for item in overrides or []:
         apply_override(data, item)
-    return PretrainConfig.from_dict(data)
+    return PretrainConfig.from_dict(data, str(path))
 
 
 def apply_override(data: dict, item: str) -> None:
@@ -103,11 +112,19 @@ def apply_override(data: dict, item: str) -> None:
         value = parse_toml(f"v = {raw}")["v"]
     except ValueError:
         value = raw
-    data.setdefault(section, {})[name] = value
+    table = data.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"override {item!r}: [{section}] is not a table of settings in the config")
+    table[name] = value
 
 
-def build_model_config(cfg: PretrainConfig) -> DNAGPTConfig:
+def build_model_config(cfg: PretrainConfig, where: str = "config") -> DNAGPTConfig:
     """The model configuration of ``[model]``: a named configuration with some fields changed."""
     fields = dict(cfg.model)
     name = fields.pop("config", "dnagpt-small")
-    return get_config(name, **fields)
+    if not isinstance(name, str):
+        raise ConfigError(f"{where} [model]: config must be a configuration name, got {name!r}")
+    try:
+        return get_config(name, **fields)
+    except ConfigError as e:
+        raise ConfigError(f"{where} [model]: {e}") from None

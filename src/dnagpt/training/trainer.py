@@ -21,49 +21,40 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from ..errors import ConfigError
 from ..io import atomic_path, atomic_write_text
 from ..seeding import seed_everything
+from ..validation import settings
 from .distributed import DistributedContext
 
 
-@dataclass
+@settings
 class TrainConfig:
     """Optimisation settings; the defaults are the paper's (Fig. S3) where it gives them."""
 
-    max_steps: int = 1000  # optimiser steps
-    batch_size: int = 8  # samples per micro-batch, per process
-    grad_accum: int = 5  # micro-batches per optimiser step (Fig. S3: 5)
-    lr: float = 1e-4  # peak learning rate (Fig. S3: 1e-4 for the 0.1B models)
-    min_lr_ratio: float = 0.1  # the cosine ends at lr * min_lr_ratio
-    warmup_steps: int = 100  # linear warm-up (Fig. S3: 1 epoch or 10,000 steps)
-    weight_decay: float = 0.1  # AdamW, on matrices only (not norms or embeddings)
-    betas: tuple[float, float] = (0.9, 0.98)  # Fig. S3
-    grad_clip: float = 1.0  # max global gradient norm (Fig. S3)
-    precision: str = "auto"  # auto (bf16 where supported), bf16, fp16, fp32
-    seed: int = 0
-    log_every: int = 10  # steps between training-metric lines
-    eval_every: int = 200  # steps between held-out evaluations (0: only at the end)
-    save_every: int = 100  # steps between checkpoints
+    max_steps: Annotated[int, Field(ge=1)] = 1000  # optimiser steps
+    batch_size: Annotated[int, Field(ge=1)] = 8  # samples per micro-batch, per process
+    grad_accum: Annotated[int, Field(ge=1)] = 5  # micro-batches per optimiser step (Fig. S3: 5)
+    lr: Annotated[float, Field(gt=0)] = 1e-4  # peak learning rate (Fig. S3: 1e-4 for the 0.1B models)
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1  # the cosine ends at lr * min_lr_ratio
+    warmup_steps: Annotated[int, Field(ge=0)] = 100  # linear warm-up (Fig. S3: 1 epoch or 10,000 steps)
+    weight_decay: Annotated[float, Field(ge=0)] = 0.1  # AdamW, on matrices only (not norms or embeddings)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.98)  # Fig. S3
+    grad_clip: Annotated[float, Field(gt=0)] = 1.0  # max global gradient norm (Fig. S3)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 where supported
+    seed: Annotated[int, Field(ge=0)] = 0
+    log_every: Annotated[int, Field(ge=1)] = 10  # steps between training-metric lines
+    eval_every: Annotated[int, Field(ge=0)] = 200  # steps between held-out evaluations (0: only at the end)
+    save_every: Annotated[int, Field(ge=1)] = 100  # steps between checkpoints
     tensorboard: bool = True  # also write TensorBoard events when tensorboard is installed
     progress: bool = True  # progress bar on the terminal
     fsdp: bool = False  # shard parameters across processes (models too big for one device)
-    patience: int = 0  # stop after this many evaluations without a better selection metric (0 = never)
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
-        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
-            raise ConfigError(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
-        for name in ("max_steps", "batch_size", "grad_accum"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+    patience: Annotated[int, Field(ge=0)] = 0  # stop after this many evaluations without a better one (0 = never)
 
 
 class TrainingTask:
