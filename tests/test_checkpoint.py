@@ -76,10 +76,21 @@ def test_save_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
     model = DNAGPT(get_config("dnagpt-tiny")).eval()
     model.save_pretrained(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
+    files = ["config.json", "model.safetensors", "model.safetensors.sha256", "tokenizer.json"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == files
     again = DNAGPT.from_pretrained(tmp_path / "m")
     ids = torch.randint(0, 19_564, (2, 30))
     assert torch.equal(model(ids).logits, again(ids).logits)
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # one bit pattern flipped in the last weight: still a valid safetensors file
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: its SHA-256 .* does not match"):
+        DNAGPT.from_pretrained(tmp_path / "m")
 
 
 def test_mismatched_weights_list_every_problem(tmp_path):
@@ -106,6 +117,9 @@ def test_truncated_files_are_clear_errors(tmp_path):
     DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "m")
     weights = tmp_path / "m" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"SHA-256 .* damaged, truncated"):
+        DNAGPT.from_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors.sha256").unlink()  # without its digest: the reader's own check
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         DNAGPT.from_pretrained(tmp_path / "m")
 
@@ -118,8 +132,9 @@ class _Payload:
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"model": {"x": torch.zeros(1)}, "hook": _Payload()}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    with pytest.raises(CheckpointError, match="weights_only"):
+    with pytest.raises(CheckpointError, match="weights_only=True") as err:
         DNAGPT.from_pretrained(path, name="dnagpt-tiny")
+    assert "weights_only` set to `False`" not in str(err.value)  # never pass on advice to load unsafely
 
 
 def test_unknown_shapes_ask_for_a_name(tmp_path):

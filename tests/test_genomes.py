@@ -133,4 +133,4 @@ def test_genomes_command_end_to_end_and_resume(tmp_path, capsys):
     assert main(args) == 0  # a rerun finds everything done and only rewrites the report
     assert (work / "generated" / "markov.npz").stat().st_mtime_ns == stamp
     assert main([*args[:-2], "--lr", "1e-4"]) == 2
-    assert "started with other settings (lr)" in capsys.readouterr().err
+    assert "started with other settings (lr: 0.003 -> 0.0001" in capsys.readouterr().err

@@ -114,7 +114,7 @@ def test_two_processes_equal_one_process_with_accumulation(tmp_path, mode, port)
 def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         load_pretrain_config("nonexistent")
-    with pytest.raises(ConfigError, match=r"unknown settings in \[train\]: learning_rate"):
+    with pytest.raises(ConfigError, match=r"\[train\]: unknown setting .learning_rate."):
         load_pretrain_config(str(_config(tmp_path)), ["train.learning_rate=1"])
     with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_pretrain_config(str(_config(tmp_path)), ["lr=1"])

@@ -11,7 +11,6 @@ the model and checks every key and shape with :func:`check_state_dict`.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 import zipfile
@@ -23,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import DNAGPTConfig, config_names, get_config
 from .errors import CheckpointError, ConfigError
-from .io import atomic_write
+from .io import verify_digest, write_with_digest
 from .resources import SHIPPED_MODELS
 
 WEIGHTS_FILE = "model.safetensors"
@@ -44,7 +43,7 @@ def write_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     meta = {"format": "pt", "dnagpt_config": config.name, **(metadata or {})}
-    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=meta))
+    write_with_digest(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=meta))
     config.save(directory / CONFIG_FILE)
     config.tokenizer().save(directory / TOKENIZER_FILE)
 
@@ -68,13 +67,14 @@ def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[DNAGPTCo
     ``name`` picks the configuration of a bare weight file; without it the configuration is read
     from a ``config.json`` beside a ``.safetensors`` file, or inferred from the shapes.
     """
+    named = get_config(name) if name is not None else None  # an unknown name fails before any reading
     path = resolve_model_path(path)
     if path.is_dir():
         return _read_directory(path)
     state = read_official_state(path) if path.suffix != ".safetensors" else _read_safetensors(path)
     beside = path.parent / CONFIG_FILE
-    if name is not None:
-        config = get_config(name)
+    if named is not None:
+        config = named
     elif path.suffix == ".safetensors" and beside.exists():
         config = DNAGPTConfig.load(beside)
     else:
@@ -82,26 +82,20 @@ def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[DNAGPTCo
     return config, state
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_official_state(path: Path) -> dict[str, torch.Tensor]:
     """The state dict of a published ``.pth`` file, opened with ``weights_only=True``."""
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    verify_digest(path, CheckpointError)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
+    except pickle.UnpicklingError:  # torch's own message advises unsafe loading: not repeated here
         raise CheckpointError(
-            f"{path}: holds Python objects other than tensors; refusing to unpickle it "
-            f"(weights_only=True). Detail: {str(e).splitlines()[0]}"
-        ) from e
+            f"{path}: not a file of tensors alone (it is damaged, or holds Python objects that could run code); "
+            "refused, as only weights are ever read (weights_only=True)"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise CheckpointError(f"{path}: truncated or corrupt weight file ({str(e).splitlines()[0]})") from e
+        raise CheckpointError(f"{path}: truncated or corrupt weight file ({str(e).splitlines()[0]})") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -174,6 +168,7 @@ def _read_directory(path: Path) -> tuple[DNAGPTConfig, dict[str, torch.Tensor]]:
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    verify_digest(path, CheckpointError)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -62,6 +63,55 @@ def atomic_write_gzip(path: str | Path, payload: bytes) -> None:
     atomic_write(path, write)
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def digest_path(path: str | Path) -> Path:
+    """Where the SHA-256 of ``path`` is kept: ``path.sha256`` beside it (``sha256sum`` format)."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def write_with_digest(path: str | Path, write: Callable[[Path], object]) -> None:
+    """:func:`atomic_write` ``path``, then its SHA-256 beside it (see :func:`verify_digest`)."""
+    path = Path(path)
+    atomic_write(path, write)
+    atomic_write_text(digest_path(path), f"{file_sha256(path)}  {path.name}\n")
+
+
+def verify_digest(path: str | Path, error: type[Exception]) -> None:
+    """Raise ``error`` when ``path`` no longer has the SHA-256 recorded beside it (a file damaged,
+    truncated or changed since it was written). Files without a recorded digest pass."""
+    recorded = digest_path(path)
+    if not recorded.is_file():
+        return
+    expected = recorded.read_text().split()[:1]
+    actual = file_sha256(path)
+    if expected != [actual]:
+        raise error(
+            f"{path}: its SHA-256 {actual[:16]}... does not match the one recorded in {recorded.name} when it was "
+            "written; the file is damaged, truncated or was changed"
+        )
+
+
+def remove_stale_temporaries(directory: str | Path) -> int:
+    """Delete the temporary files that an interrupted :func:`atomic_path` left in ``directory``
+    (call only where one process writes); returns how many were removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    stale = [p for p in directory.glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def read_structured(path: Path, what: str = "file", error: type[Exception] = ValueError) -> dict:
     """Parse a TOML, YAML (.yaml/.yml) or JSON file into a dict.
 
@@ -72,7 +122,8 @@ def read_structured(path: Path, what: str = "file", error: type[Exception] = Val
     try:
         return _parse_structured(path)
     except ValueError as e:
-        raise error(f"{path}: cannot parse {what} ({e})") from e
+        detail = " ".join(str(e).split())  # parsers' messages span several lines
+        raise error(f"{path}: cannot parse {what} ({detail})") from None
 
 
 def _parse_structured(path: Path) -> dict:

@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import check_state_dict, file_sha256, read_checkpoint, write_checkpoint
+from .checkpoint import check_state_dict, read_checkpoint, write_checkpoint
 from .config import DNAGPTConfig
 from .errors import ConfigError
+from .io import file_sha256
 
 KeyValue = tuple[torch.Tensor, torch.Tensor]  # (keys, values), each [batch, heads, length, head_dim]
 

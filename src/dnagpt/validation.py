@@ -10,7 +10,9 @@ allowed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ConfigDict, ValidationError
@@ -67,3 +69,59 @@ def describe(
         else:
             problems.append(f"{key} = {err['input']!r}: {err['msg'][0].lower()}{err['msg'][1:]}")
     return f"{where}: " + "; ".join(problems)
+
+
+# Settings that only change what is shown: they may differ when a run is resumed.
+PRESENTATION = frozenset({"train.progress", "train.tensorboard", "train.log_every", "recipe.progress",
+                          "recipe.tensorboard"})  # fmt: skip
+# Settings a resumed run may change when the user says so (--allow-change KEY): the run stays sound,
+# e.g. a longer run (max_steps; its cosine then bends from that step on). Everything else is fixed.
+MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.save_every", "train.patience",
+                                  "eval.samples", "recipe.epochs", "recipe.patience",
+                                  "recipe.checkpoint_every"})  # fmt: skip
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    return out
+
+
+def setting_changes(saved: dict, now: dict, allow: Collection[str] = ()) -> list[str]:
+    """The settings that differ between a run's saved settings and the ones given to resume it, as
+    ``key: old -> new``, leaving out presentation and the changes ``allow`` names (of those permitted)."""
+    old, new = _flatten(saved), _flatten(now)
+    changes = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before == after or key in PRESENTATION:
+            continue
+        if key in allow and key in MAY_CHANGE_ON_RESUME:
+            continue
+        how = "allow it with --allow-change" if key in MAY_CHANGE_ON_RESUME else "fixed for the life of a run"
+        changes.append(f"{key}: {before!r} -> {after!r} ({how})")
+    return changes
+
+
+def check_resume(path: Path, now: dict, allow: Collection[str] = (), ignore: Collection[str] = ()) -> None:
+    """Refuse to resume a run whose settings recorded in ``path`` (JSON) differ from ``now``;
+    top-level keys in ``ignore`` (values the run computes itself) are not compared."""
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON ({e}); cannot tell the run's settings") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path}: expected the run's settings, got {saved!r}")
+    saved = {k: v for k, v in saved.items() if k not in ignore}
+    now = {k: v for k, v in json.loads(json.dumps(now)).items() if k not in ignore}
+    changes = setting_changes(saved, now, allow)
+    if changes:
+        raise ConfigError(
+            f"{path.parent}: the run was started with other settings ({'; '.join(changes)}); resume with the "
+            "same settings or start a new run in another directory"
+        )

@@ -55,7 +55,10 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-rank", type=int, default=_RECIPE.lora_rank,
                    help="train LoRA adapters of this rank (needs peft); 0 = off")  # fmt: skip
     p.add_argument("--lora-alpha", type=float, default=_RECIPE.lora_alpha, help="LoRA scaling numerator")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
+    p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
+                   help="on --resume, accept a changed recipe.epochs, recipe.patience or "
+                        "recipe.checkpoint_every")  # fmt: skip
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
 
@@ -68,7 +71,8 @@ def _finetune(args: argparse.Namespace) -> int:
     recipe = build(FinetuneConfig, {**options, "progress": not args.no_progress}, "dnagpt finetune",
                    aliases={field: "--" + field.replace("_", "-") for field in _OPTIONS})  # fmt: skip
     result = finetune_from_files(args.model, args.task, args.train, args.out, recipe, args.dev, args.test,
-                                 args.from_scratch, args.split_seed, args.device, args.resume)  # fmt: skip
+                                 args.from_scratch, args.split_seed, args.device, args.resume,
+                                 args.allow_change)  # fmt: skip
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return 0
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")

@@ -21,10 +21,15 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("work", help="work directory; each step skips what is already there, so a rerun resumes")
     p.add_argument(
         "--source",
-        default=d.source,
-        choices=["1000g", "msprime"],
-        help="1000g: real 1000 Genomes EUR haplotypes, chr20 (shapeit4 example); msprime: simulated",
+        default=None,
+        choices=["1000g", "msprime", "vcf"],
+        help="1000g (default): real 1000 Genomes EUR haplotypes, chr20 (shapeit4 example); msprime: simulated; "
+        "vcf: your own phased VCF/BCF (--vcf)",
     )
+    p.add_argument("--vcf", default="", help="your own phased VCF or BCF file (any chromosome or population)")
+    p.add_argument("--samples", default="",
+                   help="with --vcf: samples to keep, comma-separated or a file with one name per line")  # fmt: skip
+    p.add_argument("--region", default="", help="with --vcf: CHR:START-END to read SNPs from, e.g. chr20:1-2000000")
     p.add_argument("--snps", type=int, default=d.n_snps, help="length of the dense SNP run")
     p.add_argument("--min-maf", type=float, default=d.min_maf, help="leave out SNPs rarer than this")
     p.add_argument("--held-out", type=float, default=d.held_out, help="fraction of samples kept for evaluation")
@@ -50,10 +55,23 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
 def _genomes(args: argparse.Namespace) -> int:
     from ..genomes.pipeline import run_steps
 
-    flags = {"source": "--source", "n_snps": "--snps", "min_maf": "--min-maf", "held_out": "--held-out",
+    flags = {"source": "--source", "vcf": "--vcf", "samples": "--samples", "region": "--region",
+             "n_snps": "--snps", "min_maf": "--min-maf", "held_out": "--held-out",
              "seed": "--seed", "pretrained": "--pretrained", "epochs": "--epochs", "lr": "--lr",
              "n_generate": "--generate", "temperatures": "--temperatures"}  # fmt: skip
     values = {field: getattr(args, flag.removeprefix("--").replace("-", "_")) for field, flag in flags.items()}
+    values["source"] = args.source or ("vcf" if args.vcf else _DEFAULTS.source)
+    values["samples"] = _sample_list(args.samples)
     cfg = build(GenomesConfig, {**values, "constrain": not args.unconstrained}, "dnagpt genomes", flags)
     run_steps(args.action, cfg, Path(args.work), args.models, args.device)
     return 0
+
+
+def _sample_list(text: str) -> list[str]:
+    """Sample names: a file with one per line, or names separated by commas."""
+    if not text:
+        return []
+    path = Path(text)
+    if path.is_file():
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [name.strip() for name in text.split(",") if name.strip()]

@@ -30,7 +30,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
 )
 def _generate(args: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from ..errors import ConfigError
+    from ..errors import ConfigError, DNAGPTError
     from ..generation import SamplingConfig, generate, generations_fasta
     from ..io import atomic_write_text
     from ..model import DNAGPT
@@ -47,7 +47,13 @@ def _generate(args: argparse.Namespace) -> int:
     build(SamplingConfig, sampling, "dnagpt generate", {n: "--" + n.replace("_", "-") for n in names})
     model = DNAGPT.from_pretrained(args.model, map_location=resolve_device(args.device))
     tok = model.tokenizer()
-    stop = tuple(tok.token_id(s) for s in args.stop or task_stop_symbols(args.model)) or None
+    stop_ids = []
+    for symbol in args.stop or task_stop_symbols(args.model):
+        try:
+            stop_ids.append(tok.token_id(symbol))
+        except DNAGPTError as e:
+            raise ConfigError(f"--stop {symbol!r} is not a token of this model ({e})") from None
+    stop = tuple(stop_ids) or None
     cfg = SamplingConfig(**sampling, stop_ids=stop)
     generations = generate(model, prompts, cfg, tok)
     text = generations_fasta(generations, tok)

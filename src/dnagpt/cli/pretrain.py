@@ -11,7 +11,14 @@ from .registry import command
 def _pretrain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="config file (TOML, YAML or JSON), or a bundled config name: demo")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the run directory")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint in the run directory (with the settings it was started with)",
+    )
+    p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
+                   help="on --resume, accept a changed train.max_steps, train.eval_every, train.save_every, "
+                        "train.patience or eval.samples")  # fmt: skip
     p.add_argument(
         "--set",
         action="append",
@@ -42,7 +49,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         overrides.append("train.progress=false")
     cfg = load_pretrain_config(args.config, overrides)
     out = Path(args.out or Path("runs") / Path(args.config).stem.removeprefix("pretrain-"))
-    evaluation = run_pretraining(cfg, out, resume=args.resume, device=args.device)
+    evaluation = run_pretraining(cfg, out, resume=args.resume, device=args.device, allow_changes=args.allow_change)
     if evaluation:
         print(format_report(evaluation, out))
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_write_gzip, atomic_write_text
+from ..io import atomic_write_gzip, atomic_write_text, remove_stale_temporaries
 from .fasta import format_fasta, read_fasta_records
 from .sources import SOURCES, cache_root, fetch
 
@@ -371,4 +371,5 @@ def build_dataset(name: str, out: str | Path | None = None) -> tuple[Path, dict[
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     where = Path(out) if out else cache_root() / "datasets" / name
+    remove_stale_temporaries(where)  # left by an earlier build that was killed mid-write
     return where, DATASETS[name][1](where)

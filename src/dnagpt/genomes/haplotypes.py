@@ -8,6 +8,7 @@ as the string of its alleles' bases (``"ACG..."``, one letter per SNP), as in th
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,42 +97,86 @@ class Haplotypes:
             raise DataError(f"{path}: not a haplotype file written by dnagpt ({e})") from None
 
 
-def read_vcf(paths: list[str | Path]) -> Haplotypes:
+def parse_region(region: str) -> tuple[str, int, int]:
+    """``CHR:START-END`` (1-based, inclusive; commas allowed) as ``(chromosome, start, end)``."""
+    m = re.fullmatch(r"\s*([^:\s]+):([\d,]+)-([\d,]+)\s*", region)
+    if not m:
+        raise DataError(f"region {region!r}: expected CHR:START-END, e.g. chr20:1,000,000-2,000,000")
+    chrom, start, end = m.group(1), int(m.group(2).replace(",", "")), int(m.group(3).replace(",", ""))
+    if not 1 <= start <= end:
+        raise DataError(f"region {region!r}: need 1 <= START <= END")
+    return chrom, start, end
+
+
+def read_vcf(paths: list[str | Path], samples: list[str] | None = None, region: str | None = None) -> Haplotypes:
     """Biallelic SNPs of phased VCF/BCF files over the same sites, samples side by side (needs cyvcf2).
 
-    Multi-allelic sites and indels are skipped; a missing or haploid genotype is an error naming
-    the file, position and sample.
+    ``samples`` keeps only those samples (each must be in some file); ``region`` (``CHR:START-END``)
+    keeps only SNPs there, without needing an index. Multi-allelic sites and indels are skipped.
+    Unphased, missing or non-diploid genotypes, a position given twice, several chromosomes without
+    a region, and records the reader cannot parse are errors naming the file, position and sample.
     """
     try:
         from cyvcf2 import VCF
     except ImportError:
         raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
-    blocks, names, sites = [], [], None
+    where = parse_region(region) if region else None
+    blocks, names, sites, found = [], [], None, set()
     for path in paths:
         if not Path(path).is_file():
             raise DataError(f"{path}: no such VCF file")
-        vcf = VCF(str(path))
-        here, rows = [], []
-        for record in vcf:
-            if len(record.ALT) != 1 or not record.is_snp:
+        try:
+            vcf = VCF(str(path))
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: not a readable VCF/BCF file ({e})") from None
+        keep = np.arange(len(vcf.samples)) if samples is None else np.flatnonzero(np.isin(vcf.samples, samples))
+        found |= {vcf.samples[i] for i in keep}
+        here, rows, chrom, last = [], [], None, -1
+        records = iter(vcf)
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except Exception as e:  # cyvcf2 / htslib raise plain exceptions on malformed records
+                raise DataError(f"{path}: malformed record after position {last} ({e})") from None
+            if where and (record.CHROM != where[0] or not where[1] <= record.POS <= where[2]):
                 continue
-            gt = record.genotype.array()
-            if gt.shape[1] < 3 or (gt[:, :2] < 0).any():
-                bad = int(np.flatnonzero((gt[:, :2] < 0).any(axis=1))[0]) if gt.shape[1] >= 3 else 0
-                raise DataError(f"{path}: position {record.POS}, sample {vcf.samples[bad]}: missing or haploid "
-                                "genotype; give phased diploid genotypes")  # fmt: skip
+            if chrom is not None and record.CHROM != chrom:
+                raise DataError(f"{path}: SNPs on {chrom} and {record.CHROM}; choose one with --region CHR:START-END")
+            chrom = record.CHROM
+            if len(record.ALT) != 1 or not record.is_snp:
+                continue  # an indel may share a SNP's position; only SNPs must be one per site
+            if record.POS == last:
+                raise DataError(f"{path}: a SNP at position {record.POS} appears twice (a split multi-allelic "
+                                "site?); give one SNP record per site")  # fmt: skip
+            last = record.POS
+            gt = record.genotype.array()[keep]
+            if gt.shape[1] != 3:
+                raise DataError(f"{path}: position {record.POS}: ploidy {gt.shape[1] - 1}; give diploid genotypes")
+            missing = np.flatnonzero((gt[:, :2] < 0).any(axis=1))
+            if len(missing):
+                raise DataError(f"{path}: position {record.POS}, sample {vcf.samples[keep[missing[0]]]}: missing or "
+                                "haploid genotype; give phased diploid genotypes")  # fmt: skip
+            unphased = np.flatnonzero(gt[:, 2] == 0)
+            if len(unphased):
+                raise DataError(f"{path}: position {record.POS}, sample {vcf.samples[keep[unphased[0]]]}: unphased "
+                                "genotype (a/b); give phased genotypes (a|b), e.g. from SHAPEIT or Beagle")  # fmt: skip
             here.append((record.POS, record.REF, record.ALT[0]))
             rows.append(gt[:, :2].reshape(-1).astype(np.uint8))  # sample 1 hap 1, sample 1 hap 2, ...
         if sites is not None and here != sites:
             raise DataError(f"{path}: its SNPs differ from those of {paths[0]}; give files over the same sites")
         sites = here
-        blocks.append(np.array(rows, dtype=np.uint8).T)
-        names += [f"{s}_{k}" for s in vcf.samples for k in (1, 2)]
+        blocks.append(np.array(rows, dtype=np.uint8).reshape(len(rows), 2 * len(keep)).T)
+        names += [f"{vcf.samples[i]}_{k}" for i in keep for k in (1, 2)]
         vcf.close()
+    absent = sorted(set(samples or []) - found)
+    if absent:
+        raise DataError(f"{paths[0]}: samples not in the VCF: {', '.join(absent[:10])}")
     if not sites:
-        raise DataError(f"{paths[0]}: no biallelic SNP")
+        raise DataError(f"{paths[0]}: no biallelic SNP{' in ' + region if region else ''}")
     pos, ref, alt = zip(*sites, strict=True)
-    source = " + ".join(Path(p).name for p in paths)
+    source = " + ".join(Path(p).name for p in paths) + (f" {region}" if region else "")
     return Haplotypes(np.vstack(blocks), np.array(pos), list(ref), list(alt), names, source)
 
 

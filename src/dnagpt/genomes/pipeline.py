@@ -24,10 +24,10 @@ import torch
 from pydantic import Field
 
 from ..errors import ConfigError
-from ..io import atomic_write_text
-from ..validation import settings
+from ..io import atomic_write_text, remove_stale_temporaries
+from ..validation import check_resume, settings
 from .generators import GENERATORS
-from .haplotypes import Haplotypes, read_vcf, select_snps, simulate, split_samples
+from .haplotypes import Haplotypes, parse_region, read_vcf, select_snps, simulate, split_samples
 
 SHAPEIT_FILES = ("reference.vcf.gz", "unphased.vcf.gz")  # 300 + 203 EUR samples over the same sites
 SPECIES = "Homo sapiens"
@@ -38,7 +38,10 @@ STOP = "<Z>"
 class GenomesConfig:
     """Settings of one artificial-genome study (defaults: real 1000 Genomes EUR haplotypes, chr20)."""
 
-    source: Literal["1000g", "msprime"] = "1000g"  # shapeit4 example (1,006 haplotypes), or simulated
+    source: Literal["1000g", "msprime", "vcf"] = "1000g"  # shapeit4 example (1,006 haplotypes), simulated, or yours
+    vcf: str = ""  # source "vcf": a phased VCF/BCF file
+    samples: list[str] = field(default_factory=list)  # source "vcf": keep only these samples (default: all)
+    region: str = ""  # source "vcf": CHR:START-END to read SNPs from (default: the whole file, one chromosome)
     n_snps: Annotated[int, Field(ge=2)] = 1000  # length of the dense SNP run
     min_maf: Annotated[float, Field(ge=0, lt=0.5)] = 0.01  # SNPs rarer than this are left out
     start: Annotated[int, Field(ge=0)] = 0  # first position considered (bp)
@@ -55,6 +58,12 @@ class GenomesConfig:
     generate_batch: Annotated[int, Field(ge=1)] = 250  # haplotypes generated together
     constrain: bool = True  # draw only the two alleles of each SNP (the stop symbol stays free)
 
+    def __post_init__(self) -> None:
+        if (self.source == "vcf") != bool(self.vcf):
+            raise ConfigError("source 'vcf' goes with a VCF file (--vcf FILE), and a VCF file with source 'vcf'")
+        if self.region:
+            parse_region(self.region)
+
 
 # ------------------------------------------------------------------ prepare
 def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
@@ -70,6 +79,8 @@ def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
         haps.source = f"1000 Genomes EUR, chr20 (shapeit4 example: {haps.source})"
     elif cfg.source == "msprime":
         haps = simulate(503, seed=cfg.seed + 1)
+    elif cfg.source == "vcf":
+        haps = read_vcf([cfg.vcf], cfg.samples or None, cfg.region or None)
     else:
         raise ConfigError(f"unknown haplotype source {cfg.source!r}; choose 1000g or msprime")
     haps = select_snps(haps, cfg.n_snps, cfg.min_maf, cfg.start)
@@ -223,14 +234,11 @@ def generate_all(cfg: GenomesConfig, work: Path, train: Haplotypes, models: list
 def save_config(cfg: GenomesConfig, work: Path) -> None:
     """Record the settings; a work directory keeps the settings it was started with."""
     path = work / "config.json"
-    if path.is_file():
-        old, new = json.loads(path.read_text()), json.loads(json.dumps(asdict(cfg)))
-        if old != new:
-            diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-            raise ConfigError(f"{work}: started with other settings ({', '.join(diff)}); use a new directory")
-        return
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(asdict(cfg), indent=2) + "\n")
+    settings_now = json.loads(json.dumps(asdict(cfg)))
+    check_resume(path, settings_now)
+    if not path.is_file():
+        work.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(settings_now, indent=2) + "\n")
 
 
 STEPS = ("prepare", "fit", "generate", "evaluate", "report")
@@ -251,6 +259,8 @@ def run_steps(
     if action not in STEPS:
         raise ConfigError(f"unknown step {action!r}; choose one of: {', '.join(STEPS)}")
     save_config(cfg, work)
+    for folder in (work, work / "data", work / "generated"):
+        remove_stale_temporaries(folder)  # left by a step that was killed mid-write
     train, heldout = prepare(cfg, work)
     say(f"haplotypes: {train.n_haplotypes} training, {heldout.n_haplotypes} held out, {train.n_snps} SNPs")
     if action in ("fit", "report") and "dnagpt" in models:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, DataError, InvalidSequenceError
+from ..errors import ConfigError, DataError, DNAGPTError, InvalidSequenceError
 from ..io import atomic_write_text
 from ..model import DNAGPT
 from ..tokenizer import KmerTokenizer
@@ -51,7 +51,16 @@ class TaskCodec:
     def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int, target_mean=0.0, target_std=1.0) -> None:
         self.spec, self.tok, self.context = spec, tok, context
         self.label_names = list(spec.labels)
-        self.label_ids = [tok.token_id(f"<{spec.labels[name].strip('<>')}>") for name in self.label_names]
+        self.label_ids = []
+        for name in self.label_names:
+            token = f"<{spec.labels[name].strip('<>')}>"
+            try:
+                self.label_ids.append(tok.token_id(token))
+            except DNAGPTError:
+                raise ConfigError(
+                    f"task {spec.name}: label {name!r} is answered by {spec.labels[name]!r}, which is not a token; "
+                    "use A / N, or one of the reserved tokens"
+                ) from None
         if len(set(self.label_ids)) != len(self.label_ids):
             raise ConfigError(f"task {spec.name}: two labels map to the same token")
         self.target_mean, self.target_std = target_mean, target_std

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import hashlib
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,14 +26,14 @@ import torch
 from pydantic import Field
 
 from ..config import config_names, get_config
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..evaluation.plots import confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
 from ..model import DNAGPT
 from ..seeding import seed_everything
 from ..training.distributed import DistributedContext
 from ..training.trainer import TrainConfig, Trainer, TrainingTask
-from ..validation import settings
+from ..validation import check_resume, settings
 from .codec import TaskBatch, TaskCodec, load_task_codec
 from .predict import evaluate_examples
 from .spec import Example, TaskSpec
@@ -123,6 +126,19 @@ class FinetuneTask(TrainingTask):
         return merged_state_dict(state, *self.lora)
 
 
+RUN_SETTINGS = "finetune.json"  # the recipe, task and data a run was started with
+_TRAINER_NAME = {"recipe.epochs": "train.max_steps", "recipe.patience": "train.patience",
+                 "recipe.checkpoint_every": "train.save_every"}  # fmt: skip
+
+
+def _fingerprint(examples: list[Example]) -> dict:
+    """How many examples, and a SHA-256 of their prompts and answers, in order."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(repr((e.text, e.labels, e.value)).encode())
+    return {"examples": len(examples), "sha256": digest.hexdigest()}
+
+
 def starting_model(source: str, from_scratch: bool = False, seed: int = 0) -> DNAGPT:
     """The model fine-tuning starts from: the weights at ``source`` (a model directory, a shipped
     model's name or a published ``.pth``), or with ``from_scratch`` random weights (seeded) of the
@@ -144,12 +160,24 @@ def finetune(
     test: list[Example] | None = None,
     device: str = "auto",
     resume: bool = False,
+    allow_changes: Collection[str] = (),
 ) -> FinetuneResult:
     """Fine-tune ``model`` (in place) on ``train``, keep the best epoch on ``dev`` in ``RUN/best``,
-    and score ``test`` with it (``RUN/test_metrics.json`` and a confusion matrix or scatter plot)."""
+    and score ``test`` with it (``RUN/test_metrics.json`` and a confusion matrix or scatter plot).
+
+    ``resume`` continues the run in ``run_dir``; the recipe, task and data must be those it was
+    started with, except the settings ``allow_changes`` names (``recipe.epochs``, ``recipe.patience``,
+    ``recipe.checkpoint_every``)."""
     run_dir = Path(run_dir)
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
+    settings_now = {
+        "recipe": dataclasses.asdict(cfg),
+        "task": dataclasses.asdict(spec),
+        "data": {name: _fingerprint(part) for name, part in (("train", train), ("dev", dev))},
+    }
+    if resume:  # before any work: changed settings or data would silently make another run
+        check_resume(run_dir / RUN_SETTINGS, settings_now, allow_changes)
     dist = DistributedContext.from_environment(device)
     mean, std = 0.0, 1.0
     if spec.output == "number":
@@ -170,7 +198,9 @@ def finetune(
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         codec.save(run_dir)
-    Trainer(model, task, train_cfg, run_dir, dist).train(resume=resume)
+        atomic_write_text(run_dir / RUN_SETTINGS, json.dumps(settings_now, indent=2) + "\n")
+    trainer_may_change = {_TRAINER_NAME[k] for k in allow_changes if k in _TRAINER_NAME}
+    Trainer(model, task, train_cfg, run_dir, dist, trainer_may_change).train(resume=resume)
     best_dir = run_dir / "best"
     if dist.is_main and best_dir.exists():
         codec.save(best_dir)
@@ -252,6 +282,12 @@ def load_splits(
     rows = tables["train"]
     fractions = (0.8, 0.2, 0.0) if test else (0.6, 0.15, 0.25)
     parts = dict(zip(("train", "dev", "test"), split_rows(list(range(len(rows))), seed, fractions), strict=True))
+    empty = [name for name in ("train", "dev", "test") if not parts[name] and not (name == "test" and test)]
+    if empty:
+        raise DataError(
+            f"{train}: {len(rows)} rows are too few to split into train / dev{'' if test else ' / test'} "
+            f"(the {' and '.join(empty)} part would be empty); give more rows, or --dev and --test tables"
+        )
     built = {
         name: build_examples(spec, [rows[i] for i in idx], train, row_numbers=[i + 1 for i in idx])
         for name, idx in parts.items()
@@ -277,6 +313,7 @@ def finetune_from_files(
     split_seed: int = 0,
     device: str = "auto",
     resume: bool = False,
+    allow_changes: Collection[str] = (),
 ) -> FinetuneResult:
     """What ``dnagpt finetune`` does: read the task file and tables (every row checked first), start
     from ``model`` (or from random weights of its architecture), and :func:`finetune`."""
@@ -284,4 +321,4 @@ def finetune_from_files(
     spec = TaskSpec.load(task_file)
     train_examples, dev_examples, test_examples = load_splits(spec, train, dev, test, split_seed, Path(out))
     start = starting_model(model, from_scratch, cfg.seed)
-    return finetune(start, spec, train_examples, dev_examples, cfg, out, test_examples, device, resume)
+    return finetune(start, spec, train_examples, dev_examples, cfg, out, test_examples, device, resume, allow_changes)

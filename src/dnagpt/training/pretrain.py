@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..io import atomic_write_text
 from ..model import DNAGPT
 from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
+from ..validation import check_resume
 from .distributed import DistributedContext
 from .objectives import pretrain_loss
 from .pretrain_config import PretrainConfig, build_model_config
@@ -97,16 +99,22 @@ class PretrainTask(TrainingTask):
 
 
 def run_pretraining(
-    cfg: PretrainConfig, run_dir: str | Path, resume: bool = False, device: str = "auto", stop_after: int | None = None
+    cfg: PretrainConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    device: str = "auto",
+    stop_after: int | None = None,
+    allow_changes: Collection[str] = (),
 ) -> dict:
     """Pretrain as configured; return the final held-out evaluation (with baselines).
 
+    ``resume`` continues the run in ``run_dir``; its settings must be the ones it was started with,
+    except those named in ``allow_changes`` (of :data:`~dnagpt.validation.MAY_CHANGE_ON_RESUME`).
     Under torchrun every process calls this; only rank 0 writes files and gets the evaluation.
     """
     run_dir = Path(run_dir)
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
-    dist = DistributedContext.from_environment(device)
     model_cfg = build_model_config(cfg)
     tok = model_cfg.tokenizer()
     max_tokens = cfg.data.max_tokens or model_cfg.context_length - EXTRA_TOKENS
@@ -116,7 +124,17 @@ def run_pretraining(
             f"data.max_tokens={max_tokens} plus {EXTRA_TOKENS} task tokens exceeds the context of "
             f"{model_cfg.context_length}"
         )
+    if min_tokens > max_tokens:
+        raise ConfigError(f"data.min_tokens={min_tokens} is above data.max_tokens={max_tokens}")
     manifest = BUNDLED_MANIFEST if cfg.data.manifest == "bundled" else Path(cfg.data.manifest)
+    resolved = cfg.to_dict()
+    resolved["data"] |= {"max_tokens": max_tokens, "min_tokens": min_tokens, "manifest": str(manifest)}
+    resolved["model_config"] = model_cfg.to_dict()
+    if resume:  # before any work: a changed setting would silently make another run
+        saved = run_dir / "config.json"
+        if saved.is_file():
+            check_resume(saved, resolved, allow_changes, ignore=("gc_standardization",))
+    dist = DistributedContext.from_environment(device)
     cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else cache_root()
     corpus = Corpus(
         read_manifest(manifest),
@@ -131,13 +149,10 @@ def run_pretraining(
     task = PretrainTask(sampler, cfg)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        resolved = cfg.to_dict()
-        resolved["data"] |= {"max_tokens": max_tokens, "min_tokens": min_tokens, "manifest": str(manifest)}
-        resolved["model_config"] = model_cfg.to_dict()
         resolved["gc_standardization"] = {"mean": task.gc_mean, "std": task.gc_std}
         atomic_write_text(run_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
         corpus.write_holdout(run_dir / "holdout.json")
-    trainer = Trainer(model, task, cfg.train, run_dir, dist)
+    trainer = Trainer(model, task, cfg.train, run_dir, dist, allow_changes)
     result = trainer.train(resume=resume, stop_after=stop_after)
     finished = result.step >= cfg.train.max_steps
     weights = dist.full_state_dict(model) if finished else None  # collective: every process takes part

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,9 +28,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ..io import atomic_path, atomic_write_text
+from ..errors import CheckpointError, ConfigError
+from ..io import atomic_write_text, remove_stale_temporaries, verify_digest, write_with_digest
 from ..seeding import seed_everything
-from ..validation import settings
+from ..validation import setting_changes, settings
 from .distributed import DistributedContext
 
 
@@ -154,9 +156,17 @@ class Trainer:
     """Runs a :class:`TrainingTask` on a model, writing everything to ``run_dir``."""
 
     def __init__(
-        self, model: nn.Module, task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, dist: DistributedContext
+        self,
+        model: nn.Module,
+        task: TrainingTask,
+        cfg: TrainConfig,
+        run_dir: str | Path,
+        dist: DistributedContext,
+        allow_changes: Collection[str] = (),
     ) -> None:
+        """``allow_changes``: settings (``train.max_steps``, ...) that a resumed run may change."""
         self.cfg = cfg
+        self.allow_changes = allow_changes
         self.task = task
         self.run_dir = Path(run_dir)
         self.dist = dist
@@ -199,19 +209,31 @@ class Trainer:
             "train_config": json.dumps(asdict(self.cfg)),
             "selection": {"best": self.best, "bad_evaluations": self.bad_evaluations},
         }
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(state, tmp)
+        write_with_digest(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
 
     def load_checkpoint(self) -> None:
-        """Restore the state written by :meth:`save_checkpoint`."""
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        """Restore the state written by :meth:`save_checkpoint` (its SHA-256 checked first)."""
+        path = self.checkpoint_path
+        verify_digest(path, CheckpointError)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            step = int(state["step"])
+        except Exception as e:  # torch raises many types here; its messages advise unsafe loading
+            raise CheckpointError(
+                f"{path}: truncated or corrupt checkpoint ({type(e).__name__}); delete it and its .sha256 "
+                "to start the run again"
+            ) from None
+        saved = {"train": json.loads(state.get("train_config", "{}"))}
+        changes = setting_changes(saved, {"train": json.loads(json.dumps(asdict(self.cfg)))}, self.allow_changes)
+        if changes:
+            raise ConfigError(f"{self.run_dir}: the run was started with other settings ({'; '.join(changes)})")
         self.dist.load_full_state_dict(self.model, state["model"])
         self.dist.load_optimizer_state_dict(self.model, self.optimizer, state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.step = int(state["step"])
+        self.step = step
         self.best = state["selection"]["best"]
         self.bad_evaluations = int(state["selection"]["bad_evaluations"])
         self._truncate_metrics(self.step)
@@ -260,6 +282,9 @@ class Trainer:
         """Train to ``max_steps`` (``stop_after`` stops early without a final save: for tests)."""
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            for folder in (self.run_dir, self.run_dir / "best", self.run_dir / "model"):
+                remove_stale_temporaries(folder)  # left by a write that a kill interrupted
         if resume and self.checkpoint_path.exists():
             self.load_checkpoint()  # restores the random streams too: reseeding here would break exact resume
         else:

@@ -1,0 +1,167 @@
+"""Faults: a run killed with SIGKILL at a random moment continues bit-identically on --resume; a
+damaged checkpoint or changed settings are refused with one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from test_pretrain import _config, _train_losses
+
+SEQ = "ACGTTGCAAGGCTTAACCGGTTAAGCTAGCTAGGCTTACGATCGATCGGATCCGATTACGAGC"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DNAGPT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "dnagpt.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=600)  # fmt: skip
+
+
+def _kill_after_checkpoint(args: list[str], run_dir, delay: float) -> None:
+    """Start the command, wait for its first checkpoint, wait ``delay`` more seconds, SIGKILL it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "dnagpt.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def _finetune_files(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps({"template": "classification", "species": "human",
+                                                    "labels": {"1": "A", "0": "N"}}))  # fmt: skip
+    rng = random.Random(0)
+    rows = [f"{''.join(rng.choice('ACGT') for _ in range(60))},{i % 2}" for i in range(64)]
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "\n".join(rows[:48]) + "\n")
+    (tmp_path / "dev.csv").write_text("sequence,label\n" + "\n".join(rows[48:]) + "\n")
+    return ["dnagpt-tiny", str(tmp_path / "task.json"), "--from-scratch", "--train", str(tmp_path / "train.csv"),
+            "--dev", str(tmp_path / "dev.csv"), "--epochs", "6", "--batch-size", "4", "--lr", "1e-3",
+            "--checkpoint-every", "3", "--patience", "0", "--no-progress"]  # fmt: skip
+
+
+KILL_POINTS = [0.0, 0.15, 0.4]  # seconds after the first checkpoint appears: before, during, after later saves
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+@pytest.mark.parametrize("delay", KILL_POINTS)
+def test_pretraining_killed_anywhere_continues_identically(tmp_path, dropout, delay):
+    cfg = str(_config(tmp_path, steps=24, dropout=dropout))
+    assert _cli("pretrain", cfg, "--out", str(tmp_path / "a"), "--no-progress").returncode == 0
+    _kill_after_checkpoint(["pretrain", cfg, "--out", str(tmp_path / "b"), "--no-progress"], tmp_path / "b", delay)
+    out = _cli("pretrain", cfg, "--out", str(tmp_path / "b"), "--no-progress", "--resume")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
+
+
+@pytest.mark.parametrize("delay", KILL_POINTS)
+def test_finetuning_killed_anywhere_continues_identically(tmp_path, delay):
+    args = _finetune_files(tmp_path)
+    assert _cli("finetune", *args, "--out", str(tmp_path / "a")).returncode == 0
+    _kill_after_checkpoint(["finetune", *args, "--out", str(tmp_path / "b")], tmp_path / "b", delay)
+    out = _cli("finetune", *args, "--out", str(tmp_path / "b"), "--resume")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
+    a = json.loads((tmp_path / "a" / "best" / "selection.json").read_text())
+    b = json.loads((tmp_path / "b" / "best" / "selection.json").read_text())
+    assert a == b
+
+
+def test_damaged_checkpoint_is_refused(tmp_path):
+    cfg = str(_config(tmp_path, steps=4))
+    run = tmp_path / "run"
+    assert _cli("pretrain", cfg, "--out", str(run), "--no-progress").returncode == 0
+    blob = bytearray((run / "checkpoint.pt").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (run / "checkpoint.pt").write_bytes(bytes(blob))
+    out = _cli("pretrain", cfg, "--out", str(run), "--no-progress", "--resume")
+    assert out.returncode == 2 and "checkpoint.pt: its SHA-256" in out.stderr and "Traceback" not in out.stderr
+    (run / "checkpoint.pt").write_bytes(bytes(blob[:1000]))
+    (run / "checkpoint.pt.sha256").unlink()  # no digest to compare with: torch's reader finds the damage
+    out = _cli("pretrain", cfg, "--out", str(run), "--no-progress", "--resume")
+    assert out.returncode == 2 and "truncated or corrupt checkpoint" in out.stderr
+    assert "weights_only" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_resume_with_changed_settings_is_refused_unless_allowed(tmp_path):
+    cfg = str(_config(tmp_path, steps=4))
+    run = tmp_path / "run"
+    assert _cli("pretrain", cfg, "--out", str(run), "--no-progress", "--max-steps", "2").returncode == 0
+    out = _cli("pretrain", cfg, "--out", str(run), "--no-progress", "--resume", "--set", "train.lr=1e-3")
+    assert out.returncode == 2 and "train.lr: 0.003 -> 0.001 (fixed for the life of a run)" in out.stderr
+    out = _cli("pretrain", cfg, "--out", str(run), "--no-progress", "--resume", "--set", "model.n_layer=3")
+    assert out.returncode == 2 and "model.n_layer" in out.stderr
+    out = _cli("pretrain", cfg, "--out", str(run), "--no-progress", "--resume")  # max_steps 2 -> 4
+    assert out.returncode == 2 and "train.max_steps: 2 -> 4 (allow it with --allow-change)" in out.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["max_steps"] == 2  # the refused resume rewrote nothing
+    out = _cli("pretrain", cfg, "--out", str(run), "--no-progress", "--resume", "--allow-change", "train.max_steps")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [s for s, _ in _train_losses(run)] == [1, 2, 3, 4]
+
+
+def test_finetuning_resume_refuses_other_data(tmp_path):
+    args = _finetune_files(tmp_path)
+    assert _cli("finetune", *args, "--out", str(tmp_path / "r"), "--epochs", "1").returncode == 0
+    (tmp_path / "train.csv").write_text((tmp_path / "train.csv").read_text().replace("ACG", "TTT", 1))
+    out = _cli("finetune", *args, "--out", str(tmp_path / "r"), "--epochs", "1", "--resume")
+    assert out.returncode == 2 and "data.train.sha256" in out.stderr
+
+
+def test_interrupted_writes_leave_no_temporary_files(tmp_path):
+    from dnagpt.io import atomic_path, remove_stale_temporaries
+
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "x.json") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert list(tmp_path.iterdir()) == []  # an exception cleans up at once
+    (tmp_path / ".x.json.abc123.tmp").write_text("left by SIGKILL")  # what a kill leaves behind
+    assert remove_stale_temporaries(tmp_path) == 1 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_killed_fetch_leaves_no_child_or_partial_folder(tmp_path):
+    """The download child dies with dnagpt, and the next fetch removes the dead fetch's work folder."""
+    from dnagpt.data import sources
+
+    partial = tmp_path / "sources" / ".partial"
+    (partial / "yeast-chr1-999999999-x").mkdir(parents=True)  # a folder whose process is gone
+    (partial / f"yeast-chr1-{os.getpid()}-y").mkdir()  # one whose process is alive: kept
+    sources._remove_abandoned(partial)
+    assert sorted(p.name for p in partial.iterdir()) == [f"yeast-chr1-{os.getpid()}-y"]
+    script = (
+        "import subprocess, sys, time; from dnagpt.data.sources import _die_with_parent; "
+        "p = subprocess.Popen(['sleep', '60'], preexec_fn=_die_with_parent); print(p.pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while _alive(child) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            state = next(line for line in fh if line.startswith("State:"))
+    except (FileNotFoundError, StopIteration):
+        return False
+    return "Z" not in state.split()[1]
