@@ -28,8 +28,8 @@ from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.seeding import seed_everything
 from dnagpt.training.objectives import pretrain_loss
+from dnagpt.training.optimization import autocast_dtype, parameter_groups
 from dnagpt.training.pretrain_samples import EXTRA_TOKENS, PretrainSampler
-from dnagpt.training.trainer import autocast_dtype, parameter_groups
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -11,7 +11,8 @@ from dnagpt.data.fasta import format_fasta, read_fasta_records
 from dnagpt.tasks.finetune import FinetuneConfig, finetune, finetune_lr_sweep, starting_model
 from dnagpt.tasks.spec import TaskSpec, build_examples
 from dnagpt.training.distributed import DistributedContext
-from dnagpt.training.trainer import TrainConfig, Trainer, TrainingTask
+from dnagpt.training.optimization import TrainConfig
+from dnagpt.training.trainer import Trainer, TrainingTask
 
 SPEC = TaskSpec.from_dict({"name": "gc", "template": "classification", "labels": {"1": "A", "0": "N"}})
 

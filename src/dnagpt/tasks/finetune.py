@@ -32,7 +32,8 @@ from ..io import atomic_write_text
 from ..model import DNAGPT
 from ..seeding import seed_everything
 from ..training.distributed import DistributedContext
-from ..training.trainer import TrainConfig, Trainer, TrainingTask
+from ..training.optimization import TrainConfig
+from ..training.trainer import Trainer, TrainingTask
 from ..validation import check_resume, settings
 from .codec import TaskBatch, TaskCodec, load_task_codec
 from .predict import evaluate_examples

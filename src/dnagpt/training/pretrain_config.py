@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..io import parse_toml, read_structured
 from ..resources import BUNDLED_CONFIGS
 from ..validation import build, settings
-from .trainer import TrainConfig
+from .optimization import TrainConfig
 
 
 @settings

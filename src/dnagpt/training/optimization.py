@@ -1,0 +1,80 @@
+"""The optimiser's side of training: its settings, the parameter groups, the learning-rate schedule
+and the precision."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from ..validation import settings
+
+
+@settings
+class TrainConfig:
+    """Optimisation settings; the defaults are the paper's (Fig. S3) where it gives them."""
+
+    max_steps: Annotated[int, Field(ge=1)] = 1000  # optimiser steps
+    batch_size: Annotated[int, Field(ge=1)] = 8  # samples per micro-batch, per process
+    grad_accum: Annotated[int, Field(ge=1)] = 5  # micro-batches per optimiser step (Fig. S3: 5)
+    lr: Annotated[float, Field(gt=0)] = 1e-4  # peak learning rate (Fig. S3: 1e-4 for the 0.1B models)
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1  # the cosine ends at lr * min_lr_ratio
+    warmup_steps: Annotated[int, Field(ge=0)] = 100  # linear warm-up (Fig. S3: 1 epoch or 10,000 steps)
+    weight_decay: Annotated[float, Field(ge=0)] = 0.1  # AdamW, on matrices only (not norms or embeddings)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.98)  # Fig. S3
+    grad_clip: Annotated[float, Field(gt=0)] = 1.0  # max global gradient norm (Fig. S3)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 where supported
+    seed: Annotated[int, Field(ge=0)] = 0
+    log_every: Annotated[int, Field(ge=1)] = 10  # steps between training-metric lines
+    eval_every: Annotated[int, Field(ge=0)] = 200  # steps between held-out evaluations (0: only at the end)
+    save_every: Annotated[int, Field(ge=1)] = 100  # steps between checkpoints
+    tensorboard: bool = True  # also write TensorBoard events when tensorboard is installed
+    progress: bool = True  # progress bar on the terminal
+    fsdp: bool = False  # shard parameters across processes (models too big for one device)
+    patience: Annotated[int, Field(ge=0)] = 0  # stop after this many evaluations without a better one (0 = never)
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weight matrices; none on norms, embeddings and biases."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_embedding = name.endswith(("wte.weight", "wpe.weight"))
+        (decay if p.dim() >= 2 and not is_embedding else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a precision setting on a device (None: full fp32)."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if _cpu_has_bf16() else None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
