@@ -22,7 +22,7 @@ def main(run: Path, name: str) -> None:
     train = [r for r in records if r["split"] == "train"]
     out = ROOT / name
     out.mkdir(parents=True, exist_ok=True)
-    for f in ("model.safetensors", "config.json", "tokenizer.json", "pretraining.json"):
+    for f in ("model.safetensors", "model.safetensors.sha256", "config.json", "tokenizer.json", "pretraining.json"):
         shutil.copy(run / "model" / f, out / f)
     model = DNAGPT.from_pretrained(out)
     mc, tc, data = config["model_config"], config["train"], config["data"]
