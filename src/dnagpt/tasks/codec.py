@@ -35,14 +35,14 @@ class TaskBatch:
     """Encoded examples, right-padded, with where to read the answers and what they should be."""
 
     input_ids: torch.Tensor
-    numbers: torch.Tensor
-    number_mask: torch.Tensor
+    numbers: torch.Tensor | None  # None when no example of the batch holds a number
+    number_mask: torch.Tensor | None
     answers: torch.Tensor  # [B, L] positions of the answers (L label columns; 1 for regression)
     target: torch.Tensor  # [B, L] answer token ids, [B] standardised values, or [B, T] next tokens
 
     def to(self, device: torch.device | str) -> TaskBatch:
         fields = (self.input_ids, self.numbers, self.number_mask, self.answers, self.target)
-        return TaskBatch(*(t.to(device) for t in fields))
+        return TaskBatch(*(t.to(device) if t is not None else None for t in fields))
 
 
 class TaskCodec:
@@ -111,17 +111,24 @@ class TaskCodec:
                 dtype=torch.float32,
             )
         answers = tb.last_index()[:, None] - n_answers + 1 + torch.arange(n_answers)[None, :]
-        return TaskBatch(tb.input_ids, tb.numbers, tb.number_mask, answers, target)
+        # Decided here, on the CPU: the model embeds numbers at every position when it is given any,
+        # and asking the device whether a mask is empty would cost a sync per step.
+        has_numbers = bool(tb.number_mask.any())
+        numbers, number_mask = (tb.numbers, tb.number_mask) if has_numbers else (None, None)
+        return TaskBatch(tb.input_ids, numbers, number_mask, answers, target)
+
+    def hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+        """Final hidden states of every position, ``[B, T, d_model]``."""
+        return model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
 
     def answer_hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
         """Hidden states at the answer positions, ``[B, L, d_model]``."""
-        h = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
+        h = self.hidden(model, batch)
         return h[torch.arange(h.shape[0], device=h.device)[:, None], batch.answers]
 
     def loss(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
         if self.spec.output == "sequence":
-            hidden = model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
-            return next_token_loss(model, hidden, batch.target)
+            return next_token_loss(model, self.hidden(model, batch), batch.target)
         h = self.answer_hidden(model, batch)
         if self.spec.output == "token":
             return F.cross_entropy(model.token_logits(h).float().flatten(0, 1), batch.target.flatten())
