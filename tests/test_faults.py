@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -131,6 +132,36 @@ def test_interrupted_writes_leave_no_temporary_files(tmp_path):
     assert list(tmp_path.iterdir()) == []  # an exception cleans up at once
     (tmp_path / ".x.json.abc123.tmp").write_text("left by SIGKILL")  # what a kill leaves behind
     assert remove_stale_temporaries(tmp_path) == 1 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("killed_at", ["before", "after"])
+def test_killed_between_file_and_digest_leaves_a_readable_pair(tmp_path, monkeypatch, killed_at):
+    """A file and its SHA-256 are two renames; a kill just before or just after the file's own rename
+    must not make it look damaged (seen in CI: a checkpoint refused after a kill there)."""
+    from dnagpt import io
+
+    target = tmp_path / "checkpoint.pt"
+    io.write_with_digest(target, lambda tmp: tmp.write_bytes(b"old"))
+    real_replace = io.os.replace
+
+    def replace(src, dst):
+        if Path(dst) == target and killed_at == "before":
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+        if Path(dst) == target:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(io.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        io.write_with_digest(target, lambda tmp: tmp.write_bytes(b"new"))
+    monkeypatch.undo()
+    assert target.read_bytes() == (b"old" if killed_at == "before" else b"new")
+    io.verify_digest(target, ValueError)  # whichever file survived matches its record
+    target.write_bytes(b"neither")
+    with pytest.raises(ValueError, match="does not match"):
+        io.verify_digest(target, ValueError)
+    io.write_with_digest(target, lambda tmp: tmp.write_bytes(b"next"))
+    assert len(io.digest_path(target).read_text().splitlines()) == 1
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")

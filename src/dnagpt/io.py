@@ -79,10 +79,26 @@ def digest_path(path: str | Path) -> Path:
 
 
 def write_with_digest(path: str | Path, write: Callable[[Path], object]) -> None:
-    """:func:`atomic_write` ``path``, then its SHA-256 beside it (see :func:`verify_digest`)."""
+    """:func:`atomic_write` ``path`` and keep its SHA-256 beside it (see :func:`verify_digest`).
+
+    The file and its digest are two renames, so a run killed between them must not leave a
+    digest that disagrees with the file: the digest file first lists the new digest and the old
+    one, then the file is replaced, then the digest file keeps only the new digest.
+    """
     path = Path(path)
-    atomic_write(path, write)
-    atomic_write_text(digest_path(path), f"{file_sha256(path)}  {path.name}\n")
+    recorded = digest_path(path)
+    with atomic_path(path) as tmp:
+        write(tmp)
+        new = file_sha256(tmp)
+        previous = _recorded_digests(recorded) if path.exists() else []
+        atomic_write_text(recorded, "".join(f"{d}  {path.name}\n" for d in [new, *previous]))
+    atomic_write_text(recorded, f"{new}  {path.name}\n")
+
+
+def _recorded_digests(recorded: Path) -> list[str]:
+    if not recorded.is_file():
+        return []
+    return [line.split()[0] for line in recorded.read_text().splitlines() if line.strip()]
 
 
 def verify_digest(path: str | Path, error: type[Exception]) -> None:
@@ -91,9 +107,8 @@ def verify_digest(path: str | Path, error: type[Exception]) -> None:
     recorded = digest_path(path)
     if not recorded.is_file():
         return
-    expected = recorded.read_text().split()[:1]
     actual = file_sha256(path)
-    if expected != [actual]:
+    if actual not in _recorded_digests(recorded):
         raise error(
             f"{path}: its SHA-256 {actual[:16]}... does not match the one recorded in {recorded.name} when it was "
             "written; the file is damaged, truncated or was changed"
