@@ -55,6 +55,12 @@ def test_vcf_errors_name_file_position_and_sample(tmp_path):
         read_vcf([first, other])
     with pytest.raises(DataError, match="no such VCF"):
         read_vcf([tmp_path / "absent.vcf.gz"])
+    target = tmp_path / "target.vcf"  # like the shapeit4 example: one sample still to be phased
+    target.write_text(header + "20\t100\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0/1\n")
+    with pytest.raises(DataError, match=r"target.vcf: position 100, sample S2: unphased"):
+        read_vcf([target])
+    kept = read_vcf([target], exclude=("S2",))
+    assert kept.names == ["S1_1", "S1_2"] and kept.alleles[:, 0].tolist() == [0, 1]
 
 
 def test_selection_split_text_and_files(real, tmp_path):

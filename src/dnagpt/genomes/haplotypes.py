@@ -108,10 +108,15 @@ def parse_region(region: str) -> tuple[str, int, int]:
     return chrom, start, end
 
 
-def read_vcf(paths: list[str | Path], samples: list[str] | None = None, region: str | None = None) -> Haplotypes:
+def read_vcf(
+    paths: list[str | Path],
+    samples: list[str] | None = None,
+    region: str | None = None,
+    exclude: tuple[str, ...] = (),
+) -> Haplotypes:
     """Biallelic SNPs of phased VCF/BCF files over the same sites, samples side by side (needs cyvcf2).
 
-    ``samples`` keeps only those samples (each must be in some file); ``region`` (``CHR:START-END``)
+    ``samples`` keeps only those samples (each must be in some file), ``exclude`` drops these; ``region`` (``CHR:START-END``)
     keeps only SNPs there, without needing an index. Multi-allelic sites and indels are skipped.
     Unphased, missing or non-diploid genotypes, a position given twice, several chromosomes without
     a region, and records the reader cannot parse are errors naming the file, position and sample.
@@ -129,7 +134,8 @@ def read_vcf(paths: list[str | Path], samples: list[str] | None = None, region: 
             vcf = VCF(str(path))
         except (OSError, ValueError) as e:
             raise DataError(f"{path}: not a readable VCF/BCF file ({e})") from None
-        keep = np.arange(len(vcf.samples)) if samples is None else np.flatnonzero(np.isin(vcf.samples, samples))
+        wanted = np.isin(vcf.samples, samples) if samples is not None else np.ones(len(vcf.samples), bool)
+        keep = np.flatnonzero(wanted & ~np.isin(vcf.samples, list(exclude)))
         found |= {vcf.samples[i] for i in keep}
         here, rows, chrom, last = [], [], None, -1
         records = iter(vcf)

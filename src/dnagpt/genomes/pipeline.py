@@ -30,6 +30,7 @@ from .generators import GENERATORS
 from .haplotypes import Haplotypes, parse_region, read_vcf, select_snps, simulate, split_samples
 
 SHAPEIT_FILES = ("reference.vcf.gz", "unphased.vcf.gz")  # 300 + 203 EUR samples over the same sites
+SHAPEIT_TARGET = ("NA12878",)  # the shapeit4 tutorial's sample to phase: unphased, so left out
 SPECIES = "Homo sapiens"
 STOP = "<Z>"
 
@@ -38,7 +39,7 @@ STOP = "<Z>"
 class GenomesConfig:
     """Settings of one artificial-genome study (defaults: real 1000 Genomes EUR haplotypes, chr20)."""
 
-    source: Literal["1000g", "msprime", "vcf"] = "1000g"  # shapeit4 example (1,006 haplotypes), simulated, or yours
+    source: Literal["1000g", "msprime", "vcf"] = "1000g"  # shapeit4 example (1,004 haplotypes), simulated, or yours
     vcf: str = ""  # source "vcf": a phased VCF/BCF file
     samples: list[str] = field(default_factory=list)  # source "vcf": keep only these samples (default: all)
     region: str = ""  # source "vcf": CHR:START-END to read SNPs from (default: the whole file, one chromosome)
@@ -75,7 +76,7 @@ def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
         from ..data.sources import SOURCES, fetch
 
         where = fetch(SOURCES["haplotypes-chr20"])
-        haps = read_vcf([next(where.rglob(name)) for name in SHAPEIT_FILES])
+        haps = read_vcf([next(where.rglob(name)) for name in SHAPEIT_FILES], exclude=SHAPEIT_TARGET)
         haps.source = f"1000 Genomes EUR, chr20 (shapeit4 example: {haps.source})"
     elif cfg.source == "msprime":
         haps = simulate(503, seed=cfg.seed + 1)
