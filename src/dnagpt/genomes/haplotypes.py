@@ -116,8 +116,9 @@ def read_vcf(
 ) -> Haplotypes:
     """Biallelic SNPs of phased VCF/BCF files over the same sites, samples side by side (needs cyvcf2).
 
-    ``samples`` keeps only those samples (each must be in some file), ``exclude`` drops these; ``region`` (``CHR:START-END``)
-    keeps only SNPs there, without needing an index. Multi-allelic sites and indels are skipped.
+    ``samples`` keeps only those samples (each must be in some file), ``exclude`` drops these;
+    ``region`` (``CHR:START-END``) keeps only SNPs there, without needing an index.
+    Multi-allelic sites and indels are skipped.
     Unphased, missing or non-diploid genotypes, a position given twice, several chromosomes without
     a region, and records the reader cannot parse are errors naming the file, position and sample.
     """
