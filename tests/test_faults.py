@@ -30,17 +30,21 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)  # fmt: skip
 
 
-def _kill_after_checkpoint(args: list[str], run_dir, delay: float) -> None:
-    """Start the command, wait for its first checkpoint, wait ``delay`` more seconds, SIGKILL it."""
+def _kill_after_checkpoint(args: list[str], run_dir, delay: float, marker: str | None = "checkpoint.pt") -> bool:
+    """Start the command, wait for ``run_dir/marker`` (its first checkpoint; None: do not wait) to appear,
+    wait ``delay`` more seconds, SIGKILL it; returns whether it was still running then (a kill after
+    the end tests nothing)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "dnagpt.cli", *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 300
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+    while marker is not None and not (run_dir / marker).exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     time.sleep(delay)
+    running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    return running
 
 
 def _finetune_files(tmp_path):
@@ -80,6 +84,69 @@ def test_finetuning_killed_anywhere_continues_identically(tmp_path, delay):
     a = json.loads((tmp_path / "a" / "best" / "selection.json").read_text())
     b = json.loads((tmp_path / "b" / "best" / "selection.json").read_text())
     assert a == b
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every finished file under ``folder`` (temporaries of an interrupted write left out)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.endswith(".tmp")}  # fmt: skip
+
+
+def test_data_build_killed_anywhere_rebuilds_identically(tmp_path, monkeypatch):
+    """`dnagpt data build` killed at several moments: what it left is either absent or whole, and the
+    next build gives the same bytes. Uses the real sources (fetched once into the user's cache)."""
+    from dnagpt.data.sources import SOURCES, cache_root, fetch
+    from dnagpt.errors import DataError
+
+    monkeypatch.delenv("DNAGPT_CACHE")  # the sources are 14 MB: share the ordinary cache
+    try:
+        for name in ("hg19-chr22-primates", "chr22-variants"):
+            fetch(SOURCES[name])
+    except DataError as e:
+        pytest.skip(f"the af-human sources are not cached and cannot be fetched here ({e})")
+    assert cache_root() != tmp_path
+    start = time.perf_counter()
+    assert _cli("data", "build", "af-human", "--out", str(tmp_path / "a")).returncode == 0
+    whole = time.perf_counter() - start
+    reference = _files(tmp_path / "a")
+    assert {"train.csv.gz", "dev.csv.gz", "test.csv.gz", "task.toml"} <= set(reference)
+    killed = 0
+    for i, fraction in enumerate((0.5, 0.8, 0.95)):
+        out = tmp_path / f"b{i}"
+        killed += _kill_after_checkpoint(["data", "build", "af-human", "--out", str(out)], out,
+                                         fraction * whole, marker=None)  # fmt: skip
+        left = _files(out) if out.exists() else {}
+        assert all(reference[name] == data for name, data in left.items())  # nothing half-written
+        assert _cli("data", "build", "af-human", "--out", str(out)).returncode == 0
+        assert _files(out) == reference and not list(out.glob(".*.tmp"))
+    assert killed >= 1, "every build finished before its kill"
+
+
+def test_genomes_killed_anywhere_continues_identically(tmp_path):
+    """`dnagpt genomes report` killed while fine-tuning and while generating: the rerun continues
+    from what was saved and ends with the same haplotypes and the same evaluation."""
+    pytest.importorskip("msprime")
+    options = ["--source", "msprime", "--snps", "48", "--epochs", "2", "--generate", "16", "--lr", "3e-3",
+               "--models", "dnagpt", "markov"]  # fmt: skip
+    assert _cli("genomes", "report", str(tmp_path / "a"), *options).returncode == 0
+    for i, (marker, delay) in enumerate((("dnagpt/checkpoint.pt", 0.0), ("generated", 0.2))):
+        work = tmp_path / f"b{i}"
+        args = ["genomes", "report", str(work), *options]
+        assert _kill_after_checkpoint(args, work, delay, marker=marker), f"finished before the kill at {marker}"
+        out = _cli(*args)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert _train_losses(tmp_path / "a" / "dnagpt") == _train_losses(work / "dnagpt")
+        saved = sorted(str(p.relative_to(work)) for p in work.rglob("*.npz"))
+        assert len(saved) >= 4 and saved == sorted(
+            str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*.npz")
+        )
+        for name in saved:
+            assert (tmp_path / "a" / name).read_bytes() == (work / name).read_bytes(), name
+        results = [json.loads((w / "evaluation.json").read_text()) for w in (tmp_path / "a", work)]
+        for result in results:
+            for scores in result.values():
+                scores.get("generation", {}).pop("seconds", None)  # wall time, the one thing that may differ
+        assert results[0] == results[1]
 
 
 def test_damaged_checkpoint_is_refused(tmp_path):
