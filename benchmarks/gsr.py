@@ -80,7 +80,7 @@ def report(results: dict, args) -> str:
     ]
     for dataset, entry in results["datasets"].items():
         sizes = entry["sizes"]
-        lines += [f"## {dataset}", "", f"{DATASETS[dataset][0]}; train {sizes['train']}, dev {sizes['dev']}, "
+        lines += [f"## {dataset}", "", f"{DATASETS[dataset].description}; train {sizes['train']}, dev {sizes['dev']}, "
                   f"test {sizes['test']} windows (classes balanced before the block split).", ""]  # fmt: skip
         lines += ["| model | acc | s.e. | F1 | MCC | precision | recall | AUROC | lr | seconds |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip

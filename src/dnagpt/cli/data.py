@@ -32,8 +32,8 @@ def _data(args: argparse.Namespace) -> int:
             state = "cached" if is_cached(s) else "not fetched"
             print(f"  {s.name:20s} {state:12s} {s.registry}:{s.package} {s.version}  {s.description}")
         print("datasets (dnagpt data build NAME):")
-        for name, (description, _) in DATASETS.items():
-            print(f"  {name:20s} {description}")
+        for name, info in DATASETS.items():
+            print(f"  {name:20s} {info.description}")
         return 0
     if not args.name:
         raise ConfigError(f"`dnagpt data {args.action}` needs a name; `dnagpt data list` shows them")

@@ -8,12 +8,12 @@ as the string of its alleles' bases (``"ACG..."``, one letter per SNP), as in th
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..data.regions import parse_region
 from ..errors import DataError
 from ..io import atomic_write
 
@@ -95,17 +95,6 @@ class Haplotypes:
                 return cls(z["alleles"], z["positions"], meta["ref"], meta["alt"], meta["names"], meta["source"])
         except (OSError, KeyError, ValueError) as e:
             raise DataError(f"{path}: not a haplotype file written by dnagpt ({e})") from None
-
-
-def parse_region(region: str) -> tuple[str, int, int]:
-    """``CHR:START-END`` (1-based, inclusive; commas allowed) as ``(chromosome, start, end)``."""
-    m = re.fullmatch(r"\s*([^:\s]+):([\d,]+)-([\d,]+)\s*", region)
-    if not m:
-        raise DataError(f"region {region!r}: expected CHR:START-END, e.g. chr20:1,000,000-2,000,000")
-    chrom, start, end = m.group(1), int(m.group(2).replace(",", "")), int(m.group(3).replace(",", ""))
-    if not 1 <= start <= end:
-        raise DataError(f"region {region!r}: need 1 <= START <= END")
-    return chrom, start, end
 
 
 def read_vcf(

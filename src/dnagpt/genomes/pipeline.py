@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from ..data.regions import parse_region
 from ..errors import ConfigError
 from ..io import atomic_write_text, remove_stale_temporaries
 from ..validation import check_resume, settings
 from .generators import GENERATORS
-from .haplotypes import Haplotypes, parse_region, read_vcf, select_snps, simulate, split_samples
+from .haplotypes import Haplotypes, read_vcf, select_snps, simulate, split_samples
 
 SHAPEIT_FILES = ("reference.vcf.gz", "unphased.vcf.gz")  # 300 + 203 EUR samples over the same sites
 SHAPEIT_TARGET = ("NA12878",)  # the shapeit4 tutorial's sample to phase: unphased, so left out
