@@ -7,6 +7,7 @@ from dnagpt.evaluation.classical import (
     cnn_classifier,
     kmer_features,
     kmer_logistic_regression,
+    majority_class,
     one_hot,
     ridge_regression,
 )
@@ -50,6 +51,30 @@ def test_classifiers_find_a_planted_motif_on_held_out_sequences(method):
     else:
         m = cnn_classifier(tr, dv, te, ytr, ydv, yte, epochs=15)
     assert m["accuracy"] > 0.7 and m["auroc"] > 0.8  # chance is 0.5
+
+
+def test_three_classes_and_the_majority_floor():
+    """Three classes told apart by which motif they carry; the majority answer scores MCC 0."""
+    rng = np.random.default_rng(2)
+    motifs = ["TATAAT", "GGGCCC", "CACGTG"]
+
+    def draw(n):
+        seqs, labels = [], []
+        for i in range(n):
+            s = list(rng.choice(list("ACGT"), size=60))
+            p = int(rng.integers(0, 54))
+            s[p : p + 6] = motifs[i % 3]
+            seqs.append("".join(s))
+            labels.append(i % 3)
+        return seqs, labels
+
+    (tr, ytr), (dv, ydv), (te, yte) = draw(600), draw(150), draw(300)
+    m = kmer_logistic_regression(*(kmer_features(s) for s in (tr, dv, te)), ytr, ydv, yte)
+    assert m["accuracy"] > 0.7 and m["mcc"] > 0.5 and m["auroc"] > 0.8  # chance: 1/3, 0, 0.5
+    m = cnn_classifier(tr, dv, te, ytr, ydv, yte, epochs=12, lrs=(1e-3,))
+    assert m["accuracy"] > 0.6 and m["mcc"] > 0.4 and m["auroc"] > 0.75
+    floor = majority_class(ytr, yte)
+    assert floor["mcc"] == 0.0 and abs(floor["accuracy"] - 1 / 3) < 0.01 and floor["auroc"] == 0.5
 
 
 def test_ridge_regression_recovers_a_linear_signal():

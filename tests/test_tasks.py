@@ -15,22 +15,24 @@ from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.tables import read_table, split_rows
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.tasks.spec import TaskSpec, build_examples
+from dnagpt.tokenizer import species_token
 
 CLASSIFY = {"name": "t", "template": "classification", "species": "human", "labels": {"1": "A", "0": "N"}}
 
 
 def _species_windows(path, n, cache):
-    """Real 120 bp windows: human (label 1) or E. coli (label 0), with their GC fraction."""
+    """Real 120 bp windows: Arabidopsis (label 1, GC about 36 %) or E. coli (label 0, GC about 51 %),
+    with their GC fraction."""
     corpus = Corpus(read_manifest(BUNDLED_MANIFEST), cache, window_bp=120)
     tokens = [e.species for e in corpus.entries]
-    human, ecoli = tokens.index("<R>"), tokens.index("<Q>")
+    plant, ecoli = tokens.index(species_token("Arabidopsis thaliana")), tokens.index(species_token("Escherichia coli"))
     rng = np.random.default_rng(0)
     rows = []
     while len(rows) < n:
         codes, g = corpus.sample_window(rng, "train", 120)
-        if g in (human, ecoli):
+        if g in (plant, ecoli):
             gc = float(((codes == 2) | (codes == 3)).mean())
-            rows.append(["".join("NAGCT"[c] for c in codes), int(g == human), f"{gc:.4f}"])
+            rows.append(["".join("NAGCT"[c] for c in codes), int(g == plant), f"{gc:.4f}"])
     with open(path, "w", newline="") as fh:
         csv.writer(fh).writerows([["sequence", "label", "gc"], *rows])
     return path
@@ -160,14 +162,14 @@ def test_generation_task_from_fasta(tmp_path):
 
 
 def test_multilabel_task(tmp_path):
-    """Two yes/no answers per window (human? GC-rich?), one <B> query each after <=>."""
+    """Two yes/no answers per window (Arabidopsis? GC-rich?), one <B> query each after <=>."""
     rows = list(csv.DictReader(open(_species_windows(tmp_path / "w.csv", 600, tmp_path / "cache"))))
     median = float(np.median([float(r["gc"]) for r in rows]))
     with open(tmp_path / "ml.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["sequence", "human", "gc_rich"])
+        writer.writerow(["sequence", "plant", "gc_rich"])
         writer.writerows([r["sequence"], r["label"], int(float(r["gc"]) > median)] for r in rows)
-    task = {"template": "multilabel", "label_columns": ["human", "gc_rich"], "labels": {"1": "A", "0": "N"}}
+    task = {"template": "multilabel", "label_columns": ["plant", "gc_rich"], "labels": {"1": "A", "0": "N"}}
     (tmp_path / "ml.json").write_text(json.dumps(task))
     assert TaskSpec.from_dict(task).text("ACGT") == "ACGT<=><B><B>"
     options = [
@@ -186,12 +188,12 @@ def test_multilabel_task(tmp_path):
                "--out", str(tmp_path / "run"), *options)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     best = json.loads((tmp_path / "run" / "best" / "selection.json").read_text())
-    assert {"mcc", "human:mcc", "gc_rich:mcc", "gc_rich:auroc"} <= set(best)
-    assert best["human:auroc"] > 0.6 and best["gc_rich:auroc"] > 0.6, best  # 90 dev rows; chance is 0.5
+    assert {"mcc", "plant:mcc", "gc_rich:mcc", "gc_rich:auroc"} <= set(best)
+    assert best["plant:auroc"] > 0.6 and best["gc_rich:auroc"] > 0.6, best  # 90 dev rows; chance is 0.5
     pred = _cli("predict", str(tmp_path / "run" / "best"), str(tmp_path / "ml.csv"), "--out", str(tmp_path / "p.csv"))
     assert pred.returncode == 0, pred.stderr
     header = next(csv.reader(open(tmp_path / "p.csv")))
-    assert header == ["row", "human_prediction", "human_probability_1", "human_probability_0",
+    assert header == ["row", "plant_prediction", "plant_probability_1", "plant_probability_0",
                       "gc_rich_prediction", "gc_rich_probability_1", "gc_rich_probability_0"]  # fmt: skip
 
 

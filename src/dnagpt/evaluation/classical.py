@@ -1,4 +1,5 @@
-"""Classical models that a DNAGPT result must beat: k-mer logistic regression, a linear model on numbers, a small CNN.
+"""Classical models that a DNAGPT result must beat: the majority class, k-mer logistic regression,
+ridge regression (on k-mers and numbers), a small CNN (scikit-learn for the linear models).
 
 They take the same tables as fine-tuning (rows with a ``sequence`` and a label or target) and pick
 their one hyper-parameter on the dev rows, so a comparison with a fine-tuned model is like for like.
@@ -47,67 +48,65 @@ def kmer_features(sequences: Sequence[str], ks: Sequence[int] = (1, 2, 3, 4, 5, 
     return np.hstack(blocks)
 
 
-def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    mean, std = train.mean(0), train.std(0) + 1e-6
-    return [(x - mean) / std for x in (train, *others)]
+def _standardised(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train)
+    return [scaler.transform(x) for x in (train, *others)]
 
 
-def _with_bias(x: np.ndarray) -> np.ndarray:
-    return np.hstack([x, np.ones((len(x), 1))])
+def _scores(probabilities: np.ndarray) -> np.ndarray:
+    """What AUROC reads: the probability of class 1 for two classes, all probabilities otherwise."""
+    return probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
 
 
-def fit_logistic_regression(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 400, lr: float = 0.05) -> np.ndarray:
-    """Weights (bias last) of L2-regularised logistic regression, by full-batch Adam."""
-    w = np.zeros(x.shape[1] + 1)
-    m, v = np.zeros_like(w), np.zeros_like(w)
-    xb = _with_bias(x)
-    for t in range(1, steps + 1):
-        p = 1 / (1 + np.exp(-(xb @ w)))
-        grad = xb.T @ (p - y) / len(y) + l2 * np.r_[w[:-1], 0.0]
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad**2
-        w -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
-    return w
+def majority_class(y_train, y_test) -> dict:
+    """Always answer the most frequent training class: the floor every classifier must clear."""
+    y_train, y_test = np.asarray(y_train, dtype=int), np.asarray(y_test, dtype=int)
+    answer = int(np.bincount(y_train).argmax())
+    n_classes = max(int(y_train.max()), int(y_test.max())) + 1
+    probabilities = np.zeros((len(y_test), max(n_classes, 2)))
+    probabilities[:, answer] = 1.0
+    return classification_metrics(y_test, np.full(len(y_test), answer), _scores(probabilities))
 
 
 def kmer_logistic_regression(train: np.ndarray, dev: np.ndarray, test: np.ndarray, y_train, y_dev, y_test) -> dict:
-    """Logistic regression on standardised features; the L2 strength with the best dev accuracy is kept.
+    """Logistic regression (multinomial for more than two classes) on standardised features; the
+    inverse L2 strength ``C`` with the best dev MCC is kept. Test ``classification_metrics`` and ``C``."""
+    from sklearn.linear_model import LogisticRegression
 
-    Returns the test metrics (``classification_metrics``) and the chosen ``l2``.
-    """
-    xs = _standardise(train, dev, test)
-    ys = [np.asarray(y, dtype=float) for y in (y_train, y_dev, y_test)]
+    xs = _standardised(train, dev, test)
+    ys = [np.asarray(y, dtype=int) for y in (y_train, y_dev, y_test)]
     best = None
-    for l2 in (1e-1, 1e-2, 1e-3, 1e-4):
-        w = fit_logistic_regression(xs[0], ys[0], l2)
-        accuracy = float(((_with_bias(xs[1]) @ w > 0) == ys[1]).mean())
-        if best is None or accuracy > best[0]:
-            best = (accuracy, l2, w)
-    _, l2, w = best
-    scores = _with_bias(xs[2]) @ w
-    return classification_metrics(ys[2].astype(int), (scores > 0).astype(int), scores) | {"l2": l2}
+    for c in (1e-3, 1e-2, 1e-1, 1.0):
+        model = LogisticRegression(C=c, max_iter=2000).fit(xs[0], ys[0])
+        mcc = classification_metrics(ys[1], model.predict(xs[1]))["mcc"]
+        if best is None or mcc > best[0]:
+            best = (mcc, c, model)
+    _, c, model = best
+    return classification_metrics(ys[2], model.predict(xs[2]), _scores(model.predict_proba(xs[2]))) | {"C": c}
 
 
 def ridge_regression(train: np.ndarray, dev: np.ndarray, test: np.ndarray, y_train, y_dev, y_test) -> dict:
-    """Linear least squares with an L2 penalty picked on dev (R2); test ``regression_metrics`` and ``l2``."""
-    xs = [_with_bias(x) for x in _standardise(train, dev, test)]
+    """Linear least squares with an L2 penalty picked on dev (R2); test ``regression_metrics`` and ``alpha``."""
+    from sklearn.linear_model import Ridge
+
+    xs = _standardised(train, dev, test)
     ys = [np.asarray(y, dtype=float) for y in (y_train, y_dev, y_test)]
     best = None
-    for l2 in (0.0, 1e-2, 1e-1, 1.0, 10.0, 100.0):
-        penalty = l2 * len(ys[0]) * np.eye(xs[0].shape[1])
-        penalty[-1, -1] = 0.0  # the intercept is not shrunk
-        w = np.linalg.solve(xs[0].T @ xs[0] + penalty, xs[0].T @ ys[0])
-        r2 = regression_metrics(ys[1], xs[1] @ w)["r2"]
+    for alpha in (1e-3, 1e-1, 1.0, 10.0, 100.0, 1000.0):
+        model = Ridge(alpha=alpha).fit(xs[0], ys[0])
+        r2 = regression_metrics(ys[1], model.predict(xs[1]))["r2"]
         if best is None or r2 > best[0]:
-            best = (r2, l2, w)
-    _, l2, w = best
-    return regression_metrics(ys[2], xs[2] @ w) | {"l2": l2}
+            best = (r2, alpha, model)
+    _, alpha, model = best
+    return regression_metrics(ys[2], model.predict(xs[2])) | {"alpha": alpha}
 
 
 class SmallCNN(nn.Module):
-    """Three convolution blocks over one-hot DNA, global max pooling, one logit (a DeepGSR-sized model)."""
+    """Three convolution blocks over one-hot DNA, global max pooling, one logit per class (DeepGSR-sized)."""
 
-    def __init__(self, channels: int = 64, kernel: int = 9, dropout: float = 0.2):
+    def __init__(self, n_classes: int = 2, channels: int = 64, kernel: int = 9, dropout: float = 0.2):
         super().__init__()
         layers: list[nn.Module] = []
         width = 4
@@ -115,10 +114,10 @@ class SmallCNN(nn.Module):
             layers += [nn.Conv1d(width, channels, kernel, padding=kernel // 2), nn.ReLU(), nn.MaxPool1d(3)]
             width = channels
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, 1))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, n_classes))
 
     def forward(self, one_hot: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(one_hot).amax(dim=-1)).squeeze(-1)
+        return self.head(self.features(one_hot).amax(dim=-1))
 
 
 def one_hot(sequences: Sequence[str]) -> torch.Tensor:
@@ -130,30 +129,35 @@ def one_hot(sequences: Sequence[str]) -> torch.Tensor:
     return torch.from_numpy(out[:, :4])
 
 
-def cnn_classifier(train, dev, test, y_train, y_dev, y_test, epochs: int = 30, seed: int = 0) -> dict:
-    """Train ``SmallCNN`` with Adam on train sequences; keep the epoch with the best dev accuracy; test metrics."""
-    seed_everything(seed)
+def cnn_classifier(train, dev, test, y_train, y_dev, y_test, epochs: int = 30, seed: int = 0,
+                   lrs: Sequence[float] = (1e-3, 3e-4)) -> dict:  # fmt: skip
+    """Train ``SmallCNN`` with AdamW at each learning rate of ``lrs``; keep the (learning rate, epoch)
+    with the best dev MCC; its test ``classification_metrics``, ``lr``, ``best_epoch`` and size."""
     xs = [one_hot(list(part)) for part in (train, dev, test)]
-    ys = [torch.as_tensor(np.asarray(y, dtype=np.float32)) for y in (y_train, y_dev, y_test)]
-    model = SmallCNN()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
-    generator = torch.Generator().manual_seed(seed)
-    best = (-1.0, None, 0)
-    for epoch in range(epochs):
-        model.train()
-        for idx in torch.randperm(len(ys[0]), generator=generator).split(32):
-            loss = nn.functional.binary_cross_entropy_with_logits(model(xs[0][idx]), ys[0][idx])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            accuracy = float(((model(xs[1]) > 0).float() == ys[1]).float().mean())
-        if accuracy > best[0]:
-            best = (accuracy, {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
+    ys = [torch.as_tensor(np.asarray(y, dtype=np.int64)) for y in (y_train, y_dev, y_test)]
+    n_classes = max(2, int(max(y.max() for y in ys)) + 1)
+    best = (-2.0, None, 0, 0.0)
+    for lr in lrs:
+        seed_everything(seed)
+        model = SmallCNN(n_classes)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
+        generator = torch.Generator().manual_seed(seed)
+        for epoch in range(epochs):
+            model.train()
+            for idx in torch.randperm(len(ys[0]), generator=generator).split(32):
+                loss = nn.functional.cross_entropy(model(xs[0][idx]), ys[0][idx])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            model.eval()
+            with torch.no_grad():
+                mcc = classification_metrics(ys[1].numpy(), model(xs[1]).argmax(-1).numpy())["mcc"]
+            if mcc > best[0]:
+                best = (mcc, {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1, lr)
+    model = SmallCNN(n_classes)
     model.load_state_dict(best[1])
     model.eval()
     with torch.no_grad():
-        scores = model(xs[2]).numpy()
-    metrics = classification_metrics(ys[2].numpy().astype(int), (scores > 0).astype(int), scores)
-    return metrics | {"best_epoch": best[2], "parameters": sum(p.numel() for p in model.parameters())}
+        probabilities = torch.softmax(model(xs[2]), dim=-1).numpy()
+    metrics = classification_metrics(ys[2].numpy(), probabilities.argmax(-1), _scores(probabilities))
+    return metrics | {"lr": best[3], "best_epoch": best[2], "parameters": sum(p.numel() for p in model.parameters())}

@@ -1,4 +1,4 @@
-"""Classification and regression metrics, in plain NumPy.
+"""Classification and regression metrics (NumPy, and scikit-learn for the multi-class forms).
 
 Classification (paper Tables S2/S3): accuracy, precision, recall, F1, Matthews
 correlation, and the area under the ROC curve from scores. Regression (paper
@@ -24,33 +24,41 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(labels, predictions, scores=None) -> dict[str, float]:
-    """Binary metrics; ``labels``/``predictions`` are 0/1, ``scores`` (optional) rank positives for AUROC."""
+    """Accuracy, MCC, precision, recall and F1 of class indices (0, 1, ...), and AUROC from ``scores``.
+
+    Two classes: precision, recall and F1 of class 1, the confusion counts, and AUROC of ``scores``
+    (one number per example, higher for class 1). More classes: MCC in its multi-class form
+    (Gorodkin 2004), precision, recall and F1 averaged over classes (macro), and AUROC one class
+    against the rest, averaged, from ``scores`` of shape (examples, classes).
+    """
+    from sklearn import metrics as skm
+
     y = np.asarray(labels).astype(int)
     p = np.asarray(predictions).astype(int)
     if y.shape != p.shape or y.size == 0:
         raise ValueError("labels and predictions must be non-empty and of the same length")
-    tp = int(np.sum((y == 1) & (p == 1)))
-    tn = int(np.sum((y == 0) & (p == 0)))
-    fp = int(np.sum((y == 0) & (p == 1)))
-    fn = int(np.sum((y == 1) & (p == 0)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    denom = np.sqrt(float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    mcc = (tp * tn - fp * fn) / denom if denom else 0.0
-    out = {
-        "accuracy": (tp + tn) / y.size,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "mcc": float(mcc),
-        "tp": tp,
-        "tn": tn,
-        "fp": fp,
-        "fn": fn,
-    }
-    if scores is not None:
-        out["auroc"] = auroc(y, scores)
+    s = None if scores is None else np.asarray(scores, dtype=float)
+    n_classes = max(int(y.max()), int(p.max()), 1) + 1
+    if s is not None and s.ndim == 2:
+        n_classes = max(n_classes, s.shape[1])
+    out = {"accuracy": float(np.mean(y == p)), "mcc": float(skm.matthews_corrcoef(y, p))}
+    if n_classes == 2:
+        tp, tn = int(np.sum((y == 1) & (p == 1))), int(np.sum((y == 0) & (p == 0)))
+        fp, fn = int(np.sum((y == 0) & (p == 1))), int(np.sum((y == 1) & (p == 0)))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out |= {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "tn": tn, "fp": fp, "fn": fn}
+        if s is not None:
+            out["auroc"] = auroc(y, s if s.ndim == 1 else s[:, 1])
+        return out
+    classes = list(range(n_classes))
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y, p, labels=classes, average="macro",
+                                                                     zero_division=0)  # fmt: skip
+    out |= {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+    if s is not None:
+        present = len(np.unique(y)) == n_classes
+        out["auroc"] = float(skm.roc_auc_score(y, s, multi_class="ovr", labels=classes)) if present else float("nan")
     return out
 
 

@@ -78,12 +78,15 @@ def evaluate_examples(
     preds = predict_examples(codec, model, examples, device, autocast, batch_size)
     if codec.spec.output != "token":
         return regression_metrics([e.value for e in examples], preds), preds
-    positive = codec.label_names.index(codec.positive_label())
     per_column = []
     for j in range(len(codec.spec.label_columns)):
-        truth = np.array([codec.label_names.index(e.labels[j]) == positive for e in examples], dtype=int)
-        chosen = (preds[:, j].argmax(-1) == positive).astype(int)
-        per_column.append(classification_metrics(truth, chosen, preds[:, j, positive]))
+        truth = np.array([codec.label_names.index(e.labels[j]) for e in examples])
+        if len(codec.label_names) == 2:  # yes/no: class 1 is the "yes" label, scored by its probability
+            positive = codec.label_names.index(codec.positive_label())
+            per_column.append(classification_metrics(truth == positive, preds[:, j].argmax(-1) == positive,
+                                                     preds[:, j, positive]))  # fmt: skip
+        else:
+            per_column.append(classification_metrics(truth, preds[:, j].argmax(-1), preds[:, j]))
     if len(per_column) == 1:
         return {k: float(v) for k, v in per_column[0].items()}, preds
     # several label columns: macro averages, then each column's metrics
