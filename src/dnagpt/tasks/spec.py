@@ -190,12 +190,13 @@ def _number(raw, where: str) -> float:
 
 def load_task_dataset(name: str, root: str | Path | None = None) -> tuple[TaskSpec, dict[str, list[dict]]]:
     """The task and the train / dev / test rows of a labelled dataset of ``dnagpt data build`` in
-    ``root/NAME`` (default root: CACHE/datasets), built first when it is not there yet."""
-    from ..data.datasets import build_dataset
+    ``root/NAME`` (default root: CACHE/datasets), built first when it is not there yet (or was
+    built by an older version of dnagpt)."""
+    from ..data.datasets import build_dataset, is_built
     from ..data.sources import cache_root
     from ..data.tables import read_table
 
     where = Path(root or cache_root() / "datasets") / name
-    if not (where / "task.toml").is_file():
+    if not is_built(name, where):
         build_dataset(name, where)
     return TaskSpec.load(where / "task.toml"), {s: read_table(where / f"{s}.csv.gz") for s in ("train", "dev", "test")}

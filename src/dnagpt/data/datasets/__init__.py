@@ -1,23 +1,22 @@
 """Labelled datasets and corpora built from fetched sources (``dnagpt data build NAME``).
 
-One module per family of tasks; each adds its builders to :data:`DATASETS` here. Every dataset
-puts its examples in the split of their block in the held-out registry
-(:mod:`dnagpt.data.regions`), balances its classes inside every split, and writes
-``train/dev/test.csv.gz`` (with each window's ``region``) and ``task.toml``.
+One module per family of tasks, each with its ``DATASETS`` (name -> description, builder),
+gathered here into one registry. Every dataset puts its examples in the split of their block in
+the held-out registry (:mod:`dnagpt.data.regions`), balances its classes inside every split, and
+writes ``train/dev/test.csv.gz`` (with each window's ``region``) and ``task.toml``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ConfigError
-from ...io import remove_stale_temporaries
+from ...io import atomic_write_text, remove_stale_temporaries
 from ..sources import cache_root
-from .pretraining_corpus import build_corpus_multispecies
-from .signals import build_pas_aataaa_human, build_pas_all_human, build_tis_arabidopsis, build_tis_human
-from .variants import build_af_human
+from . import binding, coding, pretraining_corpus, promoters, signals, species, splicing, variants
 
 
 @dataclass(frozen=True)
@@ -29,34 +28,24 @@ class DatasetInfo:
     kind: str = "task"  # "task" (labelled) or "corpus" (pretraining)
 
 
+_FAMILIES = (signals, promoters, splicing, coding, binding, species, variants)
 DATASETS: dict[str, DatasetInfo] = {
-    "tis-arabidopsis": DatasetInfo(
-        "translation initiation sites, Arabidopsis TAIR10 chr1: annotated start codons vs other ATGs, 600 bp",
-        build_tis_arabidopsis,
-    ),
-    "tis-human": DatasetInfo(
-        "translation initiation sites, human hg19 chr22: GENCODE start codons vs other ATGs, 600 bp", build_tis_human
-    ),
-    "pas-aataaa-human": DatasetInfo(
-        "polyadenylation signals, human chr22: AATAAA within 40 bp of a transcript end vs AATAAA elsewhere, 600 bp",
-        build_pas_aataaa_human,
-    ),
-    "pas-all-human": DatasetInfo(
-        "polyadenylation signals, human chr22: 12 hexamer variants near transcript ends vs elsewhere, 600 bp",
-        build_pas_all_human,
-    ),
-    "af-human": DatasetInfo(
-        "regression with numbers: African allele frequency of 1000 Genomes chr22 SNPs from 600 bp and the "
-        "EUR/ASN/AMR frequencies",
-        build_af_human,
-    ),
-    "corpus-multispecies": DatasetInfo(
-        "pretraining corpus: human, mouse, cow, fly, worm, Arabidopsis, E. coli, yeast (about 80 Mbp; "
-        "dev/test blocks cut out)",
-        build_corpus_multispecies,
-        kind="corpus",
-    ),
-}
+    name: DatasetInfo(description, build)
+    for family in _FAMILIES
+    for name, (description, build) in family.DATASETS.items()
+} | {name: DatasetInfo(d, b, kind="corpus") for name, (d, b) in pretraining_corpus.DATASETS.items()}
+TASKS = [name for name, info in DATASETS.items() if info.kind == "task"]
+FORMAT = 2  # raised whenever the builders change what they write; older builds are rebuilt
+STAMP = "dataset.json"  # written last by a build: name, format and sizes
+
+
+def is_built(name: str, where: Path) -> bool:
+    """Whether ``where`` holds a finished build of ``name`` in the current :data:`FORMAT`."""
+    try:
+        stamp = json.loads((where / STAMP).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(stamp, dict) and stamp.get("name") == name and stamp.get("format") == FORMAT
 
 
 def build_dataset(name: str, out: str | Path | None = None) -> tuple[Path, dict[str, int]]:
@@ -66,4 +55,7 @@ def build_dataset(name: str, out: str | Path | None = None) -> tuple[Path, dict[
         raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     where = Path(out) if out else cache_root() / "datasets" / name
     remove_stale_temporaries(where)  # left by an earlier build that was killed mid-write
-    return where, DATASETS[name].build(where)
+    (where / STAMP).unlink(missing_ok=True)
+    sizes = DATASETS[name].build(where)
+    atomic_write_text(where / STAMP, json.dumps({"name": name, "format": FORMAT, "sizes": sizes}, indent=2) + "\n")
+    return where, sizes

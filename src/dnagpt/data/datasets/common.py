@@ -22,6 +22,7 @@ from ..regions import SPLITS, format_region, window_split
 
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 MAX_N_FRACTION = 0.05  # windows with more N (unknown) bases are left out
+SHARE = {"train": 0.6, "dev": 0.15, "test": 0.25}  # each split's expected share of a dataset (the registry's)
 
 
 def reverse_complement(seq: str) -> str:
@@ -111,12 +112,11 @@ def write_dataset(
         if (split := e.split) is not None:
             by_split[split].append(e)
     rng = np.random.default_rng(seed)
-    share = {"train": 0.6, "dev": 0.15, "test": 0.25}
     labels = sorted({str(e.label) for part in by_split.values() for e in part})
     sizes = {}
     for split, part in by_split.items():
         if balance:
-            cap = None if per_class is None else max(1, round(per_class * share[split]))
+            cap = None if per_class is None else split_cap(per_class, split)
             part = _balanced(part, labels, rng, cap)
         part.sort(key=lambda e: (e.genome, e.start, e.strand, str(e.label)))
         rows = [(e.sequence, e.label, e.region, e.strand, *e.extra) for e in part]
@@ -126,6 +126,11 @@ def write_dataset(
         raise DataError(f"{out_dir}: a split came out empty ({sizes}); the source has too few examples")
     atomic_write_text(out_dir / "task.toml", task)
     return sizes
+
+
+def split_cap(per_class: int, split: str) -> int:
+    """How many examples of each class :func:`write_dataset` keeps at most in ``split``."""
+    return max(1, round(per_class * SHARE[split]))
 
 
 def _balanced(part: list[Example], labels: list[str], rng: np.random.Generator, cap: int | None) -> list[Example]:

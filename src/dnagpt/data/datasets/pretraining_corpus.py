@@ -54,3 +54,11 @@ def build_corpus_multispecies(out_dir: Path) -> dict[str, int]:
             sizes[species] = sizes.get(species, 0) + sum(len(s) for _, s in records)
     atomic_write_text(out_dir / "manifest.toml", "\n".join(manifest))
     return sizes
+
+
+DATASETS = {
+    "corpus-multispecies": (
+        "pretraining corpus: human, mouse, cow, fly, worm, Arabidopsis, E. coli, yeast (dev/test blocks cut out)",
+        build_corpus_multispecies,
+    ),
+}

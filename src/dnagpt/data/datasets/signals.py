@@ -135,3 +135,21 @@ def build_pas_aataaa_human(out_dir: Path, per_class: int = 3000, seed: int = 0) 
 def build_pas_all_human(out_dir: Path, per_class: int = 3000, seed: int = 0) -> dict[str, int]:
     """Human PAS (all hexamer variants) near hg19 chr22 transcript ends vs the same hexamers elsewhere."""
     return _pas_dataset(out_dir, PAS_VARIANTS, "pas_all_human", per_class, seed)
+
+
+DATASETS = {
+    "tis-arabidopsis": (
+        "translation initiation sites, Arabidopsis TAIR10 chr1: annotated start codons vs other ATGs, 600 bp",
+        build_tis_arabidopsis,
+    ),
+    "tis-human": ("translation initiation sites, human hg19 chr22: GENCODE start codons vs other ATGs, 600 bp",
+                  build_tis_human),
+    "pas-aataaa-human": (
+        "polyadenylation signals, human chr22: AATAAA within 40 bp of a transcript end vs AATAAA elsewhere, 600 bp",
+        build_pas_aataaa_human,
+    ),
+    "pas-all-human": (
+        "polyadenylation signals, human chr22: 12 hexamer variants near transcript ends vs elsewhere, 600 bp",
+        build_pas_all_human,
+    ),
+}  # fmt: skip

@@ -69,3 +69,12 @@ def build_af_human(out_dir: Path, seed: int = 0) -> dict[str, int]:
         raise DataError(f"{vcf}: no SNP falls in the human rows of hg19 chr22")
     columns = tuple(k.lower() for k in AF_POPULATIONS)
     return write_dataset(out_dir, examples, AF_TASK, seed, balance=False, extra_columns=columns)
+
+
+DATASETS = {
+    "af-human": (
+        "regression with numbers: African allele frequency of 1000 Genomes chr22 SNPs from 600 bp and the "
+        "EUR/ASN/AMR frequencies",
+        build_af_human,
+    ),
+}
