@@ -29,7 +29,9 @@ def test_attention_maps_are_causal_distributions():
 
 
 def test_pictures_are_written(tmp_path):
-    confusion_matrix_png(classification_metrics([1, 0, 1, 1], [1, 0, 0, 1]), tmp_path / "c.png")
+    truth, predicted = [1, 0, 1, 1], [1, 0, 0, 1]
+    confusion_matrix_png(truth, predicted, ["no", "yes"], tmp_path / "c.png", classification_metrics(truth, predicted))
+    confusion_matrix_png([0, 1, 2], [0, 2, 2], ["donor", "acceptor", "neither"], tmp_path / "c3.png")
     scatter_png([1, 2, 3], [1.1, 1.9, 3.2], tmp_path / "s.png", {"r2": 0.9, "pearson": 0.95})
     for name in ("c.png", "s.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,8 @@ import numpy as np
 from ..io import atomic_write
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot, drawing to files only."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -18,30 +19,35 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | Path) -> None:
+def save_figure(fig, path: str | Path) -> None:
+    """Write ``fig`` as a PNG, atomically."""
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
 
 
-def confusion_matrix_png(metrics: dict, path: str | Path, labels: tuple[str, str] = ("no", "yes")) -> None:
-    """2 x 2 confusion matrix from ``tp``, ``fp``, ``fn``, ``tn`` counts."""
-    plt = _pyplot()
-    m = np.array([[metrics["tn"], metrics["fp"]], [metrics["fn"], metrics["tp"]]], dtype=float)
-    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+def confusion_matrix_png(truth, predicted, names: list[str], path: str | Path, metrics: dict | None = None) -> None:
+    """Confusion matrix of class indices: rows the true class, columns the predicted one."""
+    plt = pyplot()
+    n = len(names)
+    m = np.zeros((n, n))
+    np.add.at(m, (np.asarray(truth, dtype=int), np.asarray(predicted, dtype=int)), 1)
+    size = 2.4 + 0.5 * n
+    fig, ax = plt.subplots(figsize=(size + 0.4, size))
     ax.imshow(m, cmap="Blues")
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, f"{int(v)}", ha="center", va="center", color="white" if v > m.max() / 2 else "black")
-    ax.set_xticks([0, 1], labels)
-    ax.set_yticks([0, 1], labels)
+    ax.set_xticks(range(n), names, rotation=45 if n > 3 else 0, ha="right" if n > 3 else "center")
+    ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"accuracy {metrics['accuracy']:.3f}, MCC {metrics['mcc']:.3f}")
-    _save(fig, path)
+    if metrics:
+        ax.set_title(f"accuracy {metrics['accuracy']:.3f}, MCC {metrics['mcc']:.3f}")
+    save_figure(fig, path)
     plt.close(fig)
 
 
 def scatter_png(truth, predicted, path: str | Path, metrics: dict | None = None) -> None:
     """Predicted against measured values, with the diagonal."""
-    plt = _pyplot()
+    plt = pyplot()
     t, p = np.asarray(truth, float), np.asarray(predicted, float)
     fig, ax = plt.subplots(figsize=(3.8, 3.6))
     ax.scatter(t, p, s=6, alpha=0.5)
@@ -51,13 +57,13 @@ def scatter_png(truth, predicted, path: str | Path, metrics: dict | None = None)
     ax.set_ylabel("predicted")
     if metrics:
         ax.set_title(f"R2 {metrics['r2']:.3f}, Pearson {metrics['pearson']:.3f}")
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
 def attention_png(maps: np.ndarray, path: str | Path, title: str = "") -> None:
     """One heat map per layer (``maps``: ``[layers, query, key]``, averaged over heads)."""
-    plt = _pyplot()
+    plt = pyplot()
     n = maps.shape[0]
     cols = min(n, 4)
     rows = -(-n // cols)
@@ -74,5 +80,5 @@ def attention_png(maps: np.ndarray, path: str | Path, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)

@@ -226,13 +226,15 @@ def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: 
     scores, preds = evaluate_examples(codec, model, test, device)
     atomic_write_text(out_dir / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
     columns = codec.spec.label_columns
-    if codec.spec.output == "token" and len(columns) == 1:
-        confusion_matrix_png(scores, out_dir / "test_confusion.png")
-    elif codec.spec.output == "token":
-        for c in columns:  # one matrix per label column
-            column_scores = {k.split(":", 1)[1]: v for k, v in scores.items() if k.startswith(f"{c}:")}
-            confusion_matrix_png(column_scores, out_dir / f"test_confusion_{c}.png")
-    elif codec.spec.output == "number":
+    if codec.spec.output == "token":
+        names = codec.label_names
+        for j, column in enumerate(columns):  # one matrix per label column
+            truth = [names.index(e.labels[j]) for e in test]
+            column_scores = scores if len(columns) == 1 else {k.split(":", 1)[1]: v for k, v in scores.items()
+                                                              if k.startswith(f"{column}:")}  # fmt: skip
+            where = out_dir / ("test_confusion.png" if len(columns) == 1 else f"test_confusion_{column}.png")
+            confusion_matrix_png(truth, preds[:, j].argmax(-1), names, where, column_scores)
+    if codec.spec.output == "number":
         scatter_png([e.value for e in test], preds, out_dir / "test_scatter.png", scores)
     return scores
 

@@ -1,0 +1,88 @@
+"""``dnagpt bench``: tasks x models x seeds, resumable, with a results table and a report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .registry import command, non_negative_int, positive_float, positive_int
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from ..evaluation.bench import CURVE_TASKS, MODELS, BenchConfig
+
+    d = BenchConfig()
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/bench"),
+        help="folder for results; a bench rerun there continues where it stopped (default runs/bench)",
+    )
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        default=[],
+        metavar="TASK",
+        help="datasets of `dnagpt data list`, or folders with task.toml and train/dev/test tables "
+        "(your own data); default: every labelled dataset",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        metavar="MODEL",
+        help=f"from {', '.join(MODELS)}; default: all (each runs on the tasks it handles)",
+    )
+    p.add_argument("--seeds", type=positive_int, default=d.seeds, help="replicates 0 .. N-1, paired across models")
+    p.add_argument("--pretrained", default=d.pretrained, help="model to fine-tune: shipped name or directory")
+    p.add_argument(
+        "--max-train",
+        type=non_negative_int,
+        default=d.max_train,
+        help="training examples per run, drawn by the seed (0 = all)",
+    )
+    p.add_argument(
+        "--max-eval",
+        type=non_negative_int,
+        default=d.max_eval,
+        help="dev and test examples kept (0 = all; smaller only for a quick look)",
+    )
+    p.add_argument(
+        "--curve-tasks", nargs="*", default=CURVE_TASKS, metavar="TASK", help="tasks that also get learning curves"
+    )
+    p.add_argument(
+        "--curve-sizes",
+        nargs="+",
+        type=non_negative_int,
+        default=d.curve_sizes,
+        metavar="N",
+        help="training sizes of the learning curves (0 = all)",
+    )
+    p.add_argument("--epochs", type=positive_float, default=d.epochs, help="DNAGPT fine-tuning epochs")
+    p.add_argument("--lr", type=positive_float, default=d.lr, help="DNAGPT fine-tuning peak learning rate")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="DNAGPT fine-tuning batch size")
+    p.add_argument("--data", default="", help="where datasets are built (default: the cache)")
+    p.add_argument("--quick", action="store_true",
+                   help="a few minutes on the dataset that ships with dnagpt (2 seeds, 64 examples): checks an "
+                        "installation, proves nothing")  # fmt: skip
+
+
+@command("bench", "benchmark models on many real tasks and seeds; writes results.parquet and report.md",
+         _bench_args)  # fmt: skip
+def _bench(args: argparse.Namespace) -> int:
+    from ..evaluation.bench import BenchConfig, quick_config, run_bench
+    from ..evaluation.bench_report import write_report
+    from ..validation import build
+
+    if args.quick:
+        cfg = quick_config(args.tasks or None)
+    else:
+        cfg = build(BenchConfig, {"tasks": args.tasks, "models": args.models, "seeds": args.seeds,
+                                  "pretrained": args.pretrained, "max_train": args.max_train,
+                                  "max_eval": args.max_eval, "curve_tasks": args.curve_tasks,
+                                  "curve_sizes": args.curve_sizes, "epochs": args.epochs, "lr": args.lr,
+                                  "batch_size": args.batch_size, "data": args.data}, "dnagpt bench")  # fmt: skip
+    results = run_bench(cfg, args.out)
+    report = write_report(results, cfg, args.out)
+    print(f"results: {args.out / 'results.parquet'}; report: {report}")
+    return 0
