@@ -131,8 +131,12 @@ def test_logs_each_loss_term_and_tensorboard(tmp_path):
     assert {"loss", "next_token", "order", "gc_mse", "order_acc", "lr", "tokens_per_s"} <= set(train[0])
     valid = [r for r in records if r["split"] == "valid"]
     assert [r["step"] for r in valid] == [1, 2]
-    for key in ("next_token_loss", "unigram_loss", "species_unigram_loss", "order_accuracy", "gc_r2"):
+    for key in ("next_token_loss", "unigram_loss", "species_unigram_loss", "order_accuracy", "gc_r2",
+                "order_rule_accuracy"):  # fmt: skip
         assert key in evaluation
+    for species in evaluation["species"].values():  # every genome: the model and its Markov reference, in bits
+        assert 1.0 < species["markov_bits_per_base"] < 2.1 and species["model_bits_per_base"] > 1.0
+        assert len(species["markov_bits_by_order"]) == 9
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     holdout = json.loads((tmp_path / "run" / "holdout.json").read_text())
     assert holdout and all(r["end"] > r["start"] for r in holdout)

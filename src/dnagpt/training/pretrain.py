@@ -22,14 +22,20 @@ from ..data.corpus import Corpus, read_manifest
 from ..data.sources import cache_root
 from ..errors import ConfigError
 from ..evaluation.metrics import r_squared
-from ..evaluation.pretraining import UnigramReference
+from ..evaluation.pretraining import (
+    MarkovReference,
+    UnigramReference,
+    bits_per_base,
+    dinucleotide_order_rule,
+    window_bases,
+)
 from ..io import atomic_write_text
 from ..model import DNAGPT
 from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
 from ..validation import check_resume
 from .distributed import DistributedContext
-from .objectives import pretrain_loss
+from .objectives import IGNORE, next_token_loss, pretrain_loss
 from .pretrain_config import PretrainConfig, build_model_config
 from .pretrain_samples import EXTRA_TOKENS, PretrainBatch, PretrainSampler
 from .trainer import Trainer, TrainingTask
@@ -44,7 +50,9 @@ class PretrainTask(TrainingTask):
         self.tok = sampler.tok
         self.gc_mean, self.gc_std = sampler.gc_stats() if cfg.objective.standardize_gc else (0.0, 1.0)
         self.reference = UnigramReference(sampler.corpus, self.tok, cfg.eval.baseline_bp)
+        self.markov = MarkovReference(sampler.corpus, cfg.eval.baseline_bp, cfg.eval.markov_order)
         self._eval_batches: list[PretrainBatch] | None = None
+        self._baselines: dict | None = None  # the references' scores on the (fixed) held-out windows
 
     def _standardize(self, batch: PretrainBatch) -> PretrainBatch:
         batch.gc = (batch.gc - self.gc_mean) / self.gc_std
@@ -69,11 +77,16 @@ class PretrainTask(TrainingTask):
             self._eval_batches = [
                 self._standardize(self.sampler.batch("valid", range(i, min(i + bs, n)))) for i in range(0, n, bs)
             ]
+        if self._baselines is None:
+            self._baselines = self._reference_scores()
         ce_sum, n_tokens, correct, preds, truth, genomes, labels = 0.0, 0, 0, [], [], [], []
+        nats_by_genome: dict[int, float] = {}
         for cpu_batch in self._eval_batches:
             batch = cpu_batch.to(device)
             with autocast:
                 out = pretrain_loss(model, batch, self.tok.yes_id, self.tok.no_id, self.cfg.objective.mse_weight)
+                for g, nats in self._nats_by_genome(model, batch).items():
+                    nats_by_genome[g] = nats_by_genome.get(g, 0.0) + nats
             ce_sum += float(out.next_token) * batch.n_sequence_tokens
             n_tokens += batch.n_sequence_tokens
             correct += int(out.order_correct)
@@ -95,7 +108,56 @@ class PretrainTask(TrainingTask):
             "gc_r2_species_mean": r_squared(gc, species_mean),
             "gc_mse": float(np.mean((gc - pred) ** 2)),
             "samples": len(gc),
+            "order_rule_accuracy": self._baselines["order_rule_accuracy"],
+            "species": {
+                self.sampler.corpus.entries[g].species: {
+                    "model_bits_per_base": bits_per_base(nats_by_genome.get(g, math.nan), ref["model_bases"]),
+                    **{k: v for k, v in ref.items() if k != "model_bases"},
+                }
+                for g, ref in self._baselines["genomes"].items()
+            },
         }
+
+    def _nats_by_genome(self, model: DNAGPT, batch: PretrainBatch) -> dict[int, float]:
+        """The model's summed next-k-mer cross-entropy (nats) on ``batch``, per genome."""
+        hidden = model(batch.input_ids, compute_heads=False).hidden_states
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        targets = batch.targets.clone()
+        targets[rows, batch.order_index] = IGNORE
+        out = {}
+        for g in batch.genome.unique().tolist():
+            mine = batch.genome == g
+            n = int((targets[mine] != IGNORE).sum())
+            out[g] = float(next_token_loss(model, hidden[mine], targets[mine])) * n
+        return out
+
+    def _reference_scores(self) -> dict:
+        """The Markov models (each genome's best order on these windows) and the dinucleotide order
+        rule on the held-out windows; ``model_bases`` is how many bases the model's k-mers cover."""
+        k = self.tok.k
+        right, total = 0, 0
+        by_genome: dict[int, dict] = {}
+        for b in self._eval_batches:
+            for row in range(b.input_ids.shape[0]):
+                ids = b.kmer_ids(row)
+                bases = window_bases(self.tok, ids)
+                g = int(b.genome[row])
+                entry = by_genome.setdefault(g, {"model_bases": 0, "nats": np.zeros(self.markov.max_order + 1),
+                                                  "bases": np.zeros(self.markov.max_order + 1)})  # fmt: skip
+                entry["model_bases"] += len(ids) * k
+                for order in range(self.markov.max_order + 1):
+                    nats, n = self.markov.nats(g, bases, order)
+                    entry["nats"][order] += nats
+                    entry["bases"][order] += n
+                right += dinucleotide_order_rule(bases) == bool(b.order_label[row])
+                total += 1
+        genomes = {}
+        for g, e in by_genome.items():
+            bits = [bits_per_base(e["nats"][o], int(e["bases"][o])) for o in range(self.markov.max_order + 1)]
+            best = int(np.nanargmin(bits))
+            genomes[g] = {"model_bases": e["model_bases"], "markov_bits_per_base": bits[best], "markov_order": best,
+                          "markov_bits_by_order": bits}  # fmt: skip
+        return {"order_rule_accuracy": right / max(total, 1), "genomes": genomes}
 
 
 def run_pretraining(

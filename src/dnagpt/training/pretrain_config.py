@@ -50,6 +50,7 @@ class ObjectiveConfig:
 class EvalConfig:
     samples: Annotated[int, Field(ge=1)] = 512  # held-out windows per evaluation
     baseline_bp: Annotated[int, Field(ge=1)] = 2_000_000  # bases per genome counted for the unigram baseline
+    markov_order: Annotated[int, Field(ge=0, le=11)] = 8  # Markov baselines of orders 0 .. this (best one reported)
 
 
 @settings
