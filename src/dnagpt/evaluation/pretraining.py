@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.corpus import Corpus, gc_fraction
-from ..tokenizer import KmerTokenizer
+from ..tokenizer import SPECIES_TOKENS, KmerTokenizer
 from ..training.pretrain_samples import PretrainBatch
 
 
@@ -154,9 +154,11 @@ def format_report(ev: dict, run_dir: str | Path) -> str:
         f"  GC content R2     {ev['gc_r2']:.3f}   baseline: species mean GC R2 {ev['gc_r2_species_mean']:.3f}",
         "  bits per base, model vs the best order-k Markov model of bases (k picked on these windows):",
     ]
+    names = {f"<{letter}>": latin for latin, letter in SPECIES_TOKENS.items()}
     for species, sp in ev.get("species", {}).items():
         verdict = "below" if sp["model_bits_per_base"] < sp["markov_bits_per_base"] else "ABOVE"
-        lines.append(f"    {species:6s} model {sp['model_bits_per_base']:.3f}   Markov (k={sp['markov_order']}) "
+        name = names.get(species, species)
+        lines.append(f"    {name:26s} model {sp['model_bits_per_base']:.3f}   Markov (k={sp['markov_order']}) "
                      f"{sp['markov_bits_per_base']:.3f}   -> {verdict} the Markov model")  # fmt: skip
     lines.append(f"Model: {run_dir}/model   metrics: {run_dir}/metrics.jsonl   evaluation: {run_dir}/evaluation.json")
     return "\n".join(lines)
