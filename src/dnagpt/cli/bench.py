@@ -41,6 +41,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         default=d.max_train,
         help="training examples per run, drawn by the seed (0 = all)",
     )
+    p.add_argument("--max-dev", type=non_negative_int, default=d.max_dev,
+                   help="dev examples kept for picking the best epoch (0 = all)")  # fmt: skip
     p.add_argument(
         "--max-eval",
         type=non_negative_int,
@@ -79,7 +81,8 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         cfg = build(BenchConfig, {"tasks": args.tasks, "models": args.models, "seeds": args.seeds,
                                   "pretrained": args.pretrained, "max_train": args.max_train,
-                                  "max_eval": args.max_eval, "curve_tasks": args.curve_tasks,
+                                  "max_dev": args.max_dev, "max_eval": args.max_eval,
+                                  "curve_tasks": args.curve_tasks,
                                   "curve_sizes": args.curve_sizes, "epochs": args.epochs, "lr": args.lr,
                                   "batch_size": args.batch_size, "data": args.data}, "dnagpt bench")  # fmt: skip
     results = run_bench(cfg, args.out)
