@@ -150,8 +150,10 @@ def format_report(ev: dict, run_dir: str | Path) -> str:
         f"   baseline: k-mer unigram {ev['unigram_loss']:.3f}, per-species unigram {ev['species_unigram_loss']:.3f}"
         f"   -> {abs(gain):.3f} nats {'below' if gain > 0 else 'ABOVE'} the unigram",
         f"  order accuracy    {ev['order_accuracy']:.3f}   baseline: chance {ev['order_chance']:.3f}, "
-        f"dinucleotide rule (CA+TG > AC+GT) {ev['order_rule_accuracy']:.3f}",
-        f"  GC content R2     {ev['gc_r2']:.3f}   baseline: species mean GC R2 {ev['gc_r2_species_mean']:.3f}",
+        f"dinucleotide rule (CA+TG > AC+GT) {ev['order_rule_accuracy']:.3f}"
+        + ("" if ev["order_accuracy"] > ev["order_rule_accuracy"] else "   -> nothing beyond the dinucleotide rule"),
+        f"  GC content R2     {ev['gc_r2']:.3f}   baseline: species mean GC R2 {ev['gc_r2_species_mean']:.3f}"
+        + ("" if ev["gc_r2"] > ev["gc_r2_species_mean"] else "   -> nothing beyond the species' mean GC"),
         "  bits per base, model vs the best order-k Markov model of bases (k picked on these windows):",
     ]
     names = {f"<{letter}>": latin for latin, letter in SPECIES_TOKENS.items()}
