@@ -111,6 +111,32 @@ def test_two_processes_equal_one_process_with_accumulation(tmp_path, mode, port)
     assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-4
 
 
+def test_two_processes_with_dropout_resume_each_random_stream(tmp_path):
+    """Under torchrun every process draws its own dropout masks; a killed run must restore each
+    process's random stream, not give rank 0's to all (which repeats masks across ranks)."""
+    cfg = _config(tmp_path, steps=30, dropout=0.1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+    def command(out, port, *extra):
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                "-m", "dnagpt.cli", "pretrain", str(cfg), "--out", str(out), "--no-progress", *extra]  # fmt: skip
+
+    done = subprocess.run(command(tmp_path / "a", 29521), env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    proc = subprocess.Popen(command(tmp_path / "b", 29522), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.time() + 300
+    while not (tmp_path / "b" / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+    proc.wait()
+    again = subprocess.run(command(tmp_path / "b", 29523, "--resume"), env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
+
+
 def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         load_pretrain_config("nonexistent")

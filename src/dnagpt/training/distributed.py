@@ -82,6 +82,14 @@ class DistributedContext:
         dist.all_reduce(t)
         return {k: float(v) / self.world_size for k, v in zip(keys, t.tolist(), strict=True)}
 
+    def gather(self, value: object) -> list:
+        """``value`` of every process, in rank order (a one-item list for one process)."""
+        if not self.distributed:
+            return [value]
+        out: list = [None] * self.world_size
+        dist.all_gather_object(out, value)
+        return out
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -117,7 +125,9 @@ class DistributedContext:
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-        set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+        # strict=False: a parameter that never had a gradient (the number embedding in pretraining) has
+        # no optimizer state to restore, and that is right, not damage
+        set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True, strict=False))
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():

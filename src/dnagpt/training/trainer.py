@@ -128,6 +128,9 @@ class Trainer:
         """Write model, optimiser, schedule, RNG states and step atomically (rank 0)."""
         model_state = self.dist.full_state_dict(self.model)
         optim_state = self.dist.optimizer_state_dict(self.model, self.optimizer)
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}  # fmt: skip
+        rng_by_rank = self.dist.gather(rng)  # each process draws its own dropout masks: keep every stream
         if not self.dist.is_main:
             return
         state = {
@@ -135,10 +138,8 @@ class Trainer:
             "model": model_state,
             "optimizer": optim_state,
             "scaler": self.scaler.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            },
+            "rng": rng,
+            "rng_by_rank": rng_by_rank,
             "train_config": json.dumps(asdict(self.cfg)),
             "selection": {"best": self.best, "bad_evaluations": self.bad_evaluations},
         }
@@ -163,9 +164,12 @@ class Trainer:
         self.dist.load_full_state_dict(self.model, state["model"])
         self.dist.load_optimizer_state_dict(self.model, self.optimizer, state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        streams = state.get("rng_by_rank") or [state["rng"]]
+        # with another number of processes than the run was saved with, rank 0's stream is the best left
+        rng = streams[self.dist.rank] if len(streams) == self.dist.world_size else state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         self.step = step
         self.best = state["selection"]["best"]
         self.bad_evaluations = int(state["selection"]["bad_evaluations"])
