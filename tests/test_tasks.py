@@ -137,8 +137,10 @@ def test_generation_task_from_fasta(tmp_path):
     """Fine-tune the generation template on real yeast windows; generate stops at the task's symbol."""
     from dnagpt.data.fasta import read_fasta_records
 
-    (_, chrom), *_ = read_fasta_records(BUNDLED_MANIFEST.parent / "yeast_sacCer_R64_chrI.fa.gz")
-    records = "".join(f">w{i}\n{chrom[i * 300 : i * 300 + 120]}\n" for i in range(600))
+    pieces = read_fasta_records(BUNDLED_MANIFEST.parent / "yeast_sacCer_R64_chrI.fa.gz")
+    windows = [seq[i : i + 120] for _, seq in pieces for i in range(0, len(seq) - 120, 200)][:600]
+    assert len(windows) == 600
+    records = "".join(f">w{i}\n{w}\n" for i, w in enumerate(windows))
     (tmp_path / "train.fa").write_text(records)
     task = {"template": "generation", "species": "yeast", "stop": "<Z>"}
     (tmp_path / "gen.json").write_text(json.dumps(task))
