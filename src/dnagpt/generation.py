@@ -92,7 +92,9 @@ def generate(
     if cfg.seed is not None:
         generator.manual_seed(cfg.seed)
     model.eval()
-    mask = batch.attention_mask
+    # Without padding (prompts of one length, decided here on the host) the causal order is the whole
+    # mask, and the attention can take its fast unmasked path at every step.
+    mask = batch.attention_mask if len({len(e) for e in encs}) > 1 else None
     out = model(batch.input_ids, batch.numbers, batch.number_mask, attention_mask=mask, use_cache=True)
     logits = out.logits[:, -1]
     n = batch.input_ids.shape[0]
@@ -111,7 +113,8 @@ def generate(
         new_tokens.append(torch.where(finished, torch.full_like(next_ids, -1), next_ids))
         if bool(finished.all()):
             break
-        mask = torch.cat([mask, torch.ones(n, 1, dtype=torch.bool, device=device)], dim=1)
+        if mask is not None:
+            mask = torch.cat([mask, torch.ones(n, 1, dtype=torch.bool, device=device)], dim=1)
         out = model(next_ids[:, None], attention_mask=mask, past_key_values=out.past_key_values, use_cache=True)
         logits = out.logits[:, -1]
     table = torch.stack(new_tokens, dim=1).tolist()
