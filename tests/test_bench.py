@@ -38,6 +38,9 @@ def test_quick_bench_runs_every_model_and_resumes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "10 runs, 9 already saved" in printed and printed.count("kmer-logreg") == 1
     assert json.loads(lost.read_text())["metrics"]["mcc"] == before
+    lost.unlink()  # a report of what is saved, while a bench is still going: nothing is run
+    assert main(["bench", "--quick", "--out", str(out), "--report-only"]) == 0
+    assert not lost.exists() and len(pq.read_table(out / "results.parquet").to_pylist()) < len(table)
 
 
 def _own_task(folder, n=120):

@@ -249,10 +249,14 @@ def result_path(out: Path, task: str, model: str, size: int, seed: int) -> Path:
     return out / "runs" / Path(task).name / model / f"n{size or 'all'}-seed{seed}.json"
 
 
-def run_bench(cfg: BenchConfig, out: str | Path, log: Callable[[str], None] = print) -> list[dict]:
+def run_bench(
+    cfg: BenchConfig, out: str | Path, log: Callable[[str], None] = print, execute: bool = True
+) -> list[dict]:
     """Run every run of the bench not yet saved under ``out``; return all results (saved ones
-    included). Every task is loaded (and built, for datasets of ``dnagpt data build``) before the
-    first run, so a bad task stops the bench before any work. The settings are kept in
+    included). With ``execute`` False nothing is run: the results saved so far are returned (to
+    report on a bench that is still going, or was stopped). Every task is loaded (and built, for
+    datasets of ``dnagpt data build``) before the first run, so a bad task stops the bench before
+    any work. The settings are kept in
     ``out/bench.json``; a later bench in the same folder may add tasks, models, seeds or curve
     sizes, but not change how a run is done."""
     from ..data.datasets import TASKS
@@ -271,6 +275,8 @@ def run_bench(cfg: BenchConfig, out: str | Path, log: Callable[[str], None] = pr
         path = result_path(out, task_name, model_name, size, seed)
         if path.is_file():
             results.append(json.loads(path.read_text()))
+            continue
+        if not execute:
             continue
         task = tasks[task_name]
         run = _make_run(task, model_name, seed, size, out, cfg)
