@@ -73,7 +73,9 @@ def paired_test(a: dict[int, float], b: dict[int, float]) -> dict:
 
 def _cell(xs: dict[int, float]) -> str:
     mean, sd = mean_sd(xs.values())
-    return "–" if math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}"
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.3f} (1 seed)" if len(xs) == 1 else f"{mean:.3f} ± {sd:.3f}"
 
 
 def best_classical(results: list[dict], task: str, size: int, metric: str) -> str | None:
