@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from .common import Example, Genome, reverse_complement, task_toml, write_dataset
+from .common import Example, Genome, gc_fraction, merge_intervals, reverse_complement, task_toml, write_dataset
 from .genomes import hg19_chr22, hg19_table
 
 WIDTH = 200  # bases per window
@@ -63,12 +63,6 @@ CTCF_TASK = task_toml("ctcf_human", "Homo sapiens", f"CTCF binding, hg19 chr22: 
 TF_TASK = task_toml("tf_human", "Homo sapiens", f"Transcription-factor binding, hg19 chr22: {TF_LABELS}.", YES_NO)
 
 
-def gc_fraction(bases: str) -> float:
-    """The fraction of G and C among the known bases (A, C, G, T) of ``bases``; 0 when none is known."""
-    known = len(bases) - bases.count("N")
-    return (bases.count("G") + bases.count("C")) / known if known else 0.0
-
-
 def centred_window(genome: Genome, centre: int, strand: str, label: str, width: int = WIDTH) -> Example | None:
     """The ``width``-base example whose base ``width // 2`` (0-based) on the + strand is ``centre``,
     read on ``strand``; None off the sequence or with too many N."""
@@ -85,21 +79,6 @@ def dedup_summits(positions: Iterable[int], min_gap: int = MIN_SUMMIT_GAP) -> np
         if not kept or p - kept[-1] >= min_gap:
             kept.append(p)
     return np.array(kept, dtype=np.int64)
-
-
-def merge_intervals(intervals: Iterable[tuple[int, int]], margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and ends of the union of ``intervals`` (0-based half-open), each widened by ``margin``
-    bases on both sides: disjoint, sorted."""
-    spans = sorted((a - margin, b + margin) for a, b in intervals)
-    starts: list[int] = []
-    ends: list[int] = []
-    for a, b in spans:
-        if starts and a <= ends[-1]:
-            ends[-1] = max(ends[-1], b)
-        else:
-            starts.append(a)
-            ends.append(b)
-    return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
 
 
 def clear_of(window_starts: np.ndarray, width: int, intervals: Iterable[tuple[int, int]], margin: int) -> np.ndarray:

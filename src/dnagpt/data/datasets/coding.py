@@ -25,26 +25,13 @@ import numpy as np
 
 from ...errors import DataError
 from ..regions import SPLITS
-from .common import Example, Genome, split_cap, task_toml, write_dataset
+from .common import Example, Genome, merge_intervals, split_cap, task_toml, write_dataset
 from .genomes import hg19_chr22, hg19_table
 
 WIDTH = 300  # bases per window
 STRIDE = 100  # windows start on this grid: overlap is capped at 200 bases, and identical windows coincide exactly
 GC_BINS = 20  # GC bins of width 5 %
 CODING_LABELS = {"1": "A", "0": "N"}  # coding -> yes, non-coding -> no, as the other yes / no datasets
-
-
-def merge_intervals(intervals: Iterable[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """The union of 0-based half-open ``[start, end)`` intervals, as sorted, disjoint starts and ends."""
-    merged: list[list[int]] = []
-    for a, b in sorted(intervals):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    starts = np.array([a for a, _ in merged], dtype=np.int64)
-    ends = np.array([b for _, b in merged], dtype=np.int64)
-    return starts, ends
 
 
 def overlaps_any(starts: np.ndarray, ends: np.ndarray, where: np.ndarray, width: int) -> np.ndarray:

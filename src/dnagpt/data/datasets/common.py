@@ -38,6 +38,26 @@ def distance_to_nearest(sorted_positions: np.ndarray, where: np.ndarray) -> np.n
     return np.minimum(np.abs(where - left), np.abs(right - where))
 
 
+def gc_fraction(bases: str) -> float:
+    """G + C among the known bases (A, C, G, T) of ``bases``; 0 when none is known."""
+    known = len(bases) - bases.count("N")
+    return (bases.count("G") + bases.count("C")) / known if known else 0.0
+
+
+def merge_intervals(intervals: Iterable[tuple[int, int]], margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends of the union of ``intervals`` (0-based half-open), each widened by ``margin``
+    bases on both sides: disjoint, sorted."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in sorted((a - margin, b + margin) for a, b in intervals):
+        if starts and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Genome:
     """One sequence of a fetched source: ``name`` is ``SOURCE/RECORD`` (the registry's key)."""

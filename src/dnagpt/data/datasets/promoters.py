@@ -32,7 +32,7 @@ import numpy as np
 
 from ...errors import DataError
 from ..regions import BLOCK, SPLITS, block_split
-from .common import MAX_N_FRACTION, Example, Genome, task_toml, write_dataset
+from .common import MAX_N_FRACTION, Example, Genome, gc_fraction, task_toml, write_dataset
 from .genomes import hg19_chr22, hg19_table, tair10_chr1, tair10_chr1_gtf
 
 MIN_TSS_DISTANCE = 2000  # every base of a negative is at least this far from every annotated TSS
@@ -72,12 +72,6 @@ def tss_window(genome: Genome, tss: int, strand: str, upstream: int, downstream:
         start, end = tss - downstream, tss + upstream + 1
     bases = genome.window(start, end, strand)
     return None if bases is None else Example(genome.name, start, end, strand, bases, "1")
-
-
-def gc_fraction(bases: str) -> float:
-    """G+C among the A/C/G/T bases of ``bases`` (N not counted); 0 when there are none."""
-    known = len(bases) - bases.count("N")
-    return (bases.count("G") + bases.count("C")) / known if known else 0.0
 
 
 def gc_bin(gc: np.ndarray | float, bins: int = GC_BINS) -> np.ndarray:
