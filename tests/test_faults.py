@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_pretrain import _config, _train_losses
+from test_pretrain import _config, _train_losses, reproducible_env
 
 SEQ = "ACGTTGCAAGGCTTAACCGGTTAAGCTAGCTAGGCTTACGATCGATCGGATCCGATTACGAGC"
 
@@ -25,7 +25,7 @@ def _cache(tmp_path_factory, monkeypatch):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = reproducible_env()
     return subprocess.run([sys.executable, "-m", "dnagpt.cli", *args], capture_output=True, text=True, env=env,
                           timeout=600)  # fmt: skip
 
@@ -34,7 +34,7 @@ def _kill_after_checkpoint(args: list[str], run_dir, delay: float, marker: str |
     """Start the command, wait for ``run_dir/marker`` (its first checkpoint; None: do not wait) to appear,
     wait ``delay`` more seconds, SIGKILL it; returns whether it was still running then (a kill after
     the end tests nothing)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = reproducible_env()
     proc = subprocess.Popen([sys.executable, "-m", "dnagpt.cli", *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 300

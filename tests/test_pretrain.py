@@ -45,6 +45,14 @@ def _config(tmp_path, steps=6, accum=1, name="tiny.toml", dropout=0.0):
     return path
 
 
+def reproducible_env() -> dict[str, str]:
+    """The environment for CLI runs whose losses are compared bit for bit: one BLAS/OpenMP thread and
+    MKL's alignment-independent mode, so the sums are ordered the same way in every process (with
+    several threads MKL may pick its thread count per call, and a busy CI machine changes the last bit)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "MKL_DYNAMIC": "FALSE", "MKL_CBWR": "AUTO"}  # fmt: skip
+
+
 def _train_losses(run_dir):
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r["loss"]) for r in lines if r["split"] == "train"]
@@ -73,7 +81,7 @@ def test_interrupted_and_resumed_run_draws_the_same_curve(tmp_path, dropout):
 
 def test_killed_cli_run_resumes(tmp_path):
     cfg = _config(tmp_path, steps=40)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = reproducible_env()
     base = [sys.executable, "-m", "dnagpt.cli", "pretrain", str(cfg), "--no-progress"]
     subprocess.run([*base, "--out", str(tmp_path / "a")], check=True, env=env, capture_output=True, timeout=600)
     proc = subprocess.Popen([*base, "--out", str(tmp_path / "b")], env=env, stdout=subprocess.DEVNULL,
@@ -96,7 +104,7 @@ def test_two_processes_equal_one_process_with_accumulation(tmp_path, mode, port)
     one = load_pretrain_config(str(_config(tmp_path, steps=3, accum=2)))
     run_pretraining(one, tmp_path / "single")
     cfg = _config(tmp_path, steps=3, accum=1, name="ddp.toml")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = reproducible_env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
            "-m", "dnagpt.cli", "pretrain", str(cfg), "--out", str(tmp_path / "ddp"), "--no-progress",
            "--set", f"train.fsdp={'true' if mode == 'fsdp' else 'false'}"]  # fmt: skip
@@ -115,7 +123,7 @@ def test_two_processes_with_dropout_resume_each_random_stream(tmp_path):
     """Under torchrun every process draws its own dropout masks; a killed run must restore each
     process's random stream, not give rank 0's to all (which repeats masks across ranks)."""
     cfg = _config(tmp_path, steps=30, dropout=0.1)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = reproducible_env()
 
     def command(out, port, *extra):
         return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
