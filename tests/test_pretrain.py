@@ -79,26 +79,6 @@ def test_interrupted_and_resumed_run_draws_the_same_curve(tmp_path, dropout):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
-def test_killed_cli_run_resumes(tmp_path):
-    cfg = _config(tmp_path, steps=40)
-    env = reproducible_env()
-    base = [sys.executable, "-m", "dnagpt.cli", "pretrain", str(cfg), "--no-progress"]
-    subprocess.run([*base, "--out", str(tmp_path / "a")], check=True, env=env, capture_output=True, timeout=600)
-    proc = subprocess.Popen([*base, "--out", str(tmp_path / "b")], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 300
-    while not (tmp_path / "b" / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    again = subprocess.run([*base, "--out", str(tmp_path / "b")], env=env, capture_output=True, text=True)
-    assert again.returncode == 2 and "--resume" in again.stderr  # refuses to overwrite the run
-    subprocess.run([*base, "--out", str(tmp_path / "b"), "--resume"], check=True, env=env, capture_output=True)
-    assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
-    assert (tmp_path / "b" / "model" / "model.safetensors").exists()
-
-
 @pytest.mark.parametrize("mode,port", [("ddp", 29517), ("fsdp", 29518)])
 def test_two_processes_equal_one_process_with_accumulation(tmp_path, mode, port):
     one = load_pretrain_config(str(_config(tmp_path, steps=3, accum=2)))
