@@ -50,6 +50,34 @@ def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):
         finetune(model, SPEC, _examples(8, 0), _examples(8, 1), cfg, tmp_path / "run")
 
 
+def test_mean_readout_trains_ignores_padding_and_is_saved_with_the_model(tmp_path):
+    from dnagpt.tasks.codec import TaskCodec, load_task_codec
+    from dnagpt.tasks.predict import evaluate_examples
+
+    torch.manual_seed(0)
+    model = DNAGPT(get_config("dnagpt-tiny"))
+    cfg = FinetuneConfig(epochs=8, lr=3e-3, batch_size=16, patience=0, readout="mean", progress=False,
+                         tensorboard=False)  # fmt: skip
+    result = finetune(model, SPEC, _examples(160, 0), _examples(32, 1), cfg, tmp_path / "run", test=_examples(64, 2))
+    assert result.test["accuracy"] > 0.75
+    kept = DNAGPT.from_pretrained(result.best_dir)
+    codec = load_task_codec(result.best_dir, kept)
+    assert codec.readout == "mean"
+    assert evaluate_examples(codec, kept, _examples(64, 2), "cpu")[0] == result.test
+    # a short sequence pooled alone and beside a longer one (so with padding after it): the same vector
+    short, long = build_examples(
+        SPEC, [{"sequence": "ACGT" * 6, "label": "1"}, {"sequence": "GC" * 30, "label": "0"}], "pad"
+    )
+    with torch.no_grad():
+        alone = codec.answer_hidden(kept, codec.batch([short]))
+        padded = codec.answer_hidden(kept, codec.batch([short, long]))
+    torch.testing.assert_close(alone[0], padded[0])
+    two_columns = TaskSpec.from_dict({"name": "two", "template": "classification", "labels": {"1": "A", "0": "N"},
+                                      "label_columns": ["a", "b"]})  # fmt: skip
+    with pytest.raises(Exception, match="one label column"):
+        TaskCodec(two_columns, kept.tokenizer(), 64, readout="mean")
+
+
 def test_lr_sweep_keeps_the_best_dev_run(tmp_path):
     torch.manual_seed(0)
     model = DNAGPT(get_config("dnagpt-tiny"))

@@ -79,6 +79,9 @@ PRESENTATION = frozenset({"train.progress", "train.tensorboard", "train.log_ever
 MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.save_every", "train.patience",
                                   "eval.samples", "recipe.epochs", "recipe.patience",
                                   "recipe.checkpoint_every"})  # fmt: skip
+# Settings that runs started by an older dnagpt did not record, with the value those runs used: such a
+# run resumes as long as the setting keeps that value.
+ADDED_LATER = {"recipe.readout": "answer", "readout": "answer"}
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -96,7 +99,7 @@ def setting_changes(saved: dict, now: dict, allow: Collection[str] = ()) -> list
     old, new = _flatten(saved), _flatten(now)
     changes = []
     for key in sorted(old.keys() | new.keys()):
-        before, after = old.get(key), new.get(key)
+        before, after = old.get(key, ADDED_LATER.get(key)), new.get(key)
         if before == after or key in PRESENTATION:
             continue
         if key in allow and key in MAY_CHANGE_ON_RESUME:

@@ -63,6 +63,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=positive_float, default=d.epochs, help="DNAGPT fine-tuning epochs")
     p.add_argument("--lr", type=positive_float, default=d.lr, help="DNAGPT fine-tuning peak learning rate")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="DNAGPT fine-tuning batch size")
+    p.add_argument("--readout", default=d.readout, choices=["answer", "mean"],
+                   help="what DNAGPT's heads read: the answer position (the paper) or the sequence mean")  # fmt: skip
     p.add_argument("--data", default="", help="where datasets are built (default: the cache)")
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: write the table and report of the runs saved so far in --out")  # fmt: skip
@@ -86,7 +88,8 @@ def _bench(args: argparse.Namespace) -> int:
                                   "max_dev": args.max_dev, "max_eval": args.max_eval,
                                   "curve_tasks": args.curve_tasks,
                                   "curve_sizes": args.curve_sizes, "epochs": args.epochs, "lr": args.lr,
-                                  "batch_size": args.batch_size, "data": args.data}, "dnagpt bench")  # fmt: skip
+                                  "batch_size": args.batch_size, "readout": args.readout,
+                                  "data": args.data}, "dnagpt bench")  # fmt: skip
     results = run_bench(cfg, args.out, execute=not args.report_only)
     report = write_report(results, cfg, args.out)
     print(f"results: {args.out / 'results.parquet'}; report: {report}")

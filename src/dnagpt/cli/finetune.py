@@ -21,6 +21,7 @@ _OPTIONS = (
     "checkpoint_every",
     "lora_rank",
     "lora_alpha",
+    "readout",
 )  # fmt: skip  (each a --option of the same name)
 
 
@@ -55,6 +56,9 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-rank", type=int, default=_RECIPE.lora_rank,
                    help="train LoRA adapters of this rank (needs peft); 0 = off")  # fmt: skip
     p.add_argument("--lora-alpha", type=float, default=_RECIPE.lora_alpha, help="LoRA scaling numerator")
+    p.add_argument("--readout", default=_RECIPE.readout, choices=["answer", "mean"],
+                   help="what the heads read: the answer position (the paper) or the mean over the "
+                        "sequence (one label column, or regression)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text
+from ..tasks.codec import Readout
 from ..tasks.spec import TaskSpec
 from ..validation import check_resume, settings
 from .classical import cnn_classifier, kmer_features, kmer_logistic_regression, majority_class, ridge_regression
@@ -50,6 +51,7 @@ class BenchConfig:
     lr: Annotated[float, Field(gt=0)] = 1e-3  # DNAGPT fine-tuning peak learning rate
     batch_size: Annotated[int, Field(ge=1)] = 16
     patience: Annotated[int, Field(ge=0)] = 2  # epochs without a better dev score before stopping
+    readout: Readout = "answer"  # what DNAGPT's heads read: the answer position, or the mean over the sequence
     cnn_epochs: Annotated[int, Field(ge=1)] = 15  # CNN epochs (best dev epoch and learning rate kept)
     data: str = ""  # where datasets are built (default: the cache)
 
@@ -183,7 +185,8 @@ def _dnagpt(run: Run, from_scratch: bool) -> dict:
 
     cfg = run.cfg
     recipe = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, patience=cfg.patience,
-                            seed=run.seed, precision="auto", progress=False, tensorboard=False)  # fmt: skip
+                            seed=run.seed, precision="auto", readout=cfg.readout, progress=False,
+                            tensorboard=False)  # fmt: skip
     examples = [build_examples(run.task.spec, rows, f"{run.task.name} {split}")
                 for split, rows in zip(SPLITS, (run.train, run.dev, run.test), strict=True)]  # fmt: skip
     model = starting_model(cfg.pretrained, from_scratch=from_scratch, seed=run.seed)

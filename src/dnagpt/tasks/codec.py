@@ -4,7 +4,10 @@ The model reads the task's prompt and answers at its last positions: the token
 head scores the label tokens (classification, one ``<B>`` query per label
 column), or the regression head gives a number (regression; targets are
 standardised with the training mean and standard deviation, which are saved
-with the model). A generation task instead learns to write each sequence, then
+with the model). That is the paper's ``answer`` readout; the ``mean`` readout
+gives the same heads the mean of the hidden states over every position of the
+prompt instead, which lets a small causal model use all of a sequence, not
+only what its last position carried forward. A generation task instead learns to write each sequence, then
 the task's stop symbol, after its prompt. The codec is saved as ``task.json``
 beside fine-tuned weights, so a model directory knows its task.
 """
@@ -16,6 +19,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +32,8 @@ from ..training.objectives import IGNORE, next_token_loss
 from .spec import Example, TaskSpec
 
 TASK_FILE = "task.json"  # saved beside the fine-tuned weights
+Readout = Literal["answer", "mean"]
+READOUTS: tuple[str, ...] = ("answer", "mean")
 
 
 @dataclass
@@ -48,8 +54,17 @@ class TaskBatch:
 class TaskCodec:
     """Turns examples into batches and model outputs into answers, for one task."""
 
-    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int, target_mean=0.0, target_std=1.0) -> None:
+    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int, target_mean=0.0, target_std=1.0,
+                 readout: Readout = "answer") -> None:  # fmt: skip
         self.spec, self.tok, self.context = spec, tok, context
+        if readout not in READOUTS:
+            raise ConfigError(f"task {spec.name}: readout {readout!r} is not one of {', '.join(READOUTS)}")
+        if readout == "mean" and (spec.output == "sequence" or len(spec.label_columns) > 1):
+            raise ConfigError(
+                f"task {spec.name}: the mean readout gives one answer per sequence; it serves classification with "
+                "one label column and regression (use the answer readout here)"
+            )
+        self.readout = readout
         self.label_names = list(spec.labels)
         self.label_ids = []
         for name in self.label_names:
@@ -122,8 +137,13 @@ class TaskCodec:
         return model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
 
     def answer_hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
-        """Hidden states at the answer positions, ``[B, L, d_model]``."""
+        """What the heads read, ``[B, L, d_model]``: the hidden states at the answer positions, or
+        (``mean`` readout) their mean over every position up to the answer."""
         h = self.hidden(model, batch)
+        if self.readout == "mean":
+            upto = torch.arange(h.shape[1], device=h.device)[None, :] <= batch.answers[:, -1:]
+            weights = upto.to(h.dtype) / upto.sum(dim=1, keepdim=True).to(h.dtype)
+            return torch.einsum("bt,btd->bd", weights, h)[:, None, :]
         return h[torch.arange(h.shape[0], device=h.device)[:, None], batch.answers]
 
     def loss(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
@@ -151,7 +171,8 @@ class TaskCodec:
         return self.label_names[0]
 
     def to_dict(self) -> dict:
-        return {"spec": dataclasses.asdict(self.spec), "target_mean": self.target_mean, "target_std": self.target_std}
+        return {"spec": dataclasses.asdict(self.spec), "target_mean": self.target_mean, "target_std": self.target_std,
+                "readout": self.readout}  # fmt: skip
 
     def save(self, model_dir: str | Path) -> None:
         """Write ``task.json`` into a model directory."""
@@ -175,13 +196,15 @@ def load_task_codec(model_dir: str | Path, model: DNAGPT) -> TaskCodec:
     path = Path(model_dir) / TASK_FILE
     if saved is None:
         raise ConfigError(f"{model_dir}: no {TASK_FILE}; is this a fine-tuned model directory?")
-    if not isinstance(saved, dict) or set(saved) != {"spec", "target_mean", "target_std"}:
-        raise ConfigError(f"{path}: expected the keys spec, target_mean and target_std")
+    keys = {"spec", "target_mean", "target_std"}
+    if not isinstance(saved, dict) or not keys <= set(saved) <= keys | {"readout"}:
+        raise ConfigError(f"{path}: expected the keys spec, target_mean, target_std (and readout)")
     mean, std = saved["target_mean"], saved["target_std"]
     if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (mean, std)) or std <= 0:
         raise ConfigError(f"{path}: target_mean and target_std must be finite numbers, std above 0")
     spec = TaskSpec.from_dict(saved["spec"], str(path))
-    return TaskCodec(spec, model.tokenizer(), model.config.context_length, float(mean), float(std))
+    readout = saved.get("readout", "answer")  # files written before the mean readout existed
+    return TaskCodec(spec, model.tokenizer(), model.config.context_length, float(mean), float(std), readout)
 
 
 def task_stop_symbols(model_dir: str | Path) -> list[str]:

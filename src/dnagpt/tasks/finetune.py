@@ -35,7 +35,7 @@ from ..training.distributed import DistributedContext
 from ..training.optimization import TrainConfig
 from ..training.trainer import Trainer, TrainingTask
 from ..validation import check_resume, settings
-from .codec import TaskBatch, TaskCodec, load_task_codec
+from .codec import Readout, TaskBatch, TaskCodec, load_task_codec
 from .predict import evaluate_examples
 from .spec import Example, TaskSpec
 
@@ -57,6 +57,9 @@ class FinetuneConfig:
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = once per epoch
     lora_rank: Annotated[int, Field(ge=0)] = 0  # > 0: train LoRA adapters of this rank (and the heads) instead
     lora_alpha: Annotated[float, Field(gt=0)] = 16.0  # LoRA scaling numerator
+    # what the heads read: "answer" = the hidden state at the answer position (the paper), "mean" = the mean
+    # hidden state over the sequence (one label column, or regression)
+    readout: Readout = "answer"
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
 
@@ -184,7 +187,7 @@ def finetune(
     if spec.output == "number":
         values = np.array([e.value for e in train])
         mean, std = float(values.mean()), float(max(values.std(), 1e-8))
-    codec = TaskCodec(spec, model.tokenizer(), model.config.context_length, mean, std)
+    codec = TaskCodec(spec, model.tokenizer(), model.config.context_length, mean, std, cfg.readout)
     for part in (train, dev, test or []):
         codec.check(part)
     train_cfg = cfg.train_config(len(train), dist.world_size)
