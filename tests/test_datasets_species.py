@@ -25,7 +25,7 @@ from dnagpt.data.datasets.species import (
 from dnagpt.data.regions import BLOCK, SPLITS, parse_region, window_split
 from dnagpt.tasks.codec import TaskCodec
 from dnagpt.tasks.spec import TaskSpec
-from dnagpt.tokenizer import SPECIES_TOKENS, KmerTokenizer
+from dnagpt.tokenizers import SPECIES_TOKENS, KmerTokenizer
 
 
 def random_genome(name: str, length: int, gc: float, rng: np.random.Generator) -> Genome:

@@ -16,7 +16,7 @@ from dnagpt.evaluation.pretraining import (
     window_bases,
 )
 from dnagpt.resources import BUNDLED_MANIFEST
-from dnagpt.tokenizer import KmerTokenizer
+from dnagpt.tokenizers import KmerTokenizer
 
 
 def test_contexts_and_scoring_by_hand():

@@ -15,7 +15,7 @@ from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.tables import read_table, split_rows
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.tasks.spec import TaskSpec, build_examples
-from dnagpt.tokenizer import species_token
+from dnagpt.tokenizers import species_token
 
 CLASSIFY = {"name": "t", "template": "classification", "species": "human", "labels": {"1": "A", "0": "N"}}
 

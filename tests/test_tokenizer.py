@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dnagpt import InvalidSequenceError, KmerTokenizer, species_token
-from dnagpt.tokenizer import RESERVED_TOKENS
+from dnagpt.tokenizers import RESERVED_TOKENS
 from reference_dnagpt import reference_tokenize, reference_vocab
 
 DYNAMIC = KmerTokenizer(6)

@@ -1,6 +1,6 @@
 """dnagpt: pretrain, fine-tune, evaluate and use DNAGPT models for DNA.
 
-The data flow: token language (:mod:`dnagpt.tokenizer`) -> data
+The data flow: token language (:mod:`dnagpt.tokenizers`) -> data
 (:mod:`dnagpt.data`) -> model (:mod:`dnagpt.config`, :mod:`dnagpt.checkpoint`,
 :mod:`dnagpt.model`) -> training (:mod:`dnagpt.training`) -> tasks
 (:mod:`dnagpt.tasks`) -> evaluation (:mod:`dnagpt.evaluation`) -> command line
@@ -10,7 +10,7 @@ The data flow: token language (:mod:`dnagpt.tokenizer`) -> data
 from .config import DNAGPTConfig, config_names, get_config
 from .errors import CheckpointError, ConfigError, DataError, DNAGPTError, InvalidSequenceError
 from .model import DNAGPT, DNAGPTOutput
-from .tokenizer import Encoding, KmerTokenizer, TokenBatch, species_token
+from .tokenizers import Encoding, KmerTokenizer, TokenBatch, species_token
 
 __version__ = "0.1.0"
 

@@ -156,7 +156,7 @@ def _read_directory(path: Path) -> tuple[DNAGPTConfig, dict[str, torch.Tensor]]:
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path / CONFIG_FILE}: {e}") from e
     if (path / TOKENIZER_FILE).exists():
-        from .tokenizer import KmerTokenizer
+        from .tokenizers import KmerTokenizer
 
         try:
             saved = KmerTokenizer.load(path / TOKENIZER_FILE)

@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import Field
 
 from .errors import ConfigError
-from .tokenizer import KmerTokenizer
+from .tokenizers import KmerTokenizer
 from .validation import build, settings
 
 

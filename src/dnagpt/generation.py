@@ -19,7 +19,7 @@ from pydantic import Field
 
 from .errors import ConfigError
 from .model import DNAGPT
-from .tokenizer import UNKNOWN_ID, KmerTokenizer
+from .tokenizers import UNKNOWN_ID, KmerTokenizer
 from .validation import settings
 
 

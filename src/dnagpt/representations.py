@@ -19,7 +19,7 @@ import torch
 from .errors import ConfigError, DataError, InvalidSequenceError
 from .io import atomic_write
 from .model import DNAGPT
-from .tokenizer import normalise_bases
+from .tokenizers import normalise_bases
 
 
 @torch.no_grad()

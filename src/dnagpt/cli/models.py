@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .registry import command
+from .registry import command, positive_int
 
 
 def _info_args(p: argparse.ArgumentParser) -> None:
@@ -37,13 +37,39 @@ def _tokenize_args(p: argparse.ArgumentParser) -> None:
 
 @command("tokenize", "show the token ids and pieces of a text in the DNAGPT token language", _tokenize_args)
 def _tokenize(args: argparse.Namespace) -> int:
-    from ..tokenizer import KmerTokenizer
+    from ..tokenizers import KmerTokenizer
 
     tok = KmerTokenizer(args.k, (args.k,) if args.sixmers_only else None)
     rows, canonical = tok.explain(args.text)
     for i, tid, piece in rows:
         print(f"{i}\t{tid}\t{piece}")
     print(f"# {len(rows)} tokens; canonical text: {canonical}")
+    return 0
+
+
+def _tokenizer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["train"], help="train: learn a BPE vocabulary from a corpus")
+    p.add_argument("manifest", help='corpus manifest (TOML/YAML/JSON listing FASTA files and species), or "bundled"')
+    p.add_argument("--vocab", type=positive_int, default=4096,
+                   help="ids in all, the 34 reserved tokens and the five bases included (DNABERT-2: 4096)")  # fmt: skip
+    p.add_argument("--out", required=True, help="folder for tokenizer.json (Hugging Face format) and its config")
+    p.add_argument("--valid-fraction", type=float, default=0.1,
+                   help="the last part of each record left out, as pretraining holds it out (default 0.1)")  # fmt: skip
+    p.add_argument("--max-bases", type=positive_int, default=None, help="at most this many bases per genome")
+
+
+@command("tokenizer", "learn a byte-pair (BPE) token vocabulary from a corpus, DNABERT-2 style", _tokenizer_args)
+def _tokenizer(args: argparse.Namespace) -> int:
+    from ..data.corpus import training_sequences
+    from ..data.sources import cache_root
+    from ..resources import BUNDLED_MANIFEST
+    from ..tokenizers import train_bpe
+
+    manifest = BUNDLED_MANIFEST if args.manifest == "bundled" else args.manifest
+    sequences = training_sequences(manifest, cache_root() / "genomes", args.valid_fraction, args.max_bases)
+    tok = train_bpe(sequences, args.vocab)
+    where = tok.save_pretrained(args.out)
+    print(f"{where}: {tok.vocab_size} ids, {tok.bases_per_token:.2f} bases per token on the training text")
     return 0
 
 

@@ -18,6 +18,7 @@ any step without replaying the data stream.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,7 @@ from pydantic import Field
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text, read_structured
-from ..tokenizer import species_token
+from ..tokenizers import species_token
 from ..validation import build, settings
 from .fasta import Record, prepare_fasta
 
@@ -187,3 +188,25 @@ class Corpus:
 
     def species_tokens(self) -> list[str]:
         return [e.species for e in self.entries]
+
+
+_LETTERS = bytes.maketrans(bytes(range(5)), b"NAGCT")
+
+
+def training_sequences(
+    manifest: str | Path, cache_dir: str | Path, valid_fraction: float = 0.1, max_bases: int | None = None
+) -> Iterator[str]:
+    """The bases a tokenizer may learn from: the first ``1 - valid_fraction`` of every record of
+    every genome in ``manifest`` (pretraining holds out the last part of each record, so none of
+    its validation bases is seen), at most ``max_bases`` per genome."""
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ConfigError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    for entry in read_manifest(manifest):
+        store = prepare_fasta(entry.path, cache_dir)
+        left = max_bases if max_bases is not None else float("inf")
+        for record in store.records:
+            end = min(int(record.length * (1.0 - valid_fraction)), int(min(left, record.length)))
+            if end <= 0:
+                break
+            left -= end
+            yield store.fetch(record, 0, end).tobytes().translate(_LETTERS).decode()

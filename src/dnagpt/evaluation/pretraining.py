@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.corpus import Corpus, gc_fraction
-from ..tokenizer import SPECIES_TOKENS, KmerTokenizer
+from ..tokenizers import SPECIES_TOKENS, KmerTokenizer
 from ..training.pretrain_samples import PretrainBatch
 
 

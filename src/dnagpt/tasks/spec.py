@@ -29,7 +29,7 @@ from typing import Literal
 
 from ..errors import ConfigError, DataError, InvalidSequenceError
 from ..io import read_structured
-from ..tokenizer import normalise_bases, species_token
+from ..tokenizers import normalise_bases, species_token
 from ..validation import build, settings
 
 # name -> (prompt, output)

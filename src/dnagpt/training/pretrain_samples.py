@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..data.corpus import Corpus, gc_fraction
-from ..tokenizer import KmerTokenizer
+from ..tokenizers import KmerTokenizer
 from .objectives import IGNORE
 
 EXTRA_TOKENS = 5  # species, <=>, <B>, answer, <M>

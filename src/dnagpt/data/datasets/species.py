@@ -1,7 +1,7 @@
 """``species``: which species does this 300 bp stretch of genome come from?
 
 The label of a window is the Latin name of the species whose genome it was cut from, and its answer
-token is that species' instruction token of the tokenizer (:data:`~dnagpt.tokenizer.SPECIES_TOKENS`):
+token is that species' instruction token of the tokenizer (:data:`~dnagpt.tokenizers.SPECIES_TOKENS`):
 
 =========================  =====  =============================================================
 label                      token  genome (source of :mod:`dnagpt.data.sources`)
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
-from ...tokenizer import SPECIES_TOKENS
+from ...tokenizers import SPECIES_TOKENS
 from ..regions import BLOCK, SPLITS
 from ..sources import SOURCES, fetch
 from .common import Example, Genome, reverse_complement, task_toml, write_dataset

@@ -1,23 +1,23 @@
-"""The DNAGPT token language: k-mers, numbers, species and task tokens.
+"""The token language every dnagpt tokenizer speaks: bases, numbers, species and task tokens.
 
-A text in the token language mixes four kinds of pieces (paper Fig. 2a, Fig. S2)::
+A text in the token language mixes four kinds of pieces (DNAGPT paper, Fig. 2a, Fig. S2)::
 
     <R>ATGCGTACCTTA<+><M>0.31,-1.2<=><M>
 
 * ``<X>``: a reserved token (instruction, connection, classification or spare);
   ``<R>`` says "human sequence follows", ``<M>`` "a number", ``<B>`` "a yes/no
   answer", ``<+>`` joins two inputs and ``<=>`` separates input from output.
-* Bases: cut into non-overlapping k-mers from the start of each run; the last
-  piece may be shorter (a 1..k-1-mer when the vocabulary has them, else the
-  unknown id, as in the published human model).
+* Bases: a run of bases is cut into tokens by the tokenizer's own rule (non-overlapping
+  k-mers, single nucleotides, or byte-pair merges); that rule is all a tokenizer adds.
 * Numbers: decimal literals (``0.31``, ``-1.2``, ``3e-4``) separated by commas or
   spaces. Each number takes one position; the model embeds its value through the
   numerical embedding instead of a token embedding.
 * ``<A>`` / ``<N>``-style bracketed bases force a token boundary; they are how
-  the classification answers "yes" (1-mer ``A``) and "no" (1-mer ``N``) are written.
+  the classification answers "yes" and "no" are written.
 
-Ids are identical to the published checkpoints: the 34 reserved tokens first, then
-the k-mers over ``NAGCT`` in ``itertools.product`` order, shorter k first.
+The 34 reserved tokens hold ids 0..33 in every tokenizer (the order of the published
+DNAGPT checkpoints), so a task template with species, numbers and answers means the
+same in every token language.
 
 Input is normalised: lowercase (soft-masked) bases are upper-cased, IUPAC ambiguity
 codes become ``N``, whitespace inside a base run is ignored (so wrapped FASTA lines
@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from .errors import ConfigError, InvalidSequenceError
+from ..errors import ConfigError, InvalidSequenceError
 
 # Order fixed by the published checkpoints: ids 0..33.
 RESERVED_TOKENS: tuple[str, ...] = (
@@ -46,7 +48,7 @@ RESERVED_TOKENS: tuple[str, ...] = (
     "R", "I", "K", "L", "O", "Q", "S", "U", "V",
     "W", "Y", "X", "Z",
 )  # fmt: skip
-BASES = "NAGCT"  # k-mer alphabet, in id order
+BASES = "NAGCT"  # the base alphabet, in k-mer id order
 NUMBER, BINARY, PAD, FUSE, OUTPUT = "M", "B", "P", "+", "="
 UNKNOWN_ID = 0  # the published code maps unknown pieces to id 0 (which is also <0>)
 
@@ -175,58 +177,56 @@ class TokenBatch:
         return self.lengths - 1
 
 
-class KmerTokenizer:
-    """Non-overlapping k-mer tokenizer of the DNAGPT token language.
+class TokenLanguage(ABC):
+    """What every tokenizer shares: the reserved tokens (ids 0..33), numbers, species, brackets,
+    padding and batching. A subclass says only how a run of bases becomes ids (:meth:`base_ids`),
+    what each id reads as (:meth:`piece`), and how it is saved (:meth:`to_dict`)."""
 
-    Args:
-        k: the k-mer length that base runs are cut into (6 in the published models).
-        kmer_sizes: which k-mer lengths the vocabulary holds. ``None`` means all of
-            1..k (the multi-organism models, 19,564 ids for k = 6); ``(k,)`` gives
-            the human model's 6-mer-only vocabulary (15,659 ids).
-    """
+    kind: str = ""  # the registry key, saved as "type" in to_dict
+    reserved = RESERVED_TOKENS
+    _reserved_id: ClassVar[dict[str, int]] = {t: i for i, t in enumerate(RESERVED_TOKENS)}
 
-    def __init__(self, k: int = 6, kmer_sizes: Sequence[int] | None = None) -> None:
-        if not 1 <= k <= 8:
-            raise ConfigError(f"k must be between 1 and 8, got {k}")
-        sizes = tuple(sorted(set(kmer_sizes))) if kmer_sizes is not None else tuple(range(1, k + 1))
-        if not sizes or sizes[-1] != k or sizes[0] < 1:
-            raise ConfigError(f"kmer_sizes must be within 1..k and include k={k}, got {sizes}")
-        self.k = k
-        self.kmer_sizes = sizes
-        self.reserved = RESERVED_TOKENS
-        self._reserved_id = {t: i for i, t in enumerate(RESERVED_TOKENS)}
-        self._offset: dict[int, int] = {}
-        pieces = [f"<{t}>" for t in RESERVED_TOKENS]
-        for size in sizes:
-            self._offset[size] = len(pieces)
-            pieces.extend(_all_kmers(size))
-        self._pieces = pieces
-        self._powers = {s: 5 ** np.arange(s - 1, -1, -1, dtype=np.int64) for s in sizes}
-
-    # ----------------------------------------------------------------- vocabulary
-    def __len__(self) -> int:
-        return len(self._pieces)
-
+    # ------------------------------------------------------------ what a subclass gives
     @property
+    @abstractmethod
     def vocab_size(self) -> int:
         """Number of token ids."""
-        return len(self._pieces)
+
+    @property
+    @abstractmethod
+    def bases_per_token(self) -> float:
+        """About how many bases one token holds (k for k-mers; measured for BPE): for sizing windows."""
+
+    @abstractmethod
+    def base_ids(self, run: bytes) -> np.ndarray:
+        """Token ids (int64) of one normalised run of bases (bytes over ``NAGCT``)."""
+
+    @abstractmethod
+    def piece(self, token_id: int) -> str:
+        """The text of one id: ``"<M>"`` for reserved tokens, the bases for base tokens."""
+
+    @abstractmethod
+    def to_dict(self) -> dict:
+        """JSON-serialisable description with ``"type"`` (enough to rebuild the same ids)."""
+
+    def needs_boundary(self, previous: str, piece: str) -> bool:
+        """Whether base ``piece`` written right after base ``previous`` would re-encode as other
+        tokens, so :meth:`decode` must bracket it."""
+        return False
+
+    # ------------------------------------------------------------------- vocabulary
+    def __len__(self) -> int:
+        return self.vocab_size
 
     def token_id(self, token: str) -> int:
-        """Id of a reserved token (``"<M>"`` or ``"M"``) or of a k-mer (``"ACG"``)."""
+        """Id of a reserved token (``"<M>"`` or ``"M"``) or of a single base token (``"ACG"``)."""
         bare = token[1:-1] if token.startswith("<") and token.endswith(">") else token
         if bare in self._reserved_id:
             return self._reserved_id[bare]
-        ids = self._kmer_ids(normalise_bases(bare)) if bare else []
+        ids = self.base_ids(normalise_bases(bare).encode()) if bare else []
         if len(ids) != 1 or ids[0] == UNKNOWN_ID:
             raise ConfigError(f"{token!r} is not a single token of this vocabulary")
         return int(ids[0])
-
-    def piece(self, token_id: int) -> str:
-        """The text of one id: ``"<M>"`` for reserved tokens, the bases for k-mers."""
-        if not 0 <= token_id < len(self._pieces):
-            raise ConfigError(f"token id {token_id} is outside the vocabulary (0..{len(self._pieces) - 1})")
-        return self._pieces[token_id]
 
     @property
     def pad_id(self) -> int:
@@ -245,59 +245,25 @@ class KmerTokenizer:
         return self._reserved_id[OUTPUT]
 
     @property
-    def yes_id(self) -> int:
-        """Classification answer "true": the 1-mer ``A`` (or ``A``*k without 1-mers)."""
-        return self.token_id("A" * self.kmer_sizes[0])
-
-    @property
-    def no_id(self) -> int:
-        """Classification answer "false": the 1-mer ``N`` (or ``N``*k without 1-mers)."""
-        return self.token_id("N" * self.kmer_sizes[0])
+    def first_base_id(self) -> int:
+        """Ids from here on are base tokens; below are reserved tokens."""
+        return len(RESERVED_TOKENS)
 
     def species_id(self, name: str) -> int:
         """Id of a species instruction token, by Latin or common name."""
         return self._reserved_id[species_token(name)[1:-1]]
 
-    @property
-    def first_kmer_id(self) -> int:
-        """Ids from here on are k-mers; below are reserved tokens."""
-        return len(self.reserved)
-
     # ------------------------------------------------------------------- encoding
-    def encode_bases(self, bases: str | bytes | np.ndarray) -> np.ndarray:
-        """Token ids (int64 array) of one run of bases, fast path for long sequences.
-
-        ``bases`` may be a normalised str/bytes over ``NAGCT`` or a uint8 array of
-        base codes (0..4 in ``NAGCT`` order). Raw text goes through :meth:`encode`.
-        """
-        if isinstance(bases, np.ndarray):
-            return self._codes_to_ids(bases.astype(np.int64, copy=False))
+    def encode_bases(self, bases: str | bytes) -> np.ndarray:
+        """Token ids (int64 array) of one run of bases, the fast path for long sequences: a
+        normalised ``bytes`` over ``NAGCT``, or a ``str`` (normalised first). Text with tokens or
+        numbers goes through :meth:`encode`."""
         if isinstance(bases, str):
             bases = normalise_bases(bases).encode()
-        return self._kmer_ids_bytes(bases)
-
-    def _kmer_ids(self, run: str) -> np.ndarray:
-        return self._kmer_ids_bytes(run.encode())
-
-    def _kmer_ids_bytes(self, run: bytes) -> np.ndarray:
-        codes = np.frombuffer(run.translate(_BASE_CODE), dtype=np.uint8).astype(np.int64)
-        return self._codes_to_ids(codes)
-
-    def _codes_to_ids(self, codes: np.ndarray) -> np.ndarray:
-        k = self.k
-        full = len(codes) // k
-        ids = codes[: full * k].reshape(full, k) @ self._powers[k] + self._offset[k]
-        tail = len(codes) - full * k
-        if tail:
-            if tail in self._offset:
-                tail_id = int(codes[full * k :] @ self._powers[tail]) + self._offset[tail]
-            else:
-                tail_id = UNKNOWN_ID  # published behaviour of the 6-mer-only vocabulary
-            ids = np.append(ids, tail_id)
-        return ids
+        return self.base_ids(bases)
 
     def encode(self, text: str) -> Encoding:
-        """Encode one text of the token language (see module docstring).
+        """Encode one text of the token language (see the module docstring).
 
         Raises :class:`InvalidSequenceError` naming the position of the first
         character that is not a base, number, separator or bracketed token.
@@ -316,7 +282,7 @@ class KmerTokenizer:
                 run = normalise_bases(re.sub(r"\s+", "", inner), offset=m.start(1)) if inner.strip() else ""
                 if not run:
                     raise InvalidSequenceError(f"empty token '<>' at position {m.start()}", position=m.start())
-                ids.extend(self._kmer_ids(run).tolist())
+                ids.extend(self.base_ids(run.encode()).tolist())
             pos = m.end()
         self._encode_plain(text, pos, len(text), ids, positions, values)
         return Encoding(ids, positions, values)
@@ -329,7 +295,7 @@ class KmerTokenizer:
 
         def flush() -> None:
             if run:
-                ids.extend(self._kmer_ids("".join(run)).tolist())
+                ids.extend(self.base_ids("".join(run).encode()).tolist())
                 run.clear()
 
         for m in _SCAN.finditer(text, start, end):
@@ -352,7 +318,7 @@ class KmerTokenizer:
 
     def encode_sequence(self, sequence: str, species: str | None = None) -> list[int]:
         """Ids of a plain DNA sequence, optionally preceded by its species token."""
-        ids = self._kmer_ids(normalise_bases(re.sub(r"\s+", "", sequence))).tolist()
+        ids = self.base_ids(normalise_bases(re.sub(r"\s+", "", sequence)).encode()).tolist()
         return ([self.species_id(species)] if species else []) + ids
 
     def batch_encode(
@@ -378,7 +344,7 @@ class KmerTokenizer:
             i = lengths.index(width)
             raise InvalidSequenceError(
                 f"text {i} has {width} tokens, more than the model's context of {max_length} tokens "
-                f"(about {max_length * self.k} bp); shorten it or use sliding windows"
+                f"(about {round(max_length * self.bases_per_token)} bp); shorten it or use sliding windows"
             )
         n = len(encs)
         input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
@@ -411,20 +377,21 @@ class KmerTokenizer:
             numbers = dict(zip(numbers.number_positions, numbers.number_values, strict=True))
         numbers = numbers or {}
         out: list[str] = []
-        prev: str | None = None  # kind of the previous piece: "short", "kmer", "number", "token"
+        previous: str | None = None  # the previous base piece, None after a number or reserved token
+        after_number = False
         for i, tid in enumerate(ids):
             if i in numbers:
-                out.append(("," if prev == "number" else "") + repr(float(numbers[i])))
-                prev = "number"
+                out.append(("," if after_number else "") + repr(float(numbers[i])))
+                previous, after_number = None, True
                 continue
             piece = self.piece(int(tid))
+            after_number = False
             if piece.startswith("<"):
                 out.append(piece)
-                prev = "token"
+                previous = None
             else:
-                # A base piece right after a short k-mer would merge with it on re-encoding.
-                out.append(f"<{piece}>" if prev == "short" else piece)
-                prev = "short" if len(piece) < self.k else "kmer"
+                out.append(f"<{piece}>" if previous is not None and self.needs_boundary(previous, piece) else piece)
+                previous = piece
         return "".join(out)
 
     def explain(self, text: str) -> tuple[list[tuple[int, int, str]], str]:
@@ -438,48 +405,8 @@ class KmerTokenizer:
         return rows, self.decode(enc.ids, enc)
 
     # -------------------------------------------------------------- persistence
-    def to_dict(self) -> dict:
-        """JSON-serialisable description (enough to rebuild the same ids)."""
-        return {
-            "type": "kmer",
-            "k": self.k,
-            "kmer_sizes": list(self.kmer_sizes),
-            "bases": BASES,
-            "reserved_tokens": list(RESERVED_TOKENS),
-            "species_tokens": SPECIES_TOKENS,
-            "vocab_size": self.vocab_size,
-        }
-
-    @classmethod
-    def from_dict(cls, spec: dict) -> KmerTokenizer:
-        """Rebuild a tokenizer from :meth:`to_dict` output, checking it matches."""
-        if spec.get("type", "kmer") != "kmer":
-            raise ConfigError(f"unsupported tokenizer type {spec.get('type')!r}")
-        if spec.get("bases", BASES) != BASES or tuple(spec.get("reserved_tokens", RESERVED_TOKENS)) != RESERVED_TOKENS:
-            raise ConfigError("tokenizer spec uses a different base order or reserved-token list than dnagpt")
-        tok = cls(int(spec["k"]), spec.get("kmer_sizes"))
-        if "vocab_size" in spec and spec["vocab_size"] != tok.vocab_size:
-            raise ConfigError(f"tokenizer spec says vocab_size {spec['vocab_size']} but builds {tok.vocab_size}")
-        return tok
-
     def save(self, path: str | Path) -> None:
-        """Write the tokenizer spec as JSON."""
-        from .io import atomic_write_text
+        """Write the tokenizer as JSON (see :meth:`to_dict`)."""
+        from ..io import atomic_write_text
 
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path) -> KmerTokenizer:
-        """Read a tokenizer spec written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def __repr__(self) -> str:
-        return f"KmerTokenizer(k={self.k}, kmer_sizes={self.kmer_sizes}, vocab_size={self.vocab_size})"
-
-
-def _all_kmers(size: int) -> list[str]:
-    """Every k-mer of one size over NAGCT, in itertools.product order."""
-    kmers = [""]
-    for _ in range(size):
-        kmers = [p + b for p in kmers for b in BASES]
-    return kmers

@@ -1,0 +1,74 @@
+"""Token languages: how text of bases, numbers, species and task tokens becomes ids.
+
+One grammar (:mod:`.language`: reserved tokens, numbers, species, batching) and one
+module per rule for cutting bases into tokens, found by name in :data:`TOKENIZERS`:
+
+* ``kmer``: non-overlapping k-mers, the DNAGPT paper's (``k = 1``: single nucleotides, GPN's);
+* ``bpe``: byte-pair merges learned from a corpus, DNABERT-2's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ConfigError
+from .bpe import BPETokenizer, train_bpe
+from .kmer import KmerTokenizer
+from .language import (
+    BASES,
+    RESERVED_TOKENS,
+    SPECIES_TOKENS,
+    UNKNOWN_ID,
+    Encoding,
+    TokenBatch,
+    TokenLanguage,
+    normalise_bases,
+    species_token,
+)
+
+TOKENIZERS: dict[str, type[TokenLanguage]] = {"kmer": KmerTokenizer, "bpe": BPETokenizer}
+
+
+def tokenizer_from_dict(spec: dict) -> TokenLanguage:
+    """The tokenizer a ``to_dict`` description names by its ``"type"`` (``kmer`` when absent)."""
+    kind = spec.get("type", "kmer")
+    if kind not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenizer type {kind!r}; known: {', '.join(TOKENIZERS)}")
+    return TOKENIZERS[kind].from_dict(spec)
+
+
+def load_tokenizer(path: str | Path) -> TokenLanguage:
+    """A tokenizer from a JSON file written by ``save``, or from a folder written by
+    ``dnagpt tokenizer train`` (the standard ``tokenizer.json`` with its ``tokenizer_config.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        return BPETokenizer.from_pretrained(path)
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read a tokenizer ({e})") from None
+    if isinstance(spec, dict) and "model" in spec and "type" not in spec:  # a bare Hugging Face file
+        return BPETokenizer.from_pretrained(path.parent)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: expected a tokenizer description (a JSON object)")
+    return tokenizer_from_dict(spec)
+
+
+__all__ = [
+    "BASES",
+    "RESERVED_TOKENS",
+    "SPECIES_TOKENS",
+    "TOKENIZERS",
+    "UNKNOWN_ID",
+    "BPETokenizer",
+    "Encoding",
+    "KmerTokenizer",
+    "TokenBatch",
+    "TokenLanguage",
+    "load_tokenizer",
+    "normalise_bases",
+    "species_token",
+    "tokenizer_from_dict",
+    "train_bpe",
+]

@@ -1,0 +1,170 @@
+"""Byte-pair-encoded bases (DNABERT-2's token language), on Hugging Face ``tokenizers``.
+
+A BPE vocabulary starts from the five bases and adds the most frequent adjacent pair
+of pieces again and again until it holds ``vocab_size`` ids, so common stretches
+(repeats, motifs) become single tokens. The 34 reserved tokens of the DNAGPT language
+hold ids 0..33 here too, so species, numbers and task templates work unchanged.
+
+:func:`train_bpe` learns a vocabulary from sequences; :meth:`BPETokenizer.save_pretrained`
+writes the standard ``tokenizer.json`` (plus ``tokenizer_config.json``), which
+``tokenizers.Tokenizer.from_file`` and ``transformers.AutoTokenizer`` read as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .language import BASES, RESERVED_TOKENS, TokenLanguage, normalise_bases
+
+HF_FILE = "tokenizer.json"  # the standard Hugging Face file
+HF_CONFIG = "tokenizer_config.json"  # its companion; our figures sit under its "dnagpt" key
+CHUNK = 2000  # bases per training "word": BPE never merges across chunks
+
+
+def _hf():
+    try:
+        import tokenizers
+    except ImportError:  # a core dependency; only a broken install lacks it
+        raise ConfigError("BPE tokenizers need the `tokenizers` package: pip install tokenizers") from None
+    return tokenizers
+
+
+class BPETokenizer(TokenLanguage):
+    """Byte-pair-encoded bases behind the shared token language.
+
+    Args:
+        hf: a ``tokenizers.Tokenizer`` whose ids 0..33 are the reserved tokens ``<0>`` .. ``<Z>``
+            (as :func:`train_bpe` makes them).
+        bases_per_token: measured mean bases per token, for sizing windows.
+    """
+
+    kind = "bpe"
+
+    def __init__(self, hf, bases_per_token: float) -> None:
+        for i, token in enumerate(RESERVED_TOKENS):
+            if hf.token_to_id(f"<{token}>") != i:
+                raise ConfigError(f"BPE vocabulary: id {i} must be the reserved token <{token}> of the DNAGPT language")
+        self._hf = hf
+        self._bases_per_token = float(bases_per_token)
+        self._pieces = [hf.id_to_token(i) for i in range(hf.get_vocab_size())]
+        if any(p is None for p in self._pieces):
+            raise ConfigError("BPE vocabulary: its ids are not contiguous")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._pieces)
+
+    @property
+    def bases_per_token(self) -> float:
+        return self._bases_per_token
+
+    def piece(self, token_id: int) -> str:
+        if not 0 <= token_id < len(self._pieces):
+            raise ConfigError(f"token id {token_id} is outside the vocabulary (0..{len(self._pieces) - 1})")
+        return self._pieces[token_id]
+
+    def needs_boundary(self, previous: str, piece: str) -> bool:
+        return True  # two adjacent pieces may merge differently when the text is encoded again
+
+    def base_ids(self, run: bytes) -> np.ndarray:
+        if not run:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self._hf.encode(run.decode(), add_special_tokens=False).ids, dtype=np.int64)
+
+    @property
+    def yes_id(self) -> int:
+        """Classification answer "true": the single base ``A``."""
+        return self.token_id("A")
+
+    @property
+    def no_id(self) -> int:
+        """Classification answer "false": the single base ``N``."""
+        return self.token_id("N")
+
+    # -------------------------------------------------------------- persistence
+    def to_dict(self) -> dict:
+        return {"type": self.kind, "bases_per_token": self._bases_per_token, "vocab_size": self.vocab_size,
+                "hf_tokenizer": json.loads(self._hf.to_str())}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> BPETokenizer:
+        try:
+            hf = _hf().Tokenizer.from_str(json.dumps(spec["hf_tokenizer"]))
+            tok = cls(hf, float(spec["bases_per_token"]))
+        except (KeyError, TypeError, ValueError, Exception) as e:
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(f"BPE tokenizer spec is incomplete or damaged ({e})") from None
+        if "vocab_size" in spec and spec["vocab_size"] != tok.vocab_size:
+            raise ConfigError(f"tokenizer spec says vocab_size {spec['vocab_size']} but holds {tok.vocab_size}")
+        return tok
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Write ``tokenizer.json`` (the standard Hugging Face file) and ``tokenizer_config.json``
+        into ``out_dir``; returns the folder."""
+        from ..io import atomic_write_text
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / HF_FILE, self._hf.to_str(pretty=True) + "\n")
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<P>", "mask_token": "<X>",
+                  "model_max_length": 1_000_000,
+                  "dnagpt": {"type": self.kind, "bases_per_token": self._bases_per_token}}  # fmt: skip
+        atomic_write_text(out / HF_CONFIG, json.dumps(config, indent=2) + "\n")
+        return out
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> BPETokenizer:
+        """Read a folder written by :meth:`save_pretrained`."""
+        folder = Path(folder)
+        if not (folder / HF_FILE).is_file():
+            raise ConfigError(f"{folder}: no {HF_FILE}")
+        try:
+            figures = json.loads((folder / HF_CONFIG).read_text())["dnagpt"]
+            hf = _hf().Tokenizer.from_file(str(folder / HF_FILE))
+        except (OSError, KeyError, ValueError, Exception) as e:
+            raise ConfigError(f"{folder}: not a dnagpt BPE tokenizer ({e})") from None
+        return cls(hf, float(figures["bases_per_token"]))
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={self.vocab_size}, bases_per_token={self._bases_per_token:.2f})"
+
+
+def _chunks(sequences: Iterable[str], chunk: int) -> Iterator[str]:
+    """Normalised runs of known bases (N stretches split them), cut into ``chunk``-base pieces."""
+    for seq in sequences:
+        for run in normalise_bases(seq).split("N"):
+            for start in range(0, len(run), chunk):
+                if len(piece := run[start : start + chunk]) >= 2:
+                    yield piece
+
+
+def train_bpe(sequences: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2,
+              chunk: int = CHUNK) -> BPETokenizer:  # fmt: skip
+    """Learn a BPE vocabulary of ``vocab_size`` ids (reserved tokens and bases included) from
+    ``sequences`` (strings of bases; soft-masked lowercase and IUPAC codes are normalised, N
+    stretches split runs). Returns the tokenizer with its bases per token measured on the same text."""
+    hf_lib = _hf()
+    floor = len(RESERVED_TOKENS) + len(BASES)
+    if vocab_size <= floor:
+        raise ConfigError(f"vocab_size must exceed {floor} (the reserved tokens and the five bases), got {vocab_size}")
+    texts = list(_chunks(sequences, chunk))
+    if not texts:
+        raise ConfigError("no bases to learn a BPE vocabulary from")
+    model = hf_lib.models.BPE()
+    hf = hf_lib.Tokenizer(model)
+    trainer = hf_lib.trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+        special_tokens=[f"<{t}>" for t in RESERVED_TOKENS], initial_alphabet=list(BASES), limit_alphabet=len(BASES),
+    )  # fmt: skip
+    hf.train_from_iterator(texts, trainer=trainer)
+    sample = texts[:: max(1, len(texts) // 2000)]  # spread over every genome
+    encoded = hf.encode_batch(sample, add_special_tokens=False)
+    tokens = sum(len(e.ids) for e in encoded)
+    bases = sum(len(t) for t in sample)
+    return BPETokenizer(hf, bases / max(tokens, 1))
