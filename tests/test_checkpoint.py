@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dnagpt import DNAGPT, CheckpointError, get_config
-from dnagpt.model import convert_official
+from dnagpt.models import convert_official
 from reference_dnagpt import random_official_state, reference_forward, reference_tokenize, reference_vocab
 
 SEQ = "ATTCTGAAATAAAGCCTTGACGTTAGGCATCCATTGCAAATAAACGGTTAAC"

@@ -8,10 +8,11 @@ from dnagpt import DNAGPT, ConfigError, get_config
 torch.manual_seed(0)
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=["learned", "rope", "alibi"])
+def model(request):
+    """A tiny model with each way of telling attention the positions: every test runs on all three."""
     torch.manual_seed(0)
-    m = DNAGPT(get_config("dnagpt-tiny")).eval()
+    m = DNAGPT(get_config("dnagpt-tiny", positions=request.param)).eval()
     # Random LayerNorm gains so that every parameter matters in the comparisons.
     with torch.no_grad():
         for _name, p in m.named_parameters():
@@ -102,10 +103,31 @@ def test_cache_with_several_new_tokens_at_once(model, tok):
     assert torch.allclose(torch.cat([first.logits, rest.logits], 1), full, atol=1e-5)
 
 
-def test_positions_beyond_context_are_an_error(model):
-    ids = torch.zeros((1, 129), dtype=torch.long)
-    with pytest.raises(ConfigError, match="beyond the model's context of 128"):
-        model(ids)
+def test_positions_beyond_context_are_an_error_only_for_learned_positions(model):
+    ids = torch.randint(34, 100, (1, 300))
+    if model.config.positions == "learned":
+        with pytest.raises(ConfigError, match="beyond the model's context of 128"):
+            model(ids)
+        return
+    out = model(ids)  # rotary and ALiBi positions read past the training context
+    assert torch.isfinite(out.logits).all()
+    assert "transformer.wpe.weight" not in model.state_dict()
+
+
+def test_causal_whatever_the_positions(model):
+    ids = torch.randint(34, 100, (1, 40))
+    changed = ids.clone()
+    changed[0, 30:] = torch.randint(34, 100, (10,))
+    a, b = model(ids).hidden_states, model(changed).hidden_states
+    assert torch.allclose(a[0, :30], b[0, :30], atol=1e-6) and not torch.allclose(a[0, 30:], b[0, 30:])
+
+
+def test_alibi_slopes_are_the_published_sequence():
+    from dnagpt.models.layers import alibi_slopes
+
+    assert torch.allclose(alibi_slopes(8), torch.tensor([2.0**-i for i in range(1, 9)]))
+    six = alibi_slopes(6)  # not a power of two: the 4-head slopes, then every other 8-head slope
+    assert torch.allclose(six, torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8, 2.0**-1, 2.0**-3]))
 
 
 def test_parameter_counts_of_the_paper_sizes():
@@ -124,3 +146,11 @@ def test_bad_configurations_are_clear_errors():
         get_config("gpt5")
     with pytest.raises(ConfigError, match="divisible"):
         get_config("dnagpt-tiny", n_head=3)
+
+
+def test_saved_and_loaded_with_its_positions(model, tmp_path):
+    model.save_pretrained(tmp_path / "m")
+    again = DNAGPT.from_pretrained(tmp_path / "m")
+    assert again.config.positions == model.config.positions
+    ids = torch.randint(34, 100, (2, 20))
+    assert torch.equal(again(ids).logits, model(ids).logits)

@@ -5,7 +5,7 @@ pickle), ``config.json`` (:class:`~dnagpt.config.DNAGPTConfig`) and
 ``tokenizer.json``. The published DNAGPT ``.pth`` files (a bare state dict, or
 one under the key ``model``) are read with ``torch.load(weights_only=True)``,
 so a file cannot run code when opened. This module knows files, configurations
-and tensors, not the network: :meth:`dnagpt.model.DNAGPT.from_pretrained` builds
+and tensors, not the network: :meth:`dnagpt.models.DNAGPT.from_pretrained` builds
 the model and checks every key and shape with :func:`check_state_dict`.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -33,6 +33,9 @@ class DNAGPTConfig:
     layer_norm_eps: Annotated[float, Field(gt=0)] = 1e-5
     kmer: Annotated[int, Field(ge=1, le=12)] = 6  # bases per sequence token
     kmer_sizes: tuple[Annotated[int, Field(ge=1, le=12)], ...] | None = None  # k-mer lengths; None = 1..kmer
+    # how attention knows positions: "learned" embeddings (published; inputs capped at context_length),
+    # "rope" (rotary) or "alibi" (distance penalty); the last two may read inputs past context_length
+    positions: Literal["learned", "rope", "alibi"] = "learned"
     name: str = "custom"  # a label only; shapes come from the fields above
 
     def __post_init__(self) -> None:
@@ -157,7 +160,7 @@ def describe_configs() -> list[dict]:
     counted on the meta device so that nothing is allocated."""
     import torch
 
-    from .model import DNAGPT
+    from .models import DNAGPT
 
     rows = []
     for name in config_names():

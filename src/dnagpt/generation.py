@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 
 from .errors import ConfigError
-from .model import DNAGPT
+from .models import DNAGPT
 from .tokenizers import UNKNOWN_ID, KmerTokenizer
 from .validation import settings
 

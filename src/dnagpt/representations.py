@@ -18,7 +18,7 @@ import torch
 
 from .errors import ConfigError, DataError, InvalidSequenceError
 from .io import atomic_write
-from .model import DNAGPT
+from .models import DNAGPT
 from .tokenizers import normalise_bases
 
 

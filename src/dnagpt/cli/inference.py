@@ -33,7 +33,7 @@ def _generate(args: argparse.Namespace) -> int:
     from ..errors import ConfigError, DNAGPTError
     from ..generation import SamplingConfig, generate, generations_fasta
     from ..io import atomic_write_text
-    from ..model import DNAGPT
+    from ..models import DNAGPT
     from ..tasks.codec import task_stop_symbols
     from ..validation import build
 

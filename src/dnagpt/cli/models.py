@@ -81,7 +81,7 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
 
 @command("convert-official", "convert a published DNAGPT .pth checkpoint to safetensors", _convert_args)
 def _convert(args: argparse.Namespace) -> int:
-    from ..model import convert_official
+    from ..models import convert_official
 
     model = convert_official(args.source, args.out_dir, name=args.name)
     print(f"wrote {args.out_dir} ({model.config.name}, {model.num_parameters() / 1e6:.1f}M parameters)")

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..model import DNAGPT
+from ..models import DNAGPT
 from ..tasks.finetune import FinetuneConfig, finetune_lr_sweep
 from ..tasks.spec import TaskSpec, build_examples
 

@@ -112,7 +112,7 @@ def generation_spec():
 
 def fit_dnagpt(cfg: GenomesConfig, work: Path, train: Haplotypes, device: str = "auto") -> Path:
     """Fine-tune DNAGPT on the training haplotypes (10 % of their samples select the best epoch)."""
-    from ..model import DNAGPT
+    from ..models import DNAGPT
     from ..tasks.finetune import FinetuneConfig, finetune
     from ..tasks.spec import build_examples
 
@@ -166,7 +166,7 @@ def generate_dnagpt(
     from tqdm import tqdm
 
     from ..generation import SamplingConfig, generate
-    from ..model import DNAGPT
+    from ..models import DNAGPT
 
     model = DNAGPT.from_pretrained(model_dir)
     tok = model.tokenizer()

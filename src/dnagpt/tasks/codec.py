@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError, DNAGPTError, InvalidSequenceError
 from ..io import atomic_write_text
-from ..model import DNAGPT
+from ..models import DNAGPT
 from ..tokenizers import KmerTokenizer
 from ..training.objectives import IGNORE, next_token_loss
 from .spec import Example, TaskSpec

@@ -29,7 +29,7 @@ from ..config import config_names, get_config
 from ..errors import ConfigError, DataError
 from ..evaluation.plots import confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
-from ..model import DNAGPT
+from ..models import DNAGPT
 from ..seeding import seed_everything
 from ..training.distributed import DistributedContext
 from ..training.optimization import TrainConfig

@@ -1,7 +1,7 @@
 """Low-rank adapters (LoRA, through peft) for fine-tuning the large configurations.
 
 Adapters are injected into the transformer's linear layers in place, so the model
-stays a :class:`~dnagpt.model.DNAGPT`; only the adapters and the heads train.
+stays a :class:`~dnagpt.models.DNAGPT`; only the adapters and the heads train.
 Saved weights have the adapters merged in (W + B A x alpha / r), so a fine-tuned
 model loads like any other.
 """

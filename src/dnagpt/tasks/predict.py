@@ -16,7 +16,7 @@ from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation.metrics import classification_metrics, regression_metrics
 from ..io import atomic_write_text
-from ..model import DNAGPT
+from ..models import DNAGPT
 from ..training.objectives import IGNORE
 from .codec import TaskCodec, load_task_codec
 from .spec import Example, build_examples

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..model import DNAGPT
+from ..models import DNAGPT
 from .fused_ce import linear_cross_entropy
 
 if TYPE_CHECKING:  # the batch type only; pretrain_samples imports IGNORE from here

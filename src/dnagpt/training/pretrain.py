@@ -30,7 +30,7 @@ from ..evaluation.pretraining import (
     window_bases,
 )
 from ..io import atomic_write_text
-from ..model import DNAGPT
+from ..models import DNAGPT
 from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
 from ..validation import check_resume

@@ -1,7 +1,9 @@
-"""The DNAGPT network, in dependency order: attention, MLP, block, heads, model.
+"""The DNAGPT network, in dependency order: block, output, model (attention, MLP and heads
+are shared with the other families, in :mod:`.layers`).
 
 A GPT-2 style decoder (pre-LayerNorm, no biases, tanh-GELU MLP, learned absolute
-positions) with the two additions of the paper (Fig. 1c-d):
+positions as published; rotary or ALiBi positions as options) with the two additions of
+the paper (Fig. 1c-d):
 
 * a numerical embedding: a number in the input takes one position, and its
   embedding is ``number_embedding(value)`` instead of a token embedding;
@@ -18,61 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import check_state_dict, read_checkpoint, write_checkpoint
-from .config import DNAGPTConfig
-from .errors import ConfigError
-from .io import file_sha256
-
-KeyValue = tuple[torch.Tensor, torch.Tensor]  # (keys, values), each [batch, heads, length, head_dim]
-
-
-class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with one fused q/k/v projection."""
-
-    def __init__(self, config: DNAGPTConfig) -> None:
-        super().__init__()
-        self.n_head = config.n_head
-        self.d_model = config.d_model
-        self.c_attn = nn.Linear(config.d_model, 3 * config.d_model, bias=False)  # q, k, v in this order
-        self.c_proj = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.resid_dropout = nn.Dropout(config.dropout)
-        self.dropout = config.dropout
-
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, past: KeyValue | None = None
-    ) -> tuple[torch.Tensor, KeyValue]:
-        """``mask`` is a boolean ``[batch, 1, q, k]`` (True = may attend) or None for plain causal."""
-        b, t, d = x.shape
-        q, k, v = self.c_attn(x).split(d, dim=2)
-        q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
-        if past is not None:
-            k = torch.cat((past[0], k), dim=2)
-            v = torch.cat((past[1], v), dim=2)
-        p = self.dropout if self.training else 0.0
-        if mask is None:
-            # Without a cache the plain causal mask applies; one new query may see every key.
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=past is None and t > 1)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        y = y.transpose(1, 2).contiguous().view(b, t, d)
-        return self.resid_dropout(self.c_proj(y)), (k, v)
-
-
-class MLP(nn.Module):
-    """Position-wise feed-forward network, 4x wide."""
-
-    def __init__(self, config: DNAGPTConfig) -> None:
-        super().__init__()
-        self.c_fc = nn.Linear(config.d_model, 4 * config.d_model, bias=False)
-        self.gelu = nn.GELU(approximate="tanh")
-        self.c_proj = nn.Linear(4 * config.d_model, config.d_model, bias=False)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+from ..checkpoint import check_state_dict, read_checkpoint, write_checkpoint
+from ..config import DNAGPTConfig
+from ..errors import ConfigError
+from ..io import file_sha256
+from .layers import MLP, KeyValue, SelfAttention, projection_head
 
 
 class Block(nn.Module):
@@ -81,26 +35,16 @@ class Block(nn.Module):
     def __init__(self, config: DNAGPTConfig) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=False)
-        self.attn = CausalSelfAttention(config)
+        self.attn = SelfAttention(config.d_model, config.n_head, config.dropout, True, config.positions)
         self.ln_2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=False)
-        self.mlp = MLP(config)
+        self.mlp = MLP(config.d_model, config.dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, past: KeyValue | None = None
+        self, x: torch.Tensor, mask: torch.Tensor | None, past: KeyValue | None = None, position_ids=None
     ) -> tuple[torch.Tensor, KeyValue]:
-        a, kv = self.attn(self.ln_1(x), mask, past)
+        a, kv = self.attn(self.ln_1(x), mask, past, position_ids)
         x = x + a
         return x + self.mlp(self.ln_2(x)), kv
-
-
-def projection_head(d_in: int, d_model: int, d_out: int, eps: float) -> nn.Sequential:
-    """Linear -> SiLU -> LayerNorm -> Linear: the shape of all three DNAGPT heads."""
-    return nn.Sequential(
-        nn.Linear(d_in, d_model, bias=False),
-        nn.SiLU(),
-        nn.LayerNorm(d_model, eps=eps, bias=False),
-        nn.Linear(d_model, d_out, bias=False),
-    )
 
 
 @dataclass
@@ -129,15 +73,16 @@ class DNAGPT(nn.Module):
         super().__init__()
         self.config = config
         d, eps = config.d_model, config.layer_norm_eps
-        self.transformer = nn.ModuleDict(
-            dict(
-                wte=nn.Embedding(config.vocab_size, d),
-                wpe=nn.Embedding(config.context_length, d),
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
-                ln_f=nn.LayerNorm(d, eps=eps, bias=False),
-            )
+        layers = dict(
+            wte=nn.Embedding(config.vocab_size, d),
+            wpe=nn.Embedding(config.context_length, d),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            ln_f=nn.LayerNorm(d, eps=eps, bias=False),
         )
+        if config.positions != "learned":  # rotary and ALiBi positions live inside attention
+            del layers["wpe"]
+        self.transformer = nn.ModuleDict(layers)
         self.number_embedding = projection_head(1, d, d, eps)  # value -> embedding
         self.mlm_head = projection_head(d, d, config.vocab_size, eps)  # hidden -> token logits
         self.num_regression = projection_head(d, d, 1, eps)  # hidden -> number
@@ -168,9 +113,11 @@ class DNAGPT(nn.Module):
             # number positions first would need their count on the host, a device sync per call.
             num_emb = self.number_embedding(numbers.to(emb.dtype).unsqueeze(-1)).to(emb.dtype)
             emb = torch.where(number_mask.unsqueeze(-1), num_emb, emb)
-        if position_ids is None:
-            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-        return self.transformer.drop(emb + self.transformer.wpe(position_ids))
+        if "wpe" in self.transformer:
+            if position_ids is None:
+                position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+            emb = emb + self.transformer.wpe(position_ids)
+        return self.transformer.drop(emb)
 
     def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Token head on hidden states of any shape ``[..., d_model]``."""
@@ -209,7 +156,7 @@ class DNAGPT(nn.Module):
         past_len = past_key_values[0][0].shape[2] if past_key_values else 0
         # Checked from shapes alone: counted positions never exceed past_len + t - 1, and reading a
         # tensor's values here would cost a device-to-host sync at every generation step.
-        if past_len + t > self.config.context_length:
+        if self.config.positions == "learned" and past_len + t > self.config.context_length:
             raise ConfigError(
                 f"input reaches position {past_len + t - 1}, beyond the model's context of "
                 f"{self.config.context_length} tokens"
@@ -228,7 +175,7 @@ class DNAGPT(nn.Module):
         x = self.embed(input_ids, numbers, number_mask, position_ids)
         cache: list[KeyValue] = []
         for i, block in enumerate(self.transformer.h):
-            x, kv = block(x, mask, past_key_values[i] if past_key_values else None)
+            x, kv = block(x, mask, past_key_values[i] if past_key_values else None, position_ids)
             if use_cache:
                 cache.append(kv)
         h = self.transformer.ln_f(x)
@@ -249,16 +196,7 @@ class DNAGPT(nn.Module):
         finally:
             for h in hooks:
                 h.remove()
-        maps = []
-        for block, x in zip(self.transformer.h, inputs, strict=True):
-            q, k, _ = block.attn.c_attn(x[0]).split(self.config.d_model, dim=-1)
-            t, hd = q.shape[0], self.config.head_dim
-            q = q.view(t, self.config.n_head, hd).transpose(0, 1)
-            k = k.view(t, self.config.n_head, hd).transpose(0, 1)
-            scores = q @ k.transpose(1, 2) / math.sqrt(hd)
-            causal = torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
-            maps.append(torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1).mean(0))
-        return torch.stack(maps)
+        return torch.stack([block.attn.weights(x) for block, x in zip(self.transformer.h, inputs, strict=True)])
 
     # ------------------------------------------------------------- utilities
     def num_parameters(self) -> int:

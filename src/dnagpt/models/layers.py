@@ -1,0 +1,160 @@
+"""Pieces every model family shares: self-attention with its position schemes, the MLP,
+and the projection head.
+
+Positions can be told to attention in three ways (``positions`` in a model's config):
+
+* ``learned``: an embedding per position added to the input (GPT-2, DNAGPT as published);
+  the model refuses inputs longer than its context;
+* ``rope``: queries and keys rotated by their position (rotary embeddings, Su et al. 2021);
+* ``alibi``: a penalty on attention scores growing with the distance between query and key,
+  one slope per head (Press et al. 2022; DNABERT-2).
+
+The last two carry no per-position weights, so a model may read inputs longer than it
+was trained on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Positions = Literal["learned", "rope", "alibi"]
+POSITIONS: tuple[str, ...] = ("learned", "rope", "alibi")
+KeyValue = tuple[torch.Tensor, torch.Tensor]  # (keys, values), each [batch, heads, length, head_dim]
+ROPE_BASE = 10_000.0
+
+
+def alibi_slopes(n_head: int) -> torch.Tensor:
+    """The ALiBi slope of each head: a geometric sequence from 2^(-8/n) down, for n a power of
+    two; otherwise those of the next lower power of two, then every other slope of the next higher."""
+
+    def powers(n: int) -> list[float]:
+        start = 2 ** (-8 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    lower = 2 ** math.floor(math.log2(n_head))
+    slopes = powers(lower)
+    if lower < n_head:
+        slopes += powers(2 * lower)[0::2][: n_head - lower]
+    return torch.tensor(slopes, dtype=torch.float32)
+
+
+def rotate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding of ``x`` ``[batch, heads, length, head_dim]`` at ``positions``
+    ``[batch or 1, length]``: each pair of channels (i, i + head_dim / 2) turns by
+    ``position * ROPE_BASE^(-2i / head_dim)``."""
+    half = x.shape[-1] // 2
+    freq = ROPE_BASE ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    angle = positions.to(torch.float32)[:, None, :, None] * freq  # [batch, 1, length, half]
+    cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
+    a, b = x[..., :half], x[..., half:]
+    return torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with one fused q/k/v projection; causal or bidirectional, with
+    rotary or ALiBi positions when asked."""
+
+    def __init__(self, d_model: int, n_head: int, dropout: float, causal: bool = True,
+                 positions: Positions = "learned") -> None:  # fmt: skip
+        super().__init__()
+        self.n_head, self.d_model, self.causal, self.positions = n_head, d_model, causal, positions
+        self.c_attn = nn.Linear(d_model, 3 * d_model, bias=False)  # q, k, v in this order
+        self.c_proj = nn.Linear(d_model, d_model, bias=False)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.dropout = dropout
+        self._slopes: dict[torch.device, torch.Tensor] = {}  # ALiBi slopes per device (not weights: never saved)
+
+    def query_key_value(self, x: torch.Tensor, position_ids: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """q, k, v ``[batch, heads, length, head_dim]``, q and k rotated under ``rope``."""
+        b, t, d = x.shape
+        q, k, v = self.c_attn(x).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+        if self.positions == "rope":
+            if position_ids is None:
+                position_ids = torch.arange(t, device=x.device)[None, :]
+            q, k = rotate(q, position_ids), rotate(k, position_ids)
+        return q, k, v
+
+    def score_bias(self, t: int, total: int, mask: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+        """What SDPA adds to the scores: None (plain causal or full attention), the boolean
+        ``mask``, or under ``alibi`` a float bias ``[1 or batch, heads, t, total]`` with the
+        disallowed keys at -inf."""
+        if self.positions != "alibi":
+            return mask
+        q_pos = torch.arange(total - t, total, device=device)[:, None]
+        k_pos = torch.arange(total, device=device)[None, :]
+        if device not in self._slopes:
+            self._slopes[device] = alibi_slopes(self.n_head).to(device)
+        bias = -(q_pos - k_pos).abs().to(torch.float32) * self._slopes[device][:, None, None]  # [heads, t, total]
+        allowed = mask if mask is not None else ((k_pos <= q_pos) if self.causal else None)
+        if allowed is not None:
+            bias = torch.where(allowed, bias, float("-inf"))  # broadcast: [heads or batch x heads, t, total]
+        return bias.unsqueeze(0) if bias.dim() == 3 else bias
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        past: KeyValue | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, KeyValue]:
+        """``mask`` is a boolean ``[batch, 1, q, k]`` (True = may attend) or None for the plain
+        pattern (causal, or everything for a bidirectional model)."""
+        b, t, d = x.shape
+        q, k, v = self.query_key_value(x, position_ids)
+        if past is not None:
+            k = torch.cat((past[0], k), dim=2)
+            v = torch.cat((past[1], v), dim=2)
+        p = self.dropout if self.training else 0.0
+        bias = self.score_bias(t, k.shape[2], mask, x.device)
+        if bias is None:
+            # Without a cache the plain causal mask applies; one new query may see every key.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal and past is None and t > 1)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype) if bias.is_floating_point()
+                                               else bias, dropout_p=p)  # fmt: skip
+        y = y.transpose(1, 2).contiguous().view(b, t, d)
+        return self.resid_dropout(self.c_proj(y)), (k, v)
+
+    @torch.no_grad()
+    def weights(self, x: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention weights of one sequence ``x`` ``[1, T, d]``, averaged over heads: ``[T, T]``."""
+        q, k, _ = self.query_key_value(x, position_ids)
+        t = q.shape[2]
+        scores = q[0] @ k[0].transpose(1, 2) / math.sqrt(q.shape[-1])  # [heads, T, T]
+        bias = self.score_bias(t, t, None, x.device)
+        if bias is not None:
+            scores = scores + bias[0]
+        elif self.causal:
+            causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+            scores = scores.masked_fill(~causal, float("-inf"))
+        return torch.softmax(scores, dim=-1).mean(0)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network, 4x wide, tanh-GELU."""
+
+    def __init__(self, d_model: int, dropout: float) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(d_model, 4 * d_model, bias=False)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.c_proj = nn.Linear(4 * d_model, d_model, bias=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+def projection_head(d_in: int, d_model: int, d_out: int, eps: float) -> nn.Sequential:
+    """Linear -> SiLU -> LayerNorm -> Linear: the shape of all three DNAGPT heads."""
+    return nn.Sequential(
+        nn.Linear(d_in, d_model, bias=False),
+        nn.SiLU(),
+        nn.LayerNorm(d_model, eps=eps, bias=False),
+        nn.Linear(d_model, d_out, bias=False),
+    )
