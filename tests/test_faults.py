@@ -64,9 +64,10 @@ KILL_POINTS = [0.0, 0.3]  # seconds after the first checkpoint appears: at once,
 
 @pytest.mark.parametrize("delay,dropout", [(0.0, 0.1), (0.3, 0.0)])  # with dropout the RNG state must carry on
 def test_pretraining_killed_anywhere_continues_identically(tmp_path, dropout, delay):
-    cfg = str(_config(tmp_path, steps=16, dropout=dropout))
+    cfg = str(_config(tmp_path, steps=40, dropout=dropout))
     assert _cli("pretrain", cfg, "--out", str(tmp_path / "a"), "--no-progress").returncode == 0
-    _kill_after_checkpoint(["pretrain", cfg, "--out", str(tmp_path / "b"), "--no-progress"], tmp_path / "b", delay)
+    args = ["pretrain", cfg, "--out", str(tmp_path / "b"), "--no-progress"]
+    assert _kill_after_checkpoint(args, tmp_path / "b", delay), "the run ended before it could be killed"
     again = _cli("pretrain", cfg, "--out", str(tmp_path / "b"), "--no-progress")
     assert again.returncode == 2 and "--resume" in again.stderr  # a rerun without --resume never overwrites
     out = _cli("pretrain", cfg, "--out", str(tmp_path / "b"), "--no-progress", "--resume")
@@ -78,7 +79,7 @@ def test_pretraining_killed_anywhere_continues_identically(tmp_path, dropout, de
 def test_finetuning_killed_anywhere_continues_identically(tmp_path, delay):
     args = _finetune_files(tmp_path)
     assert _cli("finetune", *args, "--out", str(tmp_path / "a")).returncode == 0
-    _kill_after_checkpoint(["finetune", *args, "--out", str(tmp_path / "b")], tmp_path / "b", delay)
+    assert _kill_after_checkpoint(["finetune", *args, "--out", str(tmp_path / "b")], tmp_path / "b", delay)
     out = _cli("finetune", *args, "--out", str(tmp_path / "b"), "--resume")
     assert out.returncode == 0, out.stderr[-2000:]
     assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")

@@ -146,6 +146,10 @@ def test_bad_configurations_are_clear_errors():
         get_config("gpt5")
     with pytest.raises(ConfigError, match="divisible"):
         get_config("dnagpt-tiny", n_head=3)
+    with pytest.raises(ConfigError, match="must be even"):
+        get_config("dnagpt-tiny", d_model=30, n_head=2, positions="rope")
+    with pytest.raises(ConfigError, match="positions"):
+        get_config("dnagpt-tiny", positions="sinusoidal")
 
 
 def test_saved_and_loaded_with_its_positions(model, tmp_path):

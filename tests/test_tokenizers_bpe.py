@@ -54,6 +54,17 @@ def test_bpe_saves_a_standard_file_that_reloads_to_the_same_ids(bpe, tmp_path):
     assert again.encode(seq).ids == bpe.encode(seq).ids == plain.encode(seq, add_special_tokens=False).ids
     bpe.save(tmp_path / "spec.json")  # the form kept inside a model folder
     assert load_tokenizer(tmp_path / "spec.json").encode(seq).ids == bpe.encode(seq).ids
+    (tmp_path / "bare").mkdir()  # a Hugging Face file under another name, with no dnagpt figures beside it
+    (tmp_path / "bare" / "dna.json").write_text((tmp_path / "tok" / "tokenizer.json").read_text())
+    bare = load_tokenizer(tmp_path / "bare" / "dna.json")
+    assert bare.encode(seq).ids == bpe.encode(seq).ids and 2 < bare.bases_per_token < 12
+
+
+def test_a_model_folder_gives_its_kmer_tokenizer(tmp_path):
+    from dnagpt import DNAGPT, get_config
+
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "m")
+    assert load_tokenizer(tmp_path / "m").to_dict() == KmerTokenizer(6).to_dict()
 
 
 def test_single_nucleotides_are_k_equal_one():
@@ -63,10 +74,11 @@ def test_single_nucleotides_are_k_equal_one():
 
 
 def test_training_text_leaves_out_what_pretraining_holds_out(tmp_path):
-    (tmp_path / "g.fa").write_text(">a\n" + "A" * 90 + "C" * 10 + "\n>b\n" + "G" * 45 + "T" * 5 + "\n")
+    fasta = ">a\n" + "A" * 90 + "C" * 10 + "\n>tiny\nA\n>b\n" + "G" * 45 + "T" * 5 + "\n"
+    (tmp_path / "g.fa").write_text(fasta)
     (tmp_path / "m.toml").write_text('[[genome]]\npath = "g.fa"\nspecies = "human"\n')
     seqs = list(training_sequences(tmp_path / "m.toml", tmp_path / "cache", valid_fraction=0.1))
-    assert seqs == ["A" * 90, "G" * 45]
+    assert seqs == ["A" * 90, "G" * 45]  # a record too short to give a base does not end the genome
 
 
 def test_bad_tokenizer_files_and_settings_are_refused(tmp_path):
@@ -75,5 +87,13 @@ def test_bad_tokenizer_files_and_settings_are_refused(tmp_path):
     (tmp_path / "t.json").write_text(json.dumps({"type": "wordpiece"}))
     with pytest.raises(ConfigError, match="unknown tokenizer type 'wordpiece'"):
         load_tokenizer(tmp_path / "t.json")
-    with pytest.raises(ConfigError, match=r"no tokenizer\.json"):
+    with pytest.raises(ConfigError, match=r"tokenizer\.json"):
         load_tokenizer(tmp_path)
+
+
+def test_unnormalised_bytes_are_refused_not_dropped(bpe):
+    from dnagpt.errors import InvalidSequenceError
+
+    with pytest.raises(InvalidSequenceError, match="normalised"):
+        bpe.encode_bases(b"acgt")
+    assert bpe.encode_bases("acgt").tolist() == bpe.encode_bases(b"ACGT").tolist()  # text is normalised first

@@ -41,6 +41,9 @@ class DNAGPTConfig:
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
             raise ConfigError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        if self.positions == "rope" and (self.d_model // self.n_head) % 2:
+            raise ConfigError(f"rotary positions turn pairs of channels: d_model / n_head "
+                              f"({self.d_model // self.n_head}) must be even")  # fmt: skip
         tokens = self.tokenizer().vocab_size
         if tokens != self.vocab_size:
             raise ConfigError(

@@ -55,7 +55,8 @@ def _tokenizer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for tokenizer.json (Hugging Face format) and its config")
     p.add_argument("--valid-fraction", type=float, default=0.1,
                    help="the last part of each record left out, as pretraining holds it out (default 0.1)")  # fmt: skip
-    p.add_argument("--max-bases", type=positive_int, default=None, help="at most this many bases per genome")
+    p.add_argument("--max-bases", type=positive_int, default=5_000_000,
+                   help="at most this many bases per genome (default 5,000,000; held in memory)")  # fmt: skip
 
 
 @command("tokenizer", "learn a byte-pair (BPE) token vocabulary from a corpus, DNABERT-2 style", _tokenizer_args)

@@ -205,8 +205,10 @@ def training_sequences(
         store = prepare_fasta(entry.path, cache_dir)
         left = max_bases if max_bases is not None else float("inf")
         for record in store.records:
+            if left <= 0:
+                break
             end = min(int(record.length * (1.0 - valid_fraction)), int(min(left, record.length)))
             if end <= 0:
-                break
+                continue  # a record too short to give anything; later ones still may
             left -= end
             yield store.fetch(record, 0, end).tobytes().translate(_LETTERS).decode()

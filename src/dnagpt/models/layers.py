@@ -77,13 +77,16 @@ class SelfAttention(nn.Module):
         if self.positions == "rope":
             if position_ids is None:
                 position_ids = torch.arange(t, device=x.device)[None, :]
+            position_ids = position_ids.reshape(-1, t)  # [t] -> [1, t]
             q, k = rotate(q, position_ids), rotate(k, position_ids)
         return q, k, v
 
     def score_bias(self, t: int, total: int, mask: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
         """What SDPA adds to the scores: None (plain causal or full attention), the boolean
         ``mask``, or under ``alibi`` a float bias ``[1 or batch, heads, t, total]`` with the
-        disallowed keys at -inf."""
+        disallowed keys at -inf. ALiBi distances are counted in columns, which equals counting
+        real tokens under right or left padding (padding is masked); packed sequences with
+        restarting positions are not supported."""
         if self.positions != "alibi":
             return mask
         q_pos = torch.arange(total - t, total, device=device)[:, None]

@@ -43,15 +43,15 @@ def load_tokenizer(path: str | Path) -> TokenLanguage:
     ``dnagpt tokenizer train`` (the standard ``tokenizer.json`` with its ``tokenizer_config.json``)."""
     path = Path(path)
     if path.is_dir():
-        return BPETokenizer.from_pretrained(path)
+        path = path / "tokenizer.json"  # a tokenizer folder, or a model folder
     try:
         spec = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: cannot read a tokenizer ({e})") from None
-    if isinstance(spec, dict) and "model" in spec and "type" not in spec:  # a bare Hugging Face file
-        return BPETokenizer.from_pretrained(path.parent)
     if not isinstance(spec, dict):
         raise ConfigError(f"{path}: expected a tokenizer description (a JSON object)")
+    if "model" in spec and "type" not in spec:  # a Hugging Face tokenizer file
+        return BPETokenizer.from_file(path)
     return tokenizer_from_dict(spec)
 
 

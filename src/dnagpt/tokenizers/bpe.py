@@ -12,13 +12,15 @@ writes the standard ``tokenizer.json`` (plus ``tokenizer_config.json``), which
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidSequenceError
 from .language import BASES, RESERVED_TOKENS, TokenLanguage, normalise_bases
 
 HF_FILE = "tokenizer.json"  # the standard Hugging Face file
@@ -74,6 +76,8 @@ class BPETokenizer(TokenLanguage):
     def base_ids(self, run: bytes) -> np.ndarray:
         if not run:
             return np.zeros(0, dtype=np.int64)
+        if run.translate(None, BASES.encode()):  # the model knows no other symbol: it would drop them silently
+            raise InvalidSequenceError("base runs must be normalised to N, A, G, C, T (encode takes raw text)")
         return np.asarray(self._hf.encode(run.decode(), add_special_tokens=False).ids, dtype=np.int64)
 
     @property
@@ -124,12 +128,26 @@ class BPETokenizer(TokenLanguage):
         folder = Path(folder)
         if not (folder / HF_FILE).is_file():
             raise ConfigError(f"{folder}: no {HF_FILE}")
+        return cls.from_file(folder / HF_FILE)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BPETokenizer:
+        """Read a Hugging Face ``tokenizer.json`` whose ids 0..33 are the reserved tokens. Its bases
+        per token come from ``tokenizer_config.json`` beside it when that holds them, else they are
+        estimated as the mean length of the vocabulary's base pieces."""
+        path = Path(path)
         try:
-            figures = json.loads((folder / HF_CONFIG).read_text())["dnagpt"]
-            hf = _hf().Tokenizer.from_file(str(folder / HF_FILE))
-        except (OSError, KeyError, ValueError, Exception) as e:
-            raise ConfigError(f"{folder}: not a dnagpt BPE tokenizer ({e})") from None
-        return cls(hf, float(figures["bases_per_token"]))
+            hf = _hf().Tokenizer.from_file(str(path))
+        except Exception as e:  # the Rust library raises its own exception type
+            raise ConfigError(f"{path}: not a readable Hugging Face tokenizer ({e})") from None
+        figures = {}
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            figures = json.loads((path.parent / HF_CONFIG).read_text()).get("dnagpt", {})
+        per_token = figures.get("bases_per_token") if isinstance(figures, dict) else None
+        if not isinstance(per_token, (int, float)) or per_token <= 0:
+            pieces = [p for p in hf.get_vocab() if not p.startswith("<")]
+            per_token = sum(map(len, pieces)) / max(len(pieces), 1)
+        return cls(hf, float(per_token))
 
     def __repr__(self) -> str:
         return f"BPETokenizer(vocab_size={self.vocab_size}, bases_per_token={self._bases_per_token:.2f})"
@@ -153,8 +171,17 @@ def train_bpe(sequences: Iterable[str], vocab_size: int = 4096, min_frequency: i
     floor = len(RESERVED_TOKENS) + len(BASES)
     if vocab_size <= floor:
         raise ConfigError(f"vocab_size must exceed {floor} (the reserved tokens and the five bases), got {vocab_size}")
-    texts = list(_chunks(sequences, chunk))
-    if not texts:
+    sample: list[str] = []  # every 50th chunk, for measuring the bases per token afterwards
+
+    def chunks_and_sample() -> Iterator[str]:
+        for i, text in enumerate(_chunks(sequences, chunk)):
+            if i % 50 == 0 and len(sample) < 4000:
+                sample.append(text)
+            yield text
+
+    texts = chunks_and_sample()
+    first = list(itertools.islice(texts, 1))
+    if not first:
         raise ConfigError("no bases to learn a BPE vocabulary from")
     model = hf_lib.models.BPE()
     hf = hf_lib.Tokenizer(model)
@@ -162,8 +189,9 @@ def train_bpe(sequences: Iterable[str], vocab_size: int = 4096, min_frequency: i
         vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
         special_tokens=[f"<{t}>" for t in RESERVED_TOKENS], initial_alphabet=list(BASES), limit_alphabet=len(BASES),
     )  # fmt: skip
-    hf.train_from_iterator(texts, trainer=trainer)
-    sample = texts[:: max(1, len(texts) // 2000)]  # spread over every genome
+    hf.train_from_iterator(
+        itertools.chain(first, texts), trainer=trainer
+    )  # streamed: the corpus is never all in memory
     encoded = hf.encode_batch(sample, add_special_tokens=False)
     tokens = sum(len(e.ids) for e in encoded)
     bases = sum(len(t) for t in sample)

@@ -1,0 +1,186 @@
+"""Which pretraining recipe transfers? Pretrain variants under a stated budget, then fine-tune each
+on held-out real tasks, and record everything in one table.
+
+    python benchmarks/pretrain_sweep.py                      # every variant of VARIANTS
+    python benchmarks/pretrain_sweep.py --variants paper k3  # some of them
+    python benchmarks/pretrain_sweep.py --report-only        # table and figures of what is saved
+
+Each variant is a base pretraining config (``--base``, by default the multi-species corpus of
+``dnagpt data build corpus-multispecies``, whose dev/test blocks are cut out) with some settings
+changed, plus how it is fine-tuned. Pretraining runs sharing settings share one run. A variant is
+scored by ``dnagpt bench`` (the ``dnagpt-pretrained`` model only; the from-scratch and classical rows
+come from the main bench) on a few tasks: the recipe is chosen on the dev MCC, never on test.
+
+Everything resumes: a pretraining run continues from its checkpoint, a bench from its saved runs.
+Writes ``OUT/sweep.parquet`` (one row per variant), ``OUT/sweep.md`` and two figures: held-out
+next-token bits per base against pretraining compute, and downstream dev MCC against compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ["promoter-core-human", "ctcf-human", "splice-human", "tis-arabidopsis"]  # 4 kinds of signal, 2 species
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A pretraining recipe (``section.key=value`` changes to the base config) and a fine-tuning one."""
+
+    pretrain: tuple[str, ...] = ()
+    finetune: dict = field(default_factory=dict)  # BenchConfig fields: lr, epochs, readout, batch_size
+    why: str = ""
+
+
+# Steps are set so that every variant costs about the same CPU time (measured rows in the table).
+VARIANTS: dict[str, Variant] = {
+    "paper": Variant((), {}, "the paper's recipe at small scale: 6-mers, next token + GC + order, answer readout"),
+    "paper-mean": Variant((), {"readout": "mean"}, "the same model, read by the mean over the sequence"),
+    "no-aux": Variant(("objective.mse_weight=0.0", "data.reverse_prob=0.0"), {}, "next token only: no GC, no order"),
+    "k3": Variant(
+        ("model.kmer=3", "model.context_length=512", "data.max_tokens=500", "data.min_tokens=350"),
+        {},
+        "3-mers: the same bases in twice the tokens",
+    ),
+    "k1": Variant(  # a context of 1024 so that 600 bp task windows fit
+        ("model.kmer=1", "model.context_length=1024", "data.max_tokens=500", "data.min_tokens=350"),
+        {},
+        "single nucleotides (GPN's language), 500 bp windows",
+    ),
+    "alibi": Variant(("model.positions='alibi'",), {}, "ALiBi positions instead of learned ones"),
+    "lr-low": Variant(("train.lr=1e-3",), {}, "a third of the pretraining learning rate"),
+    "ft-lr-low": Variant((), {"lr": 3e-4}, "the paper model fine-tuned at a third of the bench's learning rate"),
+}
+
+
+def pretrain_key(variant: Variant, base: str, steps: int) -> str:
+    """The folder name of a pretraining run: variants with the same settings share it."""
+    text = json.dumps([base, sorted(variant.pretrain), steps])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_variant(name: str, variant: Variant, base: str, steps: int, out: Path, seeds: int, max_train: int) -> dict:
+    """Pretrain (or resume), then fine-tune on TASKS with ``seeds`` seeds; one row of the table."""
+    from dnagpt.data.datasets import build_dataset, is_built
+    from dnagpt.data.sources import cache_root
+    from dnagpt.evaluation.bench import BenchConfig, run_bench
+    from dnagpt.training.pretrain import run_pretraining
+    from dnagpt.training.pretrain_config import load_pretrain_config
+
+    corpus = cache_root() / "datasets" / "corpus-multispecies"  # dev/test blocks of every dataset cut out
+    if not is_built("corpus-multispecies", corpus):
+        build_dataset("corpus-multispecies")
+    overrides = [f"data.manifest='{corpus / 'manifest.toml'}'", *variant.pretrain, f"train.max_steps={steps}"]
+    cfg = load_pretrain_config(base, overrides)
+    run_dir = out / "pretrain" / pretrain_key(variant, base, steps)
+    if not (run_dir / "evaluation.json").is_file():
+        run_pretraining(cfg, run_dir, resume=(run_dir / "checkpoint.pt").is_file())
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    species = evaluation.get("species", {})  # per species: the model's and the best Markov model's bits per base
+    beaten = sum(s["model_bits_per_base"] < s["markov_bits_per_base"] for s in species.values())
+    bench_cfg = BenchConfig(tasks=TASKS, models=["dnagpt-pretrained"], seeds=seeds, pretrained=str(run_dir / "model"),
+                            max_train=max_train, curve_tasks=[], **variant.finetune)  # fmt: skip
+    results = run_bench(bench_cfg, out / "bench" / f"{name}-{run_dir.name}")  # a new pretraining run: new runs
+    if not results:
+        raise SystemExit(f"{name}: the bench saved no run")
+    dev = [r["metrics"]["dev"].get("mcc", float("nan")) for r in results]
+    test = [r["metrics"].get("mcc", float("nan")) for r in results]
+    return {"variant": name, "why": variant.why, "pretrain_run": run_dir.name, **compute_of(run_dir),
+            "heldout_bits_per_base": _mean(s["model_bits_per_base"] for s in species.values()),
+            "markov_bits_per_base": _mean(s["markov_bits_per_base"] for s in species.values()),
+            "species_beating_markov": f"{beaten}/{len(species)}",
+            "order_accuracy": evaluation.get("order_accuracy"),
+            "order_rule_accuracy": evaluation.get("order_rule_accuracy"),
+            "dev_mcc": sum(dev) / len(dev), "test_mcc": sum(test) / len(test),
+            **{f"dev_mcc:{t}": _mean(r["metrics"]["dev"].get("mcc") for r in results if r["task"] == t)
+               for t in TASKS}}  # fmt: skip
+
+
+def compute_of(run_dir: Path) -> dict:
+    """Tokens seen, CPU seconds (tokens over the logged throughput) and model FLOPs (6 x parameters
+    touched per token x tokens; embedding lookups cost none) of a pretraining run."""
+    from dnagpt import DNAGPT
+
+    config = json.loads((run_dir / "config.json").read_text())
+    train = config["train"]
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rates = sorted(r["tokens_per_s"] for r in lines if r.get("split") == "train" and "tokens_per_s" in r)
+    steps = max(r["step"] for r in lines)
+    window = (config["data"]["min_tokens"] + config["data"]["max_tokens"]) / 2  # windows are drawn between the two
+    tokens = round(steps * train["batch_size"] * train["grad_accum"] * window)
+    model = DNAGPT.from_pretrained(run_dir / "model")
+    touched = model.num_parameters() - sum(
+        p.numel() for n, p in model.named_parameters() if n.startswith(("transformer.wte", "transformer.wpe"))
+    )
+    return {"steps": steps, "tokens": tokens, "parameters": model.num_parameters(),
+            "cpu_seconds": tokens / rates[len(rates) // 2] if rates else float("nan"),
+            "flops": 6.0 * touched * tokens}  # fmt: skip
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def write_report(rows: list[dict], out: Path) -> None:
+    """``sweep.parquet``, ``sweep.md`` and the two compute figures."""
+    import pandas as pd
+
+    from dnagpt.evaluation.plots import pyplot, save_figure
+
+    table = pd.DataFrame(rows)
+    table.to_parquet(out / "sweep.parquet", index=False)
+    shown = ["variant", "steps", "cpu_seconds", "heldout_bits_per_base", "markov_bits_per_base",
+             "species_beating_markov", "order_accuracy", "order_rule_accuracy", "dev_mcc", "test_mcc"]  # fmt: skip
+    lines = ["# Pretraining sweep", "", f"Tasks: {', '.join(TASKS)}; dev MCC picks the recipe.", "",
+             "| " + " | ".join(shown) + " | why |", "|" + " --- |" * (len(shown) + 1)]  # fmt: skip
+    for _, r in table.iterrows():
+        cells = [f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in shown]
+        lines.append("| " + " | ".join(cells) + f" | {r['why']} |")
+    (out / "sweep.md").write_text("\n".join(lines) + "\n")
+    plt = pyplot()
+    for y, name in (("heldout_bits_per_base", "loss_vs_compute.png"), ("dev_mcc", "mcc_vs_compute.png")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.scatter(table["flops"], table[y])
+        for _, r in table.iterrows():
+            ax.annotate(r["variant"], (r["flops"], r[y]), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("pretraining FLOPs (6 x parameters x tokens)")
+        ax.set_ylabel(y.replace("_", " "))
+        save_figure(fig, out / name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--base", default="demo", help="base pretraining config (its corpus is replaced by the full one)")
+    p.add_argument("--steps", type=int, default=3000, help="pretraining steps of every variant")
+    p.add_argument("--seeds", type=int, default=2, help="fine-tuning seeds per task")
+    p.add_argument("--max-train", type=int, default=1000, help="training examples per fine-tuning run")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "pretrain_sweep")
+    p.add_argument("--report-only", action="store_true", help="table and figures of the rows saved so far")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows_file = args.out / "rows.json"
+    rows = json.loads(rows_file.read_text()) if rows_file.is_file() else {}
+    if not args.report_only:
+        for name in args.variants:
+            print(f"== {name}: {VARIANTS[name].why}", flush=True)
+            rows[name] = run_variant(name, VARIANTS[name], args.base, args.steps, args.out, args.seeds, args.max_train)
+            from dnagpt.io import atomic_write_text
+
+            atomic_write_text(rows_file, json.dumps(rows, indent=1) + "\n")  # saved after every variant
+    if rows:
+        write_report(list(rows.values()), args.out)
+    print(f"{len(rows)} variants in {args.out / 'sweep.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
