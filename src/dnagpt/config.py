@@ -24,6 +24,7 @@ from .validation import build, settings
 class DNAGPTConfig:
     """Shape of a DNAGPT model (a GPT-2 style decoder without biases)."""
 
+    family: Literal["dnagpt"] = "dnagpt"  # the model family (dnagpt.models.MODEL_FAMILIES) this configures
     vocab_size: Annotated[int, Field(ge=1)] = 19_564  # reserved tokens + k-mers; 34 + all 1..6-mers over NAGCT
     context_length: Annotated[int, Field(ge=1)] = 512  # positions, in tokens (numbers and instruction tokens count)
     n_layer: Annotated[int, Field(ge=1)] = 12  # transformer blocks
@@ -65,7 +66,7 @@ class DNAGPTConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "model configuration") -> DNAGPTConfig:
+    def from_dict(cls, d: dict, where: str = "model configuration"):
         return build(cls, d, where)
 
     def save(self, path: str | Path) -> None:
@@ -74,11 +75,28 @@ class DNAGPTConfig:
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> DNAGPTConfig:
+    def load(cls, path: str | Path):
+        """The configuration saved at ``path``, of the family it names (this class's when it names none)."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()), str(path))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: not valid JSON ({e})") from e
+        family = data.get("family", "dnagpt") if isinstance(data, dict) else None
+        if family not in CONFIGS:
+            raise ConfigError(f"{path}: unknown model family {family!r}; known: {', '.join(CONFIGS)}")
+        return CONFIGS[family].from_dict(data, str(path))
+
+
+@settings
+class EncoderConfig(DNAGPTConfig):
+    """Shape of a DNABERT-2 style encoder: bidirectional attention (ALiBi positions by default),
+    GEGLU feed-forward, a masked-token head; the DNAGPT number embedding and regression head too."""
+
+    family: Literal["bert"] = "bert"  # type: ignore[assignment]
+    positions: Literal["learned", "rope", "alibi"] = "alibi"
+
+
+CONFIGS: dict[str, type[DNAGPTConfig]] = {"dnagpt": DNAGPTConfig, "bert": EncoderConfig}
 
 
 def _vocab(kmer_sizes: tuple[int, ...] | None, k: int = 6) -> int:
@@ -128,6 +146,15 @@ _NAMED: dict[str, tuple[str, dict]] = {
         "laptop pretraining: 4 layers x 192 wide, 256 tokens (1.5 kbp)",
         dict(context_length=256, n_layer=4, n_head=4, d_model=192),
     ),
+    # DNABERT-2 style encoders (bidirectional, ALiBi, GEGLU), here with the k-mer vocabulary.
+    "bert-tiny": (
+        "encoder for tests: 2 layers x 64 wide, 128 tokens",
+        dict(family="bert", context_length=128, n_layer=2, n_head=2, d_model=64),
+    ),
+    "bert-small": (
+        "encoder for laptop pretraining: 4 layers x 192 wide, 256 tokens",
+        dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=192),
+    ),
 }
 
 
@@ -155,7 +182,10 @@ def get_config(name: str, **overrides) -> DNAGPTConfig:
         raise ConfigError(f"configuration {name!r}: kmer / kmer_sizes {fields.get('kmer')!r} / "
                           f"{fields.get('kmer_sizes')!r} do not make a k-mer vocabulary ({e})") from None  # fmt: skip
     fields.setdefault("name", name)
-    return build(DNAGPTConfig, fields, f"configuration {name!r}")
+    family = fields.get("family", "dnagpt")
+    if family not in CONFIGS:
+        raise ConfigError(f"configuration {name!r}: unknown model family {family!r}; known: {', '.join(CONFIGS)}")
+    return build(CONFIGS[family], fields, f"configuration {name!r}")
 
 
 def describe_configs() -> list[dict]:
@@ -163,13 +193,13 @@ def describe_configs() -> list[dict]:
     counted on the meta device so that nothing is allocated."""
     import torch
 
-    from .models import DNAGPT
+    from .models import build_model
 
     rows = []
     for name in config_names():
         cfg = get_config(name)
         with torch.device("meta"):
-            n = DNAGPT(cfg).num_parameters()
+            n = build_model(cfg).num_parameters()
         rows.append(
             dict(
                 name=name,

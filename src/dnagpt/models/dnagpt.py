@@ -16,16 +16,15 @@ Module names equal the published state-dict keys, so their weights load as they 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..checkpoint import check_state_dict, read_checkpoint, write_checkpoint
 from ..config import DNAGPTConfig
 from ..errors import ConfigError
 from ..io import file_sha256
+from .base import ModelOutput, PretrainedModel
 from .layers import MLP, KeyValue, SelfAttention, projection_head
 
 
@@ -47,17 +46,10 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x)), kv
 
 
-@dataclass
-class DNAGPTOutput:
-    """What a forward pass returns."""
-
-    hidden_states: torch.Tensor  # [batch, length, d_model], after the final LayerNorm
-    logits: torch.Tensor | None = None  # [batch, length, vocab]: next token / answer scores
-    regression: torch.Tensor | None = None  # [batch, length]: the number predicted at each position
-    past_key_values: list[KeyValue] | None = None  # per layer, for incremental decoding
+DNAGPTOutput = ModelOutput  # the name this output had before other families arrived
 
 
-class DNAGPT(nn.Module):
+class DNAGPT(PretrainedModel):
     """DNAGPT: GPT trunk + numerical embedding + token head + regression head.
 
     Example::
@@ -69,9 +61,10 @@ class DNAGPT(nn.Module):
         out.logits[0, -1].argmax()  # the answer token
     """
 
+    family = "dnagpt"
+
     def __init__(self, config: DNAGPTConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         d, eps = config.d_model, config.layer_norm_eps
         layers = dict(
             wte=nn.Embedding(config.vocab_size, d),
@@ -138,7 +131,7 @@ class DNAGPT(nn.Module):
         past_key_values: list[KeyValue] | None = None,
         use_cache: bool = False,
         compute_heads: bool = True,
-    ) -> DNAGPTOutput:
+    ) -> ModelOutput:
         """Run the model.
 
         Args:
@@ -179,7 +172,7 @@ class DNAGPT(nn.Module):
             if use_cache:
                 cache.append(kv)
         h = self.transformer.ln_f(x)
-        out = DNAGPTOutput(hidden_states=h, past_key_values=cache if use_cache else None)
+        out = ModelOutput(hidden_states=h, past_key_values=cache if use_cache else None)
         if compute_heads:
             out.logits = self.token_logits(h)
             out.regression = self.regression_output(h)
@@ -197,49 +190,6 @@ class DNAGPT(nn.Module):
             for h in hooks:
                 h.remove()
         return torch.stack([block.attn.weights(x) for block, x in zip(self.transformer.h, inputs, strict=True)])
-
-    # ------------------------------------------------------------- utilities
-    def num_parameters(self) -> int:
-        """Number of parameters (embeddings and all three heads included)."""
-        return sum(p.numel() for p in self.parameters())
-
-    def tokenizer(self):
-        """The tokenizer matching this model's vocabulary."""
-        return self.config.tokenizer()
-
-    def save_pretrained(
-        self,
-        directory: str | Path,
-        metadata: dict[str, str] | None = None,
-        state_dict: dict[str, torch.Tensor] | None = None,
-    ) -> None:
-        """Write ``model.safetensors``, ``config.json`` and ``tokenizer.json`` to ``directory``.
-
-        ``state_dict`` replaces the model's own, e.g. the gathered weights of a sharded model.
-        """
-        write_checkpoint(directory, self.config, state_dict or self.state_dict(), metadata)
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path: str | Path,
-        name: str | None = None,
-        map_location: str | torch.device = "cpu",
-        dtype: torch.dtype | None = torch.float32,
-    ) -> DNAGPT:
-        """Load a model saved by :meth:`save_pretrained`, a shipped model by name
-        (``dnagpt-small-multispecies``) or a published ``.pth`` file (then ``name`` picks the
-        configuration, or it is inferred from the shapes). Every key and shape is checked first:
-        a mismatch is an error listing all of them, never a silent skip. ``dtype`` casts the
-        floating weights (None keeps the file's type)."""
-        config, state = read_checkpoint(path, name)
-        with torch.device("meta"):  # shapes only; the file's tensors are assigned below
-            model = cls(config)
-        check_state_dict({k: tuple(v.shape) for k, v in model.state_dict().items()}, state, config.name, path)
-        if dtype is not None:
-            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-        model.load_state_dict(state, strict=True, assign=True)
-        return model.to(map_location).eval()
 
 
 def convert_official(source: str | Path, out_dir: str | Path, name: str | None = None) -> DNAGPT:

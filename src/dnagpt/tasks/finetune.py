@@ -29,7 +29,7 @@ from ..config import config_names, get_config
 from ..errors import ConfigError, DataError
 from ..evaluation.plots import confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
-from ..models import DNAGPT
+from ..models import DNAGPT, build_model, load_model
 from ..seeding import seed_everything
 from ..training.distributed import DistributedContext
 from ..training.optimization import TrainConfig
@@ -148,10 +148,10 @@ def starting_model(source: str, from_scratch: bool = False, seed: int = 0) -> DN
     model's name or a published ``.pth``), or with ``from_scratch`` random weights (seeded) of the
     architecture that ``source`` names: a configuration name, or any of the above."""
     if not from_scratch:
-        return DNAGPT.from_pretrained(source)
-    config = get_config(source) if source in config_names() else DNAGPT.from_pretrained(source).config
+        return load_model(source)
+    config = get_config(source) if source in config_names() else load_model(source).config
     seed_everything(seed)
-    return DNAGPT(config)
+    return build_model(config)
 
 
 def finetune(
@@ -182,6 +182,9 @@ def finetune(
     }
     if resume:  # before any work: changed settings or data would silently make another run
         check_resume(run_dir / RUN_SETTINGS, settings_now, allow_changes)
+    if spec.output == "sequence" and not model.causal:
+        raise ConfigError(f"task {spec.name} generates sequences, which a {model.family!r} encoder cannot do; "
+                          "fine-tune a DNAGPT decoder for it")  # fmt: skip
     dist = DistributedContext.from_environment(device)
     mean, std = 0.0, 1.0
     if spec.output == "number":
@@ -224,7 +227,7 @@ def finetune(
 def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: torch.device | str = "cpu") -> dict:
     """Score the kept model once on the test examples (full precision); write ``test_metrics.json``
     and a picture: a confusion matrix per label column, or predicted against true values."""
-    model = DNAGPT.from_pretrained(model_dir, map_location=device)
+    model = load_model(model_dir, map_location=device)
     codec = load_task_codec(model_dir, model)
     scores, preds = evaluate_examples(codec, model, test, device)
     atomic_write_text(out_dir / "test_metrics.json", json.dumps(scores, indent=2) + "\n")

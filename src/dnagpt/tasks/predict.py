@@ -16,7 +16,7 @@ from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation.metrics import classification_metrics, regression_metrics
 from ..io import atomic_write_text
-from ..models import DNAGPT
+from ..models import DNAGPT, load_model
 from ..training.objectives import IGNORE
 from .codec import TaskCodec, load_task_codec
 from .spec import Example, build_examples
@@ -149,7 +149,7 @@ def predict_table(
     """Predict every row of ``table`` with the fine-tuned model in ``model_dir``; write the CSV
     ``out`` (see :func:`predictions_csv`) and return the number of rows."""
     device = resolve_device(device)
-    model = DNAGPT.from_pretrained(model_dir, map_location=device)
+    model = load_model(model_dir, map_location=device)
     codec = load_task_codec(model_dir, model)
     examples = build_examples(codec.spec, read_table(table), str(table), need_labels=False)
     if not windows:

@@ -178,6 +178,11 @@ def run_pretraining(
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     model_cfg = build_model_config(cfg)
+    if model_cfg.family != "dnagpt":
+        raise ConfigError(
+            f"[model] config {model_cfg.name!r} is a {model_cfg.family!r} model; `dnagpt pretrain` "
+            "trains the DNAGPT decoder (masked-token pretraining of encoders is not built yet)"
+        )
     tok = model_cfg.tokenizer()
     max_tokens = cfg.data.max_tokens or model_cfg.context_length - EXTRA_TOKENS
     min_tokens = cfg.data.min_tokens or max(1, int(0.7 * max_tokens))
