@@ -143,6 +143,15 @@ def bits_per_base(nats: float, bases: int) -> float:
 
 def format_report(ev: dict, run_dir: str | Path) -> str:
     """The held-out evaluation as a short table, model beside its baselines."""
+    if "masked_loss" in ev:  # an encoder's masked-token pretraining
+        gain = ev["unigram_masked_loss"] - ev["masked_loss"]
+        return "\n".join([
+            f"Held-out evaluation: {ev['masked_tokens']} masked tokens in unseen windows ({run_dir}/holdout.json)",
+            f"  masked-token loss {ev['masked_loss']:.3f} nats, accuracy {ev['masked_accuracy']:.3f}   baseline: "
+            f"per-species token frequencies {ev['unigram_masked_loss']:.3f}   -> {abs(gain):.3f} nats "
+            f"{'below' if gain > 0 else 'ABOVE (nothing beyond composition)'}",
+            f"Model: {run_dir}/model   metrics: {run_dir}/metrics.jsonl   evaluation: {run_dir}/evaluation.json",
+        ])  # fmt: skip
     gain = ev["unigram_loss"] - ev["next_token_loss"]
     lines = [
         f"Held-out evaluation: {ev['samples']} windows from regions never trained on ({run_dir}/holdout.json)",

@@ -30,11 +30,12 @@ from ..evaluation.pretraining import (
     window_bases,
 )
 from ..io import atomic_write_text
-from ..models import DNAGPT
+from ..models import DNAGPT, build_model
 from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
 from ..validation import check_resume
 from .distributed import DistributedContext
+from .masked_lm import MaskedLMTask, MaskedSampler
 from .objectives import IGNORE, next_token_loss, pretrain_loss
 from .pretrain_config import PretrainConfig, build_model_config
 from .pretrain_samples import EXTRA_TOKENS, PretrainBatch, PretrainSampler
@@ -178,11 +179,6 @@ def run_pretraining(
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     model_cfg = build_model_config(cfg)
-    if model_cfg.family != "dnagpt":
-        raise ConfigError(
-            f"[model] config {model_cfg.name!r} is a {model_cfg.family!r} model; `dnagpt pretrain` "
-            "trains the DNAGPT decoder (masked-token pretraining of encoders is not built yet)"
-        )
     tok = model_cfg.tokenizer()
     max_tokens = cfg.data.max_tokens or model_cfg.context_length - EXTRA_TOKENS
     min_tokens = cfg.data.min_tokens or max(1, int(0.7 * max_tokens))
@@ -210,13 +206,18 @@ def run_pretraining(
         valid_fraction=cfg.data.valid_fraction,
         max_n_fraction=cfg.data.max_n_fraction,
     )
-    sampler = PretrainSampler(corpus, tok, min_tokens, max_tokens, cfg.data.reverse_prob, seed=cfg.train.seed)
     seed_everything(cfg.train.seed)
-    model = DNAGPT(model_cfg)
-    task = PretrainTask(sampler, cfg)
+    model = build_model(model_cfg)
+    if model.causal:  # the paper's three tasks
+        sampler = PretrainSampler(corpus, tok, min_tokens, max_tokens, cfg.data.reverse_prob, seed=cfg.train.seed)
+        task = PretrainTask(sampler, cfg)
+    else:  # an encoder learns by masked-token prediction
+        masked = MaskedSampler(corpus, tok, min_tokens, max_tokens, cfg.objective.mask_fraction, seed=cfg.train.seed)
+        task = MaskedLMTask(masked, cfg.eval.samples, max(cfg.train.batch_size, 16))
+    gc_stats = {"mean": task.gc_mean, "std": task.gc_std} if model.causal else None
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        resolved["gc_standardization"] = {"mean": task.gc_mean, "std": task.gc_std}
+        resolved["gc_standardization"] = gc_stats
         atomic_write_text(run_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
         corpus.write_holdout(run_dir / "holdout.json")
     trainer = Trainer(model, task, cfg.train, run_dir, dist, allow_changes)
@@ -227,7 +228,7 @@ def run_pretraining(
         model.save_pretrained(run_dir / "model", state_dict=weights)
         card = {
             "species": corpus.species_tokens(),
-            "gc_standardization": {"mean": task.gc_mean, "std": task.gc_std},
+            "gc_standardization": gc_stats,
             "steps": result.step,
             "evaluation": result.evaluation,
         }

@@ -44,6 +44,7 @@ class ObjectiveConfig:
     # GC targets are standardised with the training corpus' mean and standard deviation,
     # so that lambda weighs an error measured in standard deviations, not in raw fractions.
     standardize_gc: bool = True
+    mask_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.15  # encoders: tokens chosen for masked prediction
 
 
 @settings

@@ -1,0 +1,143 @@
+"""Masked-token pretraining for encoders (DNABERT-2, GPN): hide some tokens, predict them from both sides.
+
+Every sample is a corpus window written as ``<species> t1 t2 ... tn``. A fraction of the
+tokens t1..tn (``mask_fraction``, 15 % by default) is chosen; of those, 80 % are replaced by
+the mask token ``<X>``, 10 % by a random base token and 10 % kept, and the token head must give
+back the original (cross-entropy on the chosen positions only). Sample ``i`` of a split is a
+pure function of ``(seed, split, i)``, so a resumed run draws the same data.
+
+Held out, the masked-token loss sits beside the loss of guessing from each species' token
+frequencies (the unigram baseline): a model that does not beat it learned only composition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.corpus import Corpus
+from ..tokenizers import TokenLanguage
+from .objectives import IGNORE, next_token_loss
+
+MASK_TOKEN = "<X>"  # a spare reserved token of the DNAGPT language
+_SPLIT_CODE = {"train": 0, "valid": 1}
+_LETTERS = bytes.maketrans(bytes(range(5)), b"NAGCT")  # corpus base codes -> bases
+
+
+@dataclass
+class MaskedBatch:
+    """A right-padded batch of masked windows."""
+
+    input_ids: torch.Tensor  # [B, T], some tokens masked or replaced
+    attention_mask: torch.Tensor  # [B, T], False on padding
+    targets: torch.Tensor  # [B, T]: the original token where chosen, IGNORE elsewhere
+    genome: torch.Tensor  # [B]
+
+    def to(self, device: torch.device | str) -> MaskedBatch:
+        return MaskedBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.targets, self.genome)))
+
+
+class MaskedSampler:
+    """Masked windows from a :class:`Corpus`."""
+
+    def __init__(self, corpus: Corpus, tok: TokenLanguage, min_tokens: int, max_tokens: int,
+                 mask_fraction: float = 0.15, seed: int = 0) -> None:  # fmt: skip
+        if not 1 <= min_tokens <= max_tokens:
+            raise ValueError(f"need 1 <= min_tokens <= max_tokens, got {min_tokens}, {max_tokens}")
+        self.corpus, self.tok = corpus, tok
+        self.min_tokens, self.max_tokens = min_tokens, max_tokens
+        self.mask_fraction, self.seed = mask_fraction, seed
+        self.mask_id = tok.token_id(MASK_TOKEN)
+        self.species_ids = [tok.token_id(s) for s in corpus.species_tokens()]
+
+    def sample(self, split: str, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(input ids, targets, genome)`` of sample ``index`` of ``split``."""
+        rng = np.random.default_rng([self.seed, _SPLIT_CODE[split], index, 7])
+        n_tokens = int(rng.integers(self.min_tokens, self.max_tokens + 1))
+        codes, genome = self.corpus.sample_window(rng, split, int(np.ceil(n_tokens * self.tok.bases_per_token)))
+        tokens = self.tok.encode_bases(codes.tobytes().translate(_LETTERS))[:n_tokens]
+        ids = np.concatenate([[self.species_ids[genome]], tokens]).astype(np.int64)
+        targets = np.full(len(ids), IGNORE, dtype=np.int64)
+        n_chosen = max(1, round(self.mask_fraction * len(tokens)))
+        chosen = 1 + rng.choice(len(tokens), n_chosen, replace=False)  # never the species token
+        targets[chosen] = ids[chosen]
+        how = rng.random(n_chosen)
+        ids[chosen[how < 0.8]] = self.mask_id
+        swapped = chosen[(how >= 0.8) & (how < 0.9)]
+        ids[swapped] = rng.integers(self.tok.first_base_id, self.tok.vocab_size, len(swapped))
+        return ids, targets, genome
+
+    def batch(self, split: str, indices) -> MaskedBatch:
+        samples = [self.sample(split, i) for i in indices]
+        width = max(len(s[0]) for s in samples)
+        ids = torch.full((len(samples), width), self.tok.pad_id, dtype=torch.long)
+        targets = torch.full((len(samples), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(samples), width), dtype=torch.bool)
+        for row, (x, y, _) in enumerate(samples):
+            ids[row, : len(x)], targets[row, : len(y)], mask[row, : len(x)] = (
+                torch.as_tensor(x),
+                torch.as_tensor(y),
+                True,
+            )
+        return MaskedBatch(ids, mask, targets, torch.tensor([s[2] for s in samples]))
+
+
+class MaskedLMTask:
+    """The trainer's task for masked-token pretraining (see :class:`~dnagpt.training.trainer.TrainingTask`)."""
+
+    selection_metric = None
+    higher_is_better = True
+
+    def __init__(self, sampler: MaskedSampler, eval_samples: int = 512, eval_batch: int = 16) -> None:
+        self.sampler = sampler
+        self.eval_samples, self.eval_batch = eval_samples, eval_batch
+        self._eval: list[MaskedBatch] | None = None
+
+    def batch(self, indices: range) -> MaskedBatch:
+        return self.sampler.batch("train", indices)
+
+    def tokens(self, batch: MaskedBatch) -> int:
+        return int(batch.attention_mask.sum())
+
+    def export_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return state
+
+    def loss(self, model, batch: MaskedBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        hidden = model(batch.input_ids, attention_mask=batch.attention_mask, compute_heads=False).hidden_states
+        loss = next_token_loss(model, hidden, batch.targets)  # the same fused head and cross-entropy
+        return loss, {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def evaluate(self, model, device: torch.device, autocast: contextlib.AbstractContextManager) -> dict:
+        """Held-out masked-token loss (nats per masked token) and accuracy, beside the loss of
+        guessing each masked token from its genome's held-out token frequencies."""
+        if self._eval is None:
+            n, bs = self.eval_samples, self.eval_batch
+            self._eval = [self.sampler.batch("valid", range(i, min(i + bs, n))) for i in range(0, n, bs)]
+        nats, right, count = 0.0, 0, 0
+        counts: dict[int, np.ndarray] = {}
+        truths: list[tuple[int, np.ndarray]] = []
+        for cpu_batch in self._eval:
+            batch = cpu_batch.to(device)
+            with autocast:
+                hidden = model(batch.input_ids, attention_mask=batch.attention_mask, compute_heads=False).hidden_states
+            keep = batch.targets != IGNORE
+            logits = model.token_logits(hidden[keep]).float()
+            nats += float(torch.nn.functional.cross_entropy(logits, batch.targets[keep], reduction="sum"))
+            right += int((logits.argmax(-1) == batch.targets[keep]).sum())
+            count += int(keep.sum())
+            for row in range(cpu_batch.targets.shape[0]):
+                g = int(cpu_batch.genome[row])
+                y = cpu_batch.targets[row][cpu_batch.targets[row] != IGNORE].numpy()
+                counts.setdefault(g, np.zeros(self.sampler.tok.vocab_size))
+                np.add.at(counts[g], y, 1)
+                truths.append((g, y))
+        unigram = 0.0  # each genome's held-out masked-token frequencies (add-one): what composition alone gives
+        for g, y in truths:
+            p = (counts[g] + 1) / (counts[g].sum() + len(counts[g]))
+            unigram -= float(np.log(p[y]).sum())
+        return {"masked_loss": nats / max(count, 1), "masked_accuracy": right / max(count, 1),
+                "unigram_masked_loss": unigram / max(count, 1), "masked_tokens": count}  # fmt: skip
