@@ -96,7 +96,19 @@ class EncoderConfig(DNAGPTConfig):
     positions: Literal["learned", "rope", "alibi"] = "alibi"
 
 
-CONFIGS: dict[str, type[DNAGPTConfig]] = {"dnagpt": DNAGPTConfig, "bert": EncoderConfig}
+@settings
+class ConvConfig(DNAGPTConfig):
+    """Shape of a GPN style network: residual blocks of a dilated convolution across positions and a
+    feed-forward network, single nucleotides by default; no attention, so n_head and positions are
+    unused, and any length may be read."""
+
+    family: Literal["gpn"] = "gpn"  # type: ignore[assignment]
+    kmer: Annotated[int, Field(ge=1, le=12)] = 1
+    kernel_size: Annotated[int, Field(ge=1)] = 9  # bases each convolution spans before dilation
+    max_dilation: Annotated[int, Field(ge=1)] = 32  # dilations double from 1 up to this, then start again
+
+
+CONFIGS: dict[str, type[DNAGPTConfig]] = {"dnagpt": DNAGPTConfig, "bert": EncoderConfig, "gpn": ConvConfig}
 
 
 def _vocab(kmer_sizes: tuple[int, ...] | None, k: int = 6) -> int:
@@ -154,6 +166,19 @@ _NAMED: dict[str, tuple[str, dict]] = {
     "bert-small": (
         "encoder for laptop pretraining: 4 layers x 192 wide, 256 tokens",
         dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=192),
+    ),
+    # GPN style dilated ConvNets over single nucleotides.
+    "gpn": (
+        "published GPN ConvNet shape: 25 blocks x 512 wide, kernel 9, dilations up to 32, 512 bp windows",
+        dict(family="gpn", kmer=1, context_length=512, n_layer=25, n_head=1, d_model=512),
+    ),
+    "gpn-tiny": (
+        "ConvNet for tests: 4 blocks x 64 wide",
+        dict(family="gpn", kmer=1, context_length=256, n_layer=4, n_head=1, d_model=64, max_dilation=8),
+    ),
+    "gpn-small": (
+        "ConvNet for laptop pretraining: 12 blocks x 128 wide, 512 bp windows",
+        dict(family="gpn", kmer=1, context_length=512, n_layer=12, n_head=1, d_model=128),
     ),
 }
 
