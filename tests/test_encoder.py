@@ -66,3 +66,13 @@ def test_an_encoder_cannot_learn_to_generate(tmp_path):
     spec = TaskSpec.from_dict({"name": "gen", "template": "generation"})
     with pytest.raises(ConfigError, match="cannot"):
         finetune(build_model(get_config("bert-tiny")), spec, [], [], FinetuneConfig(progress=False), tmp_path)
+
+
+def test_embeddings_of_an_encoder_do_not_depend_on_the_batch(encoder):
+    from dnagpt.representations import embed_sequences
+
+    seqs = ["ACGTTGCAAGGCTTAACCGGTTAAGCTAGCTAGGCTTACGATCG", "GATTACA"]
+    together = embed_sequences(encoder, seqs, species="human", batch_size=2)
+    alone = embed_sequences(encoder, seqs[1:], species="human", batch_size=1)
+    assert together.shape == (2, 64)
+    assert abs(together[1] - alone[0]).max() < 1e-5

@@ -18,7 +18,7 @@ import torch
 
 from .errors import ConfigError, DataError, InvalidSequenceError
 from .io import atomic_write
-from .models import DNAGPT
+from .models import DNAGPT, load_model
 from .tokenizers import normalise_bases
 
 
@@ -65,7 +65,11 @@ def embed_sequences(
         ids = torch.full((len(chunk), int(lengths.max())), tok.pad_id, dtype=torch.long, device=device)
         for row, p in enumerate(chunk):
             ids[row, : len(p)] = torch.tensor(p, device=device)
-        hidden = model(ids, compute_heads=False).hidden_states.float()
+        if model.causal:  # right padding cannot reach earlier positions
+            hidden = model(ids, compute_heads=False).hidden_states.float()
+        else:  # an encoder must be told where the padding is
+            real = torch.arange(ids.shape[1], device=device)[None, :] < lengths[:, None]
+            hidden = model(ids, attention_mask=real, compute_heads=False).hidden_states.float()
         if pooling == "last":
             vectors.append(hidden[torch.arange(len(chunk), device=device), lengths - 1])
         else:
@@ -101,7 +105,7 @@ def embed_file(
         raise DataError(f"{source}: no sequences")
     sequences = [str(r[column]) for r in rows]
     names = [str(r.get("name") or f"{source.name}, row {i}") for i, r in enumerate(rows, start=1)]
-    model = DNAGPT.from_pretrained(model_path)
+    model = load_model(model_path)
     vectors = embed_sequences(model, sequences, species, pooling, batch_size, windows, names)
     if out.suffix == ".npy":
 
