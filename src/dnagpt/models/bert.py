@@ -20,7 +20,7 @@ from torch import nn
 from ..config import EncoderConfig
 from ..errors import ConfigError
 from .base import ModelOutput, PretrainedModel
-from .layers import SelfAttention, projection_head
+from .layers import SelfAttention, attention_bias, projection_head
 
 
 class GEGLU(nn.Module):
@@ -124,6 +124,7 @@ class DNABERT(PretrainedModel):
                 raise ConfigError(f"attention_mask must be [batch, {t}], got {tuple(attention_mask.shape)}")
             eye = torch.eye(t, dtype=torch.bool, device=input_ids.device)  # a padded query still sees itself
             mask = attention_mask.bool()[:, None, None, :] | eye[None, None]
+        mask = attention_bias(self.transformer.h, t, t, mask, input_ids.device)
         for block in self.transformer.h:
             x = block(x, mask, None)
         h = self.transformer.ln_f(x)

@@ -25,7 +25,7 @@ from ..config import DNAGPTConfig
 from ..errors import ConfigError
 from ..io import file_sha256
 from .base import ModelOutput, PretrainedModel
-from .layers import MLP, KeyValue, SelfAttention, projection_head
+from .layers import MLP, KeyValue, SelfAttention, attention_bias, projection_head
 
 
 class Block(nn.Module):
@@ -166,6 +166,7 @@ class DNAGPT(PretrainedModel):
         if position_ids is None:
             position_ids = torch.arange(past_len, past_len + t, device=input_ids.device).unsqueeze(0)
         x = self.embed(input_ids, numbers, number_mask, position_ids)
+        mask = attention_bias(self.transformer.h, t, past_len + t, mask, input_ids.device)
         cache: list[KeyValue] = []
         for i, block in enumerate(self.transformer.h):
             x, kv = block(x, mask, past_key_values[i] if past_key_values else None, position_ids)

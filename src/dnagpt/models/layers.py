@@ -106,15 +106,17 @@ class SelfAttention(nn.Module):
         past: KeyValue | None = None,
         position_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, KeyValue]:
-        """``mask`` is a boolean ``[batch, 1, q, k]`` (True = may attend) or None for the plain
-        pattern (causal, or everything for a bidirectional model)."""
+        """``mask`` is a boolean ``[batch, 1, q, k]`` (True = may attend), None for the plain
+        pattern (causal, or everything for a bidirectional model), or the float bias of
+        :func:`attention_bias`."""
         b, t, d = x.shape
         q, k, v = self.query_key_value(x, position_ids)
         if past is not None:
             k = torch.cat((past[0], k), dim=2)
             v = torch.cat((past[1], v), dim=2)
         p = self.dropout if self.training else 0.0
-        bias = self.score_bias(t, k.shape[2], mask, x.device)
+        # a float mask is a bias its model already built once for every layer (see attention_bias)
+        bias = mask if mask is not None and mask.is_floating_point() else self.score_bias(t, k.shape[2], mask, x.device)
         if bias is None:
             # Without a cache the plain causal mask applies; one new query may see every key.
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal and past is None and t > 1)
@@ -137,6 +139,16 @@ class SelfAttention(nn.Module):
             causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
             scores = scores.masked_fill(~causal, float("-inf"))
         return torch.softmax(scores, dim=-1).mean(0)
+
+
+def attention_bias(blocks: nn.ModuleList, t: int, total: int, mask: torch.Tensor | None,
+                   device: torch.device) -> torch.Tensor | None:  # fmt: skip
+    """What every layer's attention adds to its scores, built once per forward pass: the ALiBi bias
+    (the same in every layer) as a float tensor, else ``mask`` unchanged."""
+    first = blocks[0].attn if len(blocks) else None
+    if first is None or first.positions != "alibi":
+        return mask
+    return first.score_bias(t, total, mask, device)
 
 
 class MLP(nn.Module):
