@@ -65,11 +65,7 @@ def embed_sequences(
         ids = torch.full((len(chunk), int(lengths.max())), tok.pad_id, dtype=torch.long, device=device)
         for row, p in enumerate(chunk):
             ids[row, : len(p)] = torch.tensor(p, device=device)
-        if model.causal:  # right padding cannot reach earlier positions
-            hidden = model(ids, compute_heads=False).hidden_states.float()
-        else:  # an encoder must be told where the padding is
-            real = torch.arange(ids.shape[1], device=device)[None, :] < lengths[:, None]
-            hidden = model(ids, attention_mask=real, compute_heads=False).hidden_states.float()
+        hidden = model.padded_hidden_states(ids, lengths).float()
         if pooling == "last":
             vectors.append(hidden[torch.arange(len(chunk), device=device), lengths - 1])
         else:

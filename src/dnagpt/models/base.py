@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -12,7 +13,7 @@ from torch import nn
 
 from ..checkpoint import check_state_dict, read_checkpoint, write_checkpoint
 from ..errors import CheckpointError
-from .layers import KeyValue
+from .layers import KeyValue, projection_head
 
 
 @dataclass
@@ -25,6 +26,13 @@ class ModelOutput:
     past_key_values: list[KeyValue] | None = None  # per layer, for incremental decoding (causal models)
 
 
+def _init_module(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+
+
 class PretrainedModel(nn.Module):
     """Base of every family: ``config`` holds the shape, and the subclass the network."""
 
@@ -35,6 +43,59 @@ class PretrainedModel(nn.Module):
         super().__init__()
         self.config = config
 
+    # ------------------------------------------------- pieces every family builds the same way
+    def add_heads(self) -> None:
+        """The numerical embedding and the two heads (Linear -> SiLU -> LayerNorm -> Linear each):
+        a number's value -> embedding, hidden -> token logits, hidden -> one number."""
+        d, eps, vocab = self.config.d_model, self.config.layer_norm_eps, self.config.vocab_size
+        self.number_embedding = projection_head(1, d, d, eps)
+        self.mlm_head = projection_head(d, d, vocab, eps)
+        self.num_regression = projection_head(d, d, 1, eps)
+
+    def init_weights(self, scale_residuals: bool = True) -> None:
+        """Normal(0, 0.02) linear and embedding weights, LayerNorm gains of one; with
+        ``scale_residuals`` the residual projections (``c_proj``) shrink with depth, as in GPT-2."""
+        self.apply(_init_module)
+        if scale_residuals:
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layer))
+
+    def embed_tokens(
+        self, input_ids: torch.Tensor, numbers: torch.Tensor | None = None, number_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token embeddings, with a number's embedding where ``number_mask`` says one sits."""
+        emb = self.transformer.wte(input_ids)
+        if number_mask is not None and numbers is not None:
+            # Every position goes through the number embedding and the mask picks: selecting the
+            # number positions first would need their count on the host, a device sync per call.
+            num_emb = self.number_embedding(numbers.to(emb.dtype).unsqueeze(-1)).to(emb.dtype)
+            emb = torch.where(number_mask.unsqueeze(-1), num_emb, emb)
+        return emb
+
+    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Token head on hidden states of any shape ``[..., d_model]``."""
+        return self.mlm_head(hidden)
+
+    def regression_output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Regression head: one number per hidden state ``[..., d_model] -> [...]``."""
+        return self.num_regression(hidden).squeeze(-1)
+
+    def padded_hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        lengths: torch.Tensor,
+        numbers: torch.Tensor | None = None,
+        number_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Final hidden states of a right-padded batch whose rows hold ``lengths`` real tokens. A
+        causal model never lets padding reach earlier positions; any other is told where it is."""
+        if self.causal:
+            return self(input_ids, numbers, number_mask, compute_heads=False).hidden_states
+        real = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] < lengths[:, None]
+        return self(input_ids, numbers, number_mask, attention_mask=real, compute_heads=False).hidden_states
+
+    # ------------------------------------------------------------------------- utilities
     def num_parameters(self) -> int:
         """Number of parameters (embeddings and all heads included)."""
         return sum(p.numel() for p in self.parameters())

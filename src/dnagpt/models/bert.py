@@ -11,8 +11,6 @@ the same choice as the decoder, stable at a laptop's learning rates.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +18,7 @@ from torch import nn
 from ..config import EncoderConfig
 from ..errors import ConfigError
 from .base import ModelOutput, PretrainedModel
-from .layers import SelfAttention, attention_bias, projection_head
+from .layers import SelfAttention, attention_bias
 
 
 class GEGLU(nn.Module):
@@ -79,23 +77,8 @@ class DNABERT(PretrainedModel):
         if config.positions != "learned":
             del layers["wpe"]
         self.transformer = nn.ModuleDict(layers)
-        self.number_embedding = projection_head(1, d, d, eps)
-        self.mlm_head = projection_head(d, d, config.vocab_size, eps)  # hidden -> token logits
-        self.num_regression = projection_head(d, d, 1, eps)
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # residual projections scaled by depth, as in the decoder
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Token head on hidden states of any shape ``[..., d_model]``."""
-        return self.mlm_head(hidden)
-
-    def regression_output(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Regression head: one number per hidden state ``[..., d_model] -> [...]``."""
-        return self.num_regression(hidden).squeeze(-1)
+        self.add_heads()
+        self.init_weights()
 
     def forward(
         self,
@@ -111,10 +94,7 @@ class DNABERT(PretrainedModel):
         if self.config.positions == "learned" and t > self.config.context_length:
             raise ConfigError(f"input reaches position {t - 1}, beyond the model's context of "
                               f"{self.config.context_length} tokens")  # fmt: skip
-        emb = self.transformer.wte(input_ids)
-        if numbers is not None and number_mask is not None:
-            num_emb = self.number_embedding(numbers.to(emb.dtype).unsqueeze(-1)).to(emb.dtype)
-            emb = torch.where(number_mask.unsqueeze(-1), num_emb, emb)
+        emb = self.embed_tokens(input_ids, numbers, number_mask)
         if "wpe" in self.transformer:
             emb = emb + self.transformer.wpe(torch.arange(t, device=input_ids.device))[None]
         x = self.transformer.drop(emb)

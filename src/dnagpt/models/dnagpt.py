@@ -15,7 +15,6 @@ Module names equal the published state-dict keys, so their weights load as they 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ from ..config import DNAGPTConfig
 from ..errors import ConfigError
 from ..io import file_sha256
 from .base import ModelOutput, PretrainedModel
-from .layers import MLP, KeyValue, SelfAttention, attention_bias, projection_head
+from .layers import MLP, KeyValue, SelfAttention, attention_bias
 
 
 class Block(nn.Module):
@@ -76,20 +75,8 @@ class DNAGPT(PretrainedModel):
         if config.positions != "learned":  # rotary and ALiBi positions live inside attention
             del layers["wpe"]
         self.transformer = nn.ModuleDict(layers)
-        self.number_embedding = projection_head(1, d, d, eps)  # value -> embedding
-        self.mlm_head = projection_head(d, d, config.vocab_size, eps)  # hidden -> token logits
-        self.num_regression = projection_head(d, d, 1, eps)  # hidden -> number
-        self.apply(self._init_weights)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by depth
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
+        self.add_heads()  # number_embedding, mlm_head (token logits), num_regression
+        self.init_weights()
 
     # ---------------------------------------------------------------- pieces
     def embed(
@@ -100,25 +87,12 @@ class DNAGPT(PretrainedModel):
         position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Token (or number) embeddings plus position embeddings, ``[batch, length, d_model]``."""
-        emb = self.transformer.wte(input_ids)
-        if number_mask is not None and numbers is not None:
-            # Every position goes through the number embedding and the mask picks: selecting the
-            # number positions first would need their count on the host, a device sync per call.
-            num_emb = self.number_embedding(numbers.to(emb.dtype).unsqueeze(-1)).to(emb.dtype)
-            emb = torch.where(number_mask.unsqueeze(-1), num_emb, emb)
+        emb = self.embed_tokens(input_ids, numbers, number_mask)
         if "wpe" in self.transformer:
             if position_ids is None:
                 position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
             emb = emb + self.transformer.wpe(position_ids)
         return self.transformer.drop(emb)
-
-    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Token head on hidden states of any shape ``[..., d_model]``."""
-        return self.mlm_head(hidden)
-
-    def regression_output(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Regression head: one number per hidden state ``[..., d_model] -> [...]``."""
-        return self.num_regression(hidden).squeeze(-1)
 
     # --------------------------------------------------------------- forward
     def forward(

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..config import ConvConfig
 from .base import ModelOutput, PretrainedModel
-from .layers import MLP, projection_head
+from .layers import MLP
 
 
 def dilations(config: ConvConfig) -> list[int]:
@@ -71,20 +71,8 @@ class GPN(PretrainedModel):
                 ln_f=nn.LayerNorm(d, eps=eps, bias=False),
             )
         )
-        self.number_embedding = projection_head(1, d, d, eps)
-        self.mlm_head = projection_head(d, d, config.vocab_size, eps)
-        self.num_regression = projection_head(d, d, 1, eps)
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Token head on hidden states of any shape ``[..., d_model]``."""
-        return self.mlm_head(hidden)
-
-    def regression_output(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Regression head: one number per hidden state ``[..., d_model] -> [...]``."""
-        return self.num_regression(hidden).squeeze(-1)
+        self.add_heads()
+        self.init_weights(scale_residuals=False)
 
     def forward(
         self,
@@ -96,10 +84,7 @@ class GPN(PretrainedModel):
     ) -> ModelOutput:
         """Run the network. ``attention_mask`` ``[batch, length]`` (False on padding) zeroes padding
         before every convolution, so a padded batch gives each sequence what it gives alone."""
-        emb = self.transformer.wte(input_ids)
-        if numbers is not None and number_mask is not None:
-            num_emb = self.number_embedding(numbers.to(emb.dtype).unsqueeze(-1)).to(emb.dtype)
-            emb = torch.where(number_mask.unsqueeze(-1), num_emb, emb)
+        emb = self.embed_tokens(input_ids, numbers, number_mask)
         keep = attention_mask.to(emb.dtype).unsqueeze(-1) if attention_mask is not None else None
         x = self.transformer.drop(emb)
         for block in self.transformer.h:

@@ -134,11 +134,8 @@ class TaskCodec:
 
     def hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
         """Final hidden states of every position, ``[B, T, d_model]``."""
-        if model.causal:  # right padding cannot reach earlier positions: no mask needed
-            return model(batch.input_ids, batch.numbers, batch.number_mask, compute_heads=False).hidden_states
-        real = torch.arange(batch.input_ids.shape[1], device=batch.input_ids.device)[None, :] <= batch.answers[:, -1:]
-        return model(batch.input_ids, batch.numbers, batch.number_mask, attention_mask=real,
-                     compute_heads=False).hidden_states  # fmt: skip
+        lengths = batch.answers[:, -1] + 1  # the last answer is each row's last real token
+        return model.padded_hidden_states(batch.input_ids, lengths, batch.numbers, batch.number_mask)
 
     def answer_hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
         """What the heads read, ``[B, L, d_model]``: the hidden states at the answer positions, or
