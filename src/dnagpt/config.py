@@ -211,30 +211,3 @@ def get_config(name: str, **overrides) -> DNAGPTConfig:
     if family not in CONFIGS:
         raise ConfigError(f"configuration {name!r}: unknown model family {family!r}; known: {', '.join(CONFIGS)}")
     return build(CONFIGS[family], fields, f"configuration {name!r}")
-
-
-def describe_configs() -> list[dict]:
-    """Every named configuration with its shape and parameter count (embeddings and heads included),
-    counted on the meta device so that nothing is allocated."""
-    import torch
-
-    from .models import build_model
-
-    rows = []
-    for name in config_names():
-        cfg = get_config(name)
-        with torch.device("meta"):
-            n = build_model(cfg).num_parameters()
-        rows.append(
-            dict(
-                name=name,
-                parameters=n,
-                layers=cfg.n_layer,
-                heads=cfg.n_head,
-                width=cfg.d_model,
-                context_tokens=cfg.context_length,
-                vocabulary=cfg.vocab_size,
-                description=config_description(name),
-            )
-        )
-    return rows

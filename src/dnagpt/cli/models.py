@@ -14,7 +14,7 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 
 @command("info", "list the named model configurations with their sizes", _info_args)
 def _info(args: argparse.Namespace) -> int:
-    from ..config import describe_configs
+    from ..models import describe_configs
 
     rows = describe_configs()
     if args.json:

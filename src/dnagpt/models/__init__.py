@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from ..config import config_description, config_names, get_config
 from .base import ModelOutput, PretrainedModel
 from .bert import DNABERT
 from .dnagpt import DNAGPT, DNAGPTOutput, convert_official
@@ -31,5 +34,28 @@ def load_model(path: str | Path, **options) -> PretrainedModel:
     return PretrainedModel.from_pretrained(path, **options)
 
 
+def describe_configs() -> list[dict]:
+    """Every named configuration with its shape and parameter count (embeddings and heads included),
+    counted on the meta device so that nothing is allocated."""
+    rows = []
+    for name in config_names():
+        cfg = get_config(name)
+        with torch.device("meta"):
+            n = build_model(cfg).num_parameters()
+        rows.append(
+            dict(
+                name=name,
+                parameters=n,
+                layers=cfg.n_layer,
+                heads=cfg.n_head,
+                width=cfg.d_model,
+                context_tokens=cfg.context_length,
+                vocabulary=cfg.vocab_size,
+                description=config_description(name),
+            )
+        )
+    return rows
+
+
 __all__ = ["DNABERT", "DNAGPT", "GPN", "MODEL_FAMILIES", "DNAGPTOutput", "KeyValue", "ModelOutput", "PretrainedModel",
-           "build_model", "convert_official", "load_model"]  # fmt: skip
+           "build_model", "convert_official", "describe_configs", "load_model"]  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -11,10 +11,18 @@ import torch.nn.functional as F
 from ..models import DNAGPT
 from .fused_ce import linear_cross_entropy
 
-if TYPE_CHECKING:  # the batch type only; pretrain_samples imports IGNORE from here
-    from .pretrain_samples import PretrainBatch
-
 IGNORE = -100  # a target with this value adds nothing to a cross-entropy (PyTorch's ignore_index)
+
+
+class PretrainTargets(Protocol):
+    """What the pretraining loss reads from a batch (``pretrain_samples.PretrainBatch`` has it)."""
+
+    input_ids: torch.Tensor  # [B, T]
+    targets: torch.Tensor  # [B, T]: next k-mer, or the order answer at <B>; IGNORE elsewhere
+    order_index: torch.Tensor  # [B]: where the order answer is read
+    order_label: torch.Tensor  # [B]: 1 if the window kept its order
+    gc_index: torch.Tensor  # [B]: where the GC fraction is read
+    gc: torch.Tensor  # [B]: the (standardised) GC fraction
 
 
 @dataclass
@@ -39,7 +47,7 @@ def next_token_loss(model: DNAGPT, hidden: torch.Tensor, targets: torch.Tensor) 
     return linear_cross_entropy(features, model.mlm_head[-1].weight, targets[keep])
 
 
-def pretrain_loss(model: DNAGPT, batch: PretrainBatch, yes_id: int, no_id: int, mse_weight: float) -> PretrainLoss:
+def pretrain_loss(model: DNAGPT, batch: PretrainTargets, yes_id: int, no_id: int, mse_weight: float) -> PretrainLoss:
     """Loss = CE(next token) + CE(order) + ``mse_weight`` x MSE(GC).
 
     The two cross-entropies are averaged over their own targets and added, so the
