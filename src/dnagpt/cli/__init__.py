@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import DNAGPTError
-from . import bench, data, finetune, genomes, inference, models, pretrain  # noqa: F401  (each registers its commands)
+from . import bench, data, finetune, genomes, inference, models, pretrain, vep  # noqa: F401  (each registers its commands)
 from .registry import COMMANDS, ArgumentParser
 
 

@@ -1,0 +1,58 @@
+"""``dnagpt vep``: zero-shot variant effect scores, VCF in, parquet / TSV / VCF out."""
+
+from __future__ import annotations
+
+import argparse
+
+from .registry import command, positive_int
+
+
+def _vep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory or shipped model name (any family: dnagpt, bert, gpn)")
+    p.add_argument("vcf", help="VCF or BCF file of variants (plain or bgzipped); multi-allelic records give one "
+                               "row per ALT")  # fmt: skip
+    p.add_argument("--genome", required=True, help="FASTA of the genome the VCF is on (plain or gzipped); "
+                                                   "chromosome names may differ by a 'chr' prefix")  # fmt: skip
+    p.add_argument("--out", required=True, help="output file: .parquet, .tsv, or .vcf.gz (the input VCF with "
+                                                "the scores added as INFO fields)")  # fmt: skip
+    p.add_argument("--window", type=positive_int,
+                   help="bases around each variant that the model reads (default 512, or what fits in the "
+                        "model's context)")  # fmt: skip
+    p.add_argument("--species", default="human", help="species token put before every window, e.g. human, "
+                                                      "mouse, arabidopsis; 'none' for no species token "
+                                                      "(default human)")  # fmt: skip
+    p.add_argument("--batch-size", type=positive_int, default=16, help="variants scored at once (default 16)")
+    p.add_argument("--skip-invalid", action="store_true", help="skip records that cannot be scored (REF not "
+                                                               "matching the genome, unknown chromosome, "
+                                                               "symbolic alleles) and count them, instead of "
+                                                               "stopping at the first")  # fmt: skip
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@command("vep", "score variants of a VCF without labels (likelihood ratio and embedding distance), for any "
+                "model family", _vep_args)  # fmt: skip
+def _vep(args: argparse.Namespace) -> int:
+    """Write one row per ALT allele: the normalised variant, its kind (SNV, MNV, indel) and its scores.
+
+    A causal model (DNAGPT) gives ``llr`` = log P(alt window) - log P(ref window); a masked model
+    (DNABERT-2 or GPN style) gives ``masked_llr`` = log p(ALT) - log p(REF) at the masked variant.
+    Both come with ``embedding_distance``. Negative likelihood scores: the model finds the
+    alternative allele less likely, as for a damaging variant. Rerunning the same command after an
+    interruption continues from the chunks already scored (kept in OUT.parts/).
+    """
+    from ..device import resolve_device
+    from ..models import load_model
+    from ..vep.run import output_format, score_vcf
+
+    output_format(args.out)  # a wrong ending is an error before any work
+    model = load_model(args.model, map_location=resolve_device(args.device))
+    species = None if args.species.lower() == "none" else args.species
+    if species:
+        model.tokenizer().species_id(species)  # an unknown species is an error before any work
+    summary = score_vcf(model, args.model, args.vcf, args.genome, args.out, args.window, species,
+                        args.batch_size, args.skip_invalid, not args.no_progress)  # fmt: skip
+    print(f"scored {summary['variants']:,} variants ({summary['snvs']:,} SNVs, {summary['indels']:,} indels; "
+          f"{summary['skipped']:,} skipped) with {summary['window']}-base windows: {summary['score']} and "
+          f"embedding_distance -> {summary['out']}")  # fmt: skip
+    return 0

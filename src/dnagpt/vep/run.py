@@ -1,0 +1,186 @@
+"""Score a whole VCF: batched, in chunks saved as they finish (a killed run continues), written
+as parquet, TSV or a copy of the VCF with the scores in INFO fields."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.fasta import prepare_fasta
+from ..data.sources import cache_root
+from ..errors import ConfigError, DataError
+from ..io import atomic_path, atomic_write, atomic_write_text
+from ..models import PretrainedModel
+from .scoring import default_window, score_column, score_variants
+from .variants import Reference, Variant, read_variants, vcf_header_lines
+
+FORMATS = (".parquet", ".tsv", ".vcf.gz")
+CHUNK = 512  # variants per saved chunk
+
+
+@dataclass(frozen=True)
+class VepSettings:
+    """What a run depends on; a resumed run must have the same."""
+
+    model: str
+    vcf: str
+    genome: str
+    window: int
+    species: str | None
+
+
+def output_format(out: str | Path) -> str:
+    """The output format named by the file's ending (``.parquet``, ``.tsv`` or ``.vcf.gz``)."""
+    for suffix in FORMATS:
+        if str(out).endswith(suffix):
+            return suffix
+    raise ConfigError(f"{out}: the output must end in {', '.join(FORMATS)}")
+
+
+def score_vcf(
+    model: PretrainedModel,
+    model_name: str,
+    vcf: str | Path,
+    genome: str | Path,
+    out: str | Path,
+    window: int | None = None,
+    species: str | None = None,
+    batch_size: int = 16,
+    skip_invalid: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Score every ALT allele of ``vcf`` with ``model`` and write ``out``; returns a summary.
+
+    Finished chunks are kept in ``OUT.parts/`` until the end, so rerunning the same command after
+    an interruption scores only what is left. Every record is checked (REF against the genome,
+    chromosome present, alleles readable) before any scoring starts.
+    """
+    fmt = output_format(out)
+    reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
+    variants, skipped = read_variants(vcf, reference, skip_invalid)
+    if not variants:
+        raise DataError(f"{vcf}: no variant to score")
+    width = default_window(model, window)
+    if window and width != window:
+        raise ConfigError(f"--window {window}: this model takes windows of at most {width} bases "
+                          "(a whole number of its tokens after the species token)")  # fmt: skip
+    settings = VepSettings(model_name, str(Path(vcf).resolve()), str(Path(genome).resolve()), width, species)
+    parts = _parts_folder(out, settings)
+    column = score_column(model)
+    chunks = range(0, len(variants), CHUNK)
+    bar = _progress(len(variants), progress)
+    for number, start in enumerate(chunks):
+        path = parts / f"chunk-{number:06d}.npz"
+        chunk = variants[start : start + CHUNK]
+        if not path.exists():
+            scores = _score_chunk(model, reference, chunk, width, species, batch_size, bar)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **scores)
+        elif bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    scores = {}
+    for number, _ in enumerate(chunks):
+        with np.load(parts / f"chunk-{number:06d}.npz") as saved:
+            for name in saved.files:
+                scores.setdefault(name, []).append(saved[name])
+    table = {name: np.concatenate(values) for name, values in scores.items()}
+    _write(out, fmt, variants, table, column, vcf)
+    for path in parts.iterdir():
+        path.unlink()
+    parts.rmdir()
+    kinds = [v.kind for v in variants]
+    return dict(variants=len(variants), skipped=skipped, snvs=kinds.count("SNV"), indels=kinds.count("indel"),
+                window=width, score=column, out=str(out))  # fmt: skip
+
+
+def _parts_folder(out: str | Path, settings: VepSettings) -> Path:
+    parts = Path(f"{out}.parts")
+    recorded = parts / "settings.json"
+    if recorded.exists():
+        before = json.loads(recorded.read_text())
+        if before != asdict(settings):
+            changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in asdict(settings).items() if before.get(k) != v]
+            raise ConfigError(f"{parts} holds an interrupted run with other settings ({'; '.join(changed)}); "
+                              "rerun it as it was, or delete that folder")  # fmt: skip
+    else:
+        parts.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(recorded, json.dumps(asdict(settings), indent=1))
+    return parts
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="variant", desc="vep", dynamic_ncols=True)
+
+
+def _score_chunk(model, reference, chunk: list[Variant], width, species, batch_size, bar) -> dict[str, np.ndarray]:
+    parts: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(chunk), batch_size):
+        batch = chunk[i : i + batch_size]
+        for name, values in score_variants(model, reference, batch, width, species).items():
+            parts.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
+        if bar is not None:
+            bar.update(len(batch))
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def variant_table(variants: list[Variant], scores: dict[str, np.ndarray]) -> dict[str, list]:
+    """Columns of the output table: the variant (normalised), its kind, VCF line, and each score."""
+    table: dict[str, list] = dict(
+        chrom=[v.chrom for v in variants], pos=[v.pos for v in variants], id=[v.id for v in variants],
+        ref=[v.ref for v in variants], alt=[v.alt for v in variants], kind=[v.kind for v in variants],
+        vcf_line=[v.line for v in variants],
+    )  # fmt: skip
+    for name, values in scores.items():
+        table[name] = [float(x) for x in values]
+    return table
+
+
+def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray], column: str, vcf) -> None:
+    table = variant_table(variants, scores)
+    if fmt == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        atomic_write(out, lambda tmp: pq.write_table(pa.table(table), tmp))
+    elif fmt == ".tsv":
+        lines = ["\t".join(table)] + [
+            "\t".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in row)
+            for row in zip(*table.values(), strict=True)
+        ]
+        atomic_write_text(out, "\n".join(lines) + "\n")
+    else:
+        _write_vcf(out, vcf, variants, scores, column)
+
+
+def _write_vcf(out, vcf, variants: list[Variant], scores: dict[str, np.ndarray], column: str) -> None:
+    """A copy of the input VCF with ``DNAGPT_<SCORE>`` INFO fields, one value per ALT (``.`` where skipped)."""
+    from cyvcf2 import VCF, Writer
+
+    by_allele = {(v.line, v.allele): i for i, v in enumerate(variants)}
+    fields = {f"DNAGPT_{name.upper()}": name for name in (column, "embedding_distance")}
+    reader = VCF(str(vcf))
+    for field, name in fields.items():
+        what = f"dnagpt vep: {name.replace('_', ' ')} of each ALT allele"
+        reader.add_info_to_header({"ID": field, "Number": "A", "Type": "Float", "Description": what})
+    header_lines = vcf_header_lines(vcf)
+    with atomic_path(out) as tmp:
+        writer = Writer(str(tmp), reader, mode="wz")
+        for line, record in enumerate(reader, start=header_lines + 1):
+            for field, name in fields.items():
+                values = []
+                for allele in range(1, len(record.ALT) + 1):
+                    i = by_allele.get((line, allele))
+                    values.append(f"{scores[name][i]:.6g}" if i is not None else ".")
+                record.INFO[field] = ",".join(values)
+            writer.write_record(record)
+        writer.close()
+    reader.close()

@@ -1,0 +1,181 @@
+"""Zero-shot variant scores from a language model, without labels.
+
+* Causal models (DNAGPT): the log-likelihood of the alternative window minus that of the
+  reference window, ``log P(alt) - log P(ref)``, each summed over the window's tokens after
+  the species token. The tokens before the variant are the same in both windows, so they are
+  run once and their key/value cache is shared by the two continuations.
+* Masked models (DNABERT-2 style, GPN style): the tokens that cover the variant are masked, and
+  the score is ``log p(ALT tokens) - log p(REF tokens)`` at those positions, each read in its
+  own window (for a substitution the two masked windows are the same and are run once).
+* Every model: the Euclidean distance between the mean hidden states of the two windows.
+
+Every score is averaged over both strands and, for k-mer tokens, over the k positions the
+variant can take inside its token, so that it does not depend on where the variant falls.
+Negative scores mean the model finds the alternative allele less likely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..models import PretrainedModel
+from ..tokenizers import KmerTokenizer
+from ..training.masked_lm import MASK_TOKEN
+from .variants import Reference, Variant, WindowPair, variant_windows
+
+LOGIT_ROWS = 1024  # positions whose full-vocabulary logits are held at once
+
+
+def score_column(model: PretrainedModel) -> str:
+    """Name of the likelihood score a model gives: ``llr`` (causal) or ``masked_llr`` (masked)."""
+    return "llr" if model.causal else "masked_llr"
+
+
+def frames(model: PretrainedModel) -> int:
+    """How many positions inside a token the variant is moved through (k for k-mer tokens)."""
+    tok = model.tokenizer()
+    return tok.k if isinstance(tok, KmerTokenizer) else 1
+
+
+def default_window(model: PretrainedModel, wanted: int | None = None) -> int:
+    """The window in bases: ``wanted`` (default 512), at most what fits in the context after the
+    species token, and a whole number of k-mer tokens."""
+    k = frames(model)
+    room = (model.config.context_length - 1) * k
+    width = min(wanted or 512, room)
+    return max(k, width - width % k)
+
+
+@torch.no_grad()
+def score_variants(
+    model: PretrainedModel,
+    reference: Reference,
+    variants: Sequence[Variant],
+    width: int,
+    species: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Scores of ``variants`` (one batch): the likelihood score and ``embedding_distance``, each
+    averaged over both strands and every frame."""
+    model.eval()
+    k = frames(model)
+    centre = width // 2 - (width // 2) % k
+    totals: dict[str, np.ndarray] = {}
+    views = [(reverse, centre + f) for reverse in (False, True) for f in range(k)]
+    for reverse, offset in views:
+        pairs = [variant_windows(reference, v, width, offset, reverse) for v in variants]
+        scored = (_causal_scores if model.causal else _masked_scores)(model, pairs, species)
+        for name, values in scored.items():
+            totals[name] = totals.get(name, 0.0) + values / len(views)
+    return totals
+
+
+def _encode(model: PretrainedModel, windows: Sequence[str], species: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids ``[B, T]`` (species token first when given) and each row's length."""
+    tok = model.tokenizer()
+    prefix = [tok.species_id(species)] if species else []
+    rows = [np.concatenate([prefix, tok.encode_bases(w)]).astype(np.int64) for w in windows]
+    lengths = torch.tensor([len(r) for r in rows])
+    ids = torch.full((len(rows), int(lengths.max())), tok.pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.from_numpy(r)
+    device = next(model.parameters()).device
+    return ids.to(device), lengths.to(device)
+
+
+def token_log_probs(model: PretrainedModel, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log p(targets)`` under the token head at each position of ``hidden`` ``[..., d]``."""
+    flat_h, flat_t = hidden.reshape(-1, hidden.shape[-1]), targets.reshape(-1)
+    out = torch.empty(flat_t.shape, dtype=torch.float32, device=hidden.device)
+    for i in range(0, len(flat_t), LOGIT_ROWS):
+        logits = model.token_logits(flat_h[i : i + LOGIT_ROWS]).float()
+        out[i : i + LOGIT_ROWS] = logits.log_softmax(-1).gather(-1, flat_t[i : i + LOGIT_ROWS, None])[:, 0]
+    return out.reshape(targets.shape)
+
+
+def _mean_hidden(hidden: torch.Tensor, lengths: torch.Tensor, first: int) -> torch.Tensor:
+    """Mean hidden state over positions ``first .. length - 1`` of each row."""
+    positions = torch.arange(hidden.shape[1], device=hidden.device)[None, :]
+    keep = ((positions >= first) & (positions < lengths[:, None])).to(hidden.dtype)
+    return (hidden * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+
+
+def _causal_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species: str | None) -> dict[str, np.ndarray]:
+    ref, ref_len = _encode(model, [p.ref for p in pairs], species)
+    alt, alt_len = _encode(model, [p.alt for p in pairs], species)
+    width = max(ref.shape[1], alt.shape[1])
+    ref, alt = _pad_to(ref, width, model), _pad_to(alt, width, model)
+    same = torch.cumprod((ref == alt).long(), dim=1).sum(1)  # length of the shared prefix of each pair
+    shared = int(same.min().clamp(min=1, max=width - 1))  # one pass over what every pair shares
+    b = len(pairs)
+    prefix = model(ref[:, :shared], use_cache=True, compute_heads=False)
+    cache = [(torch.cat([key, key]), torch.cat([value, value])) for key, value in prefix.past_key_values]
+    rest = model(torch.cat([ref[:, shared:], alt[:, shared:]]), past_key_values=cache, compute_heads=False)
+    last = prefix.hidden_states[:, -1:]
+    hidden_ref = torch.cat([prefix.hidden_states, rest.hidden_states[:b]], dim=1)
+    hidden_alt = torch.cat([prefix.hidden_states, rest.hidden_states[b:]], dim=1)
+    # the hidden state at position t predicts token t + 1; tokens before `shared` are the same in both
+    predict_ref = torch.cat([last, rest.hidden_states[:b, :-1]], dim=1)
+    predict_alt = torch.cat([last, rest.hidden_states[b:, :-1]], dim=1)
+    positions = torch.arange(shared, width, device=ref.device)[None, :]
+    log_ref = token_log_probs(model, predict_ref, ref[:, shared:]) * (positions < ref_len[:, None])
+    log_alt = token_log_probs(model, predict_alt, alt[:, shared:]) * (positions < alt_len[:, None])
+    first = 1 if species else 0
+    distance = (_mean_hidden(hidden_alt, alt_len, first) - _mean_hidden(hidden_ref, ref_len, first)).norm(dim=-1)
+    return {"llr": (log_alt.sum(1) - log_ref.sum(1)).cpu().numpy(), "embedding_distance": distance.cpu().numpy()}
+
+
+def _pad_to(ids: torch.Tensor, width: int, model: PretrainedModel) -> torch.Tensor:
+    if ids.shape[1] == width:
+        return ids
+    pad = torch.full((ids.shape[0], width - ids.shape[1]), model.tokenizer().pad_id, dtype=ids.dtype)
+    return torch.cat([ids, pad.to(ids.device)], dim=1)
+
+
+def _token_span(model: PretrainedModel, ids: torch.Tensor, length: int, first: int, start: int, end: int) -> range:
+    """Token positions (in a row starting with ``first`` prefix tokens) covering bases ``[start, end)``."""
+    tok = model.tokenizer()
+    if isinstance(tok, KmerTokenizer):
+        sizes = [tok.k] * (length - first)
+    else:
+        sizes = [len(tok.piece(int(i))) for i in ids[first:length]]
+    bounds = np.cumsum([0, *sizes])
+    lo = int(np.searchsorted(bounds, start, side="right")) - 1
+    hi = int(np.searchsorted(bounds, max(end, start + 1), side="left"))
+    return range(first + max(lo, 0), first + min(max(hi, lo + 1), length - first))
+
+
+def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species: str | None) -> dict[str, np.ndarray]:
+    ref, ref_len = _encode(model, [p.ref for p in pairs], species)
+    alt, alt_len = _encode(model, [p.alt for p in pairs], species)
+    width = max(ref.shape[1], alt.shape[1])
+    ref, alt = _pad_to(ref, width, model), _pad_to(alt, width, model)
+    first = 1 if species else 0
+    mask_id = model.tokenizer().token_id(MASK_TOKEN)
+    masked_ref, masked_alt = ref.clone(), alt.clone()
+    ref_spans, alt_spans = [], []
+    for i, p in enumerate(pairs):
+        ref_spans.append(list(_token_span(model, ref[i], int(ref_len[i]), first, p.at, p.at + p.ref_bases)))
+        alt_spans.append(list(_token_span(model, alt[i], int(alt_len[i]), first, p.at, p.at + p.alt_bases)))
+        masked_ref[i, ref_spans[i]] = mask_id
+        masked_alt[i, alt_spans[i]] = mask_id
+    positions = torch.arange(width, device=ref.device)[None, :]
+    real_ref, real_alt = positions < ref_len[:, None], positions < alt_len[:, None]
+    hidden_ref = model(masked_ref, attention_mask=real_ref, compute_heads=False).hidden_states
+    hidden_alt = hidden_ref.clone()
+    differ = (masked_ref != masked_alt).any(1)  # a substitution masks to the same window: run it once
+    if bool(differ.any()):
+        hidden_alt[differ] = model(
+            masked_alt[differ], attention_mask=real_alt[differ], compute_heads=False
+        ).hidden_states
+    scores = np.zeros(len(pairs))
+    for i, (r, a) in enumerate(zip(ref_spans, alt_spans, strict=True)):
+        log_alt = token_log_probs(model, hidden_alt[i, a], alt[i, a]).sum()
+        log_ref = token_log_probs(model, hidden_ref[i, r], ref[i, r]).sum()
+        scores[i] = float(log_alt - log_ref)
+    plain_ref = model(ref, attention_mask=real_ref, compute_heads=False).hidden_states
+    plain_alt = model(alt, attention_mask=real_alt, compute_heads=False).hidden_states
+    distance = (_mean_hidden(plain_alt, alt_len, first) - _mean_hidden(plain_ref, ref_len, first)).norm(dim=-1)
+    return {"masked_llr": scores, "embedding_distance": distance.cpu().numpy()}

@@ -1,0 +1,214 @@
+"""Variants in, reference and alternative windows out.
+
+A VCF is read with cyvcf2; each ALT of a multi-allelic record becomes its own :class:`Variant`,
+checked against the genome (REF must match) and left-normalised (indels shifted to their
+leftmost equivalent position, shared bases trimmed). :func:`variant_windows` then cuts the
+reference window around the variant and builds the alternative window of the same length,
+keeping the bases on the side the model reads first identical, so that a causal model can
+share their computation between the two.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.fasta import GenomeStore, Record
+from ..errors import DataError
+
+_BASES = np.frombuffer(b"NAGCT", dtype=np.uint8)  # GenomeStore codes 0..4
+_COMPLEMENT = bytes.maketrans(b"ACGTN", b"TGCAN")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One alternative allele at one site, 1-based ``pos`` as in the VCF (after normalisation)."""
+
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    id: str = "."
+    line: int = 0  # line of the VCF record (for messages)
+    allele: int = 1  # which ALT of the record (1 = first)
+
+    @property
+    def kind(self) -> str:
+        """``SNV``, ``indel`` (lengths differ) or ``MNV`` (same length, several bases)."""
+        if len(self.ref) == len(self.alt):
+            return "SNV" if len(self.ref) == 1 else "MNV"
+        return "indel"
+
+
+class Reference:
+    """A prepared genome, looked up by chromosome name with or without a ``chr`` prefix."""
+
+    def __init__(self, store: GenomeStore) -> None:
+        self.store = store
+        self.records: dict[str, Record] = {}
+        for record in store.records:
+            name = record.name.split()[0]
+            self.records.setdefault(name, record)
+            self.records.setdefault(name.removeprefix("chr"), record)
+            self.records.setdefault("chr" + name.removeprefix("chr"), record)
+
+    def record(self, chrom: str) -> Record | None:
+        return self.records.get(chrom)
+
+    def bases(self, record: Record, start: int, end: int) -> bytes:
+        """Upper-case bases of ``record[start:end]`` (0-based, half-open); N beyond either end."""
+        left, right = max(start, 0), min(end, record.length)
+        inside = _BASES[self.store.fetch(record, left, right)].tobytes() if right > left else b""
+        return b"N" * (left - start) + inside + b"N" * (end - max(right, start))
+
+
+def normalise(ref: Reference, record: Record, pos: int, ref_allele: str, alt: str) -> tuple[int, str, str]:
+    """Left-normalise an allele pair (Tan et al. 2015): trim a shared last base, first extending both
+    alleles one base to the left with the genome when one of them is a single base; then trim
+    shared first bases. An indel in a repeat thus moves to its leftmost equivalent position."""
+    while ref_allele[-1] == alt[-1] and (len(ref_allele) > 1 or len(alt) > 1):
+        if min(len(ref_allele), len(alt)) == 1:
+            if pos == 1:
+                break
+            base = ref.bases(record, pos - 2, pos - 1).decode()
+            ref_allele, alt, pos = base + ref_allele, base + alt, pos - 1
+        ref_allele, alt = ref_allele[:-1], alt[:-1]
+    while len(ref_allele) > 1 and len(alt) > 1 and ref_allele[0] == alt[0]:
+        ref_allele, alt, pos = ref_allele[1:], alt[1:], pos + 1
+    return pos, ref_allele, alt
+
+
+class InvalidVariant(DataError):
+    """A VCF record that cannot be scored (REF mismatch, unknown chromosome, symbolic allele...)."""
+
+
+def read_variants(path: str | Path, reference: Reference, skip_invalid: bool = False) -> tuple[list[Variant], int]:
+    """Every ALT allele of every record of a VCF/BCF, normalised against ``reference``.
+
+    Returns the variants and how many alleles were skipped. Without ``skip_invalid`` the first
+    problem (REF not matching the genome, a chromosome missing from the FASTA, a symbolic or
+    non-ACGT allele, a malformed line) is an :class:`InvalidVariant` naming the file and line.
+    """
+    try:
+        from cyvcf2 import VCF
+    except ImportError:
+        raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such VCF file")
+    try:
+        vcf = VCF(str(path))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable VCF/BCF file ({e})") from None
+    header_lines = vcf_header_lines(path)
+    variants, skipped = [], 0
+    for line, record in _records(vcf, path, header_lines):
+        for allele, alt in enumerate(record.ALT or [], start=1):
+            try:
+                variants.append(_variant(reference, record, alt, allele, line))
+            except InvalidVariant as e:
+                if not skip_invalid:
+                    raise InvalidVariant(
+                        f"{path}: line {line}: {e} (or pass --skip-invalid to skip such records)"
+                    ) from None
+                skipped += 1
+    vcf.close()
+    return variants, skipped
+
+
+def vcf_header_lines(path: str | Path) -> int:
+    """How many header lines a text VCF (plain or gzipped) has, so records can be named by line."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    count = 0
+    with opener(path, "rb") as fh:
+        for line in fh:
+            if not line.startswith(b"#"):
+                break
+            count += 1
+    return count
+
+
+def _records(vcf, path: Path, header_lines: int) -> Iterator[tuple[int, object]]:
+    records = iter(vcf)
+    line = header_lines
+    while True:
+        line += 1
+        try:
+            yield line, next(records)
+        except StopIteration:
+            return
+        except Exception as e:  # htslib reports malformed records as plain exceptions
+            raise DataError(f"{path}: line {line}: malformed record ({e})") from None
+
+
+def _variant(reference: Reference, record, alt: str, allele: int, line: int) -> Variant:
+    chrom, pos, ref_allele = record.CHROM, int(record.POS), record.REF.upper()
+    alt = alt.upper()
+    if alt in ("*", ".", "") or alt.startswith("<") or "[" in alt or "]" in alt:
+        raise InvalidVariant(f"{chrom}:{pos}: symbolic or missing ALT {alt!r} cannot be scored")
+    if alt == ref_allele:
+        raise InvalidVariant(f"{chrom}:{pos}: ALT {alt} equals REF")
+    if set(ref_allele + alt) - set("ACGTN"):
+        raise InvalidVariant(f"{chrom}:{pos}: alleles {ref_allele}>{alt} hold letters other than ACGTN")
+    rec = reference.record(chrom)
+    if rec is None:
+        known = ", ".join(list(dict.fromkeys(r.name.split()[0] for r in reference.store.records))[:5])
+        raise InvalidVariant(f"chromosome {chrom!r} is not in the genome FASTA (its records: {known}, ...)")
+    if pos < 1 or pos - 1 + len(ref_allele) > rec.length:
+        raise InvalidVariant(f"{chrom}:{pos}: outside the genome's {chrom} of {rec.length:,} bases")
+    genome = reference.bases(rec, pos - 1, pos - 1 + len(ref_allele)).decode()
+    if genome != ref_allele and "N" not in ref_allele:
+        raise InvalidVariant(f"{chrom}:{pos}: REF {ref_allele} does not match the genome ({genome}); "
+                             "is the VCF on the same assembly as the FASTA?")  # fmt: skip
+    pos, ref_allele, alt = normalise(reference, rec, pos, genome, alt)
+    return Variant(chrom, pos, ref_allele, alt, record.ID or ".", line, allele)
+
+
+@dataclass(frozen=True)
+class WindowPair:
+    """Reference and alternative windows of equal length; the variant starts ``at`` bases into both,
+    and spans ``ref_bases`` bases of ``ref`` and ``alt_bases`` bases of ``alt``."""
+
+    ref: str
+    alt: str
+    at: int
+    ref_bases: int
+    alt_bases: int
+
+
+def variant_windows(reference: Reference, variant: Variant, width: int, offset: int, reverse: bool) -> WindowPair:
+    """Reference and alternative windows of ``width`` bases around ``variant``.
+
+    The variant's first base sits ``offset`` bases into the window (shifted inwards near the ends of
+    the sequence, and padded with N where the sequence is shorter than the window). The alternative
+    window keeps the bases on the side that is read first (the left, or the right when ``reverse``)
+    identical to the reference, and is cut or extended with the genome at the other end, so both
+    windows have ``width`` bases. With ``reverse`` both windows are reverse-complemented, and the
+    variant's last base is the one ``offset`` bases in.
+    """
+    record = reference.record(variant.chrom)
+    if record is None:
+        raise InvalidVariant(f"chromosome {variant.chrom!r} is not in the genome FASTA")
+    at = variant.pos - 1  # 0-based first base of REF
+    after = at + len(variant.ref)
+    if not reverse:
+        start = min(max(at - offset, 0), max(record.length - width, 0))
+        ref = reference.bases(record, start, start + width)
+        alt = reference.bases(record, start, at) + variant.alt.encode() + reference.bases(record, after, after + width)
+        return WindowPair(ref.decode(), alt[:width].decode(), at - start, len(variant.ref), len(variant.alt))
+    end = max(min(after + offset, record.length), min(width, record.length))
+    ref = reference.bases(record, end - width, end)
+    alt = reference.bases(record, at - width, at) + variant.alt.encode() + reference.bases(record, after, end)
+    return WindowPair(
+        _reverse_complement(ref), _reverse_complement(alt[-width:]), end - after, len(variant.ref), len(variant.alt)
+    )
+
+
+def _reverse_complement(bases: bytes) -> str:
+    return bases.translate(_COMPLEMENT)[::-1].decode()

@@ -1,0 +1,223 @@
+"""`dnagpt vep`: variant windows, scores of each model family, indels, sequence ends, bad VCFs."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from dnagpt.cli import main
+from dnagpt.config import get_config
+from dnagpt.data.fasta import prepare_fasta
+from dnagpt.models import build_model
+from dnagpt.training.masked_lm import MASK_TOKEN
+from dnagpt.vep import run as vep_run
+from dnagpt.vep.scoring import score_variants, token_log_probs
+from dnagpt.vep.variants import Reference, Variant, read_variants, variant_windows
+
+rng = random.Random(7)
+CHR1 = "".join(rng.choice("ACGT") for _ in range(2000))
+REPEAT_AT = 1200  # 0-based start of a CA repeat on chr1
+CHR1 = CHR1[:REPEAT_AT] + "GCACACACAT" + CHR1[REPEAT_AT + 10 :]
+CHR2 = "".join(rng.choice("ACGT") for _ in range(50))  # shorter than every window
+VCF_HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chr1>\n##contig=<ID=chr2>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+)
+
+
+def _other(base: str) -> str:
+    return "A" if base != "A" else "C"
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("genome")
+    (folder / "genome.fa").write_text(f">chr1 test\n{CHR1}\n>chr2\n{CHR2}\n")
+    return folder / "genome.fa"
+
+
+@pytest.fixture(scope="module")
+def reference(genome, tmp_path_factory):
+    return Reference(prepare_fasta(genome, tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    built = {name: build_model(get_config(name)).eval() for name in ("dnagpt-tiny", "bert-tiny", "gpn-tiny")}
+    return built
+
+
+def _revcomp(s: str) -> str:
+    return s.translate(str.maketrans("ACGTN", "TGCAN"))[::-1]
+
+
+def test_windows_keep_the_read_first_side_and_the_length(reference):
+    snv = Variant("chr1", 1001, CHR1[1000], _other(CHR1[1000]))
+    forward = variant_windows(reference, snv, 60, 30, reverse=False)
+    assert forward.ref == CHR1[970:1030] and forward.at == 30
+    assert forward.alt == CHR1[970:1000] + snv.alt + CHR1[1001:1030]
+    backward = variant_windows(reference, snv, 60, 30, reverse=True)
+    assert backward.ref == _revcomp(CHR1[971:1031]) and backward.ref[backward.at] == _revcomp(snv.ref)
+    deletion = Variant("chr1", 1001, CHR1[1000:1004], CHR1[1000])
+    w = variant_windows(reference, deletion, 60, 30, reverse=False)
+    assert len(w.alt) == 60 and w.alt == (CHR1[970:1001] + CHR1[1004:1040])[:60]
+    w = variant_windows(reference, deletion, 60, 30, reverse=True)  # read from the right: the right side is kept
+    assert (
+        len(w.alt) == 60 and _revcomp(w.alt).endswith(CHR1[1004:1034]) and w.ref.startswith(_revcomp(CHR1[1004:1034]))
+    )
+
+
+def test_snv_score_equals_two_full_window_log_likelihoods(models, reference):
+    """The shared-prefix score equals log P(alt) - log P(ref) of whole windows, averaged over both
+    strands and the six positions of the variant inside its 6-mer."""
+    model = models["dnagpt-tiny"]
+    tok = model.tokenizer()
+    variants = [Variant("chr1", 1001, CHR1[1000], _other(CHR1[1000])), Variant("chr1", 401, CHR1[400], "G")]
+    variants = [v for v in variants if v.ref != v.alt]
+
+    @torch.no_grad()
+    def log_likelihood(window: str) -> float:
+        ids = torch.tensor([[tok.species_id("human"), *tok.encode_bases(window)]])
+        hidden = model(ids, compute_heads=False).hidden_states
+        return float(token_log_probs(model, hidden[:, :-1], ids[:, 1:]).sum())
+
+    width = 120
+    scores = score_variants(model, reference, variants, width, "human")["llr"]
+    for v, score in zip(variants, scores, strict=True):
+        views = [variant_windows(reference, v, width, 60 + f, r) for r in (False, True) for f in range(6)]
+        direct = np.mean([log_likelihood(p.alt) - log_likelihood(p.ref) for p in views])
+        assert score == pytest.approx(direct, abs=1e-4)
+        assert len({p.at % 6 for p in views[:6]}) == 6  # the variant visits every position of its token
+
+
+@torch.no_grad()
+def test_masked_score_is_alt_minus_ref_at_the_masked_base(models, reference):
+    model = models["gpn-tiny"]
+    tok = model.tokenizer()
+    v = Variant("chr1", 801, CHR1[800], _other(CHR1[800]))
+    got = score_variants(model, reference, [v], 128, "human")["masked_llr"][0]
+    direct = []
+    for reverse in (False, True):
+        p = variant_windows(reference, v, 128, 64, reverse)
+        ids = torch.tensor([[tok.species_id("human"), *tok.encode_bases(p.ref)]])
+        masked = ids.clone()
+        masked[0, 1 + p.at] = tok.token_id(MASK_TOKEN)
+        logp = model(masked).logits[0, 1 + p.at].float().log_softmax(-1)
+        alt_id, ref_id = tok.encode_bases(p.alt[p.at])[0], tok.encode_bases(p.ref[p.at])[0]
+        direct.append(float(logp[alt_id] - logp[ref_id]))
+    assert got == pytest.approx(np.mean(direct), abs=1e-5)
+
+
+def test_indels_are_left_normalised_and_scored_by_every_family(models, reference, tmp_path):
+    # deleting "CA" from GCACACACAT written at the right end moves to the left end of the repeat
+    at = REPEAT_AT + 7  # 1-based position of the last C of the repeat's "CA" units, preceded by A
+    (tmp_path / "v.vcf").write_text(VCF_HEADER + f"chr1\t{at}\tdel\t{CHR1[at - 1 : at + 2]}\t{CHR1[at - 1]}\t.\t.\t.\n"
+                                    f"chr1\t{at}\tins\t{CHR1[at - 1]}\t{CHR1[at - 1]}CA\t.\t.\t.\n")  # fmt: skip
+    variants, skipped = read_variants(tmp_path / "v.vcf", reference)
+    assert skipped == 0 and [v.kind for v in variants] == ["indel", "indel"]
+    assert variants[0].pos == REPEAT_AT + 1 and variants[0].ref == "GCA" and variants[0].alt == "G"
+    assert variants[1].pos == REPEAT_AT + 1 and variants[1].ref == "G" and variants[1].alt == "GCA"
+    for model in models.values():
+        scores = score_variants(model, reference, variants, 60, "human")
+        assert all(np.isfinite(values).all() for values in scores.values())
+        assert (scores["embedding_distance"] > 0).all()
+
+
+def test_variants_at_sequence_ends_are_scored(models, reference):
+    edge = [Variant("chr1", 1, CHR1[0], _other(CHR1[0])), Variant("chr1", len(CHR1), CHR1[-1], _other(CHR1[-1])),
+            Variant("chr2", 25, CHR2[24], _other(CHR2[24]))]  # fmt: skip
+    for reverse in (False, True):
+        for v in edge:
+            p = variant_windows(reference, v, 120, 60, reverse)
+            assert len(p.ref) == len(p.alt) == 120 and p.ref[p.at] == (_revcomp(v.ref) if reverse else v.ref)
+    for model in models.values():
+        scores = score_variants(model, reference, edge, 120, "human")
+        assert all(np.isfinite(values).all() and len(values) == 3 for values in scores.values())
+
+
+def _save(model, folder):
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+def test_vep_command_writes_one_row_per_alt_in_every_format(models, genome, tmp_path, capsys):
+    import pyarrow.parquet as pq
+    from cyvcf2 import VCF
+
+    model_dir = _save(models["dnagpt-tiny"], tmp_path / "model")
+    vcf = tmp_path / "in.vcf"
+    alts = ",".join(b for b in "ACGT" if b != CHR1[300])
+    vcf.write_text(VCF_HEADER + f"chr1\t301\trs1\t{CHR1[300]}\t{alts}\t.\t.\t.\n"
+                   f"chr1\t501\t.\t{CHR1[500:503]}\t{CHR1[500]}\t.\t.\t.\n")  # fmt: skip
+    for name in ("out.parquet", "out.tsv", "out.vcf.gz"):
+        assert main([ "vep", model_dir, str(vcf), "--genome", str(genome), "--out", str(tmp_path / name),
+                     "--window", "60", "--no-progress"]) == 0  # fmt: skip
+    table = pq.read_table(tmp_path / "out.parquet").to_pydict()
+    assert table["id"] == ["rs1"] * 3 + ["."] and table["kind"] == ["SNV"] * 3 + ["indel"]
+    assert table["vcf_line"] == [5, 5, 5, 6]
+    tsv = (tmp_path / "out.tsv").read_text().splitlines()
+    assert tsv[0].split("\t")[:7] == ["chrom", "pos", "id", "ref", "alt", "kind", "vcf_line"] and len(tsv) == 5
+    records = list(VCF(str(tmp_path / "out.vcf.gz")))
+    llr = [list(np.atleast_1d(r.INFO["DNAGPT_LLR"])) for r in records]
+    assert [len(x) for x in llr] == [3, 1]
+    assert np.allclose([x for values in llr for x in values], table["llr"], atol=1e-5)
+    assert not list(tmp_path.glob("*.parts"))  # the chunks are removed once the output is whole
+
+
+def test_killed_vep_continues_from_saved_chunks(models, genome, tmp_path, monkeypatch):
+    model = models["gpn-tiny"]
+    lines = [f"chr1\t{p}\t.\t{CHR1[p - 1]}\t{_other(CHR1[p - 1])}\t.\t.\t.\n" for p in range(100, 1900, 150)]
+    (tmp_path / "v.vcf").write_text(VCF_HEADER + "".join(lines))
+    monkeypatch.setattr(vep_run, "CHUNK", 4)
+    args = (model, "gpn-tiny", tmp_path / "v.vcf", genome)
+    vep_run.score_vcf(*args, tmp_path / "whole.parquet", 64, progress=False)
+    calls = []
+    real = vep_run._score_chunk
+
+    def dies_on_the_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(vep_run, "_score_chunk", dies_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        vep_run.score_vcf(*args, tmp_path / "again.parquet", 64, progress=False)
+    assert len(list((tmp_path / "again.parquet.parts").glob("chunk-*.npz"))) == 1
+    with pytest.raises(Exception, match="other settings"):
+        vep_run.score_vcf(*args, tmp_path / "again.parquet", 128, progress=False)
+    calls.clear()
+    monkeypatch.setattr(vep_run, "_score_chunk", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    vep_run.score_vcf(*args, tmp_path / "again.parquet", 64, progress=False)
+    assert len(calls) == 2  # three chunks, the first already saved
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "again.parquet").equals(pq.read_table(tmp_path / "whole.parquet"))
+
+
+@pytest.mark.parametrize(
+    "record,expected",
+    [
+        (f"chr1\t11\t.\t{_other(CHR1[10])}\tG\t.\t.\t.\n", "line 5: chr1:11: REF"),
+        ("chr9\t11\t.\tA\tG\t.\t.\t.\n", "line 5: chromosome 'chr9' is not in the genome FASTA"),
+        (f"chr1\t11\t.\t{CHR1[10]}\t<DEL>\t.\t.\t.\n", "line 5: chr1:11: symbolic"),
+        ("chr1\t5000\t.\tA\tG\t.\t.\t.\n", "line 5: chr1:5000: outside"),
+    ],
+)
+def test_bad_records_are_one_line_errors_or_counted_skips(models, genome, tmp_path, capsys, record, expected):
+    model_dir = _save(models["gpn-tiny"], tmp_path / "model")
+    good = f"chr1\t21\t.\t{CHR1[20]}\t{_other(CHR1[20])}\t.\t.\t.\n"
+    vcf = tmp_path / "bad.vcf.gz"
+    with gzip.open(vcf, "wt") as fh:
+        fh.write(VCF_HEADER + record + good)
+    args = ["vep", model_dir, str(vcf), "--genome", str(genome), "--out", str(tmp_path / "o.tsv"), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(vcf) in err and expected in err and "Traceback" not in err
+    assert main([*args, "--skip-invalid"]) == 0
+    assert "1 skipped" in capsys.readouterr().out
+    assert len((tmp_path / "o.tsv").read_text().splitlines()) == 2
