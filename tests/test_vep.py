@@ -221,3 +221,18 @@ def test_bad_records_are_one_line_errors_or_counted_skips(models, genome, tmp_pa
     assert main([*args, "--skip-invalid"]) == 0
     assert "1 skipped" in capsys.readouterr().out
     assert len((tmp_path / "o.tsv").read_text().splitlines()) == 2
+
+
+def test_separation_reads_auroc_odds_ratio_and_roc():
+    from dnagpt.evaluation.variant_effects import odds_ratio_at, roc_points, separation
+
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.3, 0.2, 0.15, np.nan])
+    result = separation(labels, scores, fpr=0.25, bootstrap=200)
+    # pairs (positive above negative): 0.9 and 0.8 beat all 4 negatives, 0.1 beats none -> 8 / 12
+    assert result["auroc"] == pytest.approx(8 / 12) and result["missing"] == 1 and 0 < result["auroc_se"] < 0.5
+    # threshold: the 75th percentile of the negatives (0.3 + 0.75 * ... -> 0.4); above it 2 positives, 1 negative
+    kept = np.isfinite(scores)
+    assert odds_ratio_at(labels[kept], scores[kept], 0.25) == pytest.approx((2.5 / 1.5) / (1.5 / 3.5))
+    fpr, tpr = roc_points(labels, scores)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and list(tpr[:3]) == [0, 1 / 3, 2 / 3]

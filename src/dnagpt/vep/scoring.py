@@ -91,7 +91,7 @@ def token_log_probs(model: PretrainedModel, hidden: torch.Tensor, targets: torch
     out = torch.empty(flat_t.shape, dtype=torch.float32, device=hidden.device)
     for i in range(0, len(flat_t), LOGIT_ROWS):
         logits = model.token_logits(flat_h[i : i + LOGIT_ROWS]).float()
-        out[i : i + LOGIT_ROWS] = logits.log_softmax(-1).gather(-1, flat_t[i : i + LOGIT_ROWS, None])[:, 0]
+        out[i : i + LOGIT_ROWS] = logits.gather(-1, flat_t[i : i + LOGIT_ROWS, None])[:, 0] - logits.logsumexp(-1)
     return out.reshape(targets.shape)
 
 

@@ -1,0 +1,246 @@
+"""Zero-shot variant effect scores on real human variants: do they tell rare from common?
+
+Variants: the 1000 Genomes phase 1 sites on hg19 chr22:50.3-51.0 Mb (source ``chr22-variants``).
+As GPN evaluates, rare = seen once (AC = 1 of 2,184 chromosomes), common = minor allele frequency
+above 5 %; purifying selection keeps damaging alleles rare, so a useful score ranks rare ones as
+more damaging. Each score is read in a direction fixed beforehand (rare = lower likelihood, larger
+embedding change, more conserved site, less mutable context) and scored by AUROC with a bootstrap
+standard error, and the odds ratio at a 10 % false-positive rate. SNVs and indels are apart.
+
+Scores compared (SNVs):
+  * each model given with --models, through ``dnagpt vep`` (likelihood ratio, embedding distance);
+  * the same DNAGPT shape with random weights (what the architecture gives without training);
+  * conservation: how many of chimp, gorilla and orangutan carry the human reference base
+    (read from the chr22 primate alignment, source ``hg19-chr22-primates``);
+  * mutability: how often the reference base in its trinucleotide context differs from the chimp
+    base, as the ALT base, on the rest of chr22 (human-chimp divergence as a mutation-rate proxy);
+  * CpG: whether the SNV is a transition at a CpG site.
+Derived alleles (ancestral allele AA known): Spearman correlation between the derived allele's
+frequency and its likelihood ratio.
+
+    python benchmarks/vep_chr22.py [--models dnagpt-small-multispecies ...] [--out benchmarks/vep]
+
+Writes OUT/results.json, OUT/report.md, OUT/roc_snv.png and one score table per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dnagpt.config import get_config
+from dnagpt.data.datasets.genomes import hg19_chr22
+from dnagpt.data.fasta import format_fasta
+from dnagpt.data.sources import SOURCES, cache_root, fetch
+from dnagpt.evaluation.variant_effects import roc_figure, separation
+from dnagpt.io import atomic_write_text
+from dnagpt.models import build_model, load_model
+from dnagpt.vep.run import score_vcf
+
+HERE = Path(__file__).resolve().parent
+REGION = (50_200_000, 51_100_000)  # around the VCF's sites, for the conservation lookup
+PRIMATES = ("Ptro", "Ggor", "Ppyg")
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def variant_sites() -> list[dict]:
+    """Biallelic sites of the chr22 VCF labelled rare (1) or common (0); others left out."""
+    from cyvcf2 import VCF
+
+    (path,) = fetch(SOURCES["chr22-variants"]).rglob("chr22.vcf.gz")
+    sites = []
+    for record in VCF(str(path)):
+        if len(record.ALT) != 1:
+            continue
+        ac, af = record.INFO.get("AC"), record.INFO.get("AF")
+        label = 1 if ac == 1 else 0 if 0.05 < af < 0.95 else None
+        if label is None:
+            continue
+        aa = (record.INFO.get("AA") or "N").upper()
+        sites.append(dict(pos=record.POS, ref=record.REF, alt=record.ALT[0], id=record.ID or ".", label=label,
+                          af=float(af), ancestral=aa))  # fmt: skip
+    return sites
+
+
+def genome_fasta() -> Path:
+    """hg19 chr22 as a FASTA file in the cache (N where the alignment has no human row)."""
+    path = cache_root() / "vep" / "hg19-chr22.fa"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, format_fasta([("chr22", hg19_chr22().seq)]))
+    return path
+
+
+def write_vcf(sites: list[dict], path: Path) -> None:
+    header = ("##fileformat=VCFv4.2\n##contig=<ID=22,length=51304566>\n"
+              '##INFO=<ID=RARE,Number=1,Type=Integer,Description="1: AC = 1; 0: MAF > 5%">\n'
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")  # fmt: skip
+    rows = [f"22\t{s['pos']}\t{s['id']}\t{s['ref']}\t{s['alt']}\t.\t.\tRARE={s['label']}\n" for s in sites]
+    atomic_write_text(path, header + "".join(rows))
+
+
+def primate_alignment() -> tuple[dict[int, tuple[str, ...]], dict[tuple[str, str], float]]:
+    """Per 1-based chr22 position in REGION, the chimp/gorilla/orangutan bases; and, from the rest of
+    chr22, the rate at which a human trinucleotide's middle base differs from chimp as each base."""
+    (maf,) = fetch(SOURCES["hg19-chr22-primates"]).rglob("*.maf.gz")
+    columns: dict[int, tuple[str, ...]] = {}
+    seen: dict[str, int] = {}
+    changed: dict[tuple[str, str], int] = {}
+    block: dict[str, tuple[int, str]] = {}
+
+    def finish() -> None:
+        if "Hsap" not in block:
+            return
+        start, human = block["Hsap"]
+        human = human.upper()
+        others = [block.get(p, (0, "-" * len(human)))[1].upper() for p in PRIMATES]
+        keep = np.frombuffer(human.encode(), dtype=np.uint8) != ord("-")
+        cols = np.flatnonzero(keep)
+        bases = "".join(human[c] for c in cols)
+        chimp = "".join(others[0][c] for c in cols)
+        inside = REGION[0] <= start + 1 and start + len(bases) <= REGION[1]
+        if REGION[0] <= start + len(bases) and start + 1 <= REGION[1]:
+            for i, c in enumerate(cols):
+                columns[start + 1 + i] = tuple(o[c] for o in others)
+        if inside:
+            return  # the rates come from the rest of the chromosome
+        for i in range(1, len(bases) - 1):
+            context = bases[i - 1 : i + 2]
+            if "N" in context or chimp[i] not in "ACGT":
+                continue
+            seen[context] = seen.get(context, 0) + 1
+            if chimp[i] != bases[i]:
+                changed[(context, chimp[i])] = changed.get((context, chimp[i]), 0) + 1
+
+    with gzip.open(maf, "rt") as fh:
+        for line in fh:
+            if line.startswith("a"):
+                finish()
+                block = {}
+            elif line.startswith("s "):
+                _, src, start, _size, strand, _, text = line.split()
+                if strand == "+":
+                    block[src.split(".")[0]] = (int(start), text)
+        finish()
+    rates = {key: n / seen[key[0]] for key, n in changed.items()}
+    return columns, rates
+
+
+def baselines(sites: list[dict], chrom: str) -> dict[str, np.ndarray]:
+    """Scores that know only the site: conservation, mutability of the context, CpG transition."""
+    columns, rates = primate_alignment()
+    conservation, mutability, cpg = [], [], []
+    transitions = {("C", "T"), ("T", "C"), ("G", "A"), ("A", "G")}
+    for s in sites:
+        pos, ref, alt = s["pos"], s["ref"], s["alt"]
+        aligned = columns.get(pos)
+        conservation.append(np.nan if aligned is None else sum(b == ref for b in aligned))
+        context = chrom[pos - 2 : pos + 1]
+        mutability.append(-rates.get((context, alt), 0.0))
+        is_cpg = (ref == "C" and chrom[pos] == "G") or (ref == "G" and chrom[pos - 2] == "C")
+        cpg.append(-float(is_cpg and (ref, alt) in transitions))
+    return {"conservation (3 primates)": np.array(conservation, dtype=float),
+            "mutability (trinucleotide, from human-chimp)": np.array(mutability),
+            "CpG transition": np.array(cpg)}  # fmt: skip
+
+
+def model_scores(name: str, model, vcf: Path, genome: Path, out: Path) -> dict[str, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    table_path = out / f"scores-{name}.parquet"
+    if not table_path.exists():
+        score_vcf(model, name, vcf, genome, table_path, None, "human", 32, False, True)
+    return pq.read_table(table_path).to_pydict()
+
+
+def spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["dnagpt-small-multispecies"])
+    parser.add_argument("--out", default=str(HERE / "vep"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    sites = variant_sites()
+    genome = genome_fasta()
+    chrom = hg19_chr22().seq
+    sites = [s for s in sites if chrom[s["pos"] - 1 : s["pos"] - 1 + len(s["ref"])] == s["ref"]]
+    vcf = out / "variants.vcf"
+    write_vcf(sites, vcf)
+    snv = np.array([len(s["ref"]) == len(s["alt"]) == 1 for s in sites])
+    labels = np.array([s["label"] for s in sites])
+    rows, curves = [], {}
+
+    def add(name: str, scores: np.ndarray, kind: str, mask: np.ndarray) -> None:
+        result = separation(labels[mask], scores[mask])
+        rows.append(dict(score=name, variants=kind, **result))
+        if kind == "SNV":
+            curves[name] = (labels[mask], scores[mask])
+
+    models = {name: load_model(name) for name in args.models}
+    torch.manual_seed(0)
+    models["dnagpt-small, random weights"] = build_model(get_config("dnagpt-small"))
+    derived = []
+    for name, model in models.items():
+        table = model_scores(name.replace(" ", "_").replace(",", ""), model, vcf, genome, out)
+        column = "llr" if "llr" in table else "masked_llr"
+        likelihood, distance = np.array(table[column]), np.array(table["embedding_distance"])
+        for kind, mask in (("SNV", snv), ("indel", ~snv)):
+            if mask.any():
+                add(f"{name}: -{column}", -likelihood, kind, mask)
+                add(f"{name}: embedding distance", distance, kind, mask)
+        known = np.array([s["ancestral"] in (s["ref"], s["alt"]) for s in sites]) & snv
+        alt_derived = np.array([s["ancestral"] == s["ref"] for s in sites])
+        daf = np.where(alt_derived, [s["af"] for s in sites], 1 - np.array([s["af"] for s in sites]))
+        derived_llr = np.where(alt_derived, likelihood, -likelihood)
+        derived.append(dict(score=f"{name}: {column} of the derived allele", sites=int(known.sum()),
+                            spearman_with_daf=spearman(daf[known], derived_llr[known])))  # fmt: skip
+    for name, scores in baselines([s for s, m in zip(sites, snv, strict=True) if m], chrom).items():
+        full = np.full(len(sites), np.nan)
+        full[snv] = scores
+        add(name, full, "SNV", snv)
+    results = dict(region="hg19 chr22:50.3-51.0 Mb", rare="AC = 1 of 2,184", common="MAF > 5 %",
+                   snvs=dict(rare=int(labels[snv].sum()), common=int((1 - labels[snv]).sum())),
+                   indels=dict(rare=int(labels[~snv].sum()), common=int((1 - labels[~snv]).sum())),
+                   rows=rows, derived=derived)  # fmt: skip
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+    roc_figure(curves, out / "roc_snv.png", "rare (AC = 1) vs common (MAF > 5 %) SNVs, chr22:50.3-51.0 Mb")
+    atomic_write_text(out / "report.md", report(results))
+    print(report(results))
+
+
+def report(results: dict) -> str:
+    lines = [
+        "# Rare vs common variants, hg19 chr22:50.3-51.0 Mb (1000 Genomes phase 1)",
+        "",
+        f"SNVs: {results['snvs']['rare']:,} rare, {results['snvs']['common']:,} common; indels: "
+        f"{results['indels']['rare']:,} rare, {results['indels']['common']:,} common. Written by "
+        "`python benchmarks/vep_chr22.py`. Each score is read in a direction fixed beforehand; "
+        "AUROC 0.5 = no separation; +- = bootstrap standard error; OR = odds ratio at 10 % false positives.",
+        "",
+        "| variants | score | AUROC | OR at 10 % FPR |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for r in sorted(results["rows"], key=lambda r: (r["variants"] != "SNV", -r["auroc"])):
+        lines.append(f"| {r['variants']} | {r['score']} | {r['auroc']:.3f} +- {r['auroc_se']:.3f} | "
+                     f"{r['odds_ratio']:.2f} |")  # fmt: skip
+    lines += ["", "| derived alleles | sites | Spearman with derived allele frequency |", "| --- | ---: | ---: |"]
+    for d in results["derived"]:
+        lines.append(f"| {d['score']} | {d['sites']:,} | {d['spearman_with_daf']:+.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

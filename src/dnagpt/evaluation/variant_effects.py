@@ -1,0 +1,74 @@
+"""How well a variant score separates two classes (for example rare from common variants).
+
+Every score is read in one declared direction: higher means "more likely in the positive class".
+AUROC comes with a bootstrap standard error; the odds ratio is read at a fixed false-positive
+rate (the score threshold that a fraction ``fpr`` of the negatives exceed), as GPN reports it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import auroc
+from .plots import pyplot, save_figure
+
+
+def separation(labels, scores, fpr: float = 0.1, bootstrap: int = 1000, seed: int = 0) -> dict[str, float]:
+    """AUROC with bootstrap standard error, and the odds ratio at false-positive rate ``fpr``.
+
+    ``labels``: 1 for the positive class; ``scores``: higher = more positive. Variants without a
+    score (NaN) are left out and counted in ``missing``.
+    """
+    labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
+    keep = np.isfinite(scores)
+    labels, scores = labels[keep], scores[keep]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(bootstrap):
+        pick = rng.integers(0, len(labels), len(labels))
+        if 0 < labels[pick].sum() < len(pick):
+            draws.append(auroc(labels[pick], scores[pick]))
+    return dict(auroc=auroc(labels, scores), auroc_se=float(np.std(draws, ddof=1)),
+                odds_ratio=odds_ratio_at(labels, scores, fpr), positives=int(labels.sum()),
+                negatives=int((1 - labels).sum()), missing=int((~keep).sum()))  # fmt: skip
+
+
+def odds_ratio_at(labels: np.ndarray, scores: np.ndarray, fpr: float) -> float:
+    """Odds of being positive above the threshold that ``fpr`` of the negatives exceed, over the
+    odds below it (0.5 added to every cell, so an empty cell gives a finite ratio)."""
+    threshold = np.quantile(scores[labels == 0], 1 - fpr)
+    above = scores > threshold
+    a = (above & (labels == 1)).sum() + 0.5
+    b = (above & (labels == 0)).sum() + 0.5
+    c = (~above & (labels == 1)).sum() + 0.5
+    d = (~above & (labels == 0)).sum() + 0.5
+    return float((a / b) / (c / d))
+
+
+def roc_points(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates at every threshold (NaN scores left out)."""
+    labels, scores = np.asarray(labels, dtype=int), np.asarray(scores, dtype=float)
+    keep = np.isfinite(scores)
+    labels, scores = labels[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
+    hits = labels[order]
+    tpr = np.concatenate([[0], np.cumsum(hits) / max(hits.sum(), 1)])
+    fpr = np.concatenate([[0], np.cumsum(1 - hits) / max((1 - hits).sum(), 1)])
+    return fpr, tpr
+
+
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str) -> None:
+    """One ROC curve per score, with the chance diagonal."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for name, (labels, scores) in curves.items():
+        fpr, tpr = roc_points(labels, scores)
+        ax.plot(fpr, tpr, label=f"{name} ({auroc(labels[np.isfinite(scores)], scores[np.isfinite(scores)]):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    save_figure(fig, path)
