@@ -174,7 +174,8 @@ def test_killed_vep_continues_from_saved_chunks(models, genome, tmp_path, monkey
     (tmp_path / "v.vcf").write_text(VCF_HEADER + "".join(lines))
     monkeypatch.setattr(vep_run, "CHUNK", 4)
     args = (model, "gpn-tiny", tmp_path / "v.vcf", genome)
-    vep_run.score_vcf(*args, tmp_path / "whole.parquet", 64, progress=False)
+    options = vep_run.VepOptions(window=64, progress=False)
+    vep_run.score_vcf(*args, tmp_path / "whole.parquet", options)
     calls = []
     real = vep_run._score_chunk
 
@@ -186,13 +187,13 @@ def test_killed_vep_continues_from_saved_chunks(models, genome, tmp_path, monkey
 
     monkeypatch.setattr(vep_run, "_score_chunk", dies_on_the_second)
     with pytest.raises(KeyboardInterrupt):
-        vep_run.score_vcf(*args, tmp_path / "again.parquet", 64, progress=False)
+        vep_run.score_vcf(*args, tmp_path / "again.parquet", options)
     assert len(list((tmp_path / "again.parquet.parts").glob("chunk-*.npz"))) == 1
     with pytest.raises(Exception, match="other settings"):
-        vep_run.score_vcf(*args, tmp_path / "again.parquet", 128, progress=False)
+        vep_run.score_vcf(*args, tmp_path / "again.parquet", vep_run.VepOptions(window=128, progress=False))
     calls.clear()
     monkeypatch.setattr(vep_run, "_score_chunk", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
-    vep_run.score_vcf(*args, tmp_path / "again.parquet", 64, progress=False)
+    vep_run.score_vcf(*args, tmp_path / "again.parquet", options)
     assert len(calls) == 2  # three chunks, the first already saved
     import pyarrow.parquet as pq
 
@@ -236,3 +237,27 @@ def test_separation_reads_auroc_odds_ratio_and_roc():
     assert odds_ratio_at(labels[kept], scores[kept], 0.25) == pytest.approx((2.5 / 1.5) / (1.5 / 3.5))
     fpr, tpr = roc_points(labels, scores)
     assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and list(tpr[:3]) == [0, 1 / 3, 2 / 3]
+
+
+def test_region_track_and_calibrated_percentiles(models, genome, tmp_path, capsys):
+    model_dir = _save(models["dnagpt-tiny"], tmp_path / "model")
+    base = ["vep", model_dir, "--genome", str(genome), "--window", "60", "--no-progress"]
+    assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "track.tsv")]) == 0
+    rows = [line.split("\t") for line in (tmp_path / "track.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == 30 and {r[1] for r in rows} == {str(p) for p in range(101, 111)}
+    assert all(r[4] != r[3] for r in rows)  # three substitutions, never the reference base
+    assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "track.bedgraph")]) == 0
+    track = (tmp_path / "track.bedgraph").read_text().splitlines()
+    assert track[0].startswith("track type=bedGraph") and track[1].split("\t")[:3] == ["chr1", "100", "101"]
+    llr = np.array([float(r[7]) for r in rows]).reshape(10, 3).mean(1)
+    assert np.allclose([float(line.split("\t")[3]) for line in track[1:]], llr, atol=1e-4)
+    assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "track.parquet")]) == 0
+    assert main([*base, "--region", "chr1:101-110", "--calibrate", str(tmp_path / "track.parquet"),
+                 "--out", str(tmp_path / "calibrated.tsv")]) == 0  # fmt: skip
+    lines = (tmp_path / "calibrated.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    percentile = [float(line.split("\t")[header.index("llr_percentile")]) for line in lines[1:]]
+    assert sorted(percentile) == pytest.approx([100 * (i + 1) / 30 for i in range(30)], abs=1e-3)
+    assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "x.vcf.gz")]) == 2
+    assert main(["vep", model_dir, "--genome", str(genome), "--out", str(tmp_path / "y.tsv")]) == 2
+    assert "either a VCF file or --region" in capsys.readouterr().err

@@ -9,12 +9,18 @@ from .registry import command, positive_int
 
 def _vep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model directory or shipped model name (any family: dnagpt, bert, gpn)")
-    p.add_argument("vcf", help="VCF or BCF file of variants (plain or bgzipped); multi-allelic records give one "
-                               "row per ALT")  # fmt: skip
+    p.add_argument("vcf", nargs="?", help="VCF or BCF file of variants (plain or bgzipped); multi-allelic "
+                                          "records give one row per ALT")  # fmt: skip
+    p.add_argument("--region", help="instead of a VCF: score all three substitutions at every base of "
+                                    "CHR:START-END (1-based), e.g. for a .bedgraph track")  # fmt: skip
     p.add_argument("--genome", required=True, help="FASTA of the genome the VCF is on (plain or gzipped); "
                                                    "chromosome names may differ by a 'chr' prefix")  # fmt: skip
-    p.add_argument("--out", required=True, help="output file: .parquet, .tsv, or .vcf.gz (the input VCF with "
-                                                "the scores added as INFO fields)")  # fmt: skip
+    p.add_argument("--out", required=True, help="output file: .parquet, .tsv, .vcf.gz (the input VCF with "
+                                                "the scores added as INFO fields) or .bedgraph (the mean score "
+                                                "at each position)")  # fmt: skip
+    p.add_argument("--calibrate", metavar="SCORES", help="score table of reference variants (e.g. common ones) "
+                                                         "from dnagpt vep with the same model: adds each "
+                                                         "score's percentile among them")  # fmt: skip
     p.add_argument("--window", type=positive_int,
                    help="bases around each variant that the model reads (default 512, or what fits in the "
                         "model's context)")  # fmt: skip
@@ -42,16 +48,23 @@ def _vep(args: argparse.Namespace) -> int:
     interruption continues from the chunks already scored (kept in OUT.parts/).
     """
     from ..device import resolve_device
+    from ..errors import ConfigError
     from ..models import load_model
-    from ..vep.run import output_format, score_vcf
+    from ..vep.run import VepOptions, output_format, score_region, score_vcf
 
     output_format(args.out)  # a wrong ending is an error before any work
+    if (args.vcf is None) == (args.region is None):
+        raise ConfigError("give either a VCF file or --region CHR:START-END")
     model = load_model(args.model, map_location=resolve_device(args.device))
     species = None if args.species.lower() == "none" else args.species
     if species:
         model.tokenizer().species_id(species)  # an unknown species is an error before any work
-    summary = score_vcf(model, args.model, args.vcf, args.genome, args.out, args.window, species,
-                        args.batch_size, args.skip_invalid, not args.no_progress)  # fmt: skip
+    options = VepOptions(args.window, species, args.batch_size, args.skip_invalid, args.calibrate,
+                         not args.no_progress)  # fmt: skip
+    if args.region:
+        summary = score_region(model, args.model, args.region, args.genome, args.out, options)
+    else:
+        summary = score_vcf(model, args.model, args.vcf, args.genome, args.out, options)
     print(f"scored {summary['variants']:,} variants ({summary['snvs']:,} SNVs, {summary['indels']:,} indels; "
           f"{summary['skipped']:,} skipped) with {summary['window']}-base windows: {summary['score']} and "
           f"embedding_distance -> {summary['out']}")  # fmt: skip

@@ -10,15 +10,30 @@ from pathlib import Path
 import numpy as np
 
 from ..data.fasta import prepare_fasta
+from ..data.regions import parse_region
 from ..data.sources import cache_root
+from ..data.tables import read_table
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, atomic_write, atomic_write_text
 from ..models import PretrainedModel
 from .scoring import default_window, score_column, score_variants
 from .variants import Reference, Variant, read_variants, vcf_header_lines
 
-FORMATS = (".parquet", ".tsv", ".vcf.gz")
+FORMATS = (".parquet", ".tsv", ".vcf.gz", ".bedgraph")
 CHUNK = 512  # variants per saved chunk
+BASES = "ACGT"
+
+
+@dataclass(frozen=True)
+class VepOptions:
+    """How variants are scored and reported (the command line's options)."""
+
+    window: int | None = None  # bases per window; None: 512, or what fits the model's context
+    species: str | None = "human"  # species token before every window; None for none
+    batch_size: int = 16  # variants scored at once
+    skip_invalid: bool = False  # skip records that cannot be scored (counted) instead of stopping
+    calibrate: str | None = None  # a score table of reference variants: add each score's percentile
+    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -26,76 +41,129 @@ class VepSettings:
     """What a run depends on; a resumed run must have the same."""
 
     model: str
-    vcf: str
+    variants: str
     genome: str
     window: int
     species: str | None
 
 
 def output_format(out: str | Path) -> str:
-    """The output format named by the file's ending (``.parquet``, ``.tsv`` or ``.vcf.gz``)."""
+    """The output format named by the file's ending (``.parquet``, ``.tsv``, ``.vcf.gz``, ``.bedgraph``)."""
     for suffix in FORMATS:
         if str(out).endswith(suffix):
             return suffix
     raise ConfigError(f"{out}: the output must end in {', '.join(FORMATS)}")
 
 
-def score_vcf(
-    model: PretrainedModel,
-    model_name: str,
-    vcf: str | Path,
-    genome: str | Path,
-    out: str | Path,
-    window: int | None = None,
-    species: str | None = None,
-    batch_size: int = 16,
-    skip_invalid: bool = False,
-    progress: bool = True,
-) -> dict:
+def score_vcf(model: PretrainedModel, model_name: str, vcf: str | Path, genome: str | Path, out: str | Path,
+              options: VepOptions = VepOptions()) -> dict:  # fmt: skip
     """Score every ALT allele of ``vcf`` with ``model`` and write ``out``; returns a summary.
 
-    Finished chunks are kept in ``OUT.parts/`` until the end, so rerunning the same command after
-    an interruption scores only what is left. Every record is checked (REF against the genome,
-    chromosome present, alleles readable) before any scoring starts.
+    Every record is checked (REF against the genome, chromosome present, alleles readable) before
+    any scoring starts. Finished chunks are kept in ``OUT.parts/`` until the end, so rerunning the
+    same command after an interruption scores only what is left.
     """
     fmt = output_format(out)
     reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
-    variants, skipped = read_variants(vcf, reference, skip_invalid)
+    variants, skipped = read_variants(vcf, reference, options.skip_invalid)
     if not variants:
         raise DataError(f"{vcf}: no variant to score")
-    width = default_window(model, window)
-    if window and width != window:
-        raise ConfigError(f"--window {window}: this model takes windows of at most {width} bases "
+    source = str(Path(vcf).resolve())
+    summary = _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf)
+    return dict(summary, skipped=skipped)
+
+
+def score_region(model: PretrainedModel, model_name: str, region: str, genome: str | Path, out: str | Path,
+                 options: VepOptions = VepOptions()) -> dict:  # fmt: skip
+    """Score all three substitutions at every base of ``region`` (``CHR:START-END``, 1-based): a
+    per-position track. A ``.bedgraph`` output holds the mean likelihood score of the three;
+    ``.parquet`` / ``.tsv`` hold one row per substitution. N bases are left out."""
+    fmt = output_format(out)
+    if fmt == ".vcf.gz":
+        raise ConfigError(f"{out}: a region is written as .bedgraph, .parquet or .tsv")
+    reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
+    chrom, start, end = parse_region(region)
+    record = reference.record(chrom)
+    if record is None:
+        raise DataError(f"region {region}: chromosome {chrom!r} is not in {genome}")
+    if end > record.length:
+        raise DataError(f"region {region}: {chrom} has {record.length:,} bases")
+    bases = reference.bases(record, start - 1, end).decode()
+    variants = [Variant(chrom, pos, base, alt) for pos, base in enumerate(bases, start=start) if base != "N"
+                for alt in BASES if alt != base]  # fmt: skip
+    if not variants:
+        raise DataError(f"region {region}: only N bases")
+    summary = _score_and_write(model, model_name, region, variants, reference, genome, out, fmt, options, None)
+    return dict(summary, skipped=0)
+
+
+def _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf) -> dict:
+    width = default_window(model, options.window)
+    if options.window and width != options.window:
+        raise ConfigError(f"--window {options.window}: this model takes windows of at most {width} bases "
                           "(a whole number of its tokens after the species token)")  # fmt: skip
-    settings = VepSettings(model_name, str(Path(vcf).resolve()), str(Path(genome).resolve()), width, species)
+    calibration = read_calibration(options.calibrate) if options.calibrate else None
+    settings = VepSettings(model_name, source, str(Path(genome).resolve()), width, options.species)
     parts = _parts_folder(out, settings)
     column = score_column(model)
     chunks = range(0, len(variants), CHUNK)
-    bar = _progress(len(variants), progress)
+    bar = _progress(len(variants), options.progress)
     for number, start in enumerate(chunks):
         path = parts / f"chunk-{number:06d}.npz"
         chunk = variants[start : start + CHUNK]
         if not path.exists():
-            scores = _score_chunk(model, reference, chunk, width, species, batch_size, bar)
+            scores = _score_chunk(model, reference, chunk, width, options.species, options.batch_size, bar)
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, **scores)
         elif bar is not None:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    scores = {}
+    saved_scores: dict[str, list[np.ndarray]] = {}
     for number, _ in enumerate(chunks):
         with np.load(parts / f"chunk-{number:06d}.npz") as saved:
             for name in saved.files:
-                scores.setdefault(name, []).append(saved[name])
-    table = {name: np.concatenate(values) for name, values in scores.items()}
+                saved_scores.setdefault(name, []).append(saved[name])
+    table = {name: np.concatenate(values) for name, values in saved_scores.items()}
+    if calibration is not None:
+        table.update(percentiles(table, calibration, options.calibrate))
     _write(out, fmt, variants, table, column, vcf)
     for path in parts.iterdir():
         path.unlink()
     parts.rmdir()
     kinds = [v.kind for v in variants]
-    return dict(variants=len(variants), skipped=skipped, snvs=kinds.count("SNV"), indels=kinds.count("indel"),
-                window=width, score=column, out=str(out))  # fmt: skip
+    return dict(variants=len(variants), snvs=kinds.count("SNV"), indels=kinds.count("indel"), window=width,
+                score=column, out=str(out))  # fmt: skip
+
+
+def read_calibration(path: str | Path) -> dict[str, np.ndarray]:
+    """The score columns of a reference score table (``dnagpt vep`` output, .parquet or .tsv), sorted."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such score table (--calibrate)")
+    rows = read_table(path)
+    names = [n for n in ("llr", "masked_llr", "embedding_distance") if rows and n in rows[0]]
+    found = {}
+    for name in names:
+        try:
+            found[name] = np.sort([float(row[name]) for row in rows])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: column {name} holds a value that is not a number") from None
+    if not found:
+        raise DataError(f"{path}: no llr, masked_llr or embedding_distance column to calibrate against")
+    return found
+
+
+def percentiles(table: dict[str, np.ndarray], calibration: dict[str, np.ndarray], source) -> dict[str, np.ndarray]:
+    """Each score as the percentage of reference scores at or below it (``NAME_percentile``)."""
+    out = {}
+    for name, values in table.items():
+        if name in calibration:
+            reference = calibration[name][np.isfinite(calibration[name])]
+            out[f"{name}_percentile"] = 100.0 * np.searchsorted(reference, values, side="right") / len(reference)
+    if not out:
+        raise DataError(f"{source}: holds none of this model's scores ({', '.join(table)})")
+    return out
 
 
 def _parts_folder(out: str | Path, settings: VepSettings) -> Path:
@@ -157,8 +225,21 @@ def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray]
             for row in zip(*table.values(), strict=True)
         ]
         atomic_write_text(out, "\n".join(lines) + "\n")
+    elif fmt == ".bedgraph":
+        _write_bedgraph(out, variants, scores[column], column)
     else:
         _write_vcf(out, vcf, variants, scores, column)
+
+
+def _write_bedgraph(out, variants: list[Variant], values: np.ndarray, column: str) -> None:
+    """The mean score of the variants at each position (bedGraph: 0-based start, end exclusive)."""
+    by_position: dict[tuple[str, int], list[float]] = {}
+    for v, value in zip(variants, values, strict=True):
+        by_position.setdefault((v.chrom, v.pos), []).append(float(value))
+    lines = [f'track type=bedGraph name="dnagpt vep {column}" description="mean {column} of the variants at '
+             'each position"']  # fmt: skip
+    lines += [f"{chrom}\t{pos - 1}\t{pos}\t{np.mean(x):.6g}" for (chrom, pos), x in sorted(by_position.items())]
+    atomic_write_text(out, "\n".join(lines) + "\n")
 
 
 def _write_vcf(out, vcf, variants: list[Variant], scores: dict[str, np.ndarray], column: str) -> None:
