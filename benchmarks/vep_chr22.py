@@ -40,7 +40,7 @@ from dnagpt.data.sources import SOURCES, cache_root, fetch
 from dnagpt.evaluation.variant_effects import roc_figure, separation
 from dnagpt.io import atomic_write_text
 from dnagpt.models import build_model, load_model
-from dnagpt.vep.run import score_vcf
+from dnagpt.vep.run import VepOptions, score_vcf
 
 HERE = Path(__file__).resolve().parent
 REGION = (50_200_000, 51_100_000)  # around the VCF's sites, for the conservation lookup
@@ -154,7 +154,7 @@ def model_scores(name: str, model, vcf: Path, genome: Path, out: Path) -> dict[s
 
     table_path = out / f"scores-{name}.parquet"
     if not table_path.exists():
-        score_vcf(model, name, vcf, genome, table_path, None, "human", 32, False, True)
+        score_vcf(model, name, vcf, genome, table_path, VepOptions(batch_size=32))
     return pq.read_table(table_path).to_pydict()
 
 
