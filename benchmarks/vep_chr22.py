@@ -18,7 +18,7 @@ Scores compared (SNVs):
 Derived alleles (ancestral allele AA known): Spearman correlation between the derived allele's
 frequency and its likelihood ratio.
 
-    python benchmarks/vep_chr22.py [--models dnagpt-small-multispecies ...] [--out benchmarks/vep]
+    python benchmarks/vep_chr22.py [--models dnagpt-small-multispecies ...] [--out benchmarks/vep] [--no-control]
 
 Writes OUT/results.json, OUT/report.md, OUT/roc_snv.png and one score table per model.
 """
@@ -168,6 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["dnagpt-small-multispecies"])
     parser.add_argument("--out", default=str(HERE / "vep"))
+    parser.add_argument("--no-control", action="store_true", help="leave out the random-weights control model")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -190,8 +191,9 @@ def main() -> None:
             curves[name] = (labels[mask], scores[mask])
 
     models = {name: load_model(name) for name in args.models}
-    torch.manual_seed(0)
-    models["dnagpt-small, random weights"] = build_model(get_config("dnagpt-small"))
+    if not args.no_control:
+        torch.manual_seed(0)
+        models["dnagpt-small, random weights"] = build_model(get_config("dnagpt-small"))
     derived = []
     for name, model in models.items():
         table = model_scores(name.replace(" ", "_").replace(",", ""), model, vcf, genome, out)

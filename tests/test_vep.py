@@ -261,3 +261,26 @@ def test_region_track_and_calibrated_percentiles(models, genome, tmp_path, capsy
     assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "x.vcf.gz")]) == 2
     assert main(["vep", model_dir, "--genome", str(genome), "--out", str(tmp_path / "y.tsv")]) == 2
     assert "either a VCF file or --region" in capsys.readouterr().err
+
+
+@torch.no_grad()
+def test_shared_prefix_equals_whole_windows_without_species_and_at_the_ends(models, reference):
+    """No species token, variants in a window's first token and indels at the chromosome's ends."""
+    from dnagpt.vep.scoring import _causal_scores
+
+    model = models["dnagpt-tiny"]
+    tok = model.tokenizer()
+    variants = [Variant("chr1", 3, CHR1[2], _other(CHR1[2])), Variant("chr1", 1001, CHR1[1000], _other(CHR1[1000])),
+                Variant("chr1", len(CHR1) - 3, CHR1[-4:-1], CHR1[-4]),
+                Variant("chr1", 5, CHR1[4], CHR1[4] + "GG")]  # fmt: skip
+
+    def log_likelihood(window: str) -> float:
+        ids = torch.tensor([list(tok.encode_bases(window))])
+        hidden = model(ids, compute_heads=False).hidden_states
+        return float(token_log_probs(model, hidden[:, :-1], ids[:, 1:]).sum())
+
+    for reverse in (False, True):
+        pairs = [variant_windows(reference, v, 60, 30, reverse) for v in variants]
+        got = _causal_scores(model, pairs, None)["llr"]
+        direct = [log_likelihood(p.alt) - log_likelihood(p.ref) for p in pairs]
+        assert np.allclose(got, direct, atol=1e-4)

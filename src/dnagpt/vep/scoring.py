@@ -108,7 +108,9 @@ def _causal_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
     width = max(ref.shape[1], alt.shape[1])
     ref, alt = _pad_to(ref, width, model), _pad_to(alt, width, model)
     same = torch.cumprod((ref == alt).long(), dim=1).sum(1)  # length of the shared prefix of each pair
-    shared = int(same.min().clamp(min=1, max=width - 1))  # one pass over what every pair shares
+    if int(same.min()) == 0:  # a pair differs at its first token (no species token): nothing to share
+        return _causal_scores_unshared(model, ref, ref_len, alt, alt_len, species)
+    shared = int(same.min().clamp(max=width - 1))  # one pass over what every pair shares
     b = len(pairs)
     prefix = model(ref[:, :shared], use_cache=True, compute_heads=False)
     cache = [(torch.cat([key, key]), torch.cat([value, value])) for key, value in prefix.past_key_values]
@@ -124,6 +126,19 @@ def _causal_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
     log_alt = token_log_probs(model, predict_alt, alt[:, shared:]) * (positions < alt_len[:, None])
     first = 1 if species else 0
     distance = (_mean_hidden(hidden_alt, alt_len, first) - _mean_hidden(hidden_ref, ref_len, first)).norm(dim=-1)
+    return {"llr": (log_alt.sum(1) - log_ref.sum(1)).cpu().numpy(), "embedding_distance": distance.cpu().numpy()}
+
+
+def _causal_scores_unshared(model, ref, ref_len, alt, alt_len, species) -> dict[str, np.ndarray]:
+    """Whole windows, no shared prefix: the first token is scored from nothing, so it adds nothing."""
+    b = ref.shape[0]
+    hidden = model(torch.cat([ref, alt]), compute_heads=False).hidden_states
+    width = ref.shape[1]
+    positions = torch.arange(1, width, device=ref.device)[None, :]
+    log_ref = token_log_probs(model, hidden[:b, :-1], ref[:, 1:]) * (positions < ref_len[:, None])
+    log_alt = token_log_probs(model, hidden[b:, :-1], alt[:, 1:]) * (positions < alt_len[:, None])
+    first = 1 if species else 0
+    distance = (_mean_hidden(hidden[b:], alt_len, first) - _mean_hidden(hidden[:b], ref_len, first)).norm(dim=-1)
     return {"llr": (log_alt.sum(1) - log_ref.sum(1)).cpu().numpy(), "embedding_distance": distance.cpu().numpy()}
 
 
