@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dnagpt.data.datasets.genomes import hg19_chr22
 from dnagpt.data.fasta import prepare_fasta
 from dnagpt.data.sources import SOURCES, cache_root, fetch
 from dnagpt.io import atomic_write_text
@@ -66,7 +67,9 @@ def main() -> None:
 
     fetch(SOURCES["chr22-variants"])
     work = cache_root() / "vep"
-    sites = [s for s in variant_sites() if len(s["ref"]) == len(s["alt"]) == 1][: args.variants]
+    chrom = hg19_chr22().seq  # N where the alignment has no human base: keep sites whose REF matches
+    sites = [s for s in variant_sites() if len(s["ref"]) == len(s["alt"]) == 1 and chrom[s["pos"] - 1] == s["ref"]]
+    sites = sites[: args.variants]
     write_vcf(sites, work / "speed.vcf")
     reference = Reference(prepare_fasta(genome_fasta(), cache_root() / "genomes"))
     variants, _ = read_variants(work / "speed.vcf", reference)
