@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
 
 import numpy as np
@@ -207,6 +208,7 @@ def test_killed_vep_continues_from_saved_chunks(models, genome, tmp_path, monkey
         ("chr9\t11\t.\tA\tG\t.\t.\t.\n", "line 5: chromosome 'chr9' is not in the genome FASTA"),
         (f"chr1\t11\t.\t{CHR1[10]}\t<DEL>\t.\t.\t.\n", "line 5: chr1:11: symbolic"),
         ("chr1\t5000\t.\tA\tG\t.\t.\t.\n", "line 5: chr1:5000: outside"),
+        (f"chr1\t11\t.\tN\t{CHR1[10]}\t.\t.\t.\n", "line 5: chr1:11: ALT"),  # REF N: ALT is the genome's base
     ],
 )
 def test_bad_records_are_one_line_errors_or_counted_skips(models, genome, tmp_path, capsys, record, expected):
@@ -261,6 +263,40 @@ def test_region_track_and_calibrated_percentiles(models, genome, tmp_path, capsy
     assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "x.vcf.gz")]) == 2
     assert main(["vep", model_dir, "--genome", str(genome), "--out", str(tmp_path / "y.tsv")]) == 2
     assert "either a VCF file or --region" in capsys.readouterr().err
+
+
+def test_blank_lines_sites_without_alt_and_edited_inputs(models, genome, tmp_path, capsys):
+    """A blank line is an error naming it (htslib would crash on it); a site with ALT "." is counted
+    and copied unchanged; an interrupted run of a VCF edited since is not continued; --calibrate
+    reaches the VCF's INFO and is refused for a bedGraph; a window that is no whole number of
+    tokens is an error that says so."""
+    from cyvcf2 import VCF
+
+    model_dir = _save(models["dnagpt-tiny"], tmp_path / "model")
+    good = [f"chr1\t{p}\t.\t{CHR1[p - 1]}\t{_other(CHR1[p - 1])}\t.\t.\t.\n" for p in (201, 401)]
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text(VCF_HEADER + good[0] + "\n" + good[1])
+    base = ["vep", model_dir, str(vcf), "--genome", str(genome), "--window", "60", "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "a.tsv"), "--skip-invalid"]) == 2
+    assert "in.vcf: line 6: blank line" in capsys.readouterr().err
+    vcf.write_text(VCF_HEADER + good[0] + f"chr1\t301\tsite\t{CHR1[300]}\t.\t.\t.\t.\n" + good[1])
+    assert main([*base, "--out", str(tmp_path / "a.parquet")]) == 0
+    out = capsys.readouterr().out
+    assert "scored 2 variants" in out and "1 skipped" in out
+    assert main([*base, "--out", str(tmp_path / "b.vcf.gz"), "--calibrate", str(tmp_path / "a.parquet")]) == 0
+    records = list(VCF(str(tmp_path / "b.vcf.gz")))
+    assert [r.ID for r in records] == [None, "site", None] and records[1].INFO.get("DNAGPT_LLR") is None
+    assert all(0 < r.INFO["DNAGPT_LLR_PERCENTILE"] <= 100 for r in (records[0], records[2]))
+    assert main([*base, "--out", str(tmp_path / "c.bedgraph"), "--calibrate", str(tmp_path / "a.parquet")]) == 2
+    assert "--calibrate" in capsys.readouterr().err
+    assert main([*base[:-3], "--window", "61", "--no-progress", "--out", str(tmp_path / "d.tsv")]) == 2
+    assert "whole number of its 6-base tokens" in capsys.readouterr().err
+    (tmp_path / "e.tsv.parts").mkdir()  # an interrupted run of the VCF as it was before an edit
+    settings = dict(model=model_dir, variants=str(vcf.resolve()), genome=str(genome.resolve()), window=60,
+                    species="human", count=2, digest="0123456789abcdef")  # fmt: skip
+    (tmp_path / "e.tsv.parts" / "settings.json").write_text(json.dumps(settings))
+    assert main([*base, "--out", str(tmp_path / "e.tsv")]) == 2
+    assert "other settings (digest" in capsys.readouterr().err
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@ as parquet, TSV or a copy of the VCF with the scores in INFO fields."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ from ..data.tables import read_table
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, atomic_write, atomic_write_text
 from ..models import PretrainedModel
-from .scoring import default_window, score_column, score_variants
-from .variants import Reference, Variant, read_variants, vcf_header_lines
+from .scoring import default_window, frames, score_column, score_variants
+from .variants import Reference, Variant, read_variants, vcf_layout
 
 FORMATS = (".parquet", ".tsv", ".vcf.gz", ".bedgraph")
 CHUNK = 512  # variants per saved chunk
@@ -45,6 +46,8 @@ class VepSettings:
     genome: str
     window: int
     species: str | None
+    count: int  # variants to score
+    digest: str  # of the variant list: the same file edited in place is another run
 
 
 def output_format(out: str | Path) -> str:
@@ -64,6 +67,8 @@ def score_vcf(model: PretrainedModel, model_name: str, vcf: str | Path, genome: 
     same command after an interruption scores only what is left.
     """
     fmt = output_format(out)
+    if options.calibrate and fmt == ".bedgraph":
+        raise ConfigError(f"{out}: --calibrate adds percentile columns, which .parquet, .tsv or .vcf.gz hold")
     reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
     variants, skipped = read_variants(vcf, reference, options.skip_invalid)
     if not variants:
@@ -81,6 +86,8 @@ def score_region(model: PretrainedModel, model_name: str, region: str, genome: s
     fmt = output_format(out)
     if fmt == ".vcf.gz":
         raise ConfigError(f"{out}: a region is written as .bedgraph, .parquet or .tsv")
+    if options.calibrate and fmt == ".bedgraph":
+        raise ConfigError(f"{out}: --calibrate adds percentile columns, which .parquet or .tsv hold")
     reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
     chrom, start, end = parse_region(region)
     record = reference.record(chrom)
@@ -100,10 +107,13 @@ def score_region(model: PretrainedModel, model_name: str, region: str, genome: s
 def _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf) -> dict:
     width = default_window(model, options.window)
     if options.window and width != options.window:
-        raise ConfigError(f"--window {options.window}: this model takes windows of at most {width} bases "
-                          "(a whole number of its tokens after the species token)")  # fmt: skip
+        most, k = default_window(model, 1 << 30), frames(model)
+        reason = (f"at most {most:,} bases fit in its context" if options.window > most
+                  else f"a window must be a whole number of its {k}-base tokens, e.g. {width}")  # fmt: skip
+        raise ConfigError(f"--window {options.window}: {reason}")
     calibration = read_calibration(options.calibrate) if options.calibrate else None
-    settings = VepSettings(model_name, source, str(Path(genome).resolve()), width, options.species)
+    settings = VepSettings(model_name, source, str(Path(genome).resolve()), width, options.species,
+                           len(variants), _digest(variants))  # fmt: skip
     parts = _parts_folder(out, settings)
     column = score_column(model)
     chunks = range(0, len(variants), CHUNK)
@@ -120,9 +130,11 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
     if bar is not None:
         bar.close()
     saved_scores: dict[str, list[np.ndarray]] = {}
-    for number, _ in enumerate(chunks):
+    for number, start in enumerate(chunks):
         with np.load(parts / f"chunk-{number:06d}.npz") as saved:
             for name in saved.files:
+                if len(saved[name]) != len(variants[start : start + CHUNK]):
+                    raise DataError(f"{parts}/chunk-{number:06d}.npz does not fit this run; delete {parts}")
                 saved_scores.setdefault(name, []).append(saved[name])
     table = {name: np.concatenate(values) for name, values in saved_scores.items()}
     if calibration is not None:
@@ -134,6 +146,11 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
     kinds = [v.kind for v in variants]
     return dict(variants=len(variants), snvs=kinds.count("SNV"), indels=kinds.count("indel"), window=width,
                 score=column, out=str(out))  # fmt: skip
+
+
+def _digest(variants: list[Variant]) -> str:
+    text = "\n".join(f"{v.chrom}:{v.pos}:{v.ref}:{v.alt}" for v in variants)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_calibration(path: str | Path) -> dict[str, np.ndarray]:
@@ -160,6 +177,8 @@ def percentiles(table: dict[str, np.ndarray], calibration: dict[str, np.ndarray]
     for name, values in table.items():
         if name in calibration:
             reference = calibration[name][np.isfinite(calibration[name])]
+            if not len(reference):
+                raise DataError(f"{source}: column {name} holds no finite score to calibrate against")
             out[f"{name}_percentile"] = 100.0 * np.searchsorted(reference, values, side="right") / len(reference)
     if not out:
         raise DataError(f"{source}: holds none of this model's scores ({', '.join(table)})")
@@ -243,20 +262,23 @@ def _write_bedgraph(out, variants: list[Variant], values: np.ndarray, column: st
 
 
 def _write_vcf(out, vcf, variants: list[Variant], scores: dict[str, np.ndarray], column: str) -> None:
-    """A copy of the input VCF with ``DNAGPT_<SCORE>`` INFO fields, one value per ALT (``.`` where skipped)."""
+    """A copy of the input VCF with ``DNAGPT_<SCORE>`` INFO fields (with ``--calibrate`` also
+    ``DNAGPT_<SCORE>_PERCENTILE``), one value per ALT (``.`` where skipped); records without an
+    ALT allele are copied unchanged."""
     from cyvcf2 import VCF, Writer
 
     by_allele = {(v.line, v.allele): i for i, v in enumerate(variants)}
-    fields = {f"DNAGPT_{name.upper()}": name for name in (column, "embedding_distance")}
+    names = (column, "embedding_distance", f"{column}_percentile", "embedding_distance_percentile")
+    fields = {f"DNAGPT_{name.upper()}": name for name in names if name in scores}
     reader = VCF(str(vcf))
     for field, name in fields.items():
         what = f"dnagpt vep: {name.replace('_', ' ')} of each ALT allele"
         reader.add_info_to_header({"ID": field, "Number": "A", "Type": "Float", "Description": what})
-    header_lines = vcf_header_lines(vcf)
+    header_lines = vcf_layout(vcf).header_lines
     with atomic_path(out) as tmp:
         writer = Writer(str(tmp), reader, mode="wz")
         for line, record in enumerate(reader, start=header_lines + 1):
-            for field, name in fields.items():
+            for field, name in fields.items() if record.ALT else ():
                 values = []
                 for allele in range(1, len(record.ALT) + 1):
                     i = by_allele.get((line, allele))

@@ -155,7 +155,7 @@ def _token_span(model: PretrainedModel, ids: torch.Tensor, length: int, first: i
     if isinstance(tok, KmerTokenizer):
         sizes = [tok.k] * (length - first)
     else:
-        sizes = [len(tok.piece(int(i))) for i in ids[first:length]]
+        sizes = [len(tok.piece(i)) for i in ids[first:length].tolist()]  # one copy off the GPU
     bounds = np.cumsum([0, *sizes])
     lo = int(np.searchsorted(bounds, start, side="right")) - 1
     hi = int(np.searchsorted(bounds, max(end, start + 1), side="left"))

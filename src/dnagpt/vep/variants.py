@@ -89,7 +89,8 @@ class InvalidVariant(DataError):
 def read_variants(path: str | Path, reference: Reference, skip_invalid: bool = False) -> tuple[list[Variant], int]:
     """Every ALT allele of every record of a VCF/BCF, normalised against ``reference``.
 
-    Returns the variants and how many alleles were skipped. Without ``skip_invalid`` the first
+    Returns the variants and how many were skipped: records without an ALT allele (``.``) always,
+    invalid alleles with ``skip_invalid``. Without ``skip_invalid`` the first
     problem (REF not matching the genome, a chromosome missing from the FASTA, a symbolic or
     non-ACGT allele, a malformed line) is an :class:`InvalidVariant` naming the file and line.
     """
@@ -104,39 +105,63 @@ def read_variants(path: str | Path, reference: Reference, skip_invalid: bool = F
         vcf = VCF(str(path))
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable VCF/BCF file ({e})") from None
-    header_lines = vcf_header_lines(path)
+    layout = vcf_layout(path)
     variants, skipped = [], 0
-    for line, record in _records(vcf, path, header_lines):
-        for allele, alt in enumerate(record.ALT or [], start=1):
+    for line, record in _records(vcf, path, layout):
+        skipped += not record.ALT  # ALT "." (a site without an alternative allele): nothing to score
+        for allele, alt in enumerate(record.ALT, start=1):
             try:
                 variants.append(_variant(reference, record, alt, allele, line))
             except InvalidVariant as e:
                 if not skip_invalid:
                     raise InvalidVariant(
-                        f"{path}: line {line}: {e} (or pass --skip-invalid to skip such records)"
+                        f"{path}: {layout.unit} {line}: {e} (or pass --skip-invalid to skip such records)"
                     ) from None
                 skipped += 1
     vcf.close()
     return variants, skipped
 
 
-def vcf_header_lines(path: str | Path) -> int:
-    """How many header lines a text VCF (plain or gzipped) has, so records can be named by line."""
+@dataclass(frozen=True)
+class VcfLayout:
+    """What :func:`vcf_layout` learns from one pass over a VCF before cyvcf2 reads it."""
+
+    header_lines: int  # records start on line header_lines + 1 (text VCF)
+    unit: str  # how records are named in messages: "line" (text VCF) or "record" (BCF)
+
+
+def vcf_layout(path: str | Path) -> VcfLayout:
+    """Count the header lines of a VCF (plain or gzipped) so records can be named by line, and check
+    that no line is blank (htslib crashes the process on an empty line). A BCF is binary: its
+    records are named by number."""
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
-    count = 0
     with opener(path, "rb") as fh:
+        if fh.read(3) == b"BCF":
+            return VcfLayout(0, "record")
+        fh.seek(0)
+        header = 0
         for line in fh:
             if not line.startswith(b"#"):
                 break
-            count += 1
-    return count
+            header += 1
+        fh.seek(0)
+        lines, previous = 0, b"\n"
+        while block := fh.read(1 << 20):
+            text = (previous + block).replace(b"\r\n", b"\n")
+            at = text.find(b"\n\n")
+            if at >= 0:
+                number = lines + text[: at + 1].count(b"\n") - (previous == b"\n") + 1
+                raise DataError(f"{path}: line {number}: blank line; a VCF has none (remove it: grep -v '^$')")
+            lines += block.count(b"\n")
+            previous = block[-1:]
+    return VcfLayout(header, "line")
 
 
-def _records(vcf, path: Path, header_lines: int) -> Iterator[tuple[int, object]]:
+def _records(vcf, path: Path, layout: VcfLayout) -> Iterator[tuple[int, object]]:
     records = iter(vcf)
-    line = header_lines
+    line = layout.header_lines
     while True:
         line += 1
         try:
@@ -144,7 +169,7 @@ def _records(vcf, path: Path, header_lines: int) -> Iterator[tuple[int, object]]
         except StopIteration:
             return
         except Exception as e:  # htslib reports malformed records as plain exceptions
-            raise DataError(f"{path}: line {line}: malformed record ({e})") from None
+            raise DataError(f"{path}: {layout.unit} {line}: malformed record ({e})") from None
 
 
 def _variant(reference: Reference, record, alt: str, allele: int, line: int) -> Variant:
@@ -166,6 +191,8 @@ def _variant(reference: Reference, record, alt: str, allele: int, line: int) -> 
     if genome != ref_allele and "N" not in ref_allele:
         raise InvalidVariant(f"{chrom}:{pos}: REF {ref_allele} does not match the genome ({genome}); "
                              "is the VCF on the same assembly as the FASTA?")  # fmt: skip
+    if alt == genome:  # REF written with N where the genome has a base
+        raise InvalidVariant(f"{chrom}:{pos}: ALT {alt} equals the genome's base at REF {ref_allele}")
     pos, ref_allele, alt = normalise(reference, rec, pos, genome, alt)
     return Variant(chrom, pos, ref_allele, alt, record.ID or ".", line, allele)
 
