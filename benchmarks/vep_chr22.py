@@ -6,19 +6,23 @@ above 5 %; purifying selection keeps damaging alleles rare, so a useful score ra
 more damaging. Each score is read in a direction fixed beforehand (rare = lower likelihood, larger
 embedding change, more conserved site, less mutable context) and scored by AUROC with a bootstrap
 standard error, and the odds ratio at a 10 % false-positive rate. SNVs and indels are apart.
+Every row is scored on the same SNVs; the main subset keeps those whose high-confidence ancestral
+allele (upper-case AA) is REF, so that ALT is the new allele whose effect is being asked about.
 
 Scores compared (SNVs):
   * each model given with --models, through ``dnagpt vep`` (likelihood ratio, embedding distance);
-  * the same DNAGPT shape with random weights (what the architecture gives without training);
+  * the shapes given with --controls with random weights (what the architecture gives untrained);
   * conservation: how many of chimp, gorilla and orangutan carry the human reference base
-    (read from the chr22 primate alignment, source ``hg19-chr22-primates``);
+    (read from the chr22 primate alignment, source ``hg19-chr22-primates``); where REF is the
+    derived allele this reads "primates differ", so it is honest only on ALT-derived sites;
   * mutability: how often the reference base in its trinucleotide context differs from the chimp
     base, as the ALT base, on the rest of chr22 (human-chimp divergence as a mutation-rate proxy);
   * CpG: whether the SNV is a transition at a CpG site.
 Derived alleles (ancestral allele AA known): Spearman correlation between the derived allele's
 frequency and its likelihood ratio.
 
-    python benchmarks/vep_chr22.py [--models dnagpt-small-multispecies ...] [--out benchmarks/vep] [--no-control]
+    python benchmarks/vep_chr22.py [--models dnagpt-small-multispecies gpn=runs/gpn/model ...]
+                                   [--controls dnagpt-small gpn-small bert-small] [--out benchmarks/vep]
 
 Writes OUT/results.json, OUT/report.md, OUT/roc_snv.png and one score table per model.
 """
@@ -57,13 +61,14 @@ def variant_sites() -> list[dict]:
     for record in VCF(str(path)):
         if len(record.ALT) != 1:
             continue
-        ac, af = record.INFO.get("AC"), record.INFO.get("AF")
+        ac, an = record.INFO.get("AC"), record.INFO.get("AN")
+        af = ac / an  # the exact count: AF is rounded in the file
         label = 1 if ac == 1 else 0 if 0.05 < af < 0.95 else None
         if label is None:
             continue
-        aa = (record.INFO.get("AA") or "N").upper()
+        aa = record.INFO.get("AA") or "."  # upper case: high-confidence ancestral call; lower: low confidence
         sites.append(dict(pos=record.POS, ref=record.REF, alt=record.ALT[0], id=record.ID or ".", label=label,
-                          af=float(af), ancestral=aa))  # fmt: skip
+                          af=af, ancestral=aa if aa in ("A", "C", "G", "T") else None))  # fmt: skip
     return sites
 
 
@@ -149,10 +154,18 @@ def baselines(sites: list[dict], chrom: str) -> dict[str, np.ndarray]:
             "CpG transition": np.array(cpg)}  # fmt: skip
 
 
-def model_scores(name: str, model, vcf: Path, genome: Path, out: Path) -> dict[str, np.ndarray]:
+def model_scores(name: str, model, vcf: Path, genome: Path, out: Path, sites: list[dict]) -> dict[str, np.ndarray]:
+    """The model's ``dnagpt vep`` table for ``vcf``, reused from an earlier run only if it holds
+    exactly these sites in this order."""
     import pyarrow.parquet as pq
 
     table_path = out / f"scores-{name}.parquet"
+    if table_path.exists():
+        saved = pq.read_table(table_path, columns=["pos", "ref", "alt"]).to_pydict()
+        if list(zip(saved["pos"], saved["ref"], saved["alt"], strict=True)) != [
+            (s["pos"], s["ref"], s["alt"]) for s in sites
+        ]:
+            table_path.unlink()  # scored on another site list
     if not table_path.exists():
         score_vcf(model, name, vcf, genome, table_path, VepOptions(batch_size=32))
     return pq.read_table(table_path).to_pydict()
@@ -164,81 +177,130 @@ def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+CONTROLS = ("dnagpt-small", "gpn-small", "bert-small")  # shapes with a random-weights control
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=["dnagpt-small-multispecies"])
+    parser.add_argument("--models", nargs="+", default=["dnagpt-small-multispecies"],
+                        help="model names or folders; NAME=PATH labels a folder")  # fmt: skip
+    parser.add_argument("--controls", nargs="*", default=["dnagpt-small"], choices=CONTROLS,
+                        help="random-weights models of these shapes (the architecture untrained)")  # fmt: skip
     parser.add_argument("--out", default=str(HERE / "vep"))
-    parser.add_argument("--no-control", action="store_true", help="leave out the random-weights control model")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
-    sites = variant_sites()
-    genome = genome_fasta()
     chrom = hg19_chr22().seq
-    sites = [s for s in sites if chrom[s["pos"] - 1 : s["pos"] - 1 + len(s["ref"])] == s["ref"]]
+    every = variant_sites()
+    sites = [s for s in every if chrom[s["pos"] - 1 : s["pos"] - 1 + len(s["ref"])] == s["ref"]]
+    dropped = len(every) - len(sites)  # REF where the alignment has no human base (N in our chr22)
+    genome = genome_fasta()
     vcf = out / "variants.vcf"
     write_vcf(sites, vcf)
     snv = np.array([len(s["ref"]) == len(s["alt"]) == 1 for s in sites])
     labels = np.array([s["label"] for s in sites])
-    rows, curves = [], {}
+    alt_derived = np.array([s["ancestral"] == s["ref"] for s in sites])
+    ref_derived = np.array([s["ancestral"] == s["alt"] for s in sites])
 
-    def add(name: str, scores: np.ndarray, kind: str, mask: np.ndarray) -> None:
-        result = separation(labels[mask], scores[mask])
-        rows.append(dict(score=name, variants=kind, **result))
-        if kind == "SNV":
-            curves[name] = (labels[mask], scores[mask])
-
-    models = {name: load_model(name) for name in args.models}
-    if not args.no_control:
+    models = {}
+    for spec in args.models:
+        label, _, path = spec.rpartition("=")
+        models[label or Path(path).name] = load_model(path)
+    for shape in args.controls:
         torch.manual_seed(0)
-        models["dnagpt-small, random weights"] = build_model(get_config("dnagpt-small"))
+        models[f"{shape}, random weights"] = build_model(get_config(shape))
+    scores: dict[str, np.ndarray] = {}
     derived = []
     for name, model in models.items():
-        table = model_scores(name.replace(" ", "_").replace(",", ""), model, vcf, genome, out)
+        table = model_scores(name.replace(" ", "_").replace(",", ""), model, vcf, genome, out, sites)
         column = "llr" if "llr" in table else "masked_llr"
-        likelihood, distance = np.array(table[column]), np.array(table["embedding_distance"])
-        for kind, mask in (("SNV", snv), ("indel", ~snv)):
-            if mask.any():
-                add(f"{name}: -{column}", -likelihood, kind, mask)
-                add(f"{name}: embedding distance", distance, kind, mask)
-        known = np.array([s["ancestral"] in (s["ref"], s["alt"]) for s in sites]) & snv
-        alt_derived = np.array([s["ancestral"] == s["ref"] for s in sites])
-        daf = np.where(alt_derived, [s["af"] for s in sites], 1 - np.array([s["af"] for s in sites]))
+        likelihood = np.array(table[column], dtype=float)
+        scores[f"{name}: -{column}"] = -likelihood
+        scores[f"{name}: embedding distance"] = np.array(table["embedding_distance"], dtype=float)
+        known = (alt_derived | ref_derived) & snv
+        af = np.array([s["af"] for s in sites])
+        daf = np.where(alt_derived, af, 1 - af)
         derived_llr = np.where(alt_derived, likelihood, -likelihood)
         derived.append(dict(score=f"{name}: {column} of the derived allele", sites=int(known.sum()),
                             spearman_with_daf=spearman(daf[known], derived_llr[known])))  # fmt: skip
-    for name, scores in baselines([s for s, m in zip(sites, snv, strict=True) if m], chrom).items():
-        full = np.full(len(sites), np.nan)
-        full[snv] = scores
-        add(name, full, "SNV", snv)
-    results = dict(region="hg19 chr22:50.3-51.0 Mb", rare="AC = 1 of 2,184", common="MAF > 5 %",
-                   snvs=dict(rare=int(labels[snv].sum()), common=int((1 - labels[snv]).sum())),
-                   indels=dict(rare=int(labels[~snv].sum()), common=int((1 - labels[~snv]).sum())),
-                   rows=rows, derived=derived)  # fmt: skip
+    for name, values in baselines([s for s, m in zip(sites, snv, strict=True) if m], chrom).items():
+        scores[name] = np.full(len(sites), np.nan)
+        scores[name][snv] = values
+    # one subset for every row: SNVs that every score covers
+    covered = snv & np.all([np.isfinite(v) for v in scores.values()], axis=0)
+    subsets = {"ALT derived": covered & alt_derived, "all": covered}
+    rows, curves = [], {}
+    for subset, mask in subsets.items():
+        for name, values in scores.items():
+            rows.append(dict(score=name, variants=f"SNV, {subset}", **separation(labels[mask], values[mask])))
+            if subset == "ALT derived":
+                curves[name] = (labels[mask], values[mask])
+    indel = ~snv
+    if labels[indel].sum() and (1 - labels[indel]).sum():  # both classes present
+        for name, values in scores.items():
+            if np.isfinite(values[indel]).all():
+                rows.append(dict(score=name, variants="indel", **separation(labels[indel], values[indel])))
+    half = 256  # the windows' reach around a site
+    n_fraction = [chrom[max(s["pos"] - 1 - half, 0) : s["pos"] - 1 + half].count("N") / (2 * half)
+                  for s, m in zip(sites, covered, strict=True) if m]  # fmt: skip
+    results = dict(
+        region="hg19 chr22:50.3-51.0 Mb", rare="AC = 1 of 2,184", common="MAF > 5 % (AC/AN)",
+        sites_in_vcf=len(every), dropped_reference_n=dropped,
+        snvs=dict(rare=int(labels[snv].sum()), common=int((1 - labels[snv]).sum())),
+        indels=dict(rare=int(labels[indel].sum()), common=int((1 - labels[indel]).sum())),
+        subsets={name: dict(rare=int(labels[m].sum()), common=int((1 - labels[m]).sum()))
+                 for name, m in subsets.items()},
+        window_n_fraction=float(np.mean(n_fraction)), rows=rows, derived=derived,
+    )  # fmt: skip
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
-    roc_figure(curves, out / "roc_snv.png", "rare (AC = 1) vs common (MAF > 5 %) SNVs, chr22:50.3-51.0 Mb")
+    roc_figure(curves, out / "roc_snv.png", "rare (AC = 1) vs common (MAF > 5 %) SNVs, ALT derived")
     atomic_write_text(out / "report.md", report(results))
     print(report(results))
 
 
+def _ratio(row: dict) -> str:
+    if np.isfinite(row["odds_ratio"]):
+        return f"{row['odds_ratio']:.2f}"
+    return f"n/a ({100 * row['odds_ratio_fpr']:.0f} % reached)"
+
+
 def report(results: dict) -> str:
+    sub = results["subsets"]
     lines = [
         "# Rare vs common variants, hg19 chr22:50.3-51.0 Mb (1000 Genomes phase 1)",
         "",
-        f"SNVs: {results['snvs']['rare']:,} rare, {results['snvs']['common']:,} common; indels: "
-        f"{results['indels']['rare']:,} rare, {results['indels']['common']:,} common. Written by "
-        "`python benchmarks/vep_chr22.py`. Each score is read in a direction fixed beforehand; "
-        "AUROC 0.5 = no separation; +- = bootstrap standard error; OR = odds ratio at 10 % false positives.",
+        f"Sites in the VCF slice (rare AC = 1, or common MAF > 5 %, biallelic): {results['sites_in_vcf']:,}; "
+        f"{results['dropped_reference_n']:,} left out because our chr22 (read from the primate alignment) "
+        f"has N at their REF. SNVs: {results['snvs']['rare']:,} rare, {results['snvs']['common']:,} common; "
+        f"indels: {results['indels']['rare']:,} rare, {results['indels']['common']:,} common"
+        + (" (no rare indel: indels are not evaluated)" if not results["indels"]["rare"] else "")
+        + ". "
+        "Every row is scored on the same SNVs: those every score covers. **ALT derived** (the main test): "
+        f"the high-confidence ancestral allele is REF, so ALT is the new allele ({sub['ALT derived']['rare']:,} "
+        f"rare, {sub['ALT derived']['common']:,} common); **all**: every covered SNV "
+        f"({sub['all']['rare']:,} rare, {sub['all']['common']:,} common), where a common variant's REF is often "
+        "the derived allele, which flatters conservation. The windows around these sites are "
+        f"{100 * results['window_n_fraction']:.1f} % N on average. Written by `python benchmarks/vep_chr22.py`. "
+        "Each score is read in a direction fixed beforehand; AUROC 0.5 = no separation; +- = bootstrap "
+        "standard error; OR = odds ratio at 10 % false positives (n/a where a score with few values "
+        "cannot reach 10 %).",
         "",
-        "| variants | score | AUROC | OR at 10 % FPR |",
-        "| --- | --- | ---: | ---: |",
+        "| score | AUROC, ALT derived | OR at 10 % FPR | AUROC, all SNVs |",
+        "| --- | ---: | ---: | ---: |",
     ]
-    for r in sorted(results["rows"], key=lambda r: (r["variants"] != "SNV", -r["auroc"])):
-        lines.append(f"| {r['variants']} | {r['score']} | {r['auroc']:.3f} +- {r['auroc_se']:.3f} | "
-                     f"{r['odds_ratio']:.2f} |")  # fmt: skip
-    lines += ["", "| derived alleles | sites | Spearman with derived allele frequency |", "| --- | ---: | ---: |"]
+    main_rows = [r for r in results["rows"] if r["variants"] == "SNV, ALT derived"]
+    every = {r["score"]: r for r in results["rows"] if r["variants"] == "SNV, all"}
+    for r in sorted(main_rows, key=lambda r: -r["auroc"]):
+        a = every[r["score"]]
+        lines.append(f"| {r['score']} | {r['auroc']:.3f} +- {r['auroc_se']:.3f} | {_ratio(r)} | "
+                     f"{a['auroc']:.3f} +- {a['auroc_se']:.3f} |")  # fmt: skip
+    indels = [r for r in results["rows"] if r["variants"] == "indel"]
+    if indels:
+        lines += ["", "| indels | AUROC | OR at 10 % FPR |", "| --- | ---: | ---: |"]
+        lines += [f"| {r['score']} | {r['auroc']:.3f} +- {r['auroc_se']:.3f} | {_ratio(r)} |" for r in indels]
+    lines += ["", "| derived alleles (high-confidence ancestral) | SNVs | Spearman with derived allele frequency |",
+              "| --- | ---: | ---: |"]  # fmt: skip
     for d in results["derived"]:
         lines.append(f"| {d['score']} | {d['sites']:,} | {d['spearman_with_daf']:+.3f} |")
     return "\n".join(lines) + "\n"

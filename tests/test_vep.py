@@ -236,7 +236,10 @@ def test_separation_reads_auroc_odds_ratio_and_roc():
     assert result["auroc"] == pytest.approx(8 / 12) and result["missing"] == 1 and 0 < result["auroc_se"] < 0.5
     # threshold: the 75th percentile of the negatives (0.3 + 0.75 * ... -> 0.4); above it 2 positives, 1 negative
     kept = np.isfinite(scores)
-    assert odds_ratio_at(labels[kept], scores[kept], 0.25) == pytest.approx((2.5 / 1.5) / (1.5 / 3.5))
+    assert odds_ratio_at(labels[kept], scores[kept], 0.25) == pytest.approx(((2.5 / 1.5) / (1.5 / 3.5), 0.25))
+    flag = np.array([1.0, 1, 0, 1, 0, 0, 0, 0])  # two values: no threshold leaves 10 % of negatives above
+    result = separation(labels, flag, fpr=0.1, bootstrap=50)
+    assert np.isnan(result["odds_ratio"]) and result["odds_ratio_fpr"] == pytest.approx(0.2)
     fpr, tpr = roc_points(labels, scores)
     assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and list(tpr[:3]) == [0, 1 / 3, 2 / 3]
 
@@ -253,6 +256,13 @@ def test_region_track_and_calibrated_percentiles(models, genome, tmp_path, capsy
     assert track[0].startswith("track type=bedGraph") and track[1].split("\t")[:3] == ["chr1", "100", "101"]
     llr = np.array([float(r[7]) for r in rows]).reshape(10, 3).mean(1)
     assert np.allclose([float(line.split("\t")[3]) for line in track[1:]], llr, atol=1e-4)
+    assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "track.bw")]) == 0
+    import pyBigWig
+
+    bigwig = pyBigWig.open(str(tmp_path / "track.bw"))
+    assert bigwig.chroms() == {"chr1": len(CHR1)}
+    assert np.allclose(bigwig.values("chr1", 100, 110), llr, atol=1e-4)  # bigWig stores 32-bit floats
+    bigwig.close()
     assert main([*base, "--region", "chr1:101-110", "--out", str(tmp_path / "track.parquet")]) == 0
     assert main([*base, "--region", "chr1:101-110", "--calibrate", str(tmp_path / "track.parquet"),
                  "--out", str(tmp_path / "calibrated.tsv")]) == 0  # fmt: skip

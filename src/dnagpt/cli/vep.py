@@ -12,12 +12,12 @@ def _vep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("vcf", nargs="?", help="VCF or BCF file of variants (plain or bgzipped); multi-allelic "
                                           "records give one row per ALT")  # fmt: skip
     p.add_argument("--region", help="instead of a VCF: score all three substitutions at every base of "
-                                    "CHR:START-END (1-based), e.g. for a .bedgraph track")  # fmt: skip
+                                    "CHR:START-END (1-based), e.g. for a .bedgraph or .bw track")  # fmt: skip
     p.add_argument("--genome", required=True, help="FASTA of the genome the VCF is on (plain or gzipped); "
                                                    "chromosome names may differ by a 'chr' prefix")  # fmt: skip
     p.add_argument("--out", required=True, help="output file: .parquet, .tsv, .vcf.gz (the input VCF with "
-                                                "the scores added as INFO fields) or .bedgraph (the mean score "
-                                                "at each position)")  # fmt: skip
+                                                "the scores added as INFO fields), or a genome-browser track "
+                                                "of the mean score at each position: .bedgraph or .bw")  # fmt: skip
     p.add_argument("--calibrate", metavar="SCORES", help="score table of reference variants (e.g. common ones) "
                                                          "from dnagpt vep with the same model: adds each "
                                                          "score's percentile among them")  # fmt: skip

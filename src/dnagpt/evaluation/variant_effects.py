@@ -3,6 +3,9 @@
 Every score is read in one declared direction: higher means "more likely in the positive class".
 AUROC comes with a bootstrap standard error; the odds ratio is read at a fixed false-positive
 rate (the score threshold that a fraction ``fpr`` of the negatives exceed), as GPN reports it.
+A score with few distinct values (a CpG flag, a count of primates) may have no threshold near
+that rate: the rate actually reached is reported beside the ratio, and the ratio is NaN when it
+misses the asked rate by more than ``tolerance``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from .metrics import auroc
 from .plots import pyplot, save_figure
 
 
-def separation(labels, scores, fpr: float = 0.1, bootstrap: int = 1000, seed: int = 0) -> dict[str, float]:
-    """AUROC with bootstrap standard error, and the odds ratio at false-positive rate ``fpr``.
+def separation(labels, scores, fpr: float = 0.1, bootstrap: int = 1000, seed: int = 0,
+               tolerance: float = 0.02) -> dict[str, float]:  # fmt: skip
+    """AUROC with bootstrap standard error, and the odds ratio at false-positive rate ``fpr``
+    (``odds_ratio_fpr``: the rate reached; ``odds_ratio`` NaN if that is off by more than ``tolerance``).
 
     ``labels``: 1 for the positive class; ``scores``: higher = more positive. Variants without a
     score (NaN) are left out and counted in ``missing``.
@@ -30,21 +35,23 @@ def separation(labels, scores, fpr: float = 0.1, bootstrap: int = 1000, seed: in
         pick = rng.integers(0, len(labels), len(labels))
         if 0 < labels[pick].sum() < len(pick):
             draws.append(auroc(labels[pick], scores[pick]))
+    ratio, reached = odds_ratio_at(labels, scores, fpr)
     return dict(auroc=auroc(labels, scores), auroc_se=float(np.std(draws, ddof=1)),
-                odds_ratio=odds_ratio_at(labels, scores, fpr), positives=int(labels.sum()),
-                negatives=int((1 - labels).sum()), missing=int((~keep).sum()))  # fmt: skip
+                odds_ratio=ratio if abs(reached - fpr) <= tolerance else float("nan"), odds_ratio_fpr=reached,
+                positives=int(labels.sum()), negatives=int((1 - labels).sum()), missing=int((~keep).sum()))  # fmt: skip
 
 
-def odds_ratio_at(labels: np.ndarray, scores: np.ndarray, fpr: float) -> float:
+def odds_ratio_at(labels: np.ndarray, scores: np.ndarray, fpr: float) -> tuple[float, float]:
     """Odds of being positive above the threshold that ``fpr`` of the negatives exceed, over the
-    odds below it (0.5 added to every cell, so an empty cell gives a finite ratio)."""
+    odds below it (0.5 added to every cell, so an empty cell gives a finite ratio); and the
+    fraction of negatives actually above that threshold (ties can keep it far from ``fpr``)."""
     threshold = np.quantile(scores[labels == 0], 1 - fpr)
     above = scores > threshold
     a = (above & (labels == 1)).sum() + 0.5
     b = (above & (labels == 0)).sum() + 0.5
     c = (~above & (labels == 1)).sum() + 0.5
     d = (~above & (labels == 0)).sum() + 0.5
-    return float((a / b) / (c / d))
+    return float((a / b) / (c / d)), float((above & (labels == 0)).sum() / max((labels == 0).sum(), 1))
 
 
 def roc_points(labels, scores) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,8 @@ from ..models import PretrainedModel
 from .scoring import default_window, frames, score_column, score_variants
 from .variants import Reference, Variant, read_variants, vcf_layout
 
-FORMATS = (".parquet", ".tsv", ".vcf.gz", ".bedgraph")
+FORMATS = (".parquet", ".tsv", ".vcf.gz", ".bedgraph", ".bw")
+TRACKS = (".bedgraph", ".bw")  # one value per position
 CHUNK = 512  # variants per saved chunk
 BASES = "ACGT"
 
@@ -51,7 +52,8 @@ class VepSettings:
 
 
 def output_format(out: str | Path) -> str:
-    """The output format named by the file's ending (``.parquet``, ``.tsv``, ``.vcf.gz``, ``.bedgraph``)."""
+    """The output format named by the file's ending (``.parquet``, ``.tsv``, ``.vcf.gz``, ``.bedgraph``,
+    ``.bw`` for bigWig)."""
     for suffix in FORMATS:
         if str(out).endswith(suffix):
             return suffix
@@ -67,7 +69,7 @@ def score_vcf(model: PretrainedModel, model_name: str, vcf: str | Path, genome: 
     same command after an interruption scores only what is left.
     """
     fmt = output_format(out)
-    if options.calibrate and fmt == ".bedgraph":
+    if options.calibrate and fmt in TRACKS:
         raise ConfigError(f"{out}: --calibrate adds percentile columns, which .parquet, .tsv or .vcf.gz hold")
     reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
     variants, skipped = read_variants(vcf, reference, options.skip_invalid)
@@ -81,12 +83,12 @@ def score_vcf(model: PretrainedModel, model_name: str, vcf: str | Path, genome: 
 def score_region(model: PretrainedModel, model_name: str, region: str, genome: str | Path, out: str | Path,
                  options: VepOptions = VepOptions()) -> dict:  # fmt: skip
     """Score all three substitutions at every base of ``region`` (``CHR:START-END``, 1-based): a
-    per-position track. A ``.bedgraph`` output holds the mean likelihood score of the three;
+    per-position track. A ``.bedgraph`` or bigWig (``.bw``) output holds the mean likelihood score of the three;
     ``.parquet`` / ``.tsv`` hold one row per substitution. N bases are left out."""
     fmt = output_format(out)
     if fmt == ".vcf.gz":
-        raise ConfigError(f"{out}: a region is written as .bedgraph, .parquet or .tsv")
-    if options.calibrate and fmt == ".bedgraph":
+        raise ConfigError(f"{out}: a region is written as .bedgraph, .bw, .parquet or .tsv")
+    if options.calibrate and fmt in TRACKS:
         raise ConfigError(f"{out}: --calibrate adds percentile columns, which .parquet or .tsv hold")
     reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
     chrom, start, end = parse_region(region)
@@ -139,7 +141,7 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
     table = {name: np.concatenate(values) for name, values in saved_scores.items()}
     if calibration is not None:
         table.update(percentiles(table, calibration, options.calibrate))
-    _write(out, fmt, variants, table, column, vcf)
+    _write(out, fmt, variants, table, column, vcf, reference)
     for path in parts.iterdir():
         path.unlink()
     parts.rmdir()
@@ -231,7 +233,8 @@ def variant_table(variants: list[Variant], scores: dict[str, np.ndarray]) -> dic
     return table
 
 
-def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray], column: str, vcf) -> None:
+def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray], column: str, vcf,
+           reference: Reference) -> None:  # fmt: skip
     table = variant_table(variants, scores)
     if fmt == ".parquet":
         import pyarrow as pa
@@ -246,19 +249,43 @@ def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray]
         atomic_write_text(out, "\n".join(lines) + "\n")
     elif fmt == ".bedgraph":
         _write_bedgraph(out, variants, scores[column], column)
+    elif fmt == ".bw":
+        _write_bigwig(out, variants, scores[column], reference)
     else:
         _write_vcf(out, vcf, variants, scores, column)
 
 
-def _write_bedgraph(out, variants: list[Variant], values: np.ndarray, column: str) -> None:
-    """The mean score of the variants at each position (bedGraph: 0-based start, end exclusive)."""
+def _mean_by_position(variants: list[Variant], values: np.ndarray) -> dict[tuple[str, int], float]:
     by_position: dict[tuple[str, int], list[float]] = {}
     for v, value in zip(variants, values, strict=True):
         by_position.setdefault((v.chrom, v.pos), []).append(float(value))
+    return {key: float(np.mean(x)) for key, x in by_position.items()}
+
+
+def _write_bedgraph(out, variants: list[Variant], values: np.ndarray, column: str) -> None:
+    """The mean score of the variants at each position (bedGraph: 0-based start, end exclusive)."""
+    by_position = _mean_by_position(variants, values)
     lines = [f'track type=bedGraph name="dnagpt vep {column}" description="mean {column} of the variants at '
              'each position"']  # fmt: skip
-    lines += [f"{chrom}\t{pos - 1}\t{pos}\t{np.mean(x):.6g}" for (chrom, pos), x in sorted(by_position.items())]
+    lines += [f"{chrom}\t{pos - 1}\t{pos}\t{x:.6g}" for (chrom, pos), x in sorted(by_position.items())]
     atomic_write_text(out, "\n".join(lines) + "\n")
+
+
+def _write_bigwig(out, variants: list[Variant], values: np.ndarray, reference: Reference) -> None:
+    """The mean score at each position as bigWig (pyBigWig), chromosome sizes from the genome."""
+    try:
+        import pyBigWig
+    except ImportError:
+        raise ConfigError(f"{out}: writing bigWig needs pyBigWig: pip install 'dnagpt[genomes]'") from None
+    by_position = _mean_by_position(variants, values)
+    names = sorted({chrom for chrom, _ in by_position})
+    with atomic_path(out) as tmp:
+        track = pyBigWig.open(str(tmp), "w")
+        track.addHeader([(name, reference.record(name).length) for name in names])
+        for name in names:
+            here = sorted((pos, x) for (chrom, pos), x in by_position.items() if chrom == name)
+            track.addEntries(name, [pos - 1 for pos, _ in here], values=[x for _, x in here], span=1)
+        track.close()
 
 
 def _write_vcf(out, vcf, variants: list[Variant], scores: dict[str, np.ndarray], column: str) -> None:
