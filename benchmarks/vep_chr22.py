@@ -11,7 +11,7 @@ allele (upper-case AA) is REF, so that ALT is the new allele whose effect is bei
 
 Scores compared (SNVs):
   * each model given with --models, through ``dnagpt vep`` (likelihood ratio, embedding distance);
-  * the shapes given with --controls with random weights (what the architecture gives untrained);
+  * each model's shape with random weights (what the architecture gives untrained);
   * conservation: how many of chimp, gorilla and orangutan carry the human reference base
     (read from the chr22 primate alignment, source ``hg19-chr22-primates``); where REF is the
     derived allele this reads "primates differ", so it is honest only on ALT-derived sites;
@@ -22,7 +22,7 @@ Derived alleles (ancestral allele AA known): Spearman correlation between the de
 frequency and its likelihood ratio.
 
     python benchmarks/vep_chr22.py [--models dnagpt-small-multispecies gpn=runs/gpn/model ...]
-                                   [--controls dnagpt-small gpn-small bert-small] [--out benchmarks/vep]
+                                   [--no-controls] [--out benchmarks/vep]
 
 Writes OUT/results.json, OUT/report.md, OUT/roc_snv.png and one score table per model.
 """
@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dnagpt.config import get_config
 from dnagpt.data.datasets.genomes import hg19_chr22
 from dnagpt.data.fasta import format_fasta
 from dnagpt.data.sources import SOURCES, cache_root, fetch
@@ -177,15 +176,12 @@ def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-CONTROLS = ("dnagpt-small", "gpn-small", "bert-small")  # shapes with a random-weights control
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["dnagpt-small-multispecies"],
                         help="model names or folders; NAME=PATH labels a folder")  # fmt: skip
-    parser.add_argument("--controls", nargs="*", default=["dnagpt-small"], choices=CONTROLS,
-                        help="random-weights models of these shapes (the architecture untrained)")  # fmt: skip
+    parser.add_argument("--no-controls", action="store_true",
+                        help="leave out each model's random-weights copy (the architecture untrained)")  # fmt: skip
     parser.add_argument("--out", default=str(HERE / "vep"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -207,9 +203,9 @@ def main() -> None:
     for spec in args.models:
         label, _, path = spec.rpartition("=")
         models[label or Path(path).name] = load_model(path)
-    for shape in args.controls:
+    for name, model in list(models.items()) if not args.no_controls else ():
         torch.manual_seed(0)
-        models[f"{shape}, random weights"] = build_model(get_config(shape))
+        models[f"{name} shape, random weights"] = build_model(model.config).eval()
     scores: dict[str, np.ndarray] = {}
     derived = []
     for name, model in models.items():
