@@ -22,7 +22,7 @@ Derived alleles (ancestral allele AA known): Spearman correlation between the de
 frequency and its likelihood ratio.
 
     python benchmarks/vep_chr22.py [--models dnagpt-small-multispecies gpn=runs/gpn/model ...]
-                                   [--no-controls] [--out benchmarks/vep]
+                                   [--controls NAME ...] [--out benchmarks/vep]
 
 Writes OUT/results.json, OUT/report.md, OUT/roc_snv.png and one score table per model.
 """
@@ -180,8 +180,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["dnagpt-small-multispecies"],
                         help="model names or folders; NAME=PATH labels a folder")  # fmt: skip
-    parser.add_argument("--no-controls", action="store_true",
-                        help="leave out each model's random-weights copy (the architecture untrained)")  # fmt: skip
+    parser.add_argument("--controls", nargs="*", metavar="NAME",
+                        help="models given a random-weights copy (untrained architecture); default all")  # fmt: skip
     parser.add_argument("--out", default=str(HERE / "vep"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -203,7 +203,7 @@ def main() -> None:
     for spec in args.models:
         label, _, path = spec.rpartition("=")
         models[label or Path(path).name] = load_model(path)
-    for name, model in list(models.items()) if not args.no_controls else ():
+    for name, model in [(n, m) for n, m in models.items() if args.controls is None or n in args.controls]:
         torch.manual_seed(0)
         models[f"{name} shape, random weights"] = build_model(model.config).eval()
     scores: dict[str, np.ndarray] = {}
