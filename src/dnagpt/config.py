@@ -19,6 +19,8 @@ from .errors import ConfigError
 from .tokenizers import KmerTokenizer
 from .validation import build, settings
 
+MODEL_TYPE = "dnagpt"  # written as "model_type" in config.json: transformers' Auto classes key on it
+
 
 @settings
 class DNAGPTConfig:
@@ -63,10 +65,12 @@ class DNAGPTConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["kmer_sizes"] = list(self.kmer_sizes) if self.kmer_sizes is not None else None
-        return d
+        return {"model_type": MODEL_TYPE, **d}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "model configuration"):
+        if isinstance(d, dict) and d.get("model_type") == MODEL_TYPE:
+            d = {k: v for k, v in d.items() if k != "model_type"}
         return build(cls, d, where)
 
     def save(self, path: str | Path) -> None:

@@ -1,0 +1,198 @@
+"""Hugging Face ``transformers`` interoperability (the ``hf`` extra).
+
+``import dnagpt.hf`` registers dnagpt with ``transformers``' Auto classes (importing
+``transformers`` takes seconds, so plain ``import dnagpt`` does not). Then a directory written by
+dnagpt's ``save_pretrained`` (or a shipped model's directory) loads the Hugging Face way::
+
+    import dnagpt.hf
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+
+    model = AutoModelForCausalLM.from_pretrained("runs/demo/model")   # a DNAGPT decoder
+    ids = model.dnagpt.tokenizer().encode("<R>ATGGCGTAC")
+    out = model.generate(torch.tensor([ids]), max_new_tokens=20, do_sample=False)
+
+* ``AutoConfig``: :class:`DNAGPTHFConfig` (``model_type`` "dnagpt", which every saved
+  ``config.json`` carries), holding the dnagpt configuration's fields;
+* ``AutoModel``: the trunk of any family, returning ``last_hidden_state``;
+* ``AutoModelForCausalLM``: the DNAGPT decoder with its token head; works with ``generate``
+  (greedy, sampling, beam search), its key/value cache kept in ``transformers``' cache object;
+* ``AutoModelForMaskedLM``: the encoders (``bert`` and ``gpn`` families) with their token head.
+
+Each wrapper holds the dnagpt model as ``.dnagpt``; loading and saving go through dnagpt's own
+checked reader and writer, so the files are the same either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    GenerationMixin,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_outputs import BaseModelOutput, CausalLMOutputWithPast, MaskedLMOutput
+
+from .config import CONFIGS, MODEL_TYPE, DNAGPTConfig
+from .errors import CheckpointError
+from .models import PretrainedModel, build_model, load_model
+
+# transformers 5.x renamed the outputs' "past_key_values" to "cache"
+_CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+class DNAGPTHFConfig(PretrainedConfig):
+    """A dnagpt configuration (any family) as ``transformers`` sees it: the same fields, read
+    from and written to the same ``config.json``."""
+
+    model_type = MODEL_TYPE
+    attribute_map: ClassVar[dict[str, str]] = {  # the names transformers' generic code asks for
+        "hidden_size": "d_model",
+        "num_hidden_layers": "n_layer",
+        "num_attention_heads": "n_head",
+        "max_position_embeddings": "context_length",
+    }
+
+    def __init__(self, family: str = "dnagpt", **fields) -> None:
+        if family not in CONFIGS:
+            raise CheckpointError(f"unknown dnagpt model family {family!r}; known: {', '.join(CONFIGS)}")
+        own = {f: fields.pop(f) for f in CONFIGS[family].__dataclass_fields__ if f in fields and f != "family"}
+        own["family"] = family
+        self.dnagpt_fields = own
+        for key, value in own.items():
+            setattr(self, key, value)
+        fields.setdefault("tie_word_embeddings", False)  # the token head has its own weights
+        super().__init__(**fields)
+
+    def to_dnagpt(self) -> DNAGPTConfig:
+        """The dnagpt configuration these fields describe (checked as dnagpt checks any)."""
+        return CONFIGS[self.dnagpt_fields["family"]].from_dict(dict(self.dnagpt_fields), "Hugging Face configuration")
+
+    @classmethod
+    def from_dnagpt(cls, config: DNAGPTConfig) -> DNAGPTHFConfig:
+        fields = config.to_dict()
+        fields.pop("model_type", None)
+        return cls(**fields)
+
+
+class DNAGPTHFModel(PreTrainedModel):
+    """Any dnagpt family's trunk under ``transformers``' ``AutoModel``: ``last_hidden_state`` out."""
+
+    config_class = DNAGPTHFConfig
+    base_model_prefix = "dnagpt"
+    families: tuple[str, ...] = ("dnagpt", "bert", "gpn")  # the families this wrapper accepts
+    _supports_cache_class = True
+
+    def __init__(self, config: DNAGPTHFConfig, model: PretrainedModel | None = None) -> None:
+        super().__init__(config)
+        family = config.dnagpt_fields["family"]
+        if family not in self.families:
+            wanted = "AutoModelForCausalLM" if family == "dnagpt" else "AutoModelForMaskedLM"
+            raise CheckpointError(f"a {family!r} model cannot be read as {type(self).__name__}; use {wanted} "
+                                  "(or AutoModel for its hidden states)")  # fmt: skip
+        self.dnagpt = model if model is not None else build_model(config.to_dnagpt())
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args, dtype=None, **kwargs):
+        """Read a dnagpt directory (or a shipped model's name) with dnagpt's checked reader.
+        Hub options (``revision``, ``cache_dir`` ...) do not apply to a local directory and are
+        ignored; ``dtype`` (or ``torch_dtype``) casts the weights."""
+        dtype = dtype if dtype is not None else kwargs.get("torch_dtype")
+        if isinstance(dtype, str):
+            dtype = None if dtype == "auto" else getattr(torch, dtype)
+        model = load_model(pretrained_model_name_or_path, dtype=dtype or torch.float32)
+        wrapper = cls(DNAGPTHFConfig.from_dnagpt(model.config), model)
+        wrapper.config.name_or_path = str(pretrained_model_name_or_path)
+        return wrapper.eval()
+
+    def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:
+        """Write the dnagpt directory (safetensors weights, ``config.json``, ``tokenizer.json``)."""
+        self.dnagpt.save_pretrained(save_directory)
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.dnagpt.transformer.wte
+
+    def _trunk(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
+        mask = attention_mask.bool() if attention_mask is not None else None
+        return self.dnagpt(input_ids, attention_mask=mask, compute_heads=False)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> BaseModelOutput:
+        """Final hidden states ``[batch, length, d_model]``; ``attention_mask`` is 0 on padding."""
+        return BaseModelOutput(last_hidden_state=self._trunk(input_ids, attention_mask).hidden_states)
+
+
+class DNAGPTForMaskedLM(DNAGPTHFModel):
+    """The encoders (``bert``, ``gpn``) with their masked-token head, under ``AutoModelForMaskedLM``."""
+
+    families = ("bert", "gpn")
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **_,
+    ) -> MaskedLMOutput:
+        """Token logits at every position; with ``labels`` (-100 where not scored) the mean loss."""
+        hidden = self._trunk(input_ids, attention_mask).hidden_states
+        logits = self.dnagpt.token_logits(hidden)
+        loss = None
+        if labels is not None:
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=(hidden,))
+
+
+class DNAGPTForCausalLM(DNAGPTHFModel, GenerationMixin):
+    """The DNAGPT decoder with its token head, under ``AutoModelForCausalLM``; ``generate`` works."""
+
+    families = ("dnagpt",)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        labels: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        **_,
+    ) -> CausalLMOutputWithPast:
+        """Next-token logits. ``cache`` (``past_key_values`` before transformers 5.x) holds the
+        keys and values of the tokens before ``input_ids``; those of ``input_ids`` are appended to it.
+        With ``labels`` (the input ids, -100 where not scored) the mean next-token loss, shifted
+        as ``transformers`` does."""
+        cache = cache if cache is not None else past_key_values
+        if use_cache and cache is None:
+            cache = DynamicCache()
+        past_len = cache.get_seq_length() if cache is not None else 0
+        past = [(layer.keys, layer.values) for layer in cache.layers] if past_len else None
+        mask = attention_mask.bool() if attention_mask is not None else None
+        out = self.dnagpt(input_ids, attention_mask=mask, past_key_values=past, use_cache=cache is not None)
+        if cache is not None:
+            for i, (k, v) in enumerate(out.past_key_values):
+                cache.update(k[:, :, past_len:], v[:, :, past_len:], i)
+        loss = None
+        if labels is not None:
+            shifted = out.logits[:, :-1].flatten(0, 1).float()
+            loss = torch.nn.functional.cross_entropy(shifted, labels[:, 1:].flatten(), ignore_index=-100)
+        return CausalLMOutputWithPast(loss=loss, logits=out.logits, **{_CACHE_FIELD: cache})
+
+
+def register() -> None:
+    """Register dnagpt's configuration and models with the Auto classes (done on import; repeat-safe)."""
+    AutoConfig.register(MODEL_TYPE, DNAGPTHFConfig, exist_ok=True)
+    AutoModel.register(DNAGPTHFConfig, DNAGPTHFModel, exist_ok=True)
+    AutoModelForCausalLM.register(DNAGPTHFConfig, DNAGPTForCausalLM, exist_ok=True)
+    AutoModelForMaskedLM.register(DNAGPTHFConfig, DNAGPTForMaskedLM, exist_ok=True)
+
+
+register()
+
+__all__ = ["DNAGPTForCausalLM", "DNAGPTForMaskedLM", "DNAGPTHFConfig", "DNAGPTHFModel", "register"]

@@ -1,0 +1,105 @@
+"""Hugging Face interoperability: every family loads with transformers' Auto classes from a saved
+directory and gives what dnagpt gives; the decoder works with ``generate``."""
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+import dnagpt.hf  # noqa: E402  (registers the Auto classes)
+from dnagpt import get_config  # noqa: E402
+from dnagpt.errors import CheckpointError  # noqa: E402
+from dnagpt.generation import SamplingConfig, generate  # noqa: E402
+from dnagpt.models import build_model  # noqa: E402
+
+
+def _saved(tmp_path, name, **overrides):
+    torch.manual_seed(0)
+    model = build_model(get_config(name, **overrides)).eval()
+    model.save_pretrained(tmp_path / name)
+    return model, tmp_path / name
+
+
+def test_auto_config_reads_a_saved_directory(tmp_path):
+    model, path = _saved(tmp_path, "dnagpt-tiny")
+    config = transformers.AutoConfig.from_pretrained(path)
+    assert isinstance(config, dnagpt.hf.DNAGPTHFConfig)
+    assert config.to_dnagpt() == model.config
+    assert (config.hidden_size, config.num_hidden_layers) == (64, 2)
+
+
+@pytest.mark.parametrize("positions", ["learned", "rope", "alibi"])
+def test_generate_equals_dnagpt_greedy_decoding(tmp_path, positions):
+    model, path = _saved(tmp_path, "dnagpt-tiny", positions=positions)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(path)
+    assert isinstance(hf, dnagpt.hf.DNAGPTForCausalLM)
+    prompt = "<R>ACGTACGTTTGACCA"
+    ids = torch.tensor([model.tokenizer().encode(prompt).ids])
+    torch.testing.assert_close(hf(ids).logits, model(ids).logits)
+    ours = generate(model, [prompt], SamplingConfig(max_new_tokens=15, temperature=0, stop_ids=()))[0].token_ids
+    cached = hf.generate(ids, max_new_tokens=15, min_new_tokens=15, do_sample=False, pad_token_id=0)
+    plain = hf.generate(ids, max_new_tokens=15, min_new_tokens=15, do_sample=False, pad_token_id=0, use_cache=False)
+    assert cached[0, ids.shape[1] :].tolist() == ours
+    assert plain[0, ids.shape[1] :].tolist() == ours  # the cache changes nothing
+
+
+def test_generate_with_left_padding_matches_each_prompt_alone(tmp_path):
+    model, path = _saved(tmp_path, "dnagpt-tiny")
+    hf = transformers.AutoModelForCausalLM.from_pretrained(path)
+    tok = model.tokenizer()
+    prompts = ["<R>ACGTACGTTTGACCA", "<S>GG"]
+    batch = tok.batch_encode(prompts, padding_side="left")
+    out = hf.generate(batch.input_ids, attention_mask=batch.attention_mask.long(), max_new_tokens=8,
+                      min_new_tokens=8, do_sample=False, pad_token_id=tok.pad_id)  # fmt: skip
+    for row, prompt in enumerate(prompts):
+        alone = generate(model, [prompt], SamplingConfig(max_new_tokens=8, temperature=0, stop_ids=()))[0].token_ids
+        assert out[row, batch.input_ids.shape[1] :].tolist() == alone
+
+
+def test_beam_search_reorders_the_cache(tmp_path):
+    model, path = _saved(tmp_path, "dnagpt-tiny", positions="rope")
+    hf = transformers.AutoModelForCausalLM.from_pretrained(path)
+    ids = torch.tensor([model.tokenizer().encode("<R>ACGTACGTTTGACCA").ids])
+    options = dict(max_new_tokens=10, min_new_tokens=10, num_beams=3, do_sample=False, pad_token_id=0)
+    assert hf.generate(ids, **options).tolist() == hf.generate(ids, use_cache=False, **options).tolist()
+
+
+def test_causal_lm_loss_is_the_shifted_next_token_loss(tmp_path):
+    model, path = _saved(tmp_path, "dnagpt-tiny")
+    hf = transformers.AutoModelForCausalLM.from_pretrained(path)
+    ids = torch.tensor([model.tokenizer().encode("<R>ACGTACGTTTGACCAGGCATTAC").ids])
+    logits = model(ids).logits
+    expected = torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:])
+    torch.testing.assert_close(hf(ids, labels=ids).loss, expected)
+
+
+@pytest.mark.parametrize("name", ["bert-tiny", "gpn-tiny"])
+def test_encoders_load_as_masked_lm_and_auto_model(tmp_path, name):
+    model, path = _saved(tmp_path, name)
+    tok = model.tokenizer()
+    batch = tok.batch_encode(["<R>ACGTACGTTTGAACGTAC", "<R>ACG"])
+    mlm = transformers.AutoModelForMaskedLM.from_pretrained(path)
+    out = mlm(batch.input_ids, attention_mask=batch.attention_mask.long())
+    expected = model(batch.input_ids, attention_mask=batch.attention_mask)
+    torch.testing.assert_close(out.logits, expected.logits)
+    trunk = transformers.AutoModel.from_pretrained(path)
+    hidden = trunk(batch.input_ids, attention_mask=batch.attention_mask.long()).last_hidden_state
+    torch.testing.assert_close(hidden, expected.hidden_states)
+    with pytest.raises(CheckpointError, match="AutoModelForMaskedLM"):
+        transformers.AutoModelForCausalLM.from_pretrained(path)
+
+
+def test_hf_save_writes_the_dnagpt_directory(tmp_path):
+    model, path = _saved(tmp_path, "gpn-tiny")
+    mlm = transformers.AutoModelForMaskedLM.from_pretrained(path, dtype=torch.float32)
+    mlm.save_pretrained(tmp_path / "again")
+    again = dnagpt.models.load_model(tmp_path / "again")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[key], value)
+
+
+def test_shipped_model_loads_by_name():
+    hf = transformers.AutoModelForCausalLM.from_pretrained(
+        dnagpt.checkpoint.resolve_model_path("dnagpt-small-multispecies")
+    )
+    assert hf.dnagpt.config.name == "dnagpt-small"
