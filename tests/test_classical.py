@@ -73,6 +73,13 @@ def test_three_classes_and_the_majority_floor():
     assert m["accuracy"] > 0.7 and m["mcc"] > 0.5 and m["auroc"] > 0.8  # chance: 1/3, 0, 0.5
     m = cnn_classifier(tr, dv, te, ytr, ydv, yte, epochs=12, lrs=(1e-3,))
     assert m["accuracy"] > 0.6 and m["mcc"] > 0.4 and m["auroc"] > 0.75
+    assert m["epochs_trained"] == 12
+    early = cnn_classifier(tr, dv, te, ytr, ydv, yte, epochs=12, lrs=(1e-3,), patience=1)
+    assert early["best_epoch"] <= early["epochs_trained"] <= 12
+    if early["epochs_trained"] < 12:  # stopped: the epoch after its best did no better
+        assert early["epochs_trained"] - early["best_epoch"] == 1
+    if early["best_epoch"] == m["best_epoch"]:  # same seed, same epochs up to the stop
+        assert early["mcc"] == m["mcc"]
     floor = majority_class(ytr, yte)
     assert floor["mcc"] == 0.0 and abs(floor["accuracy"] - 1 / 3) < 0.01 and floor["auroc"] == 0.5
 

@@ -11,6 +11,7 @@ the model and checks every key and shape with :func:`check_state_dict`.
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import zipfile
@@ -22,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import DNAGPTConfig, config_names, get_config
 from .errors import CheckpointError, ConfigError
-from .io import verify_digest, write_with_digest
+from .io import atomic_write_text, verify_digest, write_with_digest
 from .resources import SHIPPED_MODELS
 
 WEIGHTS_FILE = "model.safetensors"
@@ -44,8 +45,13 @@ def write_checkpoint(
     state = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     meta = {"format": "pt", "dnagpt_config": config.name, **(metadata or {})}
     write_with_digest(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=meta))
-    config.save(directory / CONFIG_FILE)
-    config.tokenizer().save(directory / TOKENIZER_FILE)
+    tokenizer, fields = config.tokenizer(), config.to_dict()
+    if config.tokenizer_file is not None:  # the model keeps its own copy of its BPE vocabulary
+        tokenizer.save_pretrained(directory)  # the standard Hugging Face tokenizer.json
+        fields["tokenizer_file"] = TOKENIZER_FILE
+    else:
+        tokenizer.save(directory / TOKENIZER_FILE)
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(fields, indent=2) + "\n")
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -156,10 +162,10 @@ def _read_directory(path: Path) -> tuple[DNAGPTConfig, dict[str, torch.Tensor]]:
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path / CONFIG_FILE}: {e}") from e
     if (path / TOKENIZER_FILE).exists():
-        from .tokenizers import KmerTokenizer
+        from .tokenizers import load_tokenizer
 
         try:
-            saved = KmerTokenizer.load(path / TOKENIZER_FILE)
+            saved = load_tokenizer(path / TOKENIZER_FILE)
         except (ConfigError, KeyError, ValueError) as e:
             raise CheckpointError(f"{path / TOKENIZER_FILE}: {e}") from e
         if saved.to_dict() != config.tokenizer().to_dict():

@@ -9,6 +9,7 @@ small ones that train on a laptop CPU.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .errors import ConfigError
-from .tokenizers import KmerTokenizer
+from .tokenizers import KmerTokenizer, TokenLanguage, load_tokenizer
 from .validation import build, settings
 
 MODEL_TYPE = "dnagpt"  # written as "model_type" in config.json: transformers' Auto classes key on it
@@ -40,6 +41,9 @@ class DNAGPTConfig:
     # "rope" (rotary) or "alibi" (distance penalty); the last two may read inputs past context_length
     positions: Literal["learned", "rope", "alibi"] = "learned"
     name: str = "custom"  # a label only; shapes come from the fields above
+    # a BPE vocabulary (a folder of `dnagpt tokenizer train`, or its tokenizer.json) instead of the
+    # k-mers above; a saved model keeps its own copy, named "tokenizer.json" in its config.json
+    tokenizer_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
@@ -49,18 +53,19 @@ class DNAGPTConfig:
                               f"({self.d_model // self.n_head}) must be even")  # fmt: skip
         tokens = self.tokenizer().vocab_size
         if tokens != self.vocab_size:
-            raise ConfigError(
-                f"vocab_size {self.vocab_size} does not match the k-mer vocabulary "
-                f"(k={self.kmer}, sizes={self.kmer_sizes}) of {tokens} tokens"
-            )
+            which = (f"the BPE vocabulary {self.tokenizer_file}" if self.tokenizer_file
+                     else f"the k-mer vocabulary (k={self.kmer}, sizes={self.kmer_sizes})")  # fmt: skip
+            raise ConfigError(f"vocab_size {self.vocab_size} does not match {which} of {tokens} tokens")
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
 
-    def tokenizer(self) -> KmerTokenizer:
-        """The tokenizer whose ids this model reads."""
-        return KmerTokenizer(self.kmer, self.kmer_sizes)
+    def tokenizer(self) -> TokenLanguage:
+        """The tokenizer whose ids this model reads: k-mers, or the BPE vocabulary of ``tokenizer_file``."""
+        if self.tokenizer_file is None:
+            return KmerTokenizer(self.kmer, self.kmer_sizes)
+        return _read_tokenizer(self.tokenizer_file)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -88,6 +93,8 @@ class DNAGPTConfig:
         family = data.get("family", "dnagpt") if isinstance(data, dict) else None
         if family not in CONFIGS:
             raise ConfigError(f"{path}: unknown model family {family!r}; known: {', '.join(CONFIGS)}")
+        if isinstance(data.get("tokenizer_file"), str):  # a saved model names the copy beside it
+            data["tokenizer_file"] = str(Path(path).parent / data["tokenizer_file"])
         return CONFIGS[family].from_dict(data, str(path))
 
 
@@ -115,7 +122,25 @@ class ConvConfig(DNAGPTConfig):
 CONFIGS: dict[str, type[DNAGPTConfig]] = {"dnagpt": DNAGPTConfig, "bert": EncoderConfig, "gpn": ConvConfig}
 
 
-def _vocab(kmer_sizes: tuple[int, ...] | None, k: int = 6) -> int:
+def _read_tokenizer(path: str) -> TokenLanguage:
+    """The tokenizer at ``path``, read once while the file stays unchanged."""
+    file = Path(path) / "tokenizer.json" if Path(path).is_dir() else Path(path)
+    try:
+        stamp = file.stat().st_mtime_ns
+    except OSError:
+        raise ConfigError(f"{path}: no tokenizer file (give a folder of `dnagpt tokenizer train` or its "
+                          "tokenizer.json)") from None  # fmt: skip
+    return _read_tokenizer_once(str(file.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_tokenizer_once(path: str, stamp: int) -> TokenLanguage:
+    return load_tokenizer(path)
+
+
+def _vocab(kmer_sizes: tuple[int, ...] | None, k: int = 6, tokenizer_file: str | None = None) -> int:
+    if tokenizer_file is not None:
+        return _read_tokenizer(tokenizer_file).vocab_size
     return KmerTokenizer(k, kmer_sizes).vocab_size
 
 
@@ -206,7 +231,7 @@ def get_config(name: str, **overrides) -> DNAGPTConfig:
     fields = dict(_NAMED[name][1])
     fields.update(overrides)
     try:
-        fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6))
+        fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6), fields.get("tokenizer_file"))
     except (TypeError, ValueError) as e:
         raise ConfigError(f"configuration {name!r}: kmer / kmer_sizes {fields.get('kmer')!r} / "
                           f"{fields.get('kmer_sizes')!r} do not make a k-mer vocabulary ({e})") from None  # fmt: skip

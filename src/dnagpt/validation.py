@@ -82,7 +82,7 @@ MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.
 # Settings that runs started by an older dnagpt did not record, with the value those runs used: such a
 # run resumes as long as the setting keeps that value.
 ADDED_LATER = {"recipe.readout": "answer", "readout": "answer", "model_config.positions": "learned",
-               "model_config.model_type": "dnagpt"}  # fmt: skip
+               "model_config.model_type": "dnagpt", "model_config.tokenizer_file": None}  # fmt: skip
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

@@ -52,7 +52,8 @@ class BenchConfig:
     batch_size: Annotated[int, Field(ge=1)] = 16
     patience: Annotated[int, Field(ge=0)] = 2  # epochs without a better dev score before stopping
     readout: Readout = "answer"  # what DNAGPT's heads read: the answer position, or the mean over the sequence
-    cnn_epochs: Annotated[int, Field(ge=1)] = 15  # CNN epochs (best dev epoch and learning rate kept)
+    cnn_epochs: Annotated[int, Field(ge=1)] = 15  # CNN epochs at most (best dev epoch and learning rate kept)
+    cnn_patience: Annotated[int, Field(ge=1)] = 3  # CNN epochs without a better dev MCC before stopping
     data: str = ""  # where datasets are built (default: the cache)
 
 
@@ -169,7 +170,7 @@ def _kmer_logreg(run: Run) -> dict:
 
 def _cnn(run: Run) -> dict:
     seqs, ys = _classical_inputs(run)
-    return cnn_classifier(*seqs, *ys, epochs=run.cfg.cnn_epochs, seed=run.seed)
+    return cnn_classifier(*seqs, *ys, epochs=run.cfg.cnn_epochs, seed=run.seed, patience=run.cfg.cnn_patience)
 
 
 def _ridge(run: Run) -> dict:

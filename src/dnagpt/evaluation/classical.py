@@ -130,18 +130,22 @@ def one_hot(sequences: Sequence[str]) -> torch.Tensor:
 
 
 def cnn_classifier(train, dev, test, y_train, y_dev, y_test, epochs: int = 30, seed: int = 0,
-                   lrs: Sequence[float] = (1e-3, 3e-4)) -> dict:  # fmt: skip
+                   lrs: Sequence[float] = (1e-3, 3e-4), patience: int | None = None) -> dict:  # fmt: skip
     """Train ``SmallCNN`` with AdamW at each learning rate of ``lrs``; keep the (learning rate, epoch)
-    with the best dev MCC; its test ``classification_metrics``, ``lr``, ``best_epoch`` and size."""
+    with the best dev MCC; its test ``classification_metrics``, ``lr``, ``best_epoch``, the epochs
+    trained and size. With ``patience``, a learning rate's run stops after that many epochs
+    without a better dev MCC than its own best (the kept epoch is the best of those trained)."""
     xs = [one_hot(list(part)) for part in (train, dev, test)]
     ys = [torch.as_tensor(np.asarray(y, dtype=np.int64)) for y in (y_train, y_dev, y_test)]
     n_classes = max(2, int(max(y.max() for y in ys)) + 1)
     best = (-2.0, None, 0, 0.0)
+    trained = 0
     for lr in lrs:
         seed_everything(seed)
         model = SmallCNN(n_classes)
         optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
         generator = torch.Generator().manual_seed(seed)
+        own_best, own_epoch = -2.0, 0
         for epoch in range(epochs):
             model.train()
             for idx in torch.randperm(len(ys[0]), generator=generator).split(32):
@@ -149,15 +153,21 @@ def cnn_classifier(train, dev, test, y_train, y_dev, y_test, epochs: int = 30, s
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+            trained += 1
             model.eval()
             with torch.no_grad():
                 mcc = classification_metrics(ys[1].numpy(), model(xs[1]).argmax(-1).numpy())["mcc"]
             if mcc > best[0]:
                 best = (mcc, {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1, lr)
+            if mcc > own_best:
+                own_best, own_epoch = mcc, epoch
+            elif patience is not None and epoch - own_epoch >= patience:
+                break
     model = SmallCNN(n_classes)
     model.load_state_dict(best[1])
     model.eval()
     with torch.no_grad():
         probabilities = torch.softmax(model(xs[2]), dim=-1).numpy()
     metrics = classification_metrics(ys[2].numpy(), probabilities.argmax(-1), _scores(probabilities))
-    return metrics | {"lr": best[3], "best_epoch": best[2], "parameters": sum(p.numel() for p in model.parameters())}
+    return metrics | {"lr": best[3], "best_epoch": best[2], "epochs_trained": trained,
+                      "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip

@@ -102,7 +102,7 @@ class TaskCodec:
             raise DataError(
                 f"{e.source}, row {e.row}: {len(enc)} tokens{' with the stop symbol' if generating else ''}, "
                 f"more than the model's context of {self.context} "
-                f"(about {(self.context - 4) * self.tok.k} bp of sequence)"
+                f"(about {int((self.context - 4) * self.tok.bases_per_token)} bp of sequence)"
             )
         return enc
 

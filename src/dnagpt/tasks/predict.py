@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..evaluation.metrics import classification_metrics, regression_metrics
 from ..io import atomic_write_text
 from ..models import DNAGPT, load_model
+from ..tokenizers import KmerTokenizer, TokenLanguage
 from ..training.objectives import IGNORE
 from .codec import TaskCodec, load_task_codec
 from .spec import Example, build_examples
@@ -101,16 +102,28 @@ def _windowed(codec: TaskCodec, examples: list[Example]) -> tuple[list[Example],
     spec, tok = codec.spec, codec.tok
     out, owners = [], []
     for i, e in enumerate(examples):
-        overhead = len(tok.encode(spec.text("", e.numbers)))
-        room_bp = (codec.context - overhead) * tok.k
-        if room_bp <= 0:
+        room = codec.context - len(tok.encode(spec.text("", e.numbers)))
+        if room <= 0:
             raise ConfigError(f"row {e.row}: the prompt alone fills the model's context")
         bases = "".join(e.sequence.split())
-        for start in range(0, len(bases), room_bp):
-            chunk = bases[start : start + room_bp]
+        start = 0
+        while start < len(bases):
+            chunk = bases[start : start + _bases_in(tok, bases, start, room)]
             out.append(Example(e.row, spec.text(chunk, e.numbers), chunk, e.numbers, e.labels, e.value))
             owners.append(i)
+            start += len(chunk)
     return out, owners
+
+
+def _bases_in(tok: TokenLanguage, bases: str, start: int, room: int) -> int:
+    """How many bases from ``start`` make at most ``room`` tokens: ``room`` k-mers, or for BPE the
+    longest tenth-by-tenth shortening of the mean that fits (a token holds at least one base)."""
+    if isinstance(tok, KmerTokenizer):
+        return room * tok.k
+    n = int(room * tok.bases_per_token)
+    while n > room and len(tok.encode_bases(bases[start : start + n])) > room:
+        n = max(room, int(n * 0.9))
+    return max(n, room)
 
 
 def predictions_csv(codec: TaskCodec, examples: list[Example], preds: np.ndarray) -> str:

@@ -30,9 +30,10 @@ from ..evaluation.pretraining import (
     window_bases,
 )
 from ..io import atomic_write_text
-from ..models import DNAGPT, build_model
+from ..models import DNAGPT, MODEL_FAMILIES, build_model
 from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
+from ..tokenizers import KmerTokenizer
 from ..validation import check_resume
 from .distributed import DistributedContext
 from .masked_lm import MaskedLMTask, MaskedSampler
@@ -180,6 +181,10 @@ def run_pretraining(
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     model_cfg = build_model_config(cfg)
     tok = model_cfg.tokenizer()
+    if MODEL_FAMILIES[model_cfg.family].causal and not isinstance(tok, KmerTokenizer):
+        raise ConfigError("the DNAGPT pretraining tasks (next k-mer, GC content, order) read k-mer tokens: "
+                          "pretrain a BPE vocabulary with an encoder (--set model.config=bert-small), or leave "
+                          "model.tokenizer_file out")  # fmt: skip
     max_tokens = cfg.data.max_tokens or model_cfg.context_length - EXTRA_TOKENS
     min_tokens = cfg.data.min_tokens or max(1, int(0.7 * max_tokens))
     if max_tokens + EXTRA_TOKENS > model_cfg.context_length:
@@ -202,7 +207,7 @@ def run_pretraining(
     corpus = Corpus(
         read_manifest(manifest),
         cache / "genomes",
-        window_bp=max_tokens * tok.k,
+        window_bp=math.ceil(max_tokens * tok.bases_per_token),
         valid_fraction=cfg.data.valid_fraction,
         max_n_fraction=cfg.data.max_n_fraction,
     )
