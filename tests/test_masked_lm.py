@@ -27,7 +27,8 @@ def test_masking_rule(tmp_path):
     sampler = MaskedSampler(corpus, tok, 90, 100, mask_fraction=0.15, seed=3)
     chosen = masked = 0
     for i in range(200):
-        ids, targets, _ = sampler.sample("train", i)
+        ids, targets, _, weights = sampler.sample("train", i)
+        assert (weights == 1).all()  # no repeat down-weighting asked for
         assert targets[0] == IGNORE  # the species token is never a target
         picked = targets != IGNORE
         assert round(0.15 * (len(ids) - 1)) == picked.sum()
@@ -35,7 +36,7 @@ def test_masking_rule(tmp_path):
         masked += (ids[picked] == tok.token_id(MASK_TOKEN)).sum()
         assert (ids[~picked] != tok.token_id(MASK_TOKEN)).all()
     assert 0.75 < masked / chosen < 0.85  # 80 % masked, the rest replaced or kept
-    again, _, _ = sampler.sample("train", 7)
+    again, _, _, _ = sampler.sample("train", 7)
     assert np.array_equal(again, sampler.sample("train", 7)[0])  # a pure function of the index
 
 
@@ -55,3 +56,25 @@ def test_encoder_pretrains_learns_beyond_composition_and_resumes_exactly(tmp_pat
     run_pretraining(cfg, tmp_path / "b", resume=True)
     assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
     assert json.loads((tmp_path / "b" / "evaluation.json").read_text()) == evaluation
+
+
+def test_soft_masked_repeats_count_less_in_the_loss(tmp_path):
+    rng = np.random.default_rng(0)
+    bases = "".join(rng.choice(list("ACGT"), 6000))
+    text = bases[:2000] + bases[2000:4000].lower() + bases[4000:]  # a 2 kbp "repeat" in the middle
+    (tmp_path / "g.fa").write_text(">chr1\n" + "\n".join(text[i : i + 70] for i in range(0, 6000, 70)) + "\n")
+    (tmp_path / "m.toml").write_text('[[genome]]\npath = "g.fa"\nspecies = "human"\n')
+    corpus = Corpus(read_manifest(tmp_path / "m.toml"), tmp_path / "c", window_bp=600, valid_fraction=0.1)
+    tok = KmerTokenizer(1)
+    plain = MaskedSampler(corpus, tok, 500, 500, seed=1)
+    weighted = MaskedSampler(corpus, tok, 500, 500, seed=1, repeat_weight=0.1)
+    seen = set()
+    for i in range(40):
+        ids, _, _, weights = weighted.sample("train", i)
+        assert np.array_equal(ids, plain.sample("train", i)[0])  # the same windows and masks either way
+        rng = np.random.default_rng([1, 0, i, 7])  # the sampler's own draws for sample i
+        rng.integers(500, 501)
+        _, soft, _ = corpus.sample_window_softmask(rng, "train", 500)
+        assert np.allclose(weights[1:], np.where(soft, 0.1, 1.0))  # single bases: inside the repeat or not
+        seen |= set(soft.tolist())
+    assert seen == {True, False}

@@ -82,7 +82,8 @@ MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.
 # Settings that runs started by an older dnagpt did not record, with the value those runs used: such a
 # run resumes as long as the setting keeps that value.
 ADDED_LATER = {"recipe.readout": "answer", "readout": "answer", "model_config.positions": "learned",
-               "model_config.model_type": "dnagpt", "model_config.tokenizer_file": None}  # fmt: skip
+               "model_config.model_type": "dnagpt", "model_config.tokenizer_file": None,
+               "objective.repeat_weight": 1.0}  # fmt: skip
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

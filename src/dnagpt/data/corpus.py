@@ -163,6 +163,18 @@ class Corpus:
 
     def sample_window(self, rng: np.random.Generator, split: str, length: int) -> tuple[np.ndarray, int]:
         """Draw one window of ``length`` bases: ``(base codes, genome index)``."""
+        codes, g, _ = self._draw(rng, split, length)
+        return codes, g
+
+    def sample_window_softmask(
+        self, rng: np.random.Generator, split: str, length: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The window :meth:`sample_window` draws with the same ``rng``, and whether each base was
+        soft-masked (lower case, a repeat) in its FASTA: ``(base codes, soft-masked, genome index)``."""
+        codes, g, (region, start) = self._draw(rng, split, length)
+        return codes, self.stores[g].soft_masked(region.record, start, start + length), g
+
+    def _draw(self, rng: np.random.Generator, split: str, length: int) -> tuple[np.ndarray, int, tuple[Region, int]]:
         genome_cdf, region_cdfs = self._tables[split]
         if not genome_cdf.size:
             raise DataError(f"the corpus has no {split} regions")
@@ -173,7 +185,7 @@ class Corpus:
             start = region.start + int(rng.integers(0, region.length - length + 1))
             codes = self.stores[g].fetch(region.record, start, start + length)
             if np.count_nonzero(codes == 0) <= self.max_n_fraction * length:
-                return codes, g
+                return codes, g, (region, start)
         raise DataError(f"{self.entries[g].path}: 200 windows in a row had more than {self.max_n_fraction:.0%} N bases")
 
     def describe_holdout(self) -> list[dict]:

@@ -2,7 +2,8 @@
 
 A genome is read once, line by line (plain or gzipped, LF or CRLF), checked and
 normalised, and written as one byte per base (codes 0..4 in ``NAGCT`` order)
-to ``bases.u8`` plus an ``index.json`` of its records. Sampling then reads
+to ``bases.u8`` plus an ``index.json`` of its records, and the soft-masked
+(lower-case: repeats, in UCSC and Ensembl genomes) stretches as intervals in ``softmask.npy``. Sampling then reads
 windows straight from the memory map, so a 3 Gbp genome never has to fit in
 memory. Problems are reported with the file, record and line.
 """
@@ -31,7 +32,7 @@ for _b in "RYSWKMBDHV":
     _CODE_TABLE[ord(_b)] = _CODE_TABLE[ord(_b.lower())] = 0
 _CODE_TABLE = bytes(_CODE_TABLE)
 _FLUSH_BYTES = 1 << 22
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: soft-masked intervals kept
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,22 @@ class GenomeStore:
         self.records = [Record(r["name"], r["start"], r["length"]) for r in meta["records"]]
         total = sum(r.length for r in self.records)
         self.codes = np.memmap(directory / "bases.u8", dtype=np.uint8, mode="r", shape=(total,)) if total else None
+        self.softmask = np.load(directory / "softmask.npy")  # [n, 2] sorted store offsets, half-open
 
     def fetch(self, record: Record, start: int, end: int) -> np.ndarray:
         """Base codes of ``record[start:end]`` (0-based, half-open)."""
         return np.asarray(self.codes[record.start + start : record.start + end])
+
+    def soft_masked(self, record: Record, start: int, end: int) -> np.ndarray:
+        """Whether each base of ``record[start:end]`` was lower case (soft-masked) in the FASTA."""
+        lo, hi = record.start + start, record.start + end
+        out = np.zeros(hi - lo, dtype=bool)
+        first = int(np.searchsorted(self.softmask[:, 1], lo, side="right"))  # the first interval ending past lo
+        for a, b in self.softmask[first:]:
+            if a >= hi:
+                break
+            out[max(a, lo) - lo : min(b, hi) - lo] = True
+        return out
 
 
 def _file_key(path: Path) -> str:
@@ -79,12 +92,45 @@ def prepare_fasta(path: str | Path, cache_dir: str | Path) -> GenomeStore:
         return GenomeStore(out)
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict] = []
+    soft = _SoftMask()
     with atomic_path(out / "bases.u8") as tmp, open(tmp, "wb") as sink:
-        _stream_records(path, sink, records)
+        _stream_records(path, sink, records, soft)
     if not records:
         raise DataError(f"{path}: no FASTA records (empty file, or no line starting with '>')")
+    with atomic_path(out / "softmask.npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, soft.intervals())
     atomic_write_text(out / "index.json", json.dumps({"source": str(path), "records": records}, indent=1))
     return GenomeStore(out)
+
+
+class _SoftMask:
+    """Collects the lower-case stretches of a FASTA as it streams, merged across line breaks (a stretch
+    may run on into the next record: lookups stay inside one record, so it never matters)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def add_line(self, line: bytes, offset: int) -> None:
+        if line.isupper():  # no lower-case letter: the common case, decided in C
+            return
+        if line.islower():
+            self._add(offset, offset + len(line))
+            return
+        lower = np.frombuffer(line, dtype=np.uint8) >= ord("a")
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], lower, [False]]).astype(np.int8)))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            self._add(offset + int(a), offset + int(b))
+
+    def _add(self, start: int, end: int) -> None:
+        if self.ends and self.ends[-1] == start:
+            self.ends[-1] = end
+        else:
+            self.starts.append(start)
+            self.ends.append(end)
+
+    def intervals(self) -> np.ndarray:
+        return np.array([self.starts, self.ends], dtype=np.int64).T.reshape(-1, 2)
 
 
 def _open_text(path: Path):
@@ -93,7 +139,7 @@ def _open_text(path: Path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def _stream_records(path: Path, sink, records: list[dict]) -> None:
+def _stream_records(path: Path, sink, records: list[dict], soft: _SoftMask | None = None) -> None:
     seen: set[str] = set()
     name: str | None = None
     start = offset = 0
@@ -139,6 +185,8 @@ def _stream_records(path: Path, sink, records: list[dict]) -> None:
                         f"{path}: record '{name}', line {line_no}, column {bad + 1}: "
                         f"character {chr(line[bad])!r} is not a DNA base or IUPAC code"
                     )
+                if soft is not None:
+                    soft.add_line(line, offset)
                 pending.append(codes)
                 pending_bytes += len(codes)
                 offset += len(codes)

@@ -3,8 +3,11 @@
 Every sample is a corpus window written as ``<species> t1 t2 ... tn``. A fraction of the
 tokens t1..tn (``mask_fraction``, 15 % by default) is chosen; of those, 80 % are replaced by
 the mask token ``<X>``, 10 % by a random base token and 10 % kept, and the token head must give
-back the original (cross-entropy on the chosen positions only). Sample ``i`` of a split is a
-pure function of ``(seed, split, i)``, so a resumed run draws the same data.
+back the original (cross-entropy on the chosen positions only). As GPN does, a chosen token
+made of soft-masked (lower-case: repeat) bases counts ``repeat_weight`` in the training loss
+(0.1 by default; in proportion to its soft-masked bases), so that the many copies of repeats
+do not dominate what the model learns; held-out losses weigh every token the same. Sample ``i``
+of a split is a pure function of ``(seed, split, i)``, so a resumed run draws the same data.
 
 Held out, the masked-token loss sits beside the loss of guessing from each species' token
 frequencies (the unigram baseline): a model that does not beat it learned only composition.
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data.corpus import Corpus
 from ..tokenizers import TokenLanguage
@@ -35,31 +39,46 @@ class MaskedBatch:
     attention_mask: torch.Tensor  # [B, T], False on padding
     targets: torch.Tensor  # [B, T]: the original token where chosen, IGNORE elsewhere
     genome: torch.Tensor  # [B]
+    weights: torch.Tensor  # [B, T]: each target's weight in the training loss (repeats down-weighted)
 
     def to(self, device: torch.device | str) -> MaskedBatch:
-        return MaskedBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.targets, self.genome)))
+        fields = (self.input_ids, self.attention_mask, self.targets, self.genome, self.weights)
+        return MaskedBatch(*(t.to(device) for t in fields))
 
 
 class MaskedSampler:
     """Masked windows from a :class:`Corpus`."""
 
     def __init__(self, corpus: Corpus, tok: TokenLanguage, min_tokens: int, max_tokens: int,
-                 mask_fraction: float = 0.15, seed: int = 0) -> None:  # fmt: skip
+                 mask_fraction: float = 0.15, seed: int = 0, repeat_weight: float = 1.0) -> None:  # fmt: skip
         if not 1 <= min_tokens <= max_tokens:
             raise ValueError(f"need 1 <= min_tokens <= max_tokens, got {min_tokens}, {max_tokens}")
         self.corpus, self.tok = corpus, tok
         self.min_tokens, self.max_tokens = min_tokens, max_tokens
-        self.mask_fraction, self.seed = mask_fraction, seed
+        self.mask_fraction, self.seed, self.repeat_weight = mask_fraction, seed, repeat_weight
         self.mask_id = tok.token_id(MASK_TOKEN)
         self.species_ids = [tok.token_id(s) for s in corpus.species_tokens()]
+        # bases in each token (reserved tokens, e.g. the unknown id of a 6-mer-only tail, count one)
+        first = tok.first_base_id
+        self._bases = np.array([len(tok.piece(i)) if i >= first else 1 for i in range(tok.vocab_size)])
 
-    def sample(self, split: str, index: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """``(input ids, targets, genome)`` of sample ``index`` of ``split``."""
+    def sample(self, split: str, index: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """``(input ids, targets, genome, target weights)`` of sample ``index`` of ``split``."""
         rng = np.random.default_rng([self.seed, _SPLIT_CODE[split], index, 7])
         n_tokens = int(rng.integers(self.min_tokens, self.max_tokens + 1))
-        codes, genome = self.corpus.sample_window(rng, split, int(np.ceil(n_tokens * self.tok.bases_per_token)))
+        length = int(np.ceil(n_tokens * self.tok.bases_per_token))
+        if self.repeat_weight == 1.0:
+            (codes, genome), soft = self.corpus.sample_window(rng, split, length), None
+        else:  # the same window, with its soft-masked bases
+            codes, soft, genome = self.corpus.sample_window_softmask(rng, split, length)
         tokens = self.tok.encode_bases(codes.tobytes().translate(_LETTERS))[:n_tokens]
         ids = np.concatenate([[self.species_ids[genome]], tokens]).astype(np.int64)
+        weights = np.ones(len(ids), dtype=np.float32)
+        if soft is not None:
+            ends = np.cumsum(self._bases[tokens])
+            soft_bases = np.concatenate([[0], np.cumsum(soft)])[np.minimum(ends, len(soft))]
+            fraction = np.diff(np.concatenate([[0], soft_bases])) / self._bases[tokens]
+            weights[1:] = 1.0 - (1.0 - self.repeat_weight) * fraction
         targets = np.full(len(ids), IGNORE, dtype=np.int64)
         n_chosen = max(1, round(self.mask_fraction * len(tokens)))
         chosen = 1 + rng.choice(len(tokens), n_chosen, replace=False)  # never the species token
@@ -68,7 +87,7 @@ class MaskedSampler:
         ids[chosen[how < 0.8]] = self.mask_id
         swapped = chosen[(how >= 0.8) & (how < 0.9)]
         ids[swapped] = rng.integers(self.tok.first_base_id, self.tok.vocab_size, len(swapped))
-        return ids, targets, genome
+        return ids, targets, genome, weights
 
     def batch(self, split: str, indices) -> MaskedBatch:
         samples = [self.sample(split, i) for i in indices]
@@ -76,13 +95,11 @@ class MaskedSampler:
         ids = torch.full((len(samples), width), self.tok.pad_id, dtype=torch.long)
         targets = torch.full((len(samples), width), IGNORE, dtype=torch.long)
         mask = torch.zeros((len(samples), width), dtype=torch.bool)
-        for row, (x, y, _) in enumerate(samples):
-            ids[row, : len(x)], targets[row, : len(y)], mask[row, : len(x)] = (
-                torch.as_tensor(x),
-                torch.as_tensor(y),
-                True,
-            )
-        return MaskedBatch(ids, mask, targets, torch.tensor([s[2] for s in samples]))
+        weights = torch.zeros((len(samples), width), dtype=torch.float32)
+        for row, (x, y, _, w) in enumerate(samples):
+            ids[row, : len(x)], targets[row, : len(y)] = torch.as_tensor(x), torch.as_tensor(y)
+            mask[row, : len(x)], weights[row, : len(w)] = True, torch.as_tensor(w)
+        return MaskedBatch(ids, mask, targets, torch.tensor([s[2] for s in samples]), weights)
 
 
 class MaskedLMTask:
@@ -107,7 +124,13 @@ class MaskedLMTask:
 
     def loss(self, model, batch: MaskedBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         hidden = model(batch.input_ids, attention_mask=batch.attention_mask, compute_heads=False).hidden_states
-        loss = next_token_loss(model, hidden, batch.targets)  # the same fused head and cross-entropy
+        if self.sampler.repeat_weight == 1.0:
+            loss = next_token_loss(model, hidden, batch.targets)  # the same fused head and cross-entropy
+        else:  # weighted mean over the chosen tokens (a sixth or so of the positions: no fusing needed)
+            keep = batch.targets != IGNORE
+            each = F.cross_entropy(model.token_logits(hidden[keep]).float(), batch.targets[keep], reduction="none")
+            weights = batch.weights[keep]
+            loss = (each * weights).sum() / weights.sum().clamp(min=1e-6)
         return loss, {"loss": loss.detach()}
 
     @torch.no_grad()

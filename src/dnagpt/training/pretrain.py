@@ -217,7 +217,8 @@ def run_pretraining(
         sampler = PretrainSampler(corpus, tok, min_tokens, max_tokens, cfg.data.reverse_prob, seed=cfg.train.seed)
         task = PretrainTask(sampler, cfg)
     else:  # an encoder learns by masked-token prediction
-        masked = MaskedSampler(corpus, tok, min_tokens, max_tokens, cfg.objective.mask_fraction, seed=cfg.train.seed)
+        masked = MaskedSampler(corpus, tok, min_tokens, max_tokens, cfg.objective.mask_fraction, seed=cfg.train.seed,
+                               repeat_weight=cfg.objective.repeat_weight)  # fmt: skip
         task = MaskedLMTask(masked, cfg.eval.samples, max(cfg.train.batch_size, 16))
     gc_stats = {"mean": task.gc_mean, "std": task.gc_std} if model.causal else None
     if dist.is_main:

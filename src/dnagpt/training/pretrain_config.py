@@ -45,6 +45,8 @@ class ObjectiveConfig:
     # so that lambda weighs an error measured in standard deviations, not in raw fractions.
     standardize_gc: bool = True
     mask_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.15  # encoders: tokens chosen for masked prediction
+    # encoders: training-loss weight of a chosen token of soft-masked (lower-case, repeat) bases, as GPN
+    repeat_weight: Annotated[float, Field(ge=0, le=1)] = 0.1
 
 
 @settings
