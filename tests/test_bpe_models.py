@@ -107,3 +107,12 @@ def test_bpe_encoder_fine_tunes_and_scores_variants(tmp_path, bpe_dir):
     variants = [Variant("chr1", p, chrom[p - 1], other[chrom[p - 1]]) for p in (5, 1000, 1998)]  # ends included
     scores = score_variants(tuned.eval(), reference, variants, 120, "human")
     assert np.isfinite(scores["masked_llr"]).all() and (scores["embedding_distance"] > 0).all()
+
+
+def test_named_dnabert2_shape_reads_the_shipped_vocabulary():
+    config = get_config("dnabert-2")
+    assert (config.family, config.n_layer, config.d_model, config.vocab_size) == ("bert", 12, 768, 4096)
+    assert isinstance(config.tokenizer(), BPETokenizer) and config.positions == "alibi"
+    with torch.device("meta"):
+        trunk = sum(p.numel() for n, p in build_model(config).named_parameters() if n.startswith("transformer."))
+    assert 110e6 < trunk < 120e6  # DNABERT-2: about 117M

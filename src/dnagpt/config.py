@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .errors import ConfigError
+from .resources import BUNDLED_TOKENIZERS
 from .tokenizers import KmerTokenizer, TokenLanguage, load_tokenizer
 from .validation import build, settings
 
@@ -145,6 +146,7 @@ def _vocab(kmer_sizes: tuple[int, ...] | None, k: int = 6, tokenizer_file: str |
 
 
 _SIX_ONLY = (6,)
+_BPE_4096 = str(BUNDLED_TOKENIZERS / "bpe-4096")
 
 # name -> (description, fields). Vocabulary sizes follow from k-mer sizes.
 _NAMED: dict[str, tuple[str, dict]] = {
@@ -195,6 +197,15 @@ _NAMED: dict[str, tuple[str, dict]] = {
     "bert-small": (
         "encoder for laptop pretraining: 4 layers x 192 wide, 256 tokens",
         dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=192),
+    ),
+    # ... and with DNABERT-2's token language: BPE, 4,096 ids (learned from the bundled corpus).
+    "dnabert-2": (
+        "published DNABERT-2 shape: 12 layers x 768 wide, ALiBi, GEGLU, BPE vocabulary of 4,096, 512 tokens",
+        dict(family="bert", context_length=512, n_layer=12, n_head=12, d_model=768, tokenizer_file=_BPE_4096),
+    ),
+    "bert-small-bpe": (
+        "DNABERT-2 style encoder for laptop pretraining: 4 layers x 192 wide, BPE 4,096, 256 tokens (~1.3 kbp)",
+        dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=192, tokenizer_file=_BPE_4096),
     ),
     # GPN style dilated ConvNets over single nucleotides.
     "gpn": (

@@ -10,3 +10,5 @@ BUNDLED_MANIFEST = RESOURCES / "corpus" / "manifest.toml"  # the small seven-spe
 BUNDLED_CONFIGS = RESOURCES / "configs"  # pretrain-NAME.toml, used as `dnagpt pretrain NAME`
 BUNDLED_DATASETS = RESOURCES / "datasets"  # labelled tables small enough to ship
 SHIPPED_MODELS = RESOURCES / "pretrained"  # models loadable by name, e.g. "dnagpt-small-multispecies"
+# BPE vocabularies of `dnagpt tokenizer train`; bpe-4096: learned from the bundled corpus (first 90 % of each record)
+BUNDLED_TOKENIZERS = RESOURCES / "tokenizers"
