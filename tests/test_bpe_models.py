@@ -68,7 +68,7 @@ def test_encoder_pretrains_on_bpe_tokens_and_resumes(tmp_path, bpe_dir):
     assert isinstance(model.tokenizer(), BPETokenizer) and model.config.vocab_size == 256
     losses = [loss for _, loss in _train_losses(tmp_path / "a")]
     assert np.mean(losses[-10:]) < losses[0] - 0.4  # from ln 256 = 5.5 nats down
-    assert evaluation["masked_loss"] < evaluation["unigram_masked_loss"] + 0.1  # at least what composition gives
+    assert evaluation["masked_loss"] < np.log(256) - 0.3  # better than guessing among the 256 ids
     run_pretraining(cfg, tmp_path / "b", stop_after=21)
     run_pretraining(cfg, tmp_path / "b", resume=True)
     assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")

@@ -28,6 +28,7 @@ from .objectives import IGNORE, next_token_loss
 
 MASK_TOKEN = "<X>"  # a spare reserved token of the DNAGPT language
 _SPLIT_CODE = {"train": 0, "valid": 1}
+_BASELINE_INDEX = 10**12  # training windows drawn for the composition baseline start here
 _LETTERS = bytes.maketrans(bytes(range(5)), b"NAGCT")  # corpus base codes -> bases
 
 
@@ -112,6 +113,7 @@ class MaskedLMTask:
         self.sampler = sampler
         self.eval_samples, self.eval_batch = eval_samples, eval_batch
         self._eval: list[MaskedBatch] | None = None
+        self._counts: dict[int, np.ndarray] | None = None
 
     def batch(self, indices: range) -> MaskedBatch:
         return self.sampler.batch("train", indices)
@@ -133,15 +135,27 @@ class MaskedLMTask:
             loss = (each * weights).sum() / weights.sum().clamp(min=1e-6)
         return loss, {"loss": loss.detach()}
 
+    def _training_token_counts(self) -> dict[int, np.ndarray]:
+        """Each genome's token counts over ``eval_samples`` training windows (drawn once), for
+        the composition baseline: what a model could learn from the training data's k-mer or
+        piece frequencies alone."""
+        if self._counts is None:
+            vocab = self.sampler.tok.vocab_size
+            self._counts = {g: np.zeros(vocab) for g in range(len(self.sampler.species_ids))}
+            for i in range(self.eval_samples):
+                ids, targets, genome, _ = self.sampler.sample("train", _BASELINE_INDEX + i)
+                original = np.where(targets != IGNORE, targets, ids)[1:]  # the species token is not counted
+                np.add.at(self._counts[genome], original, 1)
+        return self._counts
+
     @torch.no_grad()
     def evaluate(self, model, device: torch.device, autocast: contextlib.AbstractContextManager) -> dict:
         """Held-out masked-token loss (nats per masked token) and accuracy, beside the loss of
-        guessing each masked token from its genome's held-out token frequencies."""
+        guessing each masked token from its genome's token frequencies in training windows."""
         if self._eval is None:
             n, bs = self.eval_samples, self.eval_batch
             self._eval = [self.sampler.batch("valid", range(i, min(i + bs, n))) for i in range(0, n, bs)]
         nats, right, count = 0.0, 0, 0
-        counts: dict[int, np.ndarray] = {}
         truths: list[tuple[int, np.ndarray]] = []
         for cpu_batch in self._eval:
             batch = cpu_batch.to(device)
@@ -153,14 +167,13 @@ class MaskedLMTask:
             right += int((logits.argmax(-1) == batch.targets[keep]).sum())
             count += int(keep.sum())
             for row in range(cpu_batch.targets.shape[0]):
-                g = int(cpu_batch.genome[row])
-                y = cpu_batch.targets[row][cpu_batch.targets[row] != IGNORE].numpy()
-                counts.setdefault(g, np.zeros(self.sampler.tok.vocab_size))
-                np.add.at(counts[g], y, 1)
-                truths.append((g, y))
-        unigram = 0.0  # each genome's held-out masked-token frequencies (add-one): what composition alone gives
+                truths.append(
+                    (int(cpu_batch.genome[row]), cpu_batch.targets[row][cpu_batch.targets[row] != IGNORE].numpy())
+                )
+        counts = self._training_token_counts()
+        unigram = 0.0  # composition alone: each genome's token frequencies in training windows (add-half)
         for g, y in truths:
-            p = (counts[g] + 1) / (counts[g].sum() + len(counts[g]))
+            p = (counts[g] + 0.5) / (counts[g].sum() + 0.5 * len(counts[g]))
             unigram -= float(np.log(p[y]).sum())
         return {"masked_loss": nats / max(count, 1), "masked_accuracy": right / max(count, 1),
                 "unigram_masked_loss": unigram / max(count, 1), "masked_tokens": count}  # fmt: skip
