@@ -85,8 +85,10 @@ def ship_encoder(run: Path, name: str, config: dict, command: str) -> None:
     train = [r for r in records if r["split"] == "train"]
     out = ROOT / name
     out.mkdir(parents=True, exist_ok=True)
-    for f in ("model.safetensors", "model.safetensors.sha256", "config.json", "tokenizer.json", "pretraining.json"):
-        shutil.copy(run / "model" / f, out / f)
+    for f in ("model.safetensors", "model.safetensors.sha256", "config.json", "tokenizer.json", "pretraining.json",
+              "tokenizer_config.json"):  # fmt: skip
+        if (run / "model" / f).exists():  # tokenizer_config.json: BPE vocabularies only
+            shutil.copy(run / "model" / f, out / f)
     model = load_model(out)
     mc, tc, data = config["model_config"], config["train"], config["data"]
     unit = "bases" if mc["kmer"] == 1 else f"{mc['kmer']}-mers"
@@ -103,6 +105,8 @@ def ship_encoder(run: Path, name: str, config: dict, command: str) -> None:
                      f"{tc['min_lr_ratio']}x; weight decay {tc['weight_decay']}; bf16 autocast; seed {tc['seed']}"),
         ("hardware", f"2 CPU cores shared with other jobs (last logged {train[-1]['tokens_per_s']:,.0f} tokens/s)"),
     ]  # fmt: skip
+    if mc.get("tokenizer_file"):
+        facts.insert(3, ("vocabulary", f"BPE, {mc['vocab_size']:,} ids (its tokenizer.json ships beside the weights)"))
     table = "\n".join(f"| {k} | {v} |" for k, v in facts)
     card = f"""# {name}
 
@@ -117,7 +121,8 @@ with `dnagpt vep {name} VCF --genome FASTA --out scores.parquet`; fine-tune it w
 
 Held-out masked-token loss ({ev["masked_tokens"]:,} masked tokens of unseen windows):
 {ev["masked_loss"]:.3f} nats (accuracy {ev["masked_accuracy"]:.3f}), against
-{ev["unigram_masked_loss"]:.3f} for guessing from each species' token frequencies.
+{ev["unigram_masked_loss"]:.3f} for guessing from each species' token frequencies (counted over 16
+training windows per held-out one: what composition alone gives).
 
 Limits: a toy next to the published models (GPN: 25 x 512, DNABERT-2: 117M), trained
 for under an hour on 2 CPU cores. Reproduce with `dnagpt data build corpus-multispecies` and
