@@ -107,3 +107,21 @@ def test_paired_test_against_scipy_by_hand():
     x = statistic / math.sqrt(3)
     cdf = 0.5 + (x / (1 + x * x) + math.atan(x)) / math.pi
     assert statistic == pytest.approx(2.828, abs=0.001) and t["p"] == pytest.approx(2 * (1 - cdf))
+
+
+def test_the_other_families_shipped_models_run_on_request(tmp_path):
+    task = str(_own_task(tmp_path / "gc", n=48))
+    cfg = BenchConfig(tasks=[task], models=["gpn-pretrained", "gpn-scratch", "bert-pretrained"], seeds=1,
+                      max_train=0, epochs=1, curve_tasks=[])  # fmt: skip
+    results = run_bench(cfg, tmp_path / "b", log=lambda _: None)
+    assert sorted(r["model"] for r in results) == ["bert-pretrained", "gpn-pretrained", "gpn-scratch"]
+    assert all(math.isfinite(r["metrics"]["mcc"]) for r in results)
+    report = write_report(results, cfg, tmp_path / "b").read_text()
+    assert "gpn-pretrained − gpn-scratch" in report
+    assert BenchConfig().models == [] and "gpn-pretrained" not in {m for _, m, _, _ in _default_plan()}
+
+
+def _default_plan():
+    from dnagpt.evaluation.bench import plan
+
+    return plan(BenchConfig(curve_tasks=[]), {"t": "token"})

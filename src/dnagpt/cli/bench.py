@@ -31,7 +31,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="MODEL",
-        help=f"from {', '.join(MODELS)}; default: all (each runs on the tasks it handles)",
+        help=f"from {', '.join(MODELS)}; default: all but the other families' ("
+        + ", ".join(m for m in MODELS if not MODELS[m].default)
+        + ") (each runs on the tasks it handles)",
     )
     p.add_argument("--seeds", type=positive_int, default=d.seeds, help="replicates 0 .. N-1, paired across models")
     p.add_argument("--pretrained", default=d.pretrained, help="model to fine-tune: shipped name or directory")

@@ -180,17 +180,20 @@ def _ridge(run: Run) -> dict:
     return ridge_regression(*features, *ys)
 
 
-def _dnagpt(run: Run, from_scratch: bool) -> dict:
+def _fine_tuned(run: Run, from_scratch: bool, source: str | None = None) -> dict:
+    """Fine-tune ``source`` (default: the bench's ``pretrained`` model), or its architecture from
+    random weights; encoders read the mean over the sequence, the decoder the bench's ``readout``."""
     from ..tasks.finetune import FinetuneConfig, finetune, starting_model
     from ..tasks.spec import build_examples
 
     cfg = run.cfg
+    model = starting_model(source or cfg.pretrained, from_scratch=from_scratch, seed=run.seed)
+    readout = cfg.readout if model.causal else "mean"
     recipe = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, patience=cfg.patience,
-                            seed=run.seed, precision="auto", readout=cfg.readout, progress=False,
+                            seed=run.seed, precision="auto", readout=readout, progress=False,
                             tensorboard=False)  # fmt: skip
     examples = [build_examples(run.task.spec, rows, f"{run.task.name} {split}")
                 for split, rows in zip(SPLITS, (run.train, run.dev, run.test), strict=True)]  # fmt: skip
-    model = starting_model(cfg.pretrained, from_scratch=from_scratch, seed=run.seed)
     resume = (run.work / "checkpoint.pt").is_file()  # a bench killed during this run
     result = finetune(model, run.task.spec, examples[0], examples[1], recipe, run.work, test=examples[2],
                       device="auto", resume=resume)  # fmt: skip
@@ -205,6 +208,7 @@ class BenchModel:
     outputs: tuple[str, ...]  # "token" (classification) and / or "number" (regression)
     run: Callable[[Run], dict]
     classical: bool = True
+    default: bool = True  # in a bench that names no models
 
 
 MODELS: dict[str, BenchModel] = {
@@ -219,15 +223,31 @@ MODELS: dict[str, BenchModel] = {
     "dnagpt-scratch": BenchModel(
         "DNAGPT of the pretrained model's shape, random weights, fine-tuned",
         ("token", "number"),
-        lambda run: _dnagpt(run, from_scratch=True),
+        lambda run: _fine_tuned(run, from_scratch=True),
         classical=False,
     ),
     "dnagpt-pretrained": BenchModel(
         "the pretrained DNAGPT, fine-tuned",
         ("token", "number"),
-        lambda run: _dnagpt(run, from_scratch=False),
+        lambda run: _fine_tuned(run, from_scratch=False),
         classical=False,
     ),
+    # The other families' shipped models (named with --models: the default bench keeps to the budget)
+    **{
+        f"{family}-{how}": BenchModel(
+            f"{what}, {'pretrained on the same corpus' if how == 'pretrained' else 'random weights'}, "
+            "fine-tuned with a mean-pooled head",
+            ("token", "number"),
+            lambda run, shipped=shipped, scratch=how == "scratch": _fine_tuned(run, scratch, shipped),
+            classical=False,
+            default=False,
+        )
+        for family, shipped, what in (
+            ("bert", "bert-small-multispecies", "DNABERT-2 style encoder (bert-small-multispecies)"),
+            ("gpn", "gpn-small-multispecies", "GPN style ConvNet (gpn-small-multispecies)"),
+        )
+        for how in ("pretrained", "scratch")
+    },
 }
 
 
@@ -242,7 +262,7 @@ def plan(cfg: BenchConfig, outputs: dict[str, str]) -> list[tuple[str, str, int,
         curved = task in cfg.curve_tasks or Path(task).name in cfg.curve_tasks  # a folder by its path or name
         sizes = [cfg.max_train] + [s for s in cfg.curve_sizes if curved and s != cfg.max_train]
         for size in sizes:
-            for model in cfg.models or list(MODELS):
+            for model in cfg.models or [name for name, m in MODELS.items() if m.default]:
                 if output in MODELS[model].outputs:
                     runs += [(task, model, size, seed) for seed in range(cfg.seeds)]
     return runs

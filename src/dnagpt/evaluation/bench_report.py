@@ -132,10 +132,12 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
               "|---|---|---:|---:|---:|"]  # fmt: skip
     for task in tasks:
         metric = PRIMARY[output[task]]
-        pairs = [("dnagpt-pretrained", "dnagpt-scratch")]
         rival = best_classical(results, task, size, metric)
-        if rival:
-            pairs += [("dnagpt-pretrained", rival), ("dnagpt-scratch", rival)]
+        pairs = []
+        for family in ("dnagpt", "bert", "gpn"):  # each family's pretrained model against its scratch twin
+            pairs.append((f"{family}-pretrained", f"{family}-scratch"))
+            if rival:
+                pairs += [(f"{family}-pretrained", rival), (f"{family}-scratch", rival)]
         for a, b in pairs:
             xa, xb = values(results, task, a, size, metric), values(results, task, b, size, metric)
             if not xa or not xb:
