@@ -67,15 +67,21 @@ def roc_points(labels, scores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str) -> None:
-    """One ROC curve per score, with the chance diagonal."""
+    """One ROC curve per score, with the chance diagonal; the legend, beside the plot, lists the
+    scores from the highest AUROC down; a score named "... random weights ..." is dashed."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.2, 5))
-    for name, (labels, scores) in curves.items():
-        fpr, tpr = roc_points(labels, scores)
-        ax.plot(fpr, tpr, label=f"{name} ({auroc(labels[np.isfinite(scores)], scores[np.isfinite(scores)]):.3f})")
+    fig, ax = plt.subplots(figsize=(10, 5.2))
+    areas = {name: auroc(labels[np.isfinite(scores)], scores[np.isfinite(scores)])
+             for name, (labels, scores) in curves.items()}  # fmt: skip
+    colours = plt.get_cmap("tab20").colors
+    for i, name in enumerate(sorted(curves, key=lambda n: -areas[n])):
+        fpr, tpr = roc_points(*curves[name])
+        ax.plot(fpr, tpr, label=f"{name} ({areas[name]:.3f})", color=colours[i % len(colours)], linewidth=1.2,
+                linestyle="--" if "random weights" in name else "-")  # fmt: skip
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
+    ax.set_aspect("equal")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     save_figure(fig, path)
