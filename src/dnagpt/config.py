@@ -241,6 +241,8 @@ def get_config(name: str, **overrides) -> DNAGPTConfig:
         raise ConfigError(f"unknown configuration {name!r}; choose one of: {', '.join(_NAMED)}")
     fields = dict(_NAMED[name][1])
     fields.update(overrides)
+    if isinstance(fields.get("tokenizer_file"), str):  # a run resumed from another folder still finds it
+        fields["tokenizer_file"] = str(Path(fields["tokenizer_file"]).expanduser().resolve())
     try:
         fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6), fields.get("tokenizer_file"))
     except (TypeError, ValueError) as e:
