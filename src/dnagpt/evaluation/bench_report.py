@@ -102,7 +102,9 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
         "",
         f"{len(results)} runs: {len(tasks)} tasks x {len(models)} models x {seeds} seeds"
         + (f" (plus learning curves on {', '.join(cfg.curve_tasks)})" if cfg.curve_tasks else "")
-        + f"; {hours:.2f} hours of compute in all (sum of the runs' wall times).",
+        + f"; {hours:.2f} hours of compute in all (sum of the runs' wall times: "
+        + ", ".join(f"{m} {sum(r['seconds'] for r in results if r['model'] == m) / 60:.0f} min" for m in models)
+        + ").",
         f"Training examples per run: {size or 'all'} (drawn by the seed, the same draw for every model); dev picks "
         "every model's settings and epoch; the test split is scored once. Splits are whole 20 kb blocks of the "
         "held-out registry, so no test window overlaps a training or pretraining window.",
