@@ -98,6 +98,17 @@ def test_hf_save_writes_the_dnagpt_directory(tmp_path):
         torch.testing.assert_close(again.state_dict()[key], value)
 
 
+def test_a_bpe_model_config_finds_its_own_vocabulary(tmp_path):
+    from dnagpt.resources import BUNDLED_TOKENIZERS
+
+    model, path = _saved(tmp_path, "bert-tiny", tokenizer_file=str(BUNDLED_TOKENIZERS / "bpe-4096"))
+    config = transformers.AutoConfig.from_pretrained(path)
+    assert config.to_dnagpt().tokenizer().vocab_size == 4096
+    mlm = transformers.AutoModelForMaskedLM.from_pretrained(path)
+    ids = torch.tensor([model.tokenizer().encode("<R>ACGTTGCAAGGCTTAGGCATTT").ids])
+    torch.testing.assert_close(mlm(ids).logits, model(ids).logits)
+
+
 def test_shipped_model_loads_by_name():
     hf = transformers.AutoModelForCausalLM.from_pretrained(
         dnagpt.checkpoint.resolve_model_path("dnagpt-small-multispecies")

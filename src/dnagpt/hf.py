@@ -73,7 +73,11 @@ class DNAGPTHFConfig(PretrainedConfig):
 
     def to_dnagpt(self) -> DNAGPTConfig:
         """The dnagpt configuration these fields describe (checked as dnagpt checks any)."""
-        return CONFIGS[self.dnagpt_fields["family"]].from_dict(dict(self.dnagpt_fields), "Hugging Face configuration")
+        fields = dict(self.dnagpt_fields)
+        vocabulary = fields.get("tokenizer_file")
+        if vocabulary and not Path(vocabulary).is_absolute() and self.name_or_path:  # a saved model's own copy
+            fields["tokenizer_file"] = str(Path(self.name_or_path) / vocabulary)
+        return CONFIGS[fields["family"]].from_dict(fields, "Hugging Face configuration")
 
     @classmethod
     def from_dnagpt(cls, config: DNAGPTConfig) -> DNAGPTHFConfig:
