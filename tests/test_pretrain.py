@@ -2,15 +2,16 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import torch
 
 from dnagpt import DNAGPT, ConfigError
+from dnagpt.errors import RunFolderBusyError
 from dnagpt.training.pretrain import run_pretraining
 from dnagpt.training.pretrain_config import load_pretrain_config
 
@@ -117,12 +118,36 @@ def test_two_processes_with_dropout_resume_each_random_stream(tmp_path):
     while not (tmp_path / "b" / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+    # torchrun starts each worker in a session of its own: kill the launcher and every worker, as a
+    # machine that fails would, and wait until they are gone (workers left alive would keep writing)
+    tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for p in tree:
+        p.kill()
+    psutil.wait_procs(tree, timeout=60)
     proc.wait()
     again = subprocess.run(command(tmp_path / "b", 29523, "--resume"), env=env, capture_output=True, text=True,
                            timeout=600)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
+
+
+def test_a_run_folder_that_a_live_process_writes_is_refused(tmp_path):
+    """Two live writers of one run folder would interleave logs and checkpoints: the second stops at
+    once; a writer killed with SIGKILL leaves no stale lock behind."""
+    cfg = load_pretrain_config(str(_config(tmp_path, steps=2)))
+    script = (
+        "import sys, time; from dnagpt.io import exclusive_directory; "
+        "lock = exclusive_directory(sys.argv[1], OSError); lock.__enter__(); print('held', flush=True); time.sleep(120)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunFolderBusyError, match=rf"pid {holder.pid}\) is still writing here"):
+        run_pretraining(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    holder.kill()
+    holder.wait()
+    run_pretraining(cfg, tmp_path / "run")  # the kill released the folder
+    assert _train_losses(tmp_path / "run")[-1][0] == 2
 
 
 def test_config_errors_are_clear(tmp_path):

@@ -33,3 +33,7 @@ class CheckpointError(DNAGPTError):
 
 class DataError(DNAGPTError):
     """An input data file (FASTA, manifest, table) cannot be used as given."""
+
+
+class RunFolderBusyError(DNAGPTError):
+    """Another live process is writing the same run folder."""

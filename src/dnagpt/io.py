@@ -7,6 +7,7 @@ mid-write never leaves a half-written checkpoint, table or report behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import os
@@ -113,6 +114,34 @@ def verify_digest(path: str | Path, error: type[Exception]) -> None:
             f"{path}: its SHA-256 {actual[:16]}... does not match the one recorded in {recorded.name} when it was "
             "written; the file is damaged, truncated or was changed"
         )
+
+
+@contextlib.contextmanager
+def exclusive_directory(directory: str | Path, error: type[Exception]) -> Iterator[None]:
+    """Hold ``directory/.lock`` while the block runs, so two live processes never write one run.
+
+    The operating system drops the lock when its holder exits, however it dies, so a killed run
+    never leaves a stale lock behind; a second writer gets ``error`` naming the holder's pid.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise error(
+                f"{directory}: another process (pid {holder}) is still writing here; wait for it to finish "
+                "or stop it (under torchrun stop its workers too), then run again"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def remove_stale_temporaries(directory: str | Path) -> int:

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write_text, remove_stale_temporaries, verify_digest, write_with_digest
+from ..errors import CheckpointError, ConfigError, RunFolderBusyError
+from ..io import atomic_write_text, exclusive_directory, remove_stale_temporaries, verify_digest, write_with_digest
 from ..seeding import seed_everything
 from ..validation import setting_changes
 from .distributed import DistributedContext
@@ -216,9 +216,17 @@ class Trainer:
 
     # ------------------------------------------------------------------- loop
     def train(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
-        """Train to ``max_steps`` (``stop_after`` stops early without a final save: for tests)."""
-        cfg = self.cfg
+        """Train to ``max_steps`` (``stop_after`` stops early without a final save: for tests).
+
+        The main process holds the run folder's lock throughout, so a second run started on the same
+        folder (say a resume while the killed run's workers still live) stops with a clear error."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        held = exclusive_directory(self.run_dir, RunFolderBusyError) if self.dist.is_main else contextlib.nullcontext()
+        with held:
+            return self._train(resume, stop_after)
+
+    def _train(self, resume: bool, stop_after: int | None) -> TrainResult:
+        cfg = self.cfg
         if self.dist.is_main:
             for folder in (self.run_dir, self.run_dir / "best", self.run_dir / "model"):
                 remove_stale_temporaries(folder)  # left by a write that a kill interrupted
