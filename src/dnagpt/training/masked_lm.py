@@ -64,19 +64,34 @@ class MaskedSampler:
         first = tok.first_base_id
         self._bases = np.array([len(tok.piece(i)) if i >= first else 1 for i in range(tok.vocab_size)])
 
-    def sample(self, split: str, index: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-        """``(input ids, targets, genome, target weights)`` of sample ``index`` of ``split``."""
-        rng = np.random.default_rng([self.seed, _SPLIT_CODE[split], index, 7])
+    def _rng(self, split: str, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, _SPLIT_CODE[split], index, 7])
+
+    def _window(
+        self, rng: np.random.Generator, split: str, soft_masked: bool
+    ) -> tuple[np.ndarray, int, np.ndarray | None]:
+        """``(<species> t1..tn ids, genome, soft-masked bases or None)`` of one window drawn with ``rng``."""
         n_tokens = int(rng.integers(self.min_tokens, self.max_tokens + 1))
         length = int(np.ceil(n_tokens * self.tok.bases_per_token))
-        if self.repeat_weight == 1.0:
-            (codes, genome), soft = self.corpus.sample_window(rng, split, length), None
-        else:  # the same window, with its soft-masked bases
+        if soft_masked:
             codes, soft, genome = self.corpus.sample_window_softmask(rng, split, length)
+        else:
+            (codes, genome), soft = self.corpus.sample_window(rng, split, length), None
         tokens = self.tok.encode_bases(codes.tobytes().translate(_LETTERS))[:n_tokens]
-        ids = np.concatenate([[self.species_ids[genome]], tokens]).astype(np.int64)
+        return np.concatenate([[self.species_ids[genome]], tokens]).astype(np.int64), genome, soft
+
+    def tokens(self, split: str, index: int) -> tuple[np.ndarray, int]:
+        """``(ids before masking, genome)`` of sample ``index`` of ``split``."""
+        ids, genome, _ = self._window(self._rng(split, index), split, soft_masked=False)
+        return ids, genome
+
+    def sample(self, split: str, index: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """``(input ids, targets, genome, target weights)`` of sample ``index`` of ``split``."""
+        rng = self._rng(split, index)
+        ids, genome, soft = self._window(rng, split, soft_masked=self.repeat_weight != 1.0)
+        tokens = ids[1:]
         weights = np.ones(len(ids), dtype=np.float32)
-        if soft is not None:
+        if soft is not None:  # a token's weight falls in proportion to its soft-masked bases
             ends = np.cumsum(self._bases[tokens])
             soft_bases = np.concatenate([[0], np.cumsum(soft)])[np.minimum(ends, len(soft))]
             fraction = np.diff(np.concatenate([[0], soft_bases])) / self._bases[tokens]
@@ -144,9 +159,8 @@ class MaskedLMTask:
             vocab = self.sampler.tok.vocab_size
             self._counts = {g: np.zeros(vocab) for g in range(len(self.sampler.species_ids))}
             for i in range(_BASELINE_WINDOWS * self.eval_samples):
-                ids, targets, genome, _ = self.sampler.sample("train", _BASELINE_INDEX + i)
-                original = np.where(targets != IGNORE, targets, ids)[1:]  # the species token is not counted
-                np.add.at(self._counts[genome], original, 1)
+                ids, genome = self.sampler.tokens("train", _BASELINE_INDEX + i)
+                np.add.at(self._counts[genome], ids[1:], 1)  # the species token is not counted
         return self._counts
 
     @torch.no_grad()
