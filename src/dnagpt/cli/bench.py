@@ -79,7 +79,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
          _bench_args)  # fmt: skip
 def _bench(args: argparse.Namespace) -> int:
     from ..evaluation.bench import BenchConfig, quick_config, run_bench
-    from ..evaluation.bench_report import write_report
+    from ..evaluation.bench_report import summary, write_report
     from ..validation import build
 
     if args.quick:
@@ -94,5 +94,5 @@ def _bench(args: argparse.Namespace) -> int:
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
     results = run_bench(cfg, args.out, execute=not args.report_only)
     report = write_report(results, cfg, args.out)
-    print(f"results: {args.out / 'results.parquet'}; report: {report}")
+    print(f"\n{summary(results, cfg)}\n\nresults: {args.out / 'results.parquet'}; report: {report}")
     return 0

@@ -89,6 +89,64 @@ def best_classical(results: list[dict], task: str, size: int, metric: str) -> st
     return max(means, key=means.get) if means else None
 
 
+def _headline_table(results: list[dict], cfg: BenchConfig) -> list[str]:
+    """One row per task, one column per model: the primary metric's mean ± sd, the best in bold."""
+    models = [m for m in MODELS if any(r["model"] == m for r in results)]
+    output = {r["task"]: r["output"] for r in results}
+    size = cfg.max_train
+    lines = ["| task | train / test | " + " | ".join(models) + " |", "|---|---|" + "---:|" * len(models)]
+    for task in dict.fromkeys(r["task"] for r in results):
+        metric = PRIMARY[output[task]]
+        any_run = next(r for r in results if r["task"] == task and r["n_train"] == size)
+        cells = []
+        means = {m: mean_sd(values(results, task, m, size, metric).values())[0] for m in models}
+        top = max((v for v in means.values() if not math.isnan(v)), default=math.nan)
+        for m in models:
+            text = _cell(values(results, task, m, size, metric))
+            cells.append(f"**{text}**" if means[m] == top else text)
+        lines.append(f"| {task} ({metric}) | {any_run['train_examples']} / {any_run['test_examples']} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return lines
+
+
+def _paired_table(results: list[dict], cfg: BenchConfig) -> list[str]:
+    """Each family's pretrained model against its scratch twin and the task's best classical model."""
+    output = {r["task"]: r["output"] for r in results}
+    size = cfg.max_train
+    lines = ["| task | comparison | mean difference ± sd | p | first better in |", "|---|---|---:|---:|---:|"]
+    for task in dict.fromkeys(r["task"] for r in results):
+        metric = PRIMARY[output[task]]
+        rival = best_classical(results, task, size, metric)
+        pairs = []
+        for family in ("dnagpt", "bert", "gpn"):
+            pairs.append((f"{family}-pretrained", f"{family}-scratch"))
+            if rival:
+                pairs += [(f"{family}-pretrained", rival), (f"{family}-scratch", rival)]
+        for a, b in pairs:
+            xa, xb = values(results, task, a, size, metric), values(results, task, b, size, metric)
+            if not xa or not xb:
+                continue
+            t = paired_test(xa, xb)
+            star = " *" if t["p"] < 0.05 else ""
+            lines.append(f"| {task} | {a} − {b} ({metric}) | {t['mean']:+.3f} ± {t['sd']:.3f} | {t['p']:.3g}{star} "
+                         f"| {t['wins']}/{t['n']} |")  # fmt: skip
+    return lines
+
+
+def summary(results: list[dict], cfg: BenchConfig) -> str:
+    """The headline and paired tables alone, for the terminal at the end of a bench."""
+    if not results:
+        return "No runs."
+    return "\n".join(
+        [HEADLINE, "", *_headline_table(results, cfg), "", PAIRED, "", *_paired_table(results, cfg), "", STAR]
+    )
+
+
+HEADLINE = "MCC (classification) or R2 (regression) on the test split, mean ± sd over seeds"
+PAIRED = "Paired differences (same seeds and training draws; two-sided paired t-test)"
+STAR = "`*`: p < 0.05. The best classical model is the one with the best mean on that task."
+
+
 def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> str:
     """The report: headline table, paired comparisons, other metrics, learning curves, tasks, models."""
     tasks = list(dict.fromkeys(r["task"] for r in results))
@@ -111,44 +169,13 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
         f"DNAGPT: `{cfg.pretrained}` fine-tuned, and the same shape from random weights; {cfg.epochs:g} epochs, "
         f"learning rate {cfg.lr:g}, batch {cfg.batch_size}, best dev epoch kept (patience {cfg.patience}).",
         "",
-        "## Headline: MCC (classification) or R2 (regression) on the test split, mean ± sd over seeds",
+        f"## Headline: {HEADLINE}",
         "",
-        "| task | train / test | " + " | ".join(models) + " |",
-        "|---|---|" + "---:|" * len(models),
+        *_headline_table(results, cfg),
     ]
-    for task in tasks:
-        metric = PRIMARY[output[task]]
-        any_run = next(r for r in results if r["task"] == task and r["n_train"] == size)
-        cells = []
-        means = {m: mean_sd(values(results, task, m, size, metric).values())[0] for m in models}
-        top = max((v for v in means.values() if not math.isnan(v)), default=math.nan)
-        for m in models:
-            text = _cell(values(results, task, m, size, metric))
-            cells.append(f"**{text}**" if means[m] == top else text)
-        lines.append(f"| {task} ({metric}) | {any_run['train_examples']} / {any_run['test_examples']} | "
-                     + " | ".join(cells) + " |")  # fmt: skip
     if "primary" in figures:
         lines += ["", f"![headline]({figures['primary']})"]
-    lines += ["", "## Paired differences (same seeds and training draws; two-sided paired t-test)", "",
-              "| task | comparison | mean difference ± sd | p | first better in |",
-              "|---|---|---:|---:|---:|"]  # fmt: skip
-    for task in tasks:
-        metric = PRIMARY[output[task]]
-        rival = best_classical(results, task, size, metric)
-        pairs = []
-        for family in ("dnagpt", "bert", "gpn"):  # each family's pretrained model against its scratch twin
-            pairs.append((f"{family}-pretrained", f"{family}-scratch"))
-            if rival:
-                pairs += [(f"{family}-pretrained", rival), (f"{family}-scratch", rival)]
-        for a, b in pairs:
-            xa, xb = values(results, task, a, size, metric), values(results, task, b, size, metric)
-            if not xa or not xb:
-                continue
-            t = paired_test(xa, xb)
-            star = " *" if t["p"] < 0.05 else ""
-            lines.append(f"| {task} | {a} − {b} ({metric}) | {t['mean']:+.3f} ± {t['sd']:.3f} | {t['p']:.3g}{star} "
-                         f"| {t['wins']}/{t['n']} |")  # fmt: skip
-    lines += ["", "`*`: p < 0.05. The best classical model is the one with the best mean on that task.", ""]
+    lines += ["", f"## {PAIRED}", "", *_paired_table(results, cfg), "", STAR, ""]
     lines += ["## Other metrics, mean over seeds", "", "| task | model | " + " | ".join(
         ["accuracy", "F1", "AUROC", "Spearman / Pearson"]) + " |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for task in tasks:
