@@ -36,7 +36,10 @@ def test_quick_bench_runs_every_model_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert main(["bench", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "10 runs, 9 already saved" in printed and printed.count("kmer-logreg") == 1
+    progress = [line for line in printed.splitlines() if line.startswith("[")]  # one line per run done
+    assert "10 runs, 9 already saved" in printed and len(progress) == 1 and "kmer-logreg" in progress[0]
+    assert "| tis_arabidopsis (mcc) | 64 / 64 |" in printed  # the headline table, on the terminal too
+    assert "dnagpt-pretrained − dnagpt-scratch" in printed
     assert json.loads(lost.read_text())["metrics"]["mcc"] == before
     lost.unlink()  # a report of what is saved, while a bench is still going: nothing is run
     assert main(["bench", "--quick", "--out", str(out), "--report-only"]) == 0
