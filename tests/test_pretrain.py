@@ -167,7 +167,8 @@ def test_logs_each_loss_term_and_tensorboard(tmp_path):
     evaluation = run_pretraining(cfg, tmp_path / "run")
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if r["split"] == "train"]
-    assert {"loss", "next_token", "order", "gc_mse", "order_acc", "lr", "tokens_per_s"} <= set(train[0])
+    assert {"loss", "next_token", "order", "gc_mse", "order_acc", "lr", "tokens_per_s", "data_share"} <= set(train[0])
+    assert all(0.0 < r["data_share"] < 1.0 for r in train)  # making batches takes some, not all, of a step
     valid = [r for r in records if r["split"] == "valid"]
     assert [r["step"] for r in valid] == [1, 2]
     for key in ("next_token_loss", "unigram_loss", "species_unigram_loss", "order_accuracy", "gc_r2",

@@ -242,14 +242,18 @@ class Trainer:
         bar = self._progress_bar()
         evaluation: dict = {}
         tokens_seen, started = 0, time.perf_counter()
+        data_seconds = step_seconds = 0.0  # since the last log line: making batches, and whole steps
         self.loss_module.train()
         while self.step < cfg.max_steps:
             lr = learning_rate(self.step, cfg)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             terms: dict[str, float] = {}
+            step_began = time.perf_counter()
             for micro in range(cfg.grad_accum):
+                batch_began = time.perf_counter()
                 batch = self.task.batch(self.sample_indices(self.step, micro)).to(self.device)
+                data_seconds += time.perf_counter() - batch_began
                 tokens_seen += self.task.tokens(batch) * self.dist.world_size
                 sync = micro == cfg.grad_accum - 1
                 with self.dist.maybe_no_sync(self.loss_module, sync), self.autocast():
@@ -263,12 +267,16 @@ class Trainer:
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
+            step_seconds += time.perf_counter() - step_began
             elapsed = time.perf_counter() - started
             rate = tokens_seen / max(elapsed, 1e-9)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 terms = self.dist.mean(terms)
                 self.log({"step": self.step, "split": "train", "lr": lr, "grad_norm": grad_norm,
-                          "tokens_per_s": rate, **terms})  # fmt: skip
+                          "tokens_per_s": rate,
+                          # the share of step time spent making batches on the training thread
+                          "data_share": data_seconds / max(step_seconds, 1e-9), **terms})  # fmt: skip
+                data_seconds = step_seconds = 0.0
             if bar is not None:
                 bar.update(1)
                 postfix = {"loss": f"{terms.get('loss', float('nan')):.3f}", "tok_s": f"{rate:,.0f}"}
