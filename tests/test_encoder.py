@@ -60,6 +60,27 @@ def test_encoder_fine_tunes_on_a_classification_task(tmp_path, name, family):
     assert isinstance(load_model(result.best_dir), family)
 
 
+def test_a_convnet_fine_tunes_on_inputs_longer_than_its_pretraining_window(tmp_path):
+    """Convolutions hold no weight per position, so a GPN reads a task's 60 bp through a 32-token
+    window it was built with; learned positions cannot, and say so before any work."""
+    from dnagpt.errors import DataError
+    from dnagpt.tasks.codec import load_task_codec
+    from dnagpt.tasks.predict import predict_examples
+
+    cfg = FinetuneConfig(epochs=1, lr=3e-3, batch_size=16, patience=0, readout="mean", progress=False,
+                         tensorboard=False)  # fmt: skip
+    gpn = build_model(get_config("gpn-tiny", context_length=32))
+    assert gpn.max_input_tokens is None
+    result = finetune(gpn, SPEC, _examples(32, 0), _examples(16, 1), cfg, tmp_path / "gpn", test=_examples(16, 2))
+    assert result.test["accuracy"] >= 0.0
+    best = load_model(result.best_dir)
+    preds = predict_examples(load_task_codec(result.best_dir, best), best, _examples(4, 3), windows=True)
+    assert preds.shape[0] == 4  # one prediction per example, each read whole
+    decoder = build_model(get_config("dnagpt-tiny", context_length=8))
+    with pytest.raises(DataError, match="more than the model's context of 8"):
+        finetune(decoder, SPEC, _examples(32, 0), _examples(16, 1), cfg, tmp_path / "dnagpt")
+
+
 def test_an_encoder_cannot_learn_to_generate(tmp_path):
     from dnagpt.tasks.spec import TaskSpec
 

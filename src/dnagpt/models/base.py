@@ -39,6 +39,12 @@ class PretrainedModel(nn.Module):
     family: ClassVar[str] = ""  # the config's family this class builds
     causal: ClassVar[bool] = True  # False: every position sees the whole input (padding must be masked)
 
+    @property
+    def max_input_tokens(self) -> int | None:
+        """The longest input a task may give the model (prompt and answer tokens included): its
+        context, or None where any length goes."""
+        return self.config.context_length
+
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config

@@ -74,6 +74,12 @@ class GPN(PretrainedModel):
         self.add_heads()
         self.init_weights(scale_residuals=False)
 
+    @property
+    def max_input_tokens(self) -> None:
+        """Any length: the convolutions hold no weight per position (``context_length`` is the
+        pretraining window only)."""
+        return None
+
     def forward(
         self,
         input_ids: torch.Tensor,

@@ -54,8 +54,10 @@ class TaskBatch:
 class TaskCodec:
     """Turns examples into batches and model outputs into answers, for one task."""
 
-    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int, target_mean=0.0, target_std=1.0,
+    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int | None, target_mean=0.0, target_std=1.0,
                  readout: Readout = "answer") -> None:  # fmt: skip
+        """``context``: the most tokens one example may take (``PretrainedModel.max_input_tokens``;
+        None: any number)."""
         self.spec, self.tok, self.context = spec, tok, context
         if readout not in READOUTS:
             raise ConfigError(f"task {spec.name}: readout {readout!r} is not one of {', '.join(READOUTS)}")
@@ -98,7 +100,7 @@ class TaskCodec:
             enc = self.tok.encode(e.text + suffix)
         except InvalidSequenceError as err:
             raise DataError(f"{e.source}, row {e.row}: {err}") from None
-        if len(enc) > self.context:
+        if self.context is not None and len(enc) > self.context:
             raise DataError(
                 f"{e.source}, row {e.row}: {len(enc)} tokens{' with the stop symbol' if generating else ''}, "
                 f"more than the model's context of {self.context} "
@@ -205,7 +207,7 @@ def load_task_codec(model_dir: str | Path, model: DNAGPT) -> TaskCodec:
         raise ConfigError(f"{path}: target_mean and target_std must be finite numbers, std above 0")
     spec = TaskSpec.from_dict(saved["spec"], str(path))
     readout = saved.get("readout", "answer")  # files written before the mean readout existed
-    return TaskCodec(spec, model.tokenizer(), model.config.context_length, float(mean), float(std), readout)
+    return TaskCodec(spec, model.tokenizer(), model.max_input_tokens, float(mean), float(std), readout)
 
 
 def task_stop_symbols(model_dir: str | Path) -> list[str]:

@@ -190,7 +190,7 @@ def finetune(
     if spec.output == "number":
         values = np.array([e.value for e in train])
         mean, std = float(values.mean()), float(max(values.std(), 1e-8))
-    codec = TaskCodec(spec, model.tokenizer(), model.config.context_length, mean, std, cfg.readout)
+    codec = TaskCodec(spec, model.tokenizer(), model.max_input_tokens, mean, std, cfg.readout)
     for part in (train, dev, test or []):
         codec.check(part)
     train_cfg = cfg.train_config(len(train), dist.world_size)
@@ -263,7 +263,7 @@ def finetune_lr_sweep(
     for lr in lrs:
         runs[lr] = finetune(copy.deepcopy(model), spec, train, dev, replace(cfg, lr=lr), Path(run_dir) / f"lr{lr:g}",
                             test=test, device=device)  # fmt: skip
-    metric = TaskCodec(spec, model.tokenizer(), model.config.context_length).selection_metric
+    metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
     sign = -1.0 if spec.output == "sequence" else 1.0  # generation: lower loss is better
     by_lr = {lr: r.dev.get(metric, float("nan")) for lr, r in runs.items()}
     best = max(lrs, key=lambda lr: sign * by_lr[lr] if not math.isnan(by_lr[lr]) else float("-inf"))
