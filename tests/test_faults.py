@@ -264,3 +264,21 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, StopIteration):
         return False
     return "Z" not in state.split()[1]
+
+
+def test_a_file_system_without_locks_warns_and_runs(tmp_path, monkeypatch):
+    """Some cluster file systems refuse flock outright; a run there goes on, with a warning."""
+    import errno
+    import fcntl
+
+    import dnagpt.io as dio
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    ran = []
+    with pytest.warns(UserWarning, match="cannot lock files"):
+        with dio.exclusive_directory(tmp_path / "run", RuntimeError):
+            ran.append(True)
+    assert ran == [True]

@@ -7,11 +7,13 @@ mid-write never leaves a half-written checkpoint, table or report behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import gzip
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,6 +137,13 @@ def exclusive_directory(directory: str | Path, error: type[Exception]) -> Iterat
                 f"{directory}: another process (pid {holder}) is still writing here; wait for it to finish "
                 "or stop it (under torchrun stop its workers too), then run again"
             ) from None
+        except OSError as e:  # some cluster file systems (Lustre, NFS mounts) offer no locks at all
+            if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            warnings.warn(f"{directory}: this file system cannot lock files ({e.strerror}); make sure that "
+                          "only one run writes this folder at a time", stacklevel=3)  # fmt: skip
+            yield
+            return
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
