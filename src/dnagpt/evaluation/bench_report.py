@@ -168,6 +168,14 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
         "held-out registry, so no test window overlaps a training or pretraining window.",
         f"DNAGPT: `{cfg.pretrained}` fine-tuned, and the same shape from random weights; {cfg.epochs:g} epochs, "
         f"learning rate {cfg.lr:g}, batch {cfg.batch_size}, best dev epoch kept (patience {cfg.patience}).",
+        *(
+            [
+                "Other families (`bert-*`, `gpn-*`): their shipped model, and the same shape from random weights, "
+                "fine-tuned with the same recipe and read by the mean over the sequence."
+            ]
+            if any(not m.startswith("dnagpt") and not MODELS[m].classical for m in models)
+            else []
+        ),
         "",
         f"## Headline: {HEADLINE}",
         "",
