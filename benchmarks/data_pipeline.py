@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from dnagpt.evaluation.harness import write_results
 from dnagpt.training.pretrain import run_pretraining
 from dnagpt.training.pretrain_config import load_pretrain_config
 
@@ -64,9 +65,7 @@ def main() -> int:
     result = {"steps": args.steps, "batch_size": 16, "threads": torch.get_num_threads(),
               "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
               "goal": "batches made >= 10x faster than the model consumes them", **rows}  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(result, args.out)
     return 0
 
 

@@ -14,13 +14,13 @@ Each model beside a copy of its shape with random weights.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 from dnagpt.data.tables import read_table
+from dnagpt.evaluation.harness import write_results
 from dnagpt.models import PretrainedModel, build_model, load_model
 from dnagpt.resources import BUNDLED_DATASETS, SHIPPED_MODELS
 from dnagpt.tokenizers import species_token
@@ -71,9 +71,7 @@ def main() -> int:
         model = load_model(name)
         result[str(name)] = {"pretrained": describe(model, sequences),
                              "random_weights": describe(build_model(model.config), sequences)}  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(result, args.out)
     return 0
 
 

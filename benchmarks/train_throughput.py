@@ -14,7 +14,6 @@ shared machine.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -25,6 +24,7 @@ import torch
 
 from dnagpt import DNAGPT, get_config
 from dnagpt.data.corpus import Corpus, read_manifest
+from dnagpt.evaluation.harness import write_results
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.seeding import seed_everything
 from dnagpt.training.objectives import pretrain_loss
@@ -158,9 +158,7 @@ def main() -> None:
         **rows,
         "speed_ratio_dnagpt_over_hf": rows["dnagpt"]["tokens_per_s"] / rows["hf_gpt2"]["tokens_per_s"],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(result, args.out)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Pieces shared by the benchmark scripts: their fine-tuning options, and fine-tuning DNAGPT with
-the learning rate picked on dev, scored once on the test split."""
+"""Pieces shared by the benchmark scripts: their fine-tuning options, fine-tuning DNAGPT with
+the learning rate picked on dev, scored once on the test split, and writing a results file."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
+from ..io import atomic_write_text
 from ..models import DNAGPT
 from ..tasks.finetune import FinetuneConfig, finetune_lr_sweep
 from ..tasks.spec import TaskSpec, build_examples
@@ -35,3 +37,10 @@ def finetune_dnagpt(model: DNAGPT, spec: TaskSpec, tables: dict[str, list[dict]]
                                     test=examples["test"], device="cpu")  # fmt: skip
     seconds = time.perf_counter() - start
     return (best.test or {}) | {"dev": best.dev, "lr": best.lr, "seconds": seconds, "dev_by_lr": by_lr}
+
+
+def write_results(result: dict, path: Path) -> None:
+    """Write a benchmark's results as indented JSON (atomically) and print them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
