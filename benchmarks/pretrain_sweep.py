@@ -55,6 +55,9 @@ VARIANTS: dict[str, Variant] = {
     ),
     "alibi": Variant(("model.positions='alibi'",), {}, "ALiBi positions instead of learned ones"),
     "lr-low": Variant(("train.lr=1e-3",), {}, "a third of the pretraining learning rate"),
+    "no-aux-lr-low": Variant(
+        ("objective.mse_weight=0.0", "data.reverse_prob=0.0", "train.lr=1e-3"), {}, "next token only, lr 1e-3"
+    ),
     "ft-lr-low": Variant((), {"lr": 3e-4}, "the paper model fine-tuned at a third of the bench's learning rate"),
 }
 
@@ -95,6 +98,7 @@ def run_variant(name: str, variant: Variant, base: str, steps: int, out: Path, s
             "heldout_bits_per_base": _mean(s["model_bits_per_base"] for s in species.values()),
             "markov_bits_per_base": _mean(s["markov_bits_per_base"] for s in species.values()),
             "species_beating_markov": f"{beaten}/{len(species)}",
+            **representation_of(run_dir),
             "order_accuracy": evaluation.get("order_accuracy"),
             "order_rule_accuracy": evaluation.get("order_rule_accuracy"),
             "dev_mcc": sum(dev) / len(dev), "test_mcc": sum(test) / len(test),
@@ -123,6 +127,16 @@ def compute_of(run_dir: Path) -> dict:
             "flops": 6.0 * touched * tokens}  # fmt: skip
 
 
+def representation_of(run_dir: Path) -> dict:
+    """Effective rank of the pretrained model's hidden states on held-out windows, and its weights' RMS
+    (``benchmarks/representation_rank.py``): a collapsed model fine-tunes badly."""
+    from dnagpt.models import load_model
+    from representation_rank import describe, held_out_sequences
+
+    described = describe(load_model(run_dir / "model"), held_out_sequences())
+    return {"rank_tokens": described["rank_tokens"], "weight_rms": described["weight_rms"]}
+
+
 def _mean(values) -> float:
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else float("nan")
@@ -137,7 +151,8 @@ def write_report(rows: list[dict], out: Path) -> None:
     table = pd.DataFrame(rows)
     table.to_parquet(out / "sweep.parquet", index=False)
     shown = ["variant", "steps", "cpu_seconds", "heldout_bits_per_base", "markov_bits_per_base",
-             "species_beating_markov", "order_accuracy", "order_rule_accuracy", "dev_mcc", "test_mcc"]  # fmt: skip
+             "species_beating_markov", "rank_tokens", "weight_rms", "order_accuracy", "order_rule_accuracy",
+             "dev_mcc", "test_mcc"]  # fmt: skip
     lines = ["# Pretraining sweep", "", f"Tasks: {', '.join(TASKS)}; dev MCC picks the recipe.", "",
              "| " + " | ".join(shown) + " | why |", "|" + " --- |" * (len(shown) + 1)]  # fmt: skip
     for _, r in table.iterrows():

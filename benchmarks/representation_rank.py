@@ -56,6 +56,11 @@ def describe(model: PretrainedModel, sequences: list[str]) -> dict:
     }
 
 
+def held_out_sequences(n: int = 64) -> list[str]:
+    """The first ``n`` dev windows of the bundled task (600 bp, Arabidopsis): never trained on."""
+    return [r["sequence"] for r in read_table(BUNDLED_DATASETS / "tis_arabidopsis" / "dev.csv.gz")[:n]]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shipped = sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / "config.json").is_file())
@@ -63,8 +68,7 @@ def main() -> int:
     parser.add_argument("--sequences", type=int, default=64, help="dev windows of the bundled task to read")
     parser.add_argument("--out", type=Path, default=RESULTS / "representation_rank.json")
     args = parser.parse_args()
-    rows = read_table(BUNDLED_DATASETS / "tis_arabidopsis" / "dev.csv.gz")[: args.sequences]
-    sequences = [r["sequence"] for r in rows]
+    sequences = held_out_sequences(args.sequences)
     torch.manual_seed(0)
     result = {"sequences": len(sequences), "data": "tis_arabidopsis dev split (600 bp, Arabidopsis)"}
     for name in args.models:

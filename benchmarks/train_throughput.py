@@ -1,14 +1,22 @@
-"""Training throughput: dnagpt's pretraining step against Hugging Face GPT-2, same shapes.
+"""Training throughput: each model family's pretraining step against its nearest Hugging Face peer.
 
-Both models get the same width, depth, heads, context, vocabulary and batch, the
-same AdamW step with gradient clipping, and the same precision (bf16 autocast
-where the machine supports it, as dnagpt's trainer picks). dnagpt runs its full
-three-task pretraining loss on real windows of the bundled corpus; GPT-2 runs
-its language-model loss on the same token ids. Model-FLOPs utilisation is given
-against a matrix product timed in the same run, so the ratio survives a noisy
-shared machine.
+Two shapes (``small``: 4 layers x 128 wide, context 256, batch 16; ``6x256``: 6 x 256, 8 heads,
+context 512, batch 8), the same AdamW step with gradient clipping and the same precision (bf16
+autocast where the machine supports it, as dnagpt's trainer picks) on both sides:
 
-    python benchmarks/train_throughput.py            # writes benchmarks/results/train_throughput.json
+- dnagpt's decoder runs its full three-task pretraining loss on real windows of the bundled
+  corpus; its peer, ``transformers``' GPT2LMHeadModel, runs its language-model loss on the same ids;
+- dnagpt's DNABERT-2 style encoder (ALiBi, GEGLU) runs its masked-token loss on masked windows;
+  its peer, BertForMaskedLM of the same depth, width and heads, runs its masked-LM loss on them;
+- the GPN-style ConvNet (its own shape: 12 blocks x 128, 512 bases) has no Hugging Face peer; it
+  is measured against itself compiled.
+
+Each model is timed eager and under ``torch.compile`` (one lever; the loss stays outside the
+compiled graph), the four alternating in rounds so that machine noise hits them alike.
+Model-FLOPs utilisation is given against a matrix product timed in the same run, so the ratios
+survive a noisy shared machine.
+
+    python benchmarks/train_throughput.py        # writes benchmarks/results/train_throughput.json
 """
 
 from __future__ import annotations
@@ -18,26 +26,35 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from dnagpt import DNAGPT, get_config
+from dnagpt import get_config
 from dnagpt.data.corpus import Corpus, read_manifest
+from dnagpt.device import autocast_dtype
 from dnagpt.evaluation.harness import write_results
+from dnagpt.models import build_model
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.seeding import seed_everything
+from dnagpt.training.masked_lm import MaskedLMTask, MaskedSampler
 from dnagpt.training.objectives import pretrain_loss
-from dnagpt.training.optimization import autocast_dtype, parameter_groups
+from dnagpt.training.optimization import parameter_groups
 from dnagpt.training.pretrain_samples import EXTRA_TOKENS, PretrainSampler
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SHAPES = {
+    "small": dict(layers=4, width=128, heads=4, context=256, batch=16),
+    "6x256": dict(layers=6, width=256, heads=8, context=512, batch=8),
+}
+GPN_SHAPE = dict(layers=12, width=128, heads=1, context=512, batch=16)  # gpn-small-multispecies
 
 
 def matmul_flops(dtype: torch.dtype | None, n: int = 1024, repeats: int = 20) -> float:
     """Achieved FLOP/s of an n x n matrix product in the training precision."""
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
+    a, b = torch.randn(n, n), torch.randn(n, n)
     if dtype is not None:
         a, b = a.to(dtype), b.to(dtype)
     for _ in range(3):
@@ -48,117 +65,175 @@ def matmul_flops(dtype: torch.dtype | None, n: int = 1024, repeats: int = 20) ->
     return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
-def train_flops_per_token(layers: int, width: int, context: int, head_matmul_params: int) -> float:
-    """6 x (matrix parameters touched per token) + attention scores (forward and backward)."""
-    block = 12 * width * width
-    return 6 * (layers * block + head_matmul_params) + 12 * layers * context * width
+def train_flops_per_token(model: nn.Module, layers: int, context: int, width: int, attention: bool) -> float:
+    """6 x (weights of every matrix product and convolution touched per token) + attention scores.
+
+    Embedding lookups cost nothing; a token head tied to the embedding counts as a product.
+    """
+    matmul = 0
+    for module in model.modules():
+        if isinstance(module, nn.Linear | nn.Conv1d) or type(module).__name__ == "Conv1D":  # HF GPT-2's Conv1D
+            matmul += module.weight.numel()
+    return 6 * matmul + (12 * layers * context * width if attention else 0)
 
 
-def time_steps(step, steps: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
+def optimizer_step(model: nn.Module, loss_of: Callable[[], torch.Tensor], autocast) -> Callable[[], None]:
+    """One training step (forward, backward, clip, AdamW) as a closure."""
+    opt = torch.optim.AdamW(parameter_groups(model, 0.1), lr=1e-4, betas=(0.9, 0.98))
+
+    def step() -> None:
+        with autocast():
+            loss = loss_of()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def decoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
+    """dnagpt's decoder and GPT-2: loss closures (eager and compiled) over one real batch."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = get_config("dnagpt-small", n_layer=shape["layers"], n_head=shape["heads"], d_model=shape["width"],
+                     context_length=shape["context"])  # fmt: skip
+    tok = cfg.tokenizer()
+    max_tokens = shape["context"] - EXTRA_TOKENS  # full-length windows: both see the same tokens per batch
+    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), corpus_dir, window_bp=max_tokens * tok.k)
+    batch = PretrainSampler(corpus, tok, max_tokens, max_tokens, seed=0).batch("train", range(shape["batch"]))
+    batch.gc = (batch.gc - 0.42) / 0.08
+    gpt2 = GPT2Config(vocab_size=cfg.vocab_size, n_positions=shape["context"], n_embd=shape["width"],
+                      n_layer=shape["layers"], n_head=shape["heads"], resid_pdrop=0.0, embd_pdrop=0.0,
+                      attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)  # fmt: skip
+    gpt2._attn_implementation = "sdpa"  # the same attention kernel as dnagpt
+    ours, peer = build_model(cfg), GPT2LMHeadModel(gpt2)
+    ids = batch.input_ids
+
+    def loss_ours(model):
+        return lambda: pretrain_loss(model, batch, tok.yes_id, tok.no_id, mse_weight=0.01).total
+
+    def loss_peer(model):
+        return lambda: model(input_ids=ids, labels=ids).loss
+
+    return {"dnagpt": (ours, loss_ours), "hf_gpt2": (peer, loss_peer)}, ids.numel()
+
+
+def encoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
+    """dnagpt's DNABERT-2 style encoder and BertForMaskedLM: masked-token loss closures."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    cfg = get_config("bert-small", n_layer=shape["layers"], n_head=shape["heads"], d_model=shape["width"],
+                     context_length=shape["context"])  # fmt: skip
+    tok = cfg.tokenizer()
+    max_tokens = shape["context"] - 1  # the species token
+    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), corpus_dir, window_bp=max_tokens * tok.k)
+    task = MaskedLMTask(MaskedSampler(corpus, tok, max_tokens, max_tokens, seed=0))
+    batch = task.batch(range(shape["batch"]))
+    bert = BertConfig(vocab_size=cfg.vocab_size, hidden_size=shape["width"], num_hidden_layers=shape["layers"],
+                      num_attention_heads=shape["heads"], intermediate_size=4 * shape["width"],
+                      max_position_embeddings=shape["context"], hidden_dropout_prob=0.0,
+                      attention_probs_dropout_prob=0.0)  # fmt: skip
+    bert._attn_implementation = "sdpa"
+    ours, peer = build_model(cfg), BertForMaskedLM(bert)
+
+    def loss_ours(model):
+        return lambda: task.loss(model, batch)[0]
+
+    def loss_peer(model):
+        return lambda: model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                             labels=batch.targets).loss  # fmt: skip
+
+    return {"dnagpt_bert": (ours, loss_ours), "hf_bert": (peer, loss_peer)}, int(batch.attention_mask.sum())
+
+
+def convnet_alone(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
+    """The GPN-style ConvNet at its own shape: masked-token loss closure."""
+    cfg = get_config("gpn-small", n_layer=shape["layers"], d_model=shape["width"], context_length=shape["context"])
+    tok = cfg.tokenizer()
+    max_tokens = shape["context"] - 1
+    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), corpus_dir, window_bp=max_tokens * tok.k)
+    task = MaskedLMTask(MaskedSampler(corpus, tok, max_tokens, max_tokens, seed=0))
+    batch = task.batch(range(shape["batch"]))
+
+    def loss_ours(model):
+        return lambda: task.loss(model, batch)[0]
+
+    return {"dnagpt_gpn": (build_model(cfg), loss_ours)}, int(batch.attention_mask.sum())
+
+
+def measure(models: dict, tokens: int, shape: dict, attention: bool, peak: float, steps: int, rounds: int,
+            autocast) -> dict:  # fmt: skip
+    """Median step time of each model eager and compiled, alternating in rounds."""
+    steps_of = {}
+    for name, (model, loss_of) in models.items():
+        steps_of[name] = optimizer_step(model, loss_of(model), autocast)
+        # torch.compile of the module's forward; the loss and the optimiser stay eager
+        steps_of[f"{name}+compile"] = optimizer_step(model, loss_of(torch.compile(model)), autocast)
+    times: dict[str, list[float]] = {name: [] for name in steps_of}
+    for step in steps_of.values():  # warm-up, including compilation
+        for _ in range(3):
+            step()
+    for _ in range(rounds):
+        for name, step in steps_of.items():
+            for _ in range(steps):
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
+    rows = {}
+    for name, t in times.items():
+        model = models[name.removesuffix("+compile")][0]
+        fpt = train_flops_per_token(model, shape["layers"], shape["context"], shape["width"], attention)
+        med = statistics.median(t)
+        rows[name] = {"median_step_s": med, "tokens_per_s": tokens / med, "model_flops_per_token": fpt,
+                      "mfu_vs_matmul": tokens / med * fpt / peak}  # fmt: skip
+    return {"shape": shape, "tokens_per_batch": tokens, **rows}
+
+
+def ratio(rows: dict, ours: str, peer: str) -> float:
+    return rows[ours]["tokens_per_s"] / rows[peer]["tokens_per_s"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--width", type=int, default=128)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--context", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3, help="alternate the two models this many times")
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per model per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternate the models this many times")
     parser.add_argument("--out", type=Path, default=RESULTS / "train_throughput.json")
     args = parser.parse_args()
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     seed_everything(0)
-    cfg = get_config("dnagpt-small", n_layer=args.layers, n_head=args.heads, d_model=args.width,
-                     context_length=args.context)  # fmt: skip
-    tok = cfg.tokenizer()
-    max_tokens = args.context - EXTRA_TOKENS
-    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), Path("/tmp/dnagpt-bench-cache"), window_bp=max_tokens * tok.k)
-    # Full-length windows: both models see the same number of real tokens per batch.
-    sampler = PretrainSampler(corpus, tok, max_tokens, max_tokens, seed=0)
-    batch = sampler.batch("train", range(args.batch))
-    batch.gc = (batch.gc - 0.42) / 0.08
     amp = autocast_dtype("auto", torch.device("cpu"))
-
-    ours = DNAGPT(cfg)
-    opt_ours = torch.optim.AdamW(parameter_groups(ours, 0.1), lr=1e-4, betas=(0.9, 0.98))
-
-    gpt2_cfg = GPT2Config(
-        vocab_size=cfg.vocab_size,
-        n_positions=args.context,
-        n_embd=args.width,
-        n_layer=args.layers,
-        n_head=args.heads,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        bos_token_id=None,
-        eos_token_id=None,
-    )
-    gpt2_cfg._attn_implementation = "sdpa"  # the same attention kernel as dnagpt
-    hf = GPT2LMHeadModel(gpt2_cfg)
-    opt_hf = torch.optim.AdamW(parameter_groups(hf, 0.1), lr=1e-4, betas=(0.9, 0.98))
-    ids = batch.input_ids
 
     def autocast():
         return torch.autocast("cpu", dtype=amp) if amp is not None else torch.autocast("cpu", enabled=False)
 
-    def step_ours() -> None:
-        with autocast():
-            loss = pretrain_loss(ours, batch, tok.yes_id, tok.no_id, mse_weight=0.01).total
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(ours.parameters(), 1.0)
-        opt_ours.step()
-        opt_ours.zero_grad(set_to_none=True)
-
-    def step_hf() -> None:
-        with autocast():
-            loss = hf(input_ids=ids, labels=ids).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
-        opt_hf.step()
-        opt_hf.zero_grad(set_to_none=True)
-
-    times_ours, times_hf = [], []
-    for _ in range(args.rounds):  # alternate so that machine noise hits both alike
-        times_ours += time_steps(step_ours, args.steps, warmup=2)
-        times_hf += time_steps(step_hf, args.steps, warmup=2)
     peak = matmul_flops(amp)
-    tokens = ids.numel()
-    d, v = args.width, cfg.vocab_size
-    # dnagpt's token head is Linear(D,D) + LayerNorm + Linear(D,V); GPT-2's is the tied Linear(D,V).
-    fpt_ours = train_flops_per_token(args.layers, d, args.context, d * d + d * v)
-    fpt_hf = train_flops_per_token(args.layers, d, args.context, d * v)
-    rows = {}
-    for name, times, fpt in (("dnagpt", times_ours, fpt_ours), ("hf_gpt2", times_hf, fpt_hf)):
-        med = statistics.median(times)
-        rows[name] = {
-            "median_step_s": med,
-            "tokens_per_s": tokens / med,
-            "model_flops_per_token": fpt,
-            "mfu_vs_matmul": tokens / med * fpt / peak,
-        }
-    result = {
-        "shapes": vars(args) | {"out": str(args.out), "vocab": v},
-        "precision": str(amp).replace("torch.", "") if amp is not None else "fp32",
-        "matmul_flops_per_s": peak,
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        **rows,
-        "speed_ratio_dnagpt_over_hf": rows["dnagpt"]["tokens_per_s"] / rows["hf_gpt2"]["tokens_per_s"],
-    }
+    corpus_dir = Path("/tmp/dnagpt-bench-cache")
+    result: dict = {"precision": str(amp).replace("torch.", "") if amp is not None else "fp32",
+                    "matmul_flops_per_s": peak, "threads": torch.get_num_threads(),
+                    "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                    "steps": args.steps, "rounds": args.rounds}  # fmt: skip
+    ratios = {}
+    for name in args.shapes:
+        shape = SHAPES[name]
+        for family, build in (("decoder", decoder_pair), ("encoder", encoder_pair)):
+            models, tokens = build(shape, corpus_dir)
+            rows = measure(models, tokens, shape, True, peak, args.steps, args.rounds, autocast)
+            result[f"{family}@{name}"] = rows
+            ours, peer = list(models)
+            ratios[f"{family}@{name}: eager / {peer} eager"] = ratio(rows, ours, peer)
+            ratios[f"{family}@{name}: compiled / {peer} eager"] = ratio(rows, f"{ours}+compile", peer)
+            ratios[f"{family}@{name}: compiled / {peer} compiled"] = ratio(rows, f"{ours}+compile", f"{peer}+compile")
+            print(f"{family}@{name}", {k: round(v, 3) for k, v in ratios.items() if k.startswith(family + "@" + name)},
+                  flush=True)  # fmt: skip
+    models, tokens = convnet_alone(GPN_SHAPE, corpus_dir)
+    rows = measure(models, tokens, GPN_SHAPE, False, peak, args.steps, args.rounds, autocast)
+    result["convnet@gpn-small"] = rows
+    ratios["convnet@gpn-small: compiled / eager"] = ratio(rows, "dnagpt_gpn+compile", "dnagpt_gpn")
+    result["ratios"] = ratios
     write_results(result, args.out)
+    for k, v in ratios.items():
+        print(f"{v:5.2f}x  {k}")
 
 
 if __name__ == "__main__":

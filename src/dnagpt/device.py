@@ -1,6 +1,9 @@
-"""Which device to run on: a name checked against the hardware that is there."""
+"""Which device to run on (a name checked against the hardware that is there) and in what precision."""
 
 from __future__ import annotations
+
+import contextlib
+from pathlib import Path
 
 import torch
 
@@ -26,3 +29,30 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     elif device.type != "cpu":
         raise ConfigError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
     return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a precision setting on a device (None: full fp32)."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if _cpu_has_bf16() else None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """A context that runs the model in ``precision`` (``fp32``, ``bf16``, ``fp16`` or ``auto``) on ``device``."""
+    dtype = autocast_dtype(precision, device)
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()

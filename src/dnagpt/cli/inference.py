@@ -74,6 +74,9 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", choices=["mean", "last"], default="mean", help="mean of tokens, or last token")
     p.add_argument("--windows", action="store_true", help="average context-sized windows of long sequences")
     p.add_argument("--batch-size", type=positive_int, default=16, help="sequences per forward pass (default 16)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                   help="fp32 (default), or bf16: faster where the processor supports it (see the README for "
+                   "how far its embeddings lie from fp32's); auto: bf16 where supported")  # fmt: skip
 
 
 @command("embed", "write one embedding per sequence (mean or last-token pooling) to .npy or parquet", _embed_args)
@@ -81,7 +84,7 @@ def _embed(args: argparse.Namespace) -> int:
     from ..representations import embed_file
 
     n, size = embed_file(args.model, args.input, args.out, args.column, args.species, args.pooling,
-                         args.batch_size, args.windows)  # fmt: skip
+                         args.batch_size, args.windows, args.precision)  # fmt: skip
     print(f"wrote {n} embeddings of size {size} to {args.out}")
     return 0
 

@@ -1,13 +1,10 @@
-"""The optimiser's side of training: its settings, the parameter groups, the learning-rate schedule
-and the precision."""
+"""The optimiser's side of training: its settings, the parameter groups and the learning-rate schedule."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Annotated, Literal
 
-import torch
 from pydantic import Field
 from torch import nn
 
@@ -57,24 +54,3 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         is_embedding = name.endswith(("wte.weight", "wpe.weight"))
         (decay if p.dim() >= 2 and not is_embedding else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a precision setting on a device (None: full fp32)."""
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if _cpu_has_bf16() else None
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))

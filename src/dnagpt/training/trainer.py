@@ -26,12 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import autocast_dtype, precision_context
 from ..errors import CheckpointError, ConfigError, RunFolderBusyError
 from ..io import atomic_write_text, exclusive_directory, remove_stale_temporaries, verify_digest, write_with_digest
 from ..seeding import seed_everything
 from ..validation import setting_changes
 from .distributed import DistributedContext
-from .optimization import TrainConfig, autocast_dtype, learning_rate, parameter_groups
+from .optimization import TrainConfig, learning_rate, parameter_groups
 
 
 class TrainingTask:
@@ -120,9 +121,7 @@ class Trainer:
         return self.run_dir / "checkpoint.pt"
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return precision_context(self.cfg.precision, self.device)
 
     def save_checkpoint(self) -> None:
         """Write model, optimiser, schedule, RNG states and step atomically (rank 0)."""
