@@ -126,6 +126,29 @@ class SelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(b, t, d)
         return self.resid_dropout(self.c_proj(y)), (k, v)
 
+    def decode(self, x: torch.Tensor, cache: KeyValue, column: torch.Tensor, allowed: torch.Tensor,
+               position_ids: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+        """One new token per row, ``x`` ``[batch, 1, d]``, against a fixed-size cache.
+
+        ``cache`` holds keys and values ``[batch, heads, capacity, head_dim]``; the new key and value
+        are written in place at ``column`` (a one-element tensor), and the query attends to the
+        columns ``allowed`` (bool ``[batch, 1, 1, capacity]``, the new column included). Shapes never
+        change from step to step: nothing is copied, and a compiled step compiles once."""
+        b, t, d = x.shape
+        q, k, v = self.query_key_value(x, position_ids)
+        keys, values = cache
+        keys.index_copy_(2, column, k)
+        values.index_copy_(2, column, v)
+        mask = allowed
+        if self.positions == "alibi":  # distances counted in columns, as in score_bias
+            if x.device not in self._slopes:
+                self._slopes[x.device] = alibi_slopes(self.n_head).to(x.device)
+            distance = (column - torch.arange(keys.shape[2], device=x.device)).abs().to(torch.float32)
+            bias = -distance[None, :] * self._slopes[x.device][:, None]  # [heads, capacity]
+            mask = torch.where(allowed, bias[None, :, None, :], float("-inf")).to(q.dtype)
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        return self.c_proj(y.transpose(1, 2).reshape(b, t, d))
+
     @torch.no_grad()
     def weights(self, x: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Attention weights of one sequence ``x`` ``[1, T, d]``, averaged over heads: ``[T, T]``."""
