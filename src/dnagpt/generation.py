@@ -96,7 +96,7 @@ def generate(
         generator.manual_seed(cfg.seed)
     model.eval()
     # Without padding (prompts of one length, decided here on the host) the causal order is the whole
-    # mask, and the attention can take its fast unmasked path at every step.
+    # mask, and the prompt's attention can take its fast unmasked path.
     mask = batch.attention_mask if len({len(e) for e in encs}) > 1 else None
     out = model(batch.input_ids, batch.numbers, batch.number_mask, attention_mask=mask, use_cache=True)
     logits = out.logits[:, -1]

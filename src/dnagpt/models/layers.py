@@ -81,6 +81,12 @@ class SelfAttention(nn.Module):
             q, k = rotate(q, position_ids), rotate(k, position_ids)
         return q, k, v
 
+    def slopes(self, device: torch.device) -> torch.Tensor:
+        """The ALiBi slope of each head, on ``device`` (made once per device)."""
+        if device not in self._slopes:
+            self._slopes[device] = alibi_slopes(self.n_head).to(device)
+        return self._slopes[device]
+
     def score_bias(self, t: int, total: int, mask: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
         """What SDPA adds to the scores: None (plain causal or full attention), the boolean
         ``mask``, or under ``alibi`` a float bias ``[1 or batch, heads, t, total]`` with the
@@ -91,9 +97,7 @@ class SelfAttention(nn.Module):
             return mask
         q_pos = torch.arange(total - t, total, device=device)[:, None]
         k_pos = torch.arange(total, device=device)[None, :]
-        if device not in self._slopes:
-            self._slopes[device] = alibi_slopes(self.n_head).to(device)
-        bias = -(q_pos - k_pos).abs().to(torch.float32) * self._slopes[device][:, None, None]  # [heads, t, total]
+        bias = -(q_pos - k_pos).abs().to(torch.float32) * self.slopes(device)[:, None, None]  # [heads, t, total]
         allowed = mask if mask is not None else ((k_pos <= q_pos) if self.causal else None)
         if allowed is not None:
             bias = torch.where(allowed, bias, float("-inf"))  # broadcast: [heads or batch x heads, t, total]
@@ -141,10 +145,8 @@ class SelfAttention(nn.Module):
         values.index_copy_(2, column, v)
         mask = allowed
         if self.positions == "alibi":  # distances counted in columns, as in score_bias
-            if x.device not in self._slopes:
-                self._slopes[x.device] = alibi_slopes(self.n_head).to(x.device)
             distance = (column - torch.arange(keys.shape[2], device=x.device)).abs().to(torch.float32)
-            bias = -distance[None, :] * self._slopes[x.device][:, None]  # [heads, capacity]
+            bias = -distance[None, :] * self.slopes(x.device)[:, None]  # [heads, capacity]
             mask = torch.where(allowed, bias[None, :, None, :], float("-inf")).to(q.dtype)
         y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         return self.c_proj(y.transpose(1, 2).reshape(b, t, d))
