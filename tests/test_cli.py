@@ -73,10 +73,5 @@ def test_generate_writes_fasta(tmp_path):
         len(headers) == 6 and headers[0].startswith(">sample1 prompt=1") and headers[-1].startswith(">sample6 prompt=2")
     )
     assert all(set(ln) <= set("ACGTN") for ln in lines if not ln.startswith(">"))
-    options[-1] = str(tmp_path / "compiled.fa")
-    prompts = ["--prompts-file", str(tmp_path / "prompts.txt")]
-    out = run_cli("generate", str(tmp_path / "m"), *prompts, *options, "--compile")
-    assert out.returncode == 0, out.stderr
-    assert (tmp_path / "compiled.fa").read_text().splitlines() == lines  # the same draws
     bad = run_cli("generate", str(tmp_path / "m"), "--prompt", "<R>ACGT", "--max-new-tokens", "500")
     assert bad.returncode == 2 and "context of 128" in bad.stderr

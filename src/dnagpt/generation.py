@@ -37,9 +37,6 @@ class SamplingConfig:
     # allowed[i] = the tokens that may be drawn at step i (bool, [steps, vocab]); later steps are free.
     # For outputs of a fixed layout, e.g. one of two alleles per SNP in an artificial haplotype.
     allowed: torch.Tensor | None = None
-    # compile the one-token step with torch.compile (needs a C++ compiler on the CPU): a one-off cost of
-    # seconds to a minute, then faster steps; worth it for long generations (see the README's table)
-    compile: bool = False
 
 
 @dataclass
@@ -101,9 +98,8 @@ def generate(
     out = model(batch.input_ids, batch.numbers, batch.number_mask, attention_mask=mask, use_cache=True)
     logits = out.logits[:, -1]
     n, prompt_len = batch.input_ids.shape
-    cache, visible = _fixed_size_cache(out.past_key_values, batch.attention_mask, prompt_len + cfg.max_new_tokens)
+    cache, visible = _preallocated_cache(out.past_key_values, mask, prompt_len + cfg.max_new_tokens)
     position = batch.attention_mask.sum(-1, keepdim=True)  # positions count real tokens (left padding)
-    decode_step = torch.compile(model.decode_step) if cfg.compile else model.decode_step
     finished = torch.zeros(n, dtype=torch.bool, device=device)
     stopped = torch.zeros(n, dtype=torch.bool, device=device)
     new_tokens = []
@@ -120,8 +116,9 @@ def generate(
         if bool(finished.all()) or step + 1 == cfg.max_new_tokens:
             break
         column = prompt_len + step
-        visible[..., column] = True
-        logits = decode_step(next_ids[:, None], position, cache, torch.tensor([column], device=device), visible)
+        if visible is not None:
+            visible[..., column] = True
+        logits = model.decode_step(next_ids[:, None], position, cache, column, visible)
         position = position + 1
     table = torch.stack(new_tokens, dim=1).tolist()
     results = []
@@ -131,18 +128,20 @@ def generate(
     return results
 
 
-def _fixed_size_cache(prompt_cache: list, prompt_mask: torch.Tensor, capacity: int) -> tuple[list, torch.Tensor]:
-    """The prompt's keys and values copied into buffers of ``capacity`` columns, and which columns
-    each row may attend to (``[batch, 1, 1, capacity]``: its real prompt tokens so far). Each step
-    then writes its column in place: growing the cache by concatenation would copy all of it at
-    every step, and change its shape (a compiled step would recompile)."""
+def _preallocated_cache(prompt_cache: list, prompt_mask: torch.Tensor | None,
+                        capacity: int) -> tuple[list, torch.Tensor | None]:  # fmt: skip
+    """The prompt's keys and values copied into buffers of ``capacity`` columns that each step then
+    writes in place (a cache grown by concatenation would be copied whole at every step), and,
+    for left-padded prompts, which columns each row may attend to (``[batch, 1, 1, capacity]``)."""
     cache = []
     for keys, values in prompt_cache:
         b, heads, length, width = keys.shape
-        fixed = [t.new_zeros(b, heads, capacity, width) for t in (keys, values)]
-        fixed[0][:, :, :length] = keys
-        fixed[1][:, :, :length] = values
-        cache.append(tuple(fixed))
+        buffers = [t.new_zeros(b, heads, capacity, width) for t in (keys, values)]
+        buffers[0][:, :, :length] = keys
+        buffers[1][:, :, :length] = values
+        cache.append(tuple(buffers))
+    if prompt_mask is None:
+        return cache, None
     visible = torch.zeros(prompt_mask.shape[0], 1, 1, capacity, dtype=torch.bool, device=prompt_mask.device)
     visible[:, 0, 0, : prompt_mask.shape[1]] = prompt_mask.bool()
     return cache, visible

@@ -23,9 +23,6 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed, for reproducible samples")
     p.add_argument("--out", help="FASTA file to write (default: print to the terminal)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--compile", action="store_true",
-                   help="compile the one-token step (torch.compile; needs a C++ compiler on the CPU): a few seconds "
-                   "once, then faster steps; worth it for long or many sequences")  # fmt: skip
 
 
 @command(
@@ -45,7 +42,7 @@ def _generate(args: argparse.Namespace) -> int:
         prompts += [ln.strip() for ln in Path(args.prompts_file).read_text().splitlines() if ln.strip()]
     if not prompts:
         raise ConfigError("give at least one --prompt or a --prompts-file")
-    names = ("max_new_tokens", "temperature", "top_k", "top_p", "num_samples", "seed", "compile")
+    names = ("max_new_tokens", "temperature", "top_k", "top_p", "num_samples", "seed")
     sampling = {name: getattr(args, name) for name in names}
     build(SamplingConfig, sampling, "dnagpt generate", {n: "--" + n.replace("_", "-") for n in names})
     model = DNAGPT.from_pretrained(args.model, map_location=resolve_device(args.device))

@@ -44,9 +44,9 @@ class Block(nn.Module):
         x = x + a
         return x + self.mlp(self.ln_2(x)), kv
 
-    def decode(self, x: torch.Tensor, cache: KeyValue, column: torch.Tensor, allowed: torch.Tensor,
+    def decode(self, x: torch.Tensor, cache: KeyValue, column: int, allowed: torch.Tensor | None,
                position_ids: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
-        """One new token per row against a fixed-size cache (see :meth:`SelfAttention.decode`)."""
+        """One new token per row against a preallocated cache (see :meth:`SelfAttention.decode`)."""
         x = x + self.attn.decode(self.ln_1(x), cache, column, allowed, position_ids)
         return x + self.mlp(self.ln_2(x))
 
@@ -160,13 +160,12 @@ class DNAGPT(PretrainedModel):
         return out
 
     def decode_step(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache: list[KeyValue],
-                    column: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:  # fmt: skip
+                    column: int, allowed: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
         """Next-token logits ``[batch, vocab]`` for one new token per row, ``input_ids`` ``[batch, 1]``
-        at ``position_ids`` ``[batch, 1]``, written into the fixed-size ``cache`` (one pair of
+        at ``position_ids`` ``[batch, 1]``, written into the preallocated ``cache`` (one pair of
         ``[batch, heads, capacity, head_dim]`` per layer) at ``column``; ``allowed`` (bool
-        ``[batch, 1, 1, capacity]``) are the columns each row may attend to. What
-        :func:`dnagpt.generation.generate` runs at every step; every shape is fixed, so the
-        step can be compiled once."""
+        ``[batch, 1, 1, capacity]``, None: every column so far) are the columns each row may attend
+        to. What :func:`dnagpt.generation.generate` runs at every step."""
         x = self.embed(input_ids, position_ids=position_ids)
         for block, layer_cache in zip(self.transformer.h, cache, strict=True):
             x = block.decode(x, layer_cache, column, allowed, position_ids)

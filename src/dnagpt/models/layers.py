@@ -130,24 +130,26 @@ class SelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(b, t, d)
         return self.resid_dropout(self.c_proj(y)), (k, v)
 
-    def decode(self, x: torch.Tensor, cache: KeyValue, column: torch.Tensor, allowed: torch.Tensor,
+    def decode(self, x: torch.Tensor, cache: KeyValue, column: int, allowed: torch.Tensor | None,
                position_ids: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
-        """One new token per row, ``x`` ``[batch, 1, d]``, against a fixed-size cache.
+        """One new token per row, ``x`` ``[batch, 1, d]``, against a preallocated cache.
 
         ``cache`` holds keys and values ``[batch, heads, capacity, head_dim]``; the new key and value
-        are written in place at ``column`` (a one-element tensor), and the query attends to the
-        columns ``allowed`` (bool ``[batch, 1, 1, capacity]``, the new column included). Shapes never
-        change from step to step: nothing is copied, and a compiled step compiles once."""
+        are written in place at ``column``, and the query attends to columns ``0..column`` of them,
+        where ``allowed`` (bool ``[batch, 1, 1, capacity]``) is True; None: all of them. Nothing is
+        copied: a cache grown by concatenation would be copied whole at every step."""
         b, t, d = x.shape
         q, k, v = self.query_key_value(x, position_ids)
         keys, values = cache
-        keys.index_copy_(2, column, k)
-        values.index_copy_(2, column, v)
-        mask = allowed
+        keys[:, :, column] = k[:, :, 0]
+        values[:, :, column] = v[:, :, 0]
+        keys, values = keys[:, :, : column + 1], values[:, :, : column + 1]
+        mask = allowed[..., : column + 1] if allowed is not None else None
         if self.positions == "alibi":  # distances counted in columns, as in score_bias
-            distance = (column - torch.arange(keys.shape[2], device=x.device)).abs().to(torch.float32)
-            bias = -distance[None, :] * self.slopes(x.device)[:, None]  # [heads, capacity]
-            mask = torch.where(allowed, bias[None, :, None, :], float("-inf")).to(q.dtype)
+            distance = (column - torch.arange(column + 1, device=x.device)).to(torch.float32)
+            mask = (-distance[None, :] * self.slopes(x.device)[:, None])[None, :, None, :].to(q.dtype)
+            if allowed is not None:
+                mask = mask.masked_fill(~allowed[..., : column + 1], float("-inf"))
         y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         return self.c_proj(y.transpose(1, 2).reshape(b, t, d))
 
