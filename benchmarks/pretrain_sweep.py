@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_MODELS = ["dnagpt-pretrained", "dnagpt-scratch", "gpn-pretrained", "gpn-scratch", "kmer-logreg", "cnn"]
 TASKS = ["promoter-core-human", "ctcf-human", "splice-human", "tis-arabidopsis"]  # 4 kinds of signal, 2 species
 
 
@@ -142,28 +143,59 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def write_report(rows: list[dict], out: Path) -> None:
-    """``sweep.parquet``, ``sweep.md`` and the two compute figures."""
-    import pandas as pd
+def reference_rows(seeds: int) -> list[dict]:
+    """The main bench's runs on TASKS with the same seeds: the shipped model (3,000 steps), the same
+    shape from random weights, the GPN-style ConvNet pretrained and the two classical baselines."""
+    from dnagpt.evaluation.bench import result_path
 
+    bench = ROOT / "benchmarks" / "bench"
+    paths = [result_path(bench, t, m, 1000, s) for t in TASKS for m in REFERENCE_MODELS for s in range(seeds)]
+    runs = [json.loads(p.read_text()) for p in paths if p.is_file()]
+    out = []
+    for model in REFERENCE_MODELS:
+        mine = [r for r in runs if r["model"] == model]
+        if len(mine) < len(TASKS) * seeds:
+            continue  # not run on every task and seed yet
+        dev = [r["metrics"].get("dev", {}).get("mcc") for r in mine]
+        out.append({"model": model, "test_mcc": _mean(r["metrics"].get("mcc") for r in mine),
+                    "dev_mcc": _mean(dev) if any(d is not None for d in dev) else float("nan"),
+                    **{f"test_mcc:{t}": _mean(r["metrics"].get("mcc") for r in mine if r["task"] == t)
+                       for t in TASKS}})  # fmt: skip
+    return out
+
+
+def write_report(rows: list[dict], out: Path, seeds: int) -> None:
+    """``sweep.parquet``, ``sweep.md`` (with the main bench's reference rows) and the two compute figures."""
+    from dnagpt.evaluation.bench_report import write_parquet
     from dnagpt.evaluation.plots import pyplot, save_figure
 
-    table = pd.DataFrame(rows)
-    table.to_parquet(out / "sweep.parquet", index=False)
+    write_parquet(rows, out / "sweep.parquet")
+
+    def cell(value) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
     shown = ["variant", "steps", "cpu_seconds", "heldout_bits_per_base", "markov_bits_per_base",
-             "species_beating_markov", "rank_tokens", "weight_rms", "order_accuracy", "order_rule_accuracy",
-             "dev_mcc", "test_mcc"]  # fmt: skip
-    lines = ["# Pretraining sweep", "", f"Tasks: {', '.join(TASKS)}; dev MCC picks the recipe.", "",
-             "| " + " | ".join(shown) + " | why |", "|" + " --- |" * (len(shown) + 1)]  # fmt: skip
-    for _, r in table.iterrows():
-        cells = [f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in shown]
-        lines.append("| " + " | ".join(cells) + f" | {r['why']} |")
+             "species_beating_markov", "rank_tokens", "weight_rms", "dev_mcc", "test_mcc",
+             *(f"dev_mcc:{t}" for t in TASKS)]  # fmt: skip
+    lines = ["# Pretraining sweep", "", f"Tasks: {', '.join(TASKS)}; {seeds} fine-tuning seeds each; "
+             "dev MCC picks the recipe. Compute is the same for every variant of one step count (same shape, "
+             "same tokens per step; see `flops` in sweep.parquet); cpu_seconds (tokens over the median logged "
+             "rate) reads high for runs that shared the CPU with other work.", "",
+             "| " + " | ".join(shown) + " | why |",
+             "|" + " --- |" * (len(shown) + 1)]  # fmt: skip
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in shown) + f" | {r['why']} |" for r in rows]
+    reference = reference_rows(seeds)
+    if reference:
+        columns = ["model", "dev_mcc", "test_mcc", *(f"test_mcc:{t}" for t in TASKS)]
+        lines += ["", f"Reference, from the main bench (`benchmarks/bench`, seeds 0-{seeds - 1}, the same tasks and "
+                  "training sizes):", "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]  # fmt: skip
+        lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in reference]
     (out / "sweep.md").write_text("\n".join(lines) + "\n")
     plt = pyplot()
     for y, name in (("heldout_bits_per_base", "loss_vs_compute.png"), ("dev_mcc", "mcc_vs_compute.png")):
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.scatter(table["flops"], table[y])
-        for _, r in table.iterrows():
+        ax.scatter([r["flops"] for r in rows], [r[y] for r in rows])
+        for r in rows:
             ax.annotate(r["variant"], (r["flops"], r[y]), fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("pretraining FLOPs (6 x parameters x tokens)")
@@ -192,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
             atomic_write_text(rows_file, json.dumps(rows, indent=1) + "\n")  # saved after every variant
     if rows:
-        write_report(list(rows.values()), args.out)
+        write_report(list(rows.values()), args.out, args.seeds)
     print(f"{len(rows)} variants in {args.out / 'sweep.md'}")
     return 0
 
