@@ -33,6 +33,10 @@ test: lint
 bench: setup
 	$(BIN)/pip install -q "torch==2.13.0" -e ".[bench]"
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/generation_speed.py
+	$(BIN)/python benchmarks/scoring_speed.py
+	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/data_pipeline.py
 
 # genomic signal recognition and numeric-input regression on real data -> benchmarks/gsr.md, numeric_regression.md
 gsr: setup
