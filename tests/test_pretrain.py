@@ -180,3 +180,14 @@ def test_logs_each_loss_term_and_tensorboard(tmp_path):
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     holdout = json.loads((tmp_path / "run" / "holdout.json").read_text())
     assert holdout and all(r["end"] > r["start"] for r in holdout)
+
+
+def test_a_compiled_forward_trains_like_the_eager_one_and_saves_the_same_weights(tmp_path):
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    run_pretraining(load_pretrain_config(_config(tmp_path, steps=4)), eager)
+    run_pretraining(load_pretrain_config(_config(tmp_path, steps=4), ["train.compile=true"]), compiled)
+    a, b = _train_losses(eager), _train_losses(compiled)
+    assert [s for s, _ in a] == [s for s, _ in b] == [1, 2, 3, 4]
+    assert all(abs(x - y) < 1e-3 for (_, x), (_, y) in zip(a, b, strict=True)), (a, b)
+    saved = DNAGPT.from_pretrained(compiled / "model").state_dict()
+    assert saved.keys() == DNAGPT.from_pretrained(eager / "model").state_dict().keys()

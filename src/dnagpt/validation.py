@@ -77,13 +77,13 @@ PRESENTATION = frozenset({"train.progress", "train.tensorboard", "train.log_ever
 # Settings a resumed run may change when the user says so (--allow-change KEY): the run stays sound,
 # e.g. a longer run (max_steps; its cosine then bends from that step on). Everything else is fixed.
 MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.save_every", "train.patience",
-                                  "eval.samples", "recipe.epochs", "recipe.patience",
+                                  "train.compile", "eval.samples", "recipe.epochs", "recipe.patience",
                                   "recipe.checkpoint_every"})  # fmt: skip
 # Settings that runs started by an older dnagpt did not record, with the value those runs used: such a
 # run resumes as long as the setting keeps that value.
-ADDED_LATER = {"recipe.readout": "answer", "readout": "answer", "model_config.positions": "learned",
-               "model_config.model_type": "dnagpt", "model_config.tokenizer_file": None,
-               "objective.repeat_weight": 1.0}  # fmt: skip
+ADDED_LATER = {"train.compile": False, "recipe.readout": "answer", "readout": "answer",
+               "model_config.positions": "learned", "model_config.model_type": "dnagpt",
+               "model_config.tokenizer_file": None, "objective.repeat_weight": 1.0}  # fmt: skip
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

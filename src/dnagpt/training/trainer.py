@@ -106,6 +106,8 @@ class Trainer:
         self.dist = dist
         self.device = dist.device
         self.model = model.to(self.device)
+        if cfg.compile:
+            self.model.compile()  # in place: the weights keep their names in checkpoints
         self.loss_module = dist.wrap(_TaskLoss(self.model, task), fsdp=cfg.fsdp)
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
         self.amp_dtype = autocast_dtype(cfg.precision, self.device)
