@@ -48,3 +48,11 @@ def test_predictions_in_input_order_equal_one_at_a_time(config):
     for i, e in enumerate(examples):
         alone = predict_examples(codec, model, [e], batch_size=1)[0]
         assert np.abs(together[i] - alone).max() < 1e-5, (config, i)
+
+
+def test_an_unknown_precision_is_a_clear_error():
+    from dnagpt.errors import ConfigError
+
+    model = build_model(get_config("dnagpt-tiny")).eval()
+    with pytest.raises(ConfigError, match="precision 'bf32' is not one of fp32, bf16, fp16, auto"):
+        embed_sequences(model, SEQUENCES[:1], precision="bf32")

@@ -9,6 +9,8 @@ import torch
 
 from .errors import ConfigError
 
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # auto: bf16 where the processor or GPU supports it
+
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``auto`` (the GPU of this process if there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
@@ -33,6 +35,8 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for a precision setting on a device (None: full fp32)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return None
     if precision == "fp16":
