@@ -23,17 +23,6 @@ def test_fused_cross_entropy_equals_plain_in_float32(n, monkeypatch):
     assert torch.allclose(gx, px, atol=1e-6) and torch.allclose(gw, pw, atol=1e-6)
 
 
-def test_fused_cross_entropy_of_a_hopeless_target_is_capped_and_its_gradient_exact():
-    x = torch.tensor([[1.0, 0.0]], requires_grad=True)
-    w = torch.tensor([[200.0, 0.0], [0.0, 0.0]], requires_grad=True)  # the target's logit is 200 nats under
-    y = torch.tensor([1])
-    fused = linear_cross_entropy(x, w, y)
-    assert 87.0 < fused.item() < 87.5  # -log of the smallest float32, not 200 and not infinity
-    (gx, gw) = torch.autograd.grad(fused, (x, w))
-    (px, pw) = torch.autograd.grad(F.cross_entropy(x @ w.T, y), (x, w))
-    assert torch.allclose(gx, px) and torch.allclose(gw, pw)
-
-
 def test_fused_cross_entropy_under_bf16_autocast_is_close():
     torch.manual_seed(0)
     x = torch.randn(300, 64, requires_grad=True)
