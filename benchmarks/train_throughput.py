@@ -92,6 +92,18 @@ def optimizer_step(model: nn.Module, loss_of: Callable[[], torch.Tensor], autoca
     return step
 
 
+def bundled_corpus(corpus_dir: Path, window_bp: int) -> Corpus:
+    """The bundled seven-species corpus, cut into windows of ``window_bp``."""
+    return Corpus(read_manifest(BUNDLED_MANIFEST), corpus_dir, window_bp=window_bp)
+
+
+def masked_task(tok, context: int, corpus_dir: Path) -> MaskedLMTask:
+    """Masked-token pretraining on full-length windows (the species token plus ``context - 1`` tokens)."""
+    max_tokens = context - 1
+    sampler = MaskedSampler(bundled_corpus(corpus_dir, max_tokens * tok.k), tok, max_tokens, max_tokens, seed=0)
+    return MaskedLMTask(sampler)
+
+
 def decoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
     """dnagpt's decoder and GPT-2: loss closures (eager and compiled) over one real batch."""
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -100,7 +112,7 @@ def decoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
                      context_length=shape["context"])  # fmt: skip
     tok = cfg.tokenizer()
     max_tokens = shape["context"] - EXTRA_TOKENS  # full-length windows: both see the same tokens per batch
-    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), corpus_dir, window_bp=max_tokens * tok.k)
+    corpus = bundled_corpus(corpus_dir, max_tokens * tok.k)
     batch = PretrainSampler(corpus, tok, max_tokens, max_tokens, seed=0).batch("train", range(shape["batch"]))
     batch.gc = (batch.gc - 0.42) / 0.08
     gpt2 = GPT2Config(vocab_size=cfg.vocab_size, n_positions=shape["context"], n_embd=shape["width"],
@@ -126,9 +138,7 @@ def encoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
     cfg = get_config("bert-small", n_layer=shape["layers"], n_head=shape["heads"], d_model=shape["width"],
                      context_length=shape["context"])  # fmt: skip
     tok = cfg.tokenizer()
-    max_tokens = shape["context"] - 1  # the species token
-    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), corpus_dir, window_bp=max_tokens * tok.k)
-    task = MaskedLMTask(MaskedSampler(corpus, tok, max_tokens, max_tokens, seed=0))
+    task = masked_task(tok, shape["context"], corpus_dir)
     batch = task.batch(range(shape["batch"]))
     bert = BertConfig(vocab_size=cfg.vocab_size, hidden_size=shape["width"], num_hidden_layers=shape["layers"],
                       num_attention_heads=shape["heads"], intermediate_size=4 * shape["width"],
@@ -151,9 +161,7 @@ def convnet_alone(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
     """The GPN-style ConvNet at its own shape: masked-token loss closure."""
     cfg = get_config("gpn-small", n_layer=shape["layers"], d_model=shape["width"], context_length=shape["context"])
     tok = cfg.tokenizer()
-    max_tokens = shape["context"] - 1
-    corpus = Corpus(read_manifest(BUNDLED_MANIFEST), corpus_dir, window_bp=max_tokens * tok.k)
-    task = MaskedLMTask(MaskedSampler(corpus, tok, max_tokens, max_tokens, seed=0))
+    task = masked_task(tok, shape["context"], corpus_dir)
     batch = task.batch(range(shape["batch"]))
 
     def loss_ours(model):
