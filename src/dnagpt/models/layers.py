@@ -81,12 +81,6 @@ class SelfAttention(nn.Module):
             q, k = rotate(q, position_ids), rotate(k, position_ids)
         return q, k, v
 
-    def slopes(self, device: torch.device) -> torch.Tensor:
-        """The ALiBi slope of each head, on ``device`` (made once per device)."""
-        if device not in self._slopes:
-            self._slopes[device] = alibi_slopes(self.n_head).to(device)
-        return self._slopes[device]
-
     def score_bias(self, t: int, total: int, mask: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
         """What SDPA adds to the scores: None (plain causal or full attention), the boolean
         ``mask``, or under ``alibi`` a float bias ``[1 or batch, heads, t, total]`` with the
@@ -97,7 +91,9 @@ class SelfAttention(nn.Module):
             return mask
         q_pos = torch.arange(total - t, total, device=device)[:, None]
         k_pos = torch.arange(total, device=device)[None, :]
-        bias = -(q_pos - k_pos).abs().to(torch.float32) * self.slopes(device)[:, None, None]  # [heads, t, total]
+        if device not in self._slopes:
+            self._slopes[device] = alibi_slopes(self.n_head).to(device)
+        bias = -(q_pos - k_pos).abs().to(torch.float32) * self._slopes[device][:, None, None]  # [heads, t, total]
         allowed = mask if mask is not None else ((k_pos <= q_pos) if self.causal else None)
         if allowed is not None:
             bias = torch.where(allowed, bias, float("-inf"))  # broadcast: [heads or batch x heads, t, total]
@@ -144,13 +140,10 @@ class SelfAttention(nn.Module):
         keys[:, :, column] = k[:, :, 0]
         values[:, :, column] = v[:, :, 0]
         keys, values = keys[:, :, : column + 1], values[:, :, : column + 1]
-        mask = allowed[..., : column + 1] if allowed is not None else None
-        if self.positions == "alibi":  # distances counted in columns, as in score_bias
-            distance = (column - torch.arange(column + 1, device=x.device)).to(torch.float32)
-            mask = (-distance[None, :] * self.slopes(x.device)[:, None])[None, :, None, :].to(q.dtype)
-            if allowed is not None:
-                mask = mask.masked_fill(~allowed[..., : column + 1], float("-inf"))
-        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        bias = self.score_bias(1, column + 1, allowed[..., : column + 1] if allowed is not None else None, x.device)
+        if bias is not None and bias.is_floating_point():
+            bias = bias.to(q.dtype)
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=bias)
         return self.c_proj(y.transpose(1, 2).reshape(b, t, d))
 
     @torch.no_grad()
