@@ -16,7 +16,6 @@ continues where it stopped (each pretraining resumes from its checkpoint).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import time
@@ -28,7 +27,7 @@ from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.datasets import build_dataset
 from dnagpt.data.sources import cache_root
 from dnagpt.evaluation.extrapolation import extrapolation_figure, loss_by_position
-from dnagpt.io import atomic_write_text
+from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
 from dnagpt.training.pretrain import run_pretraining
 from dnagpt.training.pretrain_config import load_pretrain_config
@@ -78,8 +77,7 @@ def main() -> None:
         "pretraining_seconds_this_run": seconds,
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
     }
-    atomic_write_text(HERE / "results" / "extrapolation.json", json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(result, HERE / "results" / "extrapolation.json")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Writes benchmarks/results/vep_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from dnagpt.data.datasets.genomes import hg19_chr22
 from dnagpt.data.fasta import prepare_fasta
 from dnagpt.data.sources import SOURCES, cache_root, fetch
-from dnagpt.io import atomic_write_text
+from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
 from dnagpt.vep.scoring import default_window, frames, score_variants, token_log_probs
 from dnagpt.vep.variants import Reference, read_variants, variant_windows
@@ -96,8 +95,7 @@ def main() -> None:
         max_abs_difference=float(np.abs(ours - peer).max()),
         one_at_a_time_max_abs_difference=float(np.abs(ours[:16] - single).max()),
     )  # fmt: skip
-    atomic_write_text(args.out, json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_results(result, args.out)
 
 
 if __name__ == "__main__":
