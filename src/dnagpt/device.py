@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 
 from .errors import ConfigError
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # auto: bf16 where the processor or GPU supports it
+Precision = Literal["fp32", "bf16", "fp16", "auto"]  # auto: bf16 where the processor or GPU supports it
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..device import PRECISIONS
 from ..tasks.finetune import FinetuneConfig
 from ..validation import build
 from .registry import command, positive_int
@@ -49,7 +50,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=_RECIPE.patience,
                    help="stop after this many epochs without a better dev score (0 = never)")  # fmt: skip
     p.add_argument("--seed", type=int, default=_RECIPE.seed, help="shuffling, and the random weights of --from-scratch")
-    p.add_argument("--precision", default=_RECIPE.precision, choices=["auto", "bf16", "fp16", "fp32"],
+    p.add_argument("--precision", default=_RECIPE.precision, choices=PRECISIONS,
                    help="auto = bf16 autocast where the CPU or GPU supports it")  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, default=_RECIPE.checkpoint_every,
                    help="steps between resumable checkpoints (0 = once per epoch)")  # fmt: skip
@@ -92,9 +93,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--windows", action="store_true", help="average over context-sized windows of long sequences")
     p.add_argument("--batch-size", type=positive_int, default=32, help="sequences per forward pass (default 32)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default), or bf16: faster where the processor supports it, probabilities within "
-                   "about 0.01 of fp32's (see the README); auto: bf16 where supported")  # fmt: skip
+                   "about 0.01 of fp32's (see the README); auto: bf16 where supported; fp16: for GPUs")  # fmt: skip
 
 
 @command("predict", "predict labels (with probabilities) or values for a table with a fine-tuned model", _predict_args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..device import PRECISIONS
 from .registry import command, positive_int
 
 
@@ -74,9 +75,9 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", choices=["mean", "last"], default="mean", help="mean of tokens, or last token")
     p.add_argument("--windows", action="store_true", help="average context-sized windows of long sequences")
     p.add_argument("--batch-size", type=positive_int, default=16, help="sequences per forward pass (default 16)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default), or bf16: faster where the processor supports it (see the README for "
-                   "how far its embeddings lie from fp32's); auto: bf16 where supported")  # fmt: skip
+                   "how far its embeddings lie from fp32's); auto: bf16 where supported; fp16: for GPUs")  # fmt: skip
 
 
 @command("embed", "write one embedding per sequence (mean or last-token pooling) to .npy or parquet", _embed_args)

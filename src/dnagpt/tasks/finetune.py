@@ -19,13 +19,14 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 import torch
 from pydantic import Field
 
 from ..config import config_names, get_config
+from ..device import Precision
 from ..errors import ConfigError, DataError
 from ..evaluation.plots import confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
@@ -53,7 +54,7 @@ class FinetuneConfig:
     seed: Annotated[int, Field(ge=0)] = 0  # shuffling (and the random weights of a model trained from scratch)
     # fp32, auto (bf16 autocast where supported), bf16 or fp16. Full precision by default: runs are short,
     # and a tiny regression test fell from Pearson 0.5+ to 0.47 under bf16 autocast on the CPU.
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "fp32"
+    precision: Precision = "fp32"
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = once per epoch
     lora_rank: Annotated[int, Field(ge=0)] = 0  # > 0: train LoRA adapters of this rank (and the heads) instead
     lora_alpha: Annotated[float, Field(gt=0)] = 16.0  # LoRA scaling numerator

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 from torch import nn
 
+from ..device import Precision
 from ..validation import settings
 
 
@@ -24,7 +25,7 @@ class TrainConfig:
     weight_decay: Annotated[float, Field(ge=0)] = 0.1  # AdamW, on matrices only (not norms or embeddings)
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.98)  # Fig. S3
     grad_clip: Annotated[float, Field(gt=0)] = 1.0  # max global gradient norm (Fig. S3)
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 where supported
+    precision: Precision = "auto"  # auto: bf16 where supported
     seed: Annotated[int, Field(ge=0)] = 0
     log_every: Annotated[int, Field(ge=1)] = 10  # steps between training-metric lines
     eval_every: Annotated[int, Field(ge=0)] = 200  # steps between held-out evaluations (0: only at the end)
