@@ -168,6 +168,7 @@ def write_report(rows: list[dict], out: Path, seeds: int) -> None:
     """``sweep.parquet``, ``sweep.md`` (with the main bench's reference rows) and the two compute figures."""
     from dnagpt.evaluation.bench_report import write_parquet
     from dnagpt.evaluation.plots import pyplot, save_figure
+    from dnagpt.io import atomic_write_text
 
     write_parquet(rows, out / "sweep.parquet")
 
@@ -190,7 +191,7 @@ def write_report(rows: list[dict], out: Path, seeds: int) -> None:
         lines += ["", f"Reference, from the main bench (`benchmarks/bench`, seeds 0-{seeds - 1}, the same tasks and "
                   "training sizes):", "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]  # fmt: skip
         lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in reference]
-    (out / "sweep.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
     plt = pyplot()
     for y, name in (("heldout_bits_per_base", "loss_vs_compute.png"), ("dev_mcc", "mcc_vs_compute.png")):
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "pretrain_sweep")
     p.add_argument("--report-only", action="store_true", help="table and figures of the rows saved so far")
     args = p.parse_args(argv)
+    from dnagpt.io import atomic_write_text
+
     args.out.mkdir(parents=True, exist_ok=True)
     rows_file = args.out / "rows.json"
     rows = json.loads(rows_file.read_text()) if rows_file.is_file() else {}
@@ -220,8 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.variants:
             print(f"== {name}: {VARIANTS[name].why}", flush=True)
             rows[name] = run_variant(name, VARIANTS[name], args.base, args.steps, args.out, args.seeds, args.max_train)
-            from dnagpt.io import atomic_write_text
-
             atomic_write_text(rows_file, json.dumps(rows, indent=1) + "\n")  # saved after every variant
     if rows:
         write_report(list(rows.values()), args.out, args.seeds)
