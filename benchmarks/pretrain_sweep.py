@@ -108,24 +108,13 @@ def run_variant(name: str, variant: Variant, base: str, steps: int, out: Path, s
 
 
 def compute_of(run_dir: Path) -> dict:
-    """Tokens seen, CPU seconds (tokens over the logged throughput) and model FLOPs (6 x parameters
-    touched per token x tokens; embedding lookups cost none) of a pretraining run."""
-    from dnagpt import DNAGPT
+    """Steps, tokens, parameters, model FLOPs and CPU seconds of a pretraining run (dnagpt.training.compute)."""
+    from dnagpt.models import load_model
+    from dnagpt.training.compute import pretraining_compute
 
-    config = json.loads((run_dir / "config.json").read_text())
-    train = config["train"]
-    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    rates = sorted(r["tokens_per_s"] for r in lines if r.get("split") == "train" and "tokens_per_s" in r)
-    steps = max(r["step"] for r in lines)
-    window = (config["data"]["min_tokens"] + config["data"]["max_tokens"]) / 2  # windows are drawn between the two
-    tokens = round(steps * train["batch_size"] * train["grad_accum"] * window)
-    model = DNAGPT.from_pretrained(run_dir / "model")
-    touched = model.num_parameters() - sum(
-        p.numel() for n, p in model.named_parameters() if n.startswith(("transformer.wte", "transformer.wpe"))
-    )
-    return {"steps": steps, "tokens": tokens, "parameters": model.num_parameters(),
-            "cpu_seconds": tokens / rates[len(rates) // 2] if rates else float("nan"),
-            "flops": 6.0 * touched * tokens}  # fmt: skip
+    c = pretraining_compute(run_dir, load_model(run_dir / "model"))
+    return {"steps": c["steps"], "tokens": c["tokens"], "parameters": c["parameters"],
+            "cpu_seconds": c["seconds"] or float("nan"), "flops": c["flops"]}  # fmt: skip
 
 
 def representation_of(run_dir: Path) -> dict:
@@ -199,7 +188,7 @@ def write_report(rows: list[dict], out: Path, seeds: int) -> None:
         for r in rows:
             ax.annotate(r["variant"], (r["flops"], r[y]), fontsize=7)
         ax.set_xscale("log")
-        ax.set_xlabel("pretraining FLOPs (6 x parameters x tokens)")
+        ax.set_xlabel("pretraining model FLOPs (dnagpt.training.compute)")
         ax.set_ylabel(y.replace("_", " "))
         save_figure(fig, out / name)
 

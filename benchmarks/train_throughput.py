@@ -39,6 +39,7 @@ from dnagpt.evaluation.harness import write_results
 from dnagpt.models import build_model
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.seeding import seed_everything
+from dnagpt.training.compute import train_flops_per_token
 from dnagpt.training.masked_lm import MaskedLMTask, MaskedSampler
 from dnagpt.training.objectives import pretrain_loss
 from dnagpt.training.optimization import parameter_groups
@@ -63,18 +64,6 @@ def matmul_flops(dtype: torch.dtype | None, n: int = 1024, repeats: int = 20) ->
     for _ in range(repeats):
         a @ b
     return 2 * n**3 * repeats / (time.perf_counter() - start)
-
-
-def train_flops_per_token(model: nn.Module, layers: int, context: int, width: int, attention: bool) -> float:
-    """6 x (weights of every matrix product and convolution touched per token) + attention scores.
-
-    Embedding lookups cost nothing; a token head tied to the embedding counts as a product.
-    """
-    matmul = 0
-    for module in model.modules():
-        if isinstance(module, nn.Linear | nn.Conv1d) or type(module).__name__ == "Conv1D":  # HF GPT-2's Conv1D
-            matmul += module.weight.numel()
-    return 6 * matmul + (12 * layers * context * width if attention else 0)
 
 
 def optimizer_step(model: nn.Module, loss_of: Callable[[], torch.Tensor], autocast) -> Callable[[], None]:

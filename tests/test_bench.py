@@ -15,6 +15,7 @@ from dnagpt.cli import main
 from dnagpt.errors import ConfigError
 from dnagpt.evaluation.bench import BenchConfig, run_bench, subsample
 from dnagpt.evaluation.bench_report import paired_test, write_report
+from dnagpt.models import load_model
 
 
 def test_quick_bench_runs_every_model_and_resumes(tmp_path, capsys):
@@ -121,6 +122,11 @@ def test_the_other_families_shipped_models_run_on_request(tmp_path):
     assert all(math.isfinite(r["metrics"]["mcc"]) for r in results)
     report = write_report(results, cfg, tmp_path / "b").read_text()
     assert "gpn-pretrained − gpn-scratch" in report
+    families = report.split("## Which family wins where")[1].split("## Other metrics")[0]
+    won = {k: int(v) for k, v in (w.split() for w in families.split("Tasks won: ")[1].split(".")[0].split(", "))}
+    assert set(won) == {"bert", "gpn", "classical"} and sum(won.values()) == 1  # one task, one winner
+    parameters = load_model("gpn-small-multispecies").num_parameters()  # the compute row reads the model's card
+    assert f"| gpn | `gpn-small-multispecies` | {parameters / 1e6:.1f}M |" in families
     assert BenchConfig().models == [] and "gpn-pretrained" not in {m for _, m, _, _ in _default_plan()}
 
 

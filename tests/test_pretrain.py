@@ -78,6 +78,16 @@ def test_interrupted_and_resumed_run_draws_the_same_curve(tmp_path, dropout):
     a = DNAGPT.from_pretrained(tmp_path / "a" / "model")
     b = DNAGPT.from_pretrained(tmp_path / "b" / "model")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    costs = [json.loads((tmp_path / run / "model" / "pretraining.json").read_text())["compute"] for run in "ab"]
+    assert costs[0]["tokens"] == 6 * 4 * (30 + 59) / 2  # steps x windows x the windows' mean length
+    assert costs[0]["bases"] == 6 * costs[0]["tokens"]  # 6-mers
+    assert costs[0]["parameters"] == a.num_parameters()
+    blocks = sum(p.numel() for p in a.transformer.h.parameters())  # every block weight is in a product
+    head = sum(p.numel() for p in a.mlm_head.parameters())  # the token head too; embedding lookups cost none
+    assert 6 * (blocks + head) <= costs[0]["flops"] / costs[0]["tokens"] < 6 * a.num_parameters()
+    assert {k: v for k, v in costs[0].items() if k != "seconds"} == {
+        k: v for k, v in costs[1].items() if k != "seconds"
+    }
 
 
 @pytest.mark.parametrize("mode,port", [("ddp", 29517), ("fsdp", 29518)])

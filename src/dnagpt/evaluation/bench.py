@@ -211,6 +211,12 @@ class BenchModel:
     run: Callable[[Run], dict]
     classical: bool = True
     default: bool = True  # in a bench that names no models
+    family: str | None = None  # the model family of a neural model (dnagpt, bert, gpn)
+    shipped: str | None = None  # the pretrained model it starts from; None: the bench's ``pretrained``
+
+    def pretrained_source(self, cfg: BenchConfig) -> str | None:
+        """The pretrained model this bench model (or its scratch twin) takes its shape from."""
+        return None if self.family is None else self.shipped or cfg.pretrained
 
 
 MODELS: dict[str, BenchModel] = {
@@ -227,12 +233,14 @@ MODELS: dict[str, BenchModel] = {
         ("token", "number"),
         lambda run: _fine_tuned(run, from_scratch=True),
         classical=False,
+        family="dnagpt",
     ),
     "dnagpt-pretrained": BenchModel(
         "the pretrained DNAGPT, fine-tuned",
         ("token", "number"),
         lambda run: _fine_tuned(run, from_scratch=False),
         classical=False,
+        family="dnagpt",
     ),
     # The other families' shipped models (named with --models: the default bench keeps to the budget)
     **{
@@ -243,6 +251,8 @@ MODELS: dict[str, BenchModel] = {
             lambda run, shipped=shipped, scratch=how == "scratch": _fine_tuned(run, scratch, shipped),
             classical=False,
             default=False,
+            family=family,
+            shipped=shipped,
         )
         for family, shipped, what in (
             ("bert", "bert-small-multispecies", "DNABERT-2 style encoder (bert-small-multispecies)"),

@@ -7,6 +7,7 @@ cannot go below p = 0.0625, so the t-test is the one that can say anything.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -133,6 +134,70 @@ def _paired_table(results: list[dict], cfg: BenchConfig) -> list[str]:
     return lines
 
 
+def _families_section(results: list[dict], cfg: BenchConfig) -> list[str]:
+    """Which family wins where (each family's better model, pretrained or scratch, against the best
+    classical model) and the compute each family's pretrained model and bench runs used."""
+    models = [m for m in MODELS if any(r["model"] == m for r in results)]
+    families = list(dict.fromkeys(MODELS[m].family for m in models if MODELS[m].family))
+    if len(families) < 2:
+        return []
+    output = {r["task"]: r["output"] for r in results}
+    size, wins = cfg.max_train, dict.fromkeys([*families, "classical"], 0)
+    lines = ["## Which family wins where", "",
+             "Each family's better model on the task (p: pretrained, s: from scratch), mean over seeds; the winner "
+             "has the best mean.", "", "| task | " + " | ".join(families) + " | best classical | winner |",
+             "|---|" + "---:|" * (len(families) + 1) + "---|"]  # fmt: skip
+    for task in dict.fromkeys(r["task"] for r in results):
+        metric = PRIMARY[output[task]]
+        best: dict[str, tuple[float, str]] = {}
+        for family in families:
+            means = {m: mean_sd(values(results, task, m, size, metric).values())[0]
+                     for m in models if MODELS[m].family == family}  # fmt: skip
+            means = {m: v for m, v in means.items() if not math.isnan(v)}
+            if means:
+                top = max(means, key=means.get)
+                best[family] = (means[top], top.rsplit("-", 1)[1][0])
+        rival = best_classical(results, task, size, metric)
+        if rival:
+            best["classical"] = (mean_sd(values(results, task, rival, size, metric).values())[0], rival)
+        if not best:
+            continue
+        winner = max(best, key=lambda k: best[k][0])
+        wins[winner] += 1
+        cells = [f"{best[f][0]:.3f} ({best[f][1]})" if f in best else "–" for f in families]
+        classical = f"{best['classical'][0]:.3f} ({rival})" if "classical" in best else "–"
+        lines.append(f"| {task} ({metric}) | " + " | ".join(cells) + f" | {classical} | {winner} |")
+    lines += ["", "Tasks won: " + ", ".join(f"{k} {v}" for k, v in wins.items()) + ".", "",
+              "Compute: the pretrained model of each family (from its `pretraining.json`; model FLOPs as in "
+              "`dnagpt.training.compute`, tokens at the windows' mean length) and the wall time of the family's "
+              "runs in this bench (pretrained and scratch together).", "",
+              "| family | pretrained model | parameters | pretraining tokens | bases | model FLOPs | pretraining time "
+              "| bench time |", "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for family in families:
+        source = next(MODELS[m].pretrained_source(cfg) for m in models if MODELS[m].family == family)
+        compute = _pretraining_compute(source)
+        bench_minutes = sum(r["seconds"] for r in results if MODELS[r["model"]].family == family) / 60
+        cells = ["–"] * 5
+        if compute:
+            cells = [f"{compute['parameters'] / 1e6:.1f}M", f"{compute['tokens'] / 1e6:.1f}M",
+                     f"{compute['bases'] / 1e6:.1f}M" if compute.get("bases") else "–", f"{compute['flops']:.2g}",
+                     f"{compute['seconds'] / 60:.0f} min" if compute.get("seconds") else "–"]  # fmt: skip
+        lines.append(f"| {family} | `{source}` | " + " | ".join(cells) + f" | {bench_minutes:.0f} min |")
+    return [*lines, ""]
+
+
+def _pretraining_compute(source: str) -> dict | None:
+    """The ``compute`` block of a pretrained model's ``pretraining.json``, if it has one."""
+    from ..checkpoint import resolve_model_path
+    from ..errors import CheckpointError
+
+    try:
+        card = resolve_model_path(source) / "pretraining.json"
+    except CheckpointError:
+        return None
+    return json.loads(card.read_text()).get("compute") if card.is_file() else None
+
+
 def summary(results: list[dict], cfg: BenchConfig) -> str:
     """The headline and paired tables alone, for the terminal at the end of a bench."""
     if not results:
@@ -184,6 +249,7 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
     if "primary" in figures:
         lines += ["", f"![headline]({figures['primary']})"]
     lines += ["", f"## {PAIRED}", "", *_paired_table(results, cfg), "", STAR, ""]
+    lines += _families_section(results, cfg)
     lines += ["## Other metrics, mean over seeds", "", "| task | model | " + " | ".join(
         ["accuracy", "F1", "AUROC", "Spearman / Pearson"]) + " |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for task in tasks:

@@ -35,6 +35,7 @@ from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
 from ..tokenizers import KmerTokenizer
 from ..validation import check_resume
+from .compute import pretraining_compute
 from .distributed import DistributedContext
 from .masked_lm import MaskedLMTask, MaskedSampler
 from .objectives import IGNORE, next_token_loss, pretrain_loss
@@ -232,10 +233,13 @@ def run_pretraining(
     weights = dist.full_state_dict(model) if finished else None  # collective: every process takes part
     if dist.is_main and finished:
         model.save_pretrained(run_dir / "model", state_dict=weights)
+        with torch.device("meta"):  # the shape alone, for counting; the trained model may be wrapped or sharded
+            meta_model = build_model(model_cfg)
         card = {
             "species": corpus.species_tokens(),
             "gc_standardization": gc_stats,
             "steps": result.step,
+            "compute": pretraining_compute(run_dir, meta_model),
             "evaluation": result.evaluation,
         }
         atomic_write_text(run_dir / "model" / "pretraining.json", json.dumps(card, indent=2) + "\n")
