@@ -164,11 +164,15 @@ class SelfAttention(nn.Module):
 def attention_bias(blocks: nn.ModuleList, t: int, total: int, mask: torch.Tensor | None,
                    device: torch.device) -> torch.Tensor | None:  # fmt: skip
     """What every layer's attention adds to its scores, built once per forward pass: the ALiBi bias
-    (the same in every layer) as a float tensor, else ``mask`` unchanged."""
+    (the same in every layer) as a float tensor, else ``mask`` unchanged. Under autocast the bias is
+    cast to the autocast dtype here, once, rather than by every layer (a [batch, heads, t, t] copy)."""
     first = blocks[0].attn if len(blocks) else None
     if first is None or first.positions != "alibi":
         return mask
-    return first.score_bias(t, total, mask, device)
+    bias = first.score_bias(t, total, mask, device)
+    if bias is not None and torch.is_autocast_enabled(device.type):
+        bias = bias.to(torch.get_autocast_dtype(device.type))
+    return bias
 
 
 class MLP(nn.Module):
