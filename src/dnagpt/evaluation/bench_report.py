@@ -156,7 +156,7 @@ def _families_section(results: list[dict], cfg: BenchConfig) -> list[str]:
             means = {m: v for m, v in means.items() if not math.isnan(v)}
             if means:
                 top = max(means, key=means.get)
-                best[family] = (means[top], top.rsplit("-", 1)[1][0])
+                best[family] = (means[top], "p" if top.endswith("-pretrained") else "s")
         rival = best_classical(results, task, size, metric)
         if rival:
             best["classical"] = (mean_sd(values(results, task, rival, size, metric).values())[0], rival)
