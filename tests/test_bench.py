@@ -130,6 +130,18 @@ def test_the_other_families_shipped_models_run_on_request(tmp_path):
     assert BenchConfig().models == [] and "gpn-pretrained" not in {m for _, m, _, _ in _default_plan()}
 
 
+def test_several_learning_rates_are_each_tried_and_dev_picks(tmp_path):
+    task = str(_own_task(tmp_path / "gc", n=48))
+    out = tmp_path / "b"
+    assert main(["bench", "--out", str(out), "--tasks", task, "--models", "gpn-scratch", "--seeds", "1",
+                 "--max-train", "0", "--epochs", "1", "--lr", "1e-7", "3e-3", "--curve-tasks"]) == 0  # fmt: skip
+    saved = json.loads(next((out / "runs").rglob("*.json")).read_text())["metrics"]
+    scores = saved["dev_by_lr"]
+    assert set(scores) == {"1e-07", "0.003"} and scores[f"{saved['lr']:g}"] == max(scores.values())
+    assert saved["dev"]["mcc"] == max(scores.values())  # the kept run is the one dev scored best
+    assert "learning rate picked on dev from 1e-07, 0.003" in (out / "report.md").read_text()
+
+
 def _default_plan():
     from dnagpt.evaluation.bench import plan
 

@@ -63,7 +63,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         help="training sizes of the learning curves (0 = all)",
     )
     p.add_argument("--epochs", type=positive_float, default=d.epochs, help="DNAGPT fine-tuning epochs")
-    p.add_argument("--lr", type=positive_float, default=d.lr, help="DNAGPT fine-tuning peak learning rate")
+    p.add_argument("--lr", type=positive_float, nargs="+", default=[d.lr], metavar="LR",
+                   help="fine-tuning peak learning rate of the neural models; several: each is tried and the best "
+                   "dev score kept, per model and seed (one fine-tuning run per rate)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="DNAGPT fine-tuning batch size")
     p.add_argument("--readout", default=d.readout, choices=["answer", "mean"],
                    help="what DNAGPT's heads read: the answer position (the paper) or the sequence mean")  # fmt: skip
@@ -89,7 +91,8 @@ def _bench(args: argparse.Namespace) -> int:
                                   "pretrained": args.pretrained, "max_train": args.max_train,
                                   "max_dev": args.max_dev, "max_eval": args.max_eval,
                                   "curve_tasks": args.curve_tasks,
-                                  "curve_sizes": args.curve_sizes, "epochs": args.epochs, "lr": args.lr,
+                                  "curve_sizes": args.curve_sizes, "epochs": args.epochs,
+                                  "lr": args.lr[0] if len(args.lr) == 1 else args.lr,  # one rate: as older benches
                                   "batch_size": args.batch_size, "readout": args.readout,
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
     results = run_bench(cfg, args.out, execute=not args.report_only)

@@ -48,7 +48,9 @@ class BenchConfig:
     curve_tasks: list[str] = field(default_factory=lambda: list(CURVE_TASKS))  # learning curves on these
     curve_sizes: list[Annotated[int, Field(ge=0)]] = field(default_factory=lambda: [100, 300, 1000, 0])  # 0 = all
     epochs: Annotated[float, Field(gt=0)] = 4  # DNAGPT fine-tuning epochs (best dev epoch kept)
-    lr: Annotated[float, Field(gt=0)] = 1e-3  # DNAGPT fine-tuning peak learning rate
+    # fine-tuning peak learning rate of every neural model; several: each is tried and dev picks, per
+    # model and seed, as for the CNN (costs one fine-tuning run per rate)
+    lr: Annotated[float, Field(gt=0)] | Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = 1e-3
     batch_size: Annotated[int, Field(ge=1)] = 16
     patience: Annotated[int, Field(ge=0)] = 2  # epochs without a better dev score before stopping
     readout: Readout = "answer"  # what DNAGPT's heads read: the answer position, or the mean over the sequence
@@ -184,22 +186,33 @@ def _ridge(run: Run) -> dict:
 
 def _fine_tuned(run: Run, from_scratch: bool, source: str | None = None) -> dict:
     """Fine-tune ``source`` (default: the bench's ``pretrained`` model), or its architecture from
-    random weights; encoders read the mean over the sequence, the decoder the bench's ``readout``."""
-    from ..tasks.finetune import FinetuneConfig, finetune, starting_model
+    random weights; encoders read the mean over the sequence, the decoder the bench's ``readout``.
+    With several learning rates each gets its own run and the best dev score is kept (``lr``)."""
+    from ..tasks.finetune import FinetuneConfig, finetune_lr_sweep, starting_model
     from ..tasks.spec import build_examples
 
     cfg = run.cfg
+    rates = cfg.lr if isinstance(cfg.lr, list) else [cfg.lr]
     model = starting_model(source or cfg.pretrained, from_scratch=from_scratch, seed=run.seed)
     readout = cfg.readout if model.causal else "mean"
-    recipe = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, patience=cfg.patience,
-                            seed=run.seed, precision="auto", readout=readout, progress=False,
-                            tensorboard=False)  # fmt: skip
+    recipe = FinetuneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=run.seed,
+                            precision="auto", readout=readout, progress=False, tensorboard=False)  # fmt: skip
     examples = [build_examples(run.task.spec, rows, f"{run.task.name} {split}")
                 for split, rows in zip(SPLITS, (run.train, run.dev, run.test), strict=True)]  # fmt: skip
-    resume = (run.work / "checkpoint.pt").is_file()  # a bench killed during this run
-    result = finetune(model, run.task.spec, examples[0], examples[1], recipe, run.work, test=examples[2],
-                      device="auto", resume=resume)  # fmt: skip
-    return dict(result.test or {}) | {"dev": result.dev}
+    best, by_lr = finetune_lr_sweep(
+        model,
+        run.task.spec,
+        examples[0],
+        examples[1],
+        recipe,
+        run.work,
+        rates,
+        test=examples[2],
+        device="auto",
+        resume=True,
+    )  # a bench killed during this run
+    picked = {"lr": best.lr, "dev_by_lr": {f"{lr:g}": score for lr, score in by_lr.items()}}
+    return dict(best.test or {}) | {"dev": best.dev} | (picked if len(rates) > 1 else {})
 
 
 @dataclass(frozen=True)

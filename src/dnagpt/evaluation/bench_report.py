@@ -220,6 +220,11 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
     size = cfg.max_train
     hours = sum(r["seconds"] for r in results) / 3600
     seeds = max((r["seed"] for r in results), default=0) + 1
+    rate = (
+        f"learning rate {cfg.lr:g}"
+        if not isinstance(cfg.lr, list)
+        else "learning rate picked on dev from " + ", ".join(f"{lr:g}" for lr in cfg.lr) + " per model and seed"
+    )
     lines = [
         "# dnagpt bench",
         "",
@@ -232,7 +237,7 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
         "every model's settings and epoch; the test split is scored once. Splits are whole 20 kb blocks of the "
         "held-out registry, so no test window overlaps a training or pretraining window.",
         f"DNAGPT: `{cfg.pretrained}` fine-tuned, and the same shape from random weights; {cfg.epochs:g} epochs, "
-        f"learning rate {cfg.lr:g}, batch {cfg.batch_size}, best dev epoch kept (patience {cfg.patience}).",
+        f"{rate}, batch {cfg.batch_size}, best dev epoch kept (patience {cfg.patience}).",
         *(
             [
                 "Other families (`bert-*`, `gpn-*`): their shipped model, and the same shape from random weights, "

@@ -256,14 +256,16 @@ def finetune_lr_sweep(
     lrs: list[float],
     test: list[Example] | None = None,
     device: str = "auto",
+    resume: bool = False,
 ) -> tuple[FinetuneResult, dict[float, float]]:
     """Fine-tune a copy of ``model`` at each learning rate of ``lrs`` (in ``RUN/lr<lr>``) and keep
     the run with the best dev score; the test set plays no part in the choice. Returns the kept run
-    and each learning rate's dev score."""
+    and each learning rate's dev score. ``resume`` continues the runs a killed sweep left."""
     runs = {}
     for lr in lrs:
-        runs[lr] = finetune(copy.deepcopy(model), spec, train, dev, replace(cfg, lr=lr), Path(run_dir) / f"lr{lr:g}",
-                            test=test, device=device)  # fmt: skip
+        out = Path(run_dir) / f"lr{lr:g}"
+        runs[lr] = finetune(copy.deepcopy(model), spec, train, dev, replace(cfg, lr=lr), out, test=test,
+                            device=device, resume=resume and (out / "checkpoint.pt").is_file())  # fmt: skip
     metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
     sign = -1.0 if spec.output == "sequence" else 1.0  # generation: lower loss is better
     by_lr = {lr: r.dev.get(metric, float("nan")) for lr, r in runs.items()}
