@@ -199,18 +199,9 @@ def _fine_tuned(run: Run, from_scratch: bool, source: str | None = None) -> dict
                             precision="auto", readout=readout, progress=False, tensorboard=False)  # fmt: skip
     examples = [build_examples(run.task.spec, rows, f"{run.task.name} {split}")
                 for split, rows in zip(SPLITS, (run.train, run.dev, run.test), strict=True)]  # fmt: skip
-    best, by_lr = finetune_lr_sweep(
-        model,
-        run.task.spec,
-        examples[0],
-        examples[1],
-        recipe,
-        run.work,
-        rates,
-        test=examples[2],
-        device="auto",
-        resume=True,
-    )  # a bench killed during this run
+    # resume=True: a bench killed during this run continues it
+    best, by_lr = finetune_lr_sweep(model, run.task.spec, examples[0], examples[1], recipe, run.work, rates,
+                                    test=examples[2], device="auto", resume=True)  # fmt: skip
     picked = {"lr": best.lr, "dev_by_lr": {f"{lr:g}": score for lr, score in by_lr.items()}}
     return dict(best.test or {}) | {"dev": best.dev} | (picked if len(rates) > 1 else {})
 
