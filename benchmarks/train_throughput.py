@@ -22,6 +22,7 @@ survive a noisy shared machine.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import platform
 import statistics
 import sys
@@ -209,6 +210,7 @@ def main() -> None:
     result: dict = {"precision": str(amp).replace("torch.", "") if amp is not None else "fp32",
                     "matmul_flops_per_s": peak, "threads": torch.get_num_threads(),
                     "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                    "transformers": importlib.metadata.version("transformers"),  # the peers' speed depends on it
                     "steps": args.steps, "rounds": args.rounds}  # fmt: skip
     ratios = {}
     for name in args.shapes:
