@@ -35,7 +35,7 @@ class TrainConfig:
     progress: bool = True  # progress bar on the terminal
     fsdp: bool = False  # shard parameters across processes (models too big for one device)
     # run the model's forward under torch.compile (needs a C++ compiler on the CPU): the first steps
-    # compile; measured +23 % for the encoder at 6 x 256 on the CPU, nothing for the decoder (README)
+    # compile; measured +9-23 % for the encoder at 6 x 256 on the CPU, nothing for the decoder (README)
     compile: bool = False
     patience: Annotated[int, Field(ge=0)] = 0  # stop after this many evaluations without a better one (0 = never)
 
