@@ -178,7 +178,7 @@ def test_multilabel_task(tmp_path):
         "--epochs",
         "10",
         "--lr",
-        "3e-3",
+        "1e-3",
         "--batch-size",
         "16",
         "--no-progress",
