@@ -258,13 +258,15 @@ def finetune_lr_sweep(
     device: str = "auto",
     resume: bool = False,
 ) -> tuple[FinetuneResult, dict[float, float]]:
-    """Fine-tune a copy of ``model`` at each learning rate of ``lrs`` (in ``RUN/lr<lr>``) and keep
+    """Fine-tune ``model`` at each learning rate of ``lrs`` (in ``RUN/lr<lr>``; the last rate trains
+    ``model`` itself, the others a copy) and keep
     the run with the best dev score; the test set plays no part in the choice. Returns the kept run
     and each learning rate's dev score. ``resume`` continues the runs a killed sweep left."""
     runs = {}
-    for lr in lrs:
+    for i, lr in enumerate(lrs):
         out = Path(run_dir) / f"lr{lr:g}"
-        runs[lr] = finetune(copy.deepcopy(model), spec, train, dev, replace(cfg, lr=lr), out, test=test,
+        start = model if i == len(lrs) - 1 else copy.deepcopy(model)  # the last run may train the original
+        runs[lr] = finetune(start, spec, train, dev, replace(cfg, lr=lr), out, test=test,
                             device=device, resume=resume and (out / "checkpoint.pt").is_file())  # fmt: skip
     metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
     sign = -1.0 if spec.output == "sequence" else 1.0  # generation: lower loss is better
