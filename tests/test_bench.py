@@ -14,7 +14,7 @@ import pytest
 from dnagpt.cli import main
 from dnagpt.errors import ConfigError
 from dnagpt.evaluation.bench import BenchConfig, run_bench, subsample
-from dnagpt.evaluation.bench_report import paired_test, write_report
+from dnagpt.evaluation.bench_report import _transfer_section, paired_test, write_report
 from dnagpt.models import load_model
 
 
@@ -128,6 +128,29 @@ def test_the_other_families_shipped_models_run_on_request(tmp_path):
     parameters = load_model("gpn-small-multispecies").num_parameters()  # the compute row reads the model's card
     assert f"| gpn | `gpn-small-multispecies` | {parameters / 1e6:.1f}M |" in families
     assert BenchConfig().models == [] and "gpn-pretrained" not in {m for _, m, _, _ in _default_plan()}
+
+
+def test_the_transfer_section_counts_each_part_of_the_bar():
+    def runs(task, model, size, mccs):
+        return [{"task": task, "model": model, "seed": s, "n_train": size, "output": "token",
+                 "metrics": {"mcc": m}} for s, m in enumerate(mccs)]  # fmt: skip
+
+    noise = [0.00, 0.01, -0.01, 0.02, -0.02]
+    results = []
+    for task, gain in (("a", 0.2), ("b", 0.2), ("c", 0.0)):  # pretraining helps on two tasks of three
+        results += runs(task, "kmer-logreg", 1000, [0.5 + e for e in noise])
+        results += runs(task, "gpn-scratch", 1000, [0.4 + e for e in noise[::-1]])
+        results += runs(task, "gpn-pretrained", 1000, [0.4 + gain + e / 2 for e in noise])
+    results += runs("a", "kmer-logreg", 100, [0.3 + e for e in noise])
+    results += runs("a", "gpn-pretrained", 100, [0.1 + e for e in noise])  # far worse with 100 examples
+    cfg = BenchConfig(curve_tasks=["a"])
+    row = next(line for line in _transfer_section(results, cfg) if line.startswith("| gpn"))
+    assert row == "| gpn | 2 of 3 | 2 of 3 | 0 of 1 | no |"  # twin and classical parts met, the curve not
+    fixed = [r for r in results if r["n_train"] == 1000]
+    assert _transfer_section(fixed, BenchConfig(curve_tasks=[]))[-2] == "| gpn | 2 of 3 | 2 of 3 | not run | no |"
+    fixed += runs("a", "kmer-logreg", 100, [0.3 + e for e in noise])
+    fixed += runs("a", "gpn-pretrained", 100, [0.35 + e for e in noise[::-1]])  # better with 100 examples
+    assert _transfer_section(fixed, cfg)[-2] == "| gpn | 2 of 3 | 2 of 3 | 1 of 1 | yes |"
 
 
 def test_several_learning_rates_are_each_tried_and_dev_picks(tmp_path):

@@ -186,6 +186,56 @@ def _families_section(results: list[dict], cfg: BenchConfig) -> list[str]:
     return [*lines, ""]
 
 
+def _not_worse(t: dict) -> bool:
+    """A paired comparison the first model matches or wins: a mean at least as good, or no significant loss."""
+    return t["mean"] >= 0 or not t["p"] < 0.05
+
+
+def _transfer_section(results: list[dict], cfg: BenchConfig) -> list[str]:
+    """Does each family's pretraining pay off? Against issue 13's bar: the pretrained model beats its
+    scratch twin significantly on two thirds of the tasks, and matches or beats the best classical
+    model on half of them and at the low-data end of every learning curve."""
+    output = {r["task"]: r["output"] for r in results}
+    tasks = list(dict.fromkeys(r["task"] for r in results))
+    curve_tasks = [t for t in tasks if t in cfg.curve_tasks or Path(t).name in cfg.curve_tasks]
+    lines = ["## Does pretraining transfer?", "",
+             "Per family: tasks where the pretrained model beats its scratch twin (paired t-test, p < 0.05), "
+             "tasks where it matches or beats the best classical model (a better mean, or a loss that is not "
+             "significant), and the same at the smallest training size of each learning curve. The bar asks "
+             "for two thirds, half, and every curve.", "",
+             "| family | beats its twin | matches or beats classical | low-data end | bar met |",
+             "|---|---:|---:|---:|---|"]  # fmt: skip
+    for family in ("dnagpt", "bert", "gpn"):
+        pre, twin = f"{family}-pretrained", f"{family}-scratch"
+        over_twin, over_classical, low_data = [], [], []
+        for task in tasks:
+            metric, size = PRIMARY[output[task]], cfg.max_train
+            mine = values(results, task, pre, size, metric)
+            if not mine:
+                continue
+            if theirs := values(results, task, twin, size, metric):
+                t = paired_test(mine, theirs)
+                over_twin.append(t["mean"] > 0 and t["p"] < 0.05)
+            if rival := best_classical(results, task, size, metric):
+                over_classical.append(_not_worse(paired_test(mine, values(results, task, rival, size, metric))))
+            if task in curve_tasks:
+                smallest = _sizes(results, task)[0]
+                rival = best_classical(results, task, smallest, metric)
+                mine = values(results, task, pre, smallest, metric)
+                if rival and mine:
+                    low_data.append(_not_worse(paired_test(mine, values(results, task, rival, smallest, metric))))
+        if not over_twin and not over_classical:
+            continue
+        met = (sum(over_twin) * 3 >= len(over_twin) * 2 and sum(over_classical) * 2 >= len(over_classical)
+               and bool(low_data) and all(low_data))  # fmt: skip
+        curves = f"{sum(low_data)} of {len(low_data)}" if low_data else "not run"
+        lines.append(
+            f"| {family} | {sum(over_twin)} of {len(over_twin)} | {sum(over_classical)} of "
+            f"{len(over_classical)} | {curves} | {'yes' if met else 'no'} |"
+        )
+    return [*lines, ""] if len(lines) > 6 else []
+
+
 def _pretraining_compute(source: str) -> dict | None:
     """The ``compute`` block of a pretrained model's ``pretraining.json``, if it has one."""
     from ..checkpoint import resolve_model_path
@@ -256,6 +306,7 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
         lines += ["", f"![headline]({figures['primary']})"]
     lines += ["", f"## {PAIRED}", "", *_paired_table(results, cfg), "", STAR, ""]
     lines += _families_section(results, cfg)
+    lines += _transfer_section(results, cfg)
     lines += ["## Other metrics, mean over seeds", "", "| task | model | " + " | ".join(
         ["accuracy", "F1", "AUROC", "Spearman / Pearson"]) + " |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for task in tasks:
