@@ -14,9 +14,12 @@ autocast where the machine supports it, as dnagpt's trainer picks) on both sides
 Each model is timed eager and under ``torch.compile`` (one lever; the loss stays outside the
 compiled graph), the four alternating in rounds so that machine noise hits them alike.
 Model-FLOPs utilisation is given against a matrix product timed in the same run, so the ratios
-survive a noisy shared machine.
+survive a noisy shared machine. On a GPU (``--device cuda``) the ``0.1b`` shape is the published
+0.1B configuration (12 x 768, 12 heads, context 512) at batch 32.
 
     python benchmarks/train_throughput.py        # writes benchmarks/results/train_throughput.json
+    python benchmarks/train_throughput.py --device cuda --shapes 0.1b --no-compile \
+        --out benchmarks/results/train_throughput_gpu.json
 """
 
 from __future__ import annotations
@@ -50,20 +53,30 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = {
     "small": dict(layers=4, width=128, heads=4, context=256, batch=16),
     "6x256": dict(layers=6, width=256, heads=8, context=512, batch=8),
+    "0.1b": dict(layers=12, width=768, heads=12, context=512, batch=32),  # dna_gpt0.1b_m, for a GPU
 }
 GPN_SHAPE = dict(layers=12, width=128, heads=1, context=512, batch=16)  # gpn-small-multispecies
 
 
-def matmul_flops(dtype: torch.dtype | None, n: int = 1024, repeats: int = 20) -> float:
-    """Achieved FLOP/s of an n x n matrix product in the training precision."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall-clock time covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_flops(dtype: torch.dtype | None, device: torch.device, repeats: int = 20) -> float:
+    """Achieved FLOP/s of a square matrix product in the training precision (8,192 wide on a GPU)."""
+    n = 8192 if device.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     if dtype is not None:
         a, b = a.to(dtype), b.to(dtype)
     for _ in range(3):
         a @ b
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    synchronize(device)
     return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
@@ -94,7 +107,7 @@ def masked_task(tok, context: int, corpus_dir: Path) -> MaskedLMTask:
     return MaskedLMTask(sampler)
 
 
-def decoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
+def decoder_pair(shape: dict, corpus_dir: Path, device: torch.device) -> tuple[dict, int]:
     """dnagpt's decoder and GPT-2: loss closures (eager and compiled) over one real batch."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -105,11 +118,12 @@ def decoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
     corpus = bundled_corpus(corpus_dir, max_tokens * tok.k)
     batch = PretrainSampler(corpus, tok, max_tokens, max_tokens, seed=0).batch("train", range(shape["batch"]))
     batch.gc = (batch.gc - 0.42) / 0.08
+    batch = batch.to(device)
     gpt2 = GPT2Config(vocab_size=cfg.vocab_size, n_positions=shape["context"], n_embd=shape["width"],
                       n_layer=shape["layers"], n_head=shape["heads"], resid_pdrop=0.0, embd_pdrop=0.0,
                       attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)  # fmt: skip
     gpt2._attn_implementation = "sdpa"  # the same attention kernel as dnagpt
-    ours, peer = build_model(cfg), GPT2LMHeadModel(gpt2)
+    ours, peer = build_model(cfg).to(device), GPT2LMHeadModel(gpt2).to(device)
     ids = batch.input_ids
 
     def loss_ours(model):
@@ -121,7 +135,7 @@ def decoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
     return {"dnagpt": (ours, loss_ours), "hf_gpt2": (peer, loss_peer)}, ids.numel()
 
 
-def encoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
+def encoder_pair(shape: dict, corpus_dir: Path, device: torch.device) -> tuple[dict, int]:
     """dnagpt's DNABERT-2 style encoder and BertForMaskedLM: masked-token loss closures."""
     from transformers import BertConfig, BertForMaskedLM
 
@@ -129,13 +143,13 @@ def encoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
                      context_length=shape["context"])  # fmt: skip
     tok = cfg.tokenizer()
     task = masked_task(tok, shape["context"], corpus_dir)
-    batch = task.batch(range(shape["batch"]))
+    batch = task.batch(range(shape["batch"])).to(device)
     bert = BertConfig(vocab_size=cfg.vocab_size, hidden_size=shape["width"], num_hidden_layers=shape["layers"],
                       num_attention_heads=shape["heads"], intermediate_size=4 * shape["width"],
                       max_position_embeddings=shape["context"], hidden_dropout_prob=0.0,
                       attention_probs_dropout_prob=0.0)  # fmt: skip
     bert._attn_implementation = "sdpa"
-    ours, peer = build_model(cfg), BertForMaskedLM(bert)
+    ours, peer = build_model(cfg).to(device), BertForMaskedLM(bert).to(device)
 
     def loss_ours(model):
         return lambda: task.loss(model, batch)[0]
@@ -147,27 +161,27 @@ def encoder_pair(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
     return {"dnagpt_bert": (ours, loss_ours), "hf_bert": (peer, loss_peer)}, int(batch.attention_mask.sum())
 
 
-def convnet_alone(shape: dict, corpus_dir: Path) -> tuple[dict, int]:
+def convnet_alone(shape: dict, corpus_dir: Path, device: torch.device) -> tuple[dict, int]:
     """The GPN-style ConvNet at its own shape: masked-token loss closure."""
     cfg = get_config("gpn-small", n_layer=shape["layers"], d_model=shape["width"], context_length=shape["context"])
     tok = cfg.tokenizer()
     task = masked_task(tok, shape["context"], corpus_dir)
-    batch = task.batch(range(shape["batch"]))
+    batch = task.batch(range(shape["batch"])).to(device)
 
     def loss_ours(model):
         return lambda: task.loss(model, batch)[0]
 
-    return {"dnagpt_gpn": (build_model(cfg), loss_ours)}, int(batch.attention_mask.sum())
+    return {"dnagpt_gpn": (build_model(cfg).to(device), loss_ours)}, int(batch.attention_mask.sum())
 
 
 def measure(models: dict, tokens: int, shape: dict, attention: bool, peak: float, steps: int, rounds: int,
-            autocast) -> dict:  # fmt: skip
-    """Median step time of each model eager and compiled, alternating in rounds."""
+            autocast, device: torch.device, compile_too: bool = True) -> dict:  # fmt: skip
+    """Median step time of each model eager (and compiled), alternating in rounds."""
     steps_of = {}
     for name, (model, loss_of) in models.items():
         steps_of[name] = optimizer_step(model, loss_of(model), autocast)
-        # torch.compile of the module's forward; the loss and the optimiser stay eager
-        steps_of[f"{name}+compile"] = optimizer_step(model, loss_of(torch.compile(model)), autocast)
+        if compile_too:  # torch.compile of the module's forward; the loss and the optimiser stay eager
+            steps_of[f"{name}+compile"] = optimizer_step(model, loss_of(torch.compile(model)), autocast)
     times: dict[str, list[float]] = {name: [] for name in steps_of}
     for step in steps_of.values():  # warm-up, including compilation
         for _ in range(3):
@@ -175,8 +189,10 @@ def measure(models: dict, tokens: int, shape: dict, attention: bool, peak: float
     for _ in range(rounds):
         for name, step in steps_of.items():
             for _ in range(steps):
+                synchronize(device)
                 start = time.perf_counter()
                 step()
+                synchronize(device)
                 times[name].append(time.perf_counter() - start)
     rows = {}
     for name, t in times.items():
@@ -194,41 +210,52 @@ def ratio(rows: dict, ours: str, peer: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--shapes", nargs="+", default=["small", "6x256"], choices=list(SHAPES))
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternate the models this many times")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--no-compile", action="store_true", help="time eager steps only (compiling takes minutes)")
     parser.add_argument("--out", type=Path, default=RESULTS / "train_throughput.json")
     args = parser.parse_args()
     seed_everything(0)
-    amp = autocast_dtype("auto", torch.device("cpu"))
+    device = torch.device(args.device)
+    amp = autocast_dtype("auto", device)
 
     def autocast():
-        return torch.autocast("cpu", dtype=amp) if amp is not None else torch.autocast("cpu", enabled=False)
+        return torch.autocast(device.type, dtype=amp) if amp is not None else torch.autocast(device.type, enabled=False)
 
-    peak = matmul_flops(amp)
+    peak = matmul_flops(amp, device)
     corpus_dir = Path("/tmp/dnagpt-bench-cache")
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     result: dict = {"precision": str(amp).replace("torch.", "") if amp is not None else "fp32",
-                    "matmul_flops_per_s": peak, "threads": torch.get_num_threads(),
+                    "matmul_flops_per_s": peak, "threads": torch.get_num_threads(), "gpu": gpu,
                     "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "transformers": importlib.metadata.version("transformers"),  # the peers' speed depends on it
                     "steps": args.steps, "rounds": args.rounds}  # fmt: skip
+    compile_too = not args.no_compile
     ratios = {}
     for name in args.shapes:
         shape = SHAPES[name]
         for family, build in (("decoder", decoder_pair), ("encoder", encoder_pair)):
-            models, tokens = build(shape, corpus_dir)
-            rows = measure(models, tokens, shape, True, peak, args.steps, args.rounds, autocast)
+            models, tokens = build(shape, corpus_dir, device)
+            rows = measure(models, tokens, shape, True, peak, args.steps, args.rounds, autocast, device, compile_too)
             result[f"{family}@{name}"] = rows
             ours, peer = list(models)
             ratios[f"{family}@{name}: eager / {peer} eager"] = ratio(rows, ours, peer)
-            ratios[f"{family}@{name}: compiled / {peer} eager"] = ratio(rows, f"{ours}+compile", peer)
-            ratios[f"{family}@{name}: compiled / {peer} compiled"] = ratio(rows, f"{ours}+compile", f"{peer}+compile")
+            if compile_too:
+                ratios[f"{family}@{name}: compiled / {peer} eager"] = ratio(rows, f"{ours}+compile", peer)
+                ratios[f"{family}@{name}: compiled / {peer} compiled"] = ratio(
+                    rows, f"{ours}+compile", f"{peer}+compile"
+                )
             print(f"{family}@{name}", {k: round(v, 3) for k, v in ratios.items() if k.startswith(family + "@" + name)},
-                  flush=True)  # fmt: skip
-    models, tokens = convnet_alone(GPN_SHAPE, corpus_dir)
-    rows = measure(models, tokens, GPN_SHAPE, False, peak, args.steps, args.rounds, autocast)
+                  {m: f"{r['tokens_per_s']:.0f} tok/s, MFU {r['mfu_vs_matmul']:.2f}" for m, r in rows.items()
+                   if isinstance(r, dict) and "tokens_per_s" in r}, flush=True)  # fmt: skip
+            del models
+    models, tokens = convnet_alone(GPN_SHAPE, corpus_dir, device)
+    rows = measure(models, tokens, GPN_SHAPE, False, peak, args.steps, args.rounds, autocast, device, compile_too)
     result["convnet@gpn-small"] = rows
-    ratios["convnet@gpn-small: compiled / eager"] = ratio(rows, "dnagpt_gpn+compile", "dnagpt_gpn")
+    if compile_too:
+        ratios["convnet@gpn-small: compiled / eager"] = ratio(rows, "dnagpt_gpn+compile", "dnagpt_gpn")
     result["ratios"] = ratios
     write_results(result, args.out)
     for k, v in ratios.items():
