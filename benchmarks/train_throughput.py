@@ -43,6 +43,7 @@ from dnagpt.evaluation.harness import write_results
 from dnagpt.models import build_model
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.seeding import seed_everything
+from dnagpt.training import fused_ce
 from dnagpt.training.compute import train_flops_per_token
 from dnagpt.training.masked_lm import MaskedLMTask, MaskedSampler
 from dnagpt.training.objectives import pretrain_loss
@@ -215,9 +216,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternate the models this many times")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--no-compile", action="store_true", help="time eager steps only (compiling takes minutes)")
+    parser.add_argument(
+        "--families", nargs="+", default=["decoder", "encoder", "convnet"], choices=["decoder", "encoder", "convnet"]
+    )
+    parser.add_argument(
+        "--ce-chunk",
+        type=int,
+        default=0,
+        help="tokens per chunk of the fused cross-entropy (0: dnagpt's choice for the device)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "train_throughput.json")
     args = parser.parse_args()
     seed_everything(0)
+    if args.ce_chunk:  # a lever to measure: the same chunk on every device
+        fused_ce.chunk_tokens = lambda device, vocab_size: args.ce_chunk
     device = torch.device(args.device)
     amp = autocast_dtype("auto", device)
 
@@ -231,12 +243,14 @@ def main() -> None:
                     "matmul_flops_per_s": peak, "threads": torch.get_num_threads(), "gpu": gpu,
                     "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                     "transformers": importlib.metadata.version("transformers"),  # the peers' speed depends on it
-                    "steps": args.steps, "rounds": args.rounds}  # fmt: skip
+                    "steps": args.steps, "rounds": args.rounds, "ce_chunk": args.ce_chunk}  # fmt: skip
     compile_too = not args.no_compile
     ratios = {}
     for name in args.shapes:
         shape = SHAPES[name]
         for family, build in (("decoder", decoder_pair), ("encoder", encoder_pair)):
+            if family not in args.families:
+                continue
             models, tokens = build(shape, corpus_dir, device)
             rows = measure(models, tokens, shape, True, peak, args.steps, args.rounds, autocast, device, compile_too)
             result[f"{family}@{name}"] = rows
@@ -251,11 +265,12 @@ def main() -> None:
                   {m: f"{r['tokens_per_s']:.0f} tok/s, MFU {r['mfu_vs_matmul']:.2f}" for m, r in rows.items()
                    if isinstance(r, dict) and "tokens_per_s" in r}, flush=True)  # fmt: skip
             del models
-    models, tokens = convnet_alone(GPN_SHAPE, corpus_dir, device)
-    rows = measure(models, tokens, GPN_SHAPE, False, peak, args.steps, args.rounds, autocast, device, compile_too)
-    result["convnet@gpn-small"] = rows
-    if compile_too:
-        ratios["convnet@gpn-small: compiled / eager"] = ratio(rows, "dnagpt_gpn+compile", "dnagpt_gpn")
+    if "convnet" in args.families:
+        models, tokens = convnet_alone(GPN_SHAPE, corpus_dir, device)
+        rows = measure(models, tokens, GPN_SHAPE, False, peak, args.steps, args.rounds, autocast, device, compile_too)
+        result["convnet@gpn-small"] = rows
+        if compile_too:
+            ratios["convnet@gpn-small: compiled / eager"] = ratio(rows, "dnagpt_gpn+compile", "dnagpt_gpn")
     result["ratios"] = ratios
     write_results(result, args.out)
     for k, v in ratios.items():

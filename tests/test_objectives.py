@@ -70,3 +70,10 @@ def test_chunk_size_does_not_change_the_result(monkeypatch):
     monkeypatch.setattr(fused_ce, "CHUNK_TOKENS", 7)
     b = linear_cross_entropy(x, w, y)
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_chunks_are_small_on_a_cpu_and_large_on_a_gpu():
+    assert fused_ce.chunk_tokens(torch.device("cpu"), 19_564) == fused_ce.CHUNK_TOKENS
+    gpu = fused_ce.chunk_tokens(torch.device("cuda"), 19_564)
+    assert gpu * 19_564 * 4 <= fused_ce.GPU_CHUNK_BYTES < (gpu + 1) * 19_564 * 4  # 1 GiB of fp32 logits
+    assert fused_ce.chunk_tokens(torch.device("cuda"), 10**8) == fused_ce.CHUNK_TOKENS  # never below the CPU's
