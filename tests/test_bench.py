@@ -153,6 +153,36 @@ def test_the_transfer_section_counts_each_part_of_the_bar():
     assert _transfer_section(fixed, cfg)[-2] == "| gpn | 2 of 3 | 2 of 3 | 1 of 1 | yes |"
 
 
+@pytest.mark.parametrize(("model", "numbers", "readout"), [
+    ("gpn-scratch", True, "answer"),  # a ConvNet's mean would drown the few number positions
+    ("gpn-scratch", False, "mean"),
+    ("bert-scratch", True, "mean"),  # attention carries the numbers to every position
+    ("dnagpt-scratch", True, "answer"),  # the decoder reads the bench's readout
+])  # fmt: skip
+def test_each_family_reads_the_task_where_its_answer_is(monkeypatch, tmp_path, model, numbers, readout):
+    import tomllib
+
+    from dnagpt.data.datasets.variants import AF_TASK
+    from dnagpt.evaluation import bench
+    from dnagpt.tasks import finetune
+    from dnagpt.tasks.spec import TaskSpec
+
+    task_file = AF_TASK if numbers else AF_TASK.replace('"mixed_regression"', '"regression"').replace("number_", "#")
+    spec = TaskSpec.from_dict(tomllib.loads(task_file))
+    rows = [{"sequence": "ACGTTGCA" * 8, "label": 0.5, "eur_af": 0.1, "asn_af": 0.2, "amr_af": 0.3}]
+    seen = {}
+
+    def sweep(model_, spec_, train, dev, recipe, work, rates, **_):
+        seen["readout"] = recipe.readout
+        return type("Best", (), {"test": {}, "dev": {}, "lr": rates[0]})(), {}
+
+    monkeypatch.setattr(finetune, "finetune_lr_sweep", sweep)
+    task = bench.BenchTask("af", spec, {}, "")
+    run = bench.Run(task, model, 0, 10, rows, rows, rows, tmp_path, BenchConfig())
+    bench.MODELS[model].run(run)
+    assert seen["readout"] == readout
+
+
 def test_several_learning_rates_are_each_tried_and_dev_picks(tmp_path):
     task = str(_own_task(tmp_path / "gc", n=48))
     out = tmp_path / "b"
