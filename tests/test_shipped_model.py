@@ -17,11 +17,12 @@ pytestmark = pytest.mark.skipif(not (SHIPPED_MODELS / NAME).is_dir(), reason="no
 
 
 @torch.no_grad()
-def test_shipped_model_reads_held_out_yeast():
-    model = DNAGPT.from_pretrained(NAME)
-    card = json.loads((SHIPPED_MODELS / NAME / "pretraining.json").read_text())
-    assert (SHIPPED_MODELS / NAME / "MODEL_CARD.md").exists()
-    assert (SHIPPED_MODELS / NAME / "model.safetensors").stat().st_size < 50 * 2**20
+@pytest.mark.parametrize("name", [NAME, "dnagpt-small-multispecies-gpu"])  # pretrained on a CPU, on a GPU
+def test_shipped_model_reads_held_out_yeast(name):
+    model = DNAGPT.from_pretrained(name)
+    card = json.loads((SHIPPED_MODELS / name / "pretraining.json").read_text())
+    assert (SHIPPED_MODELS / name / "MODEL_CARD.md").exists()
+    assert (SHIPPED_MODELS / name / "model.safetensors").stat().st_size < 50 * 2**20
     tok = model.tokenizer()
     mean, sd = card["gc_standardization"]["mean"], card["gc_standardization"]["std"]
     # yeast chrI's last 10 % (from 207,197 on) was held out of the model's pretraining (data.valid_fraction
