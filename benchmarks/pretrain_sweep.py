@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_MODELS = ["dnagpt-pretrained", "dnagpt-scratch", "gpn-pretrained", "gpn-scratch", "kmer-logreg", "cnn"]
+# the bench of the shipped shape pretrained on a GPU (10x the tokens): (its bench folder, its model there, row name)
+GPU_REFERENCE = ("bench_gpu", "dnagpt-pretrained", "dnagpt-pretrained-gpu")
+SHIPPED = {"dnagpt-pretrained": "dnagpt-small-multispecies", "dnagpt-pretrained-gpu": "dnagpt-small-multispecies-gpu"}
 TASKS = ["promoter-core-human", "ctcf-human", "splice-human", "tis-arabidopsis"]  # 4 kinds of signal, 2 species
 
 
@@ -137,16 +140,17 @@ def reference_rows(seeds: int) -> list[dict]:
     shape from random weights, the GPN-style ConvNet pretrained and the two classical baselines."""
     from dnagpt.evaluation.bench import result_path
 
-    bench = ROOT / "benchmarks" / "bench"
-    paths = [result_path(bench, t, m, 1000, s) for t in TASKS for m in REFERENCE_MODELS for s in range(seeds)]
-    runs = [json.loads(p.read_text()) for p in paths if p.is_file()]
+    sources = [(ROOT / "benchmarks" / "bench", m, m) for m in REFERENCE_MODELS]
+    folder, model, name = GPU_REFERENCE
+    sources.append((ROOT / "benchmarks" / folder, model, name))
     out = []
-    for model in REFERENCE_MODELS:
-        mine = [r for r in runs if r["model"] == model]
+    for bench, model, name in sources:
+        paths = [result_path(bench, t, model, 1000, s) for t in TASKS for s in range(seeds)]
+        mine = [json.loads(p.read_text()) for p in paths if p.is_file()]
         if len(mine) < len(TASKS) * seeds:
             continue  # not run on every task and seed yet
         dev = [r["metrics"].get("dev", {}).get("mcc") for r in mine]
-        out.append({"model": model, "test_mcc": _mean(r["metrics"].get("mcc") for r in mine),
+        out.append({"model": name, "test_mcc": _mean(r["metrics"].get("mcc") for r in mine),
                     "dev_mcc": _mean(dev) if any(d is not None for d in dev) else float("nan"),
                     **{f"test_mcc:{t}": _mean(r["metrics"].get("mcc") for r in mine if r["task"] == t)
                        for t in TASKS}})  # fmt: skip
@@ -177,20 +181,34 @@ def write_report(rows: list[dict], out: Path, seeds: int) -> None:
     reference = reference_rows(seeds)
     if reference:
         columns = ["model", "dev_mcc", "test_mcc", *(f"test_mcc:{t}" for t in TASKS)]
-        lines += ["", f"Reference, from the main bench (`benchmarks/bench`, seeds 0-{seeds - 1}, the same tasks and "
-                  "training sizes):", "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]  # fmt: skip
+        lines += ["", "Reference, from the main bench (`benchmarks/bench`; the -gpu row from `benchmarks/bench_gpu`), "
+                  f"seeds 0-{seeds - 1}, the same tasks and training sizes):", "",
+                  "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]  # fmt: skip
         lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in reference]
     atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
     plt = pyplot()
+    shipped = [r | {"variant": r["model"], "flops": _shipped_flops(SHIPPED[r["model"]])}
+               for r in reference if r["model"] in SHIPPED]  # fmt: skip
     for y, name in (("heldout_bits_per_base", "loss_vs_compute.png"), ("dev_mcc", "mcc_vs_compute.png")):
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.scatter([r["flops"] for r in rows], [r[y] for r in rows])
-        for r in rows:
+        ax.scatter([r["flops"] for r in rows], [r[y] for r in rows], label="sweep variants")
+        marked = [r for r in shipped if y in r]
+        if marked:  # the shipped models, scored on the same tasks and seeds in the main benches
+            ax.scatter([r["flops"] for r in marked], [r[y] for r in marked], marker="s", label="shipped models")
+        for r in [*rows, *marked]:
             ax.annotate(r["variant"], (r["flops"], r[y]), fontsize=7)
+        ax.legend(fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("pretraining model FLOPs (dnagpt.training.compute)")
         ax.set_ylabel(y.replace("_", " "))
         save_figure(fig, out / name)
+
+
+def _shipped_flops(name: str) -> float:
+    """Pretraining model FLOPs of a shipped model, from its ``pretraining.json``."""
+    from dnagpt.resources import SHIPPED_MODELS
+
+    return json.loads((SHIPPED_MODELS / name / "pretraining.json").read_text())["compute"]["flops"]
 
 
 def main(argv: list[str] | None = None) -> int:
