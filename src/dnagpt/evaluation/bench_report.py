@@ -291,8 +291,8 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
         *(
             [
                 "Other families (`bert-*`, `gpn-*`): their shipped model, and the same shape from random weights, "
-                "fine-tuned with the same recipe and read by the mean over the sequence (GPN at the answer position on "
-                "a task with numeric inputs, where its mean over the bases would drown the numbers)."
+                "fine-tuned with the same recipe and read by the mean over the sequence (at the answer position on a "
+                "task with numeric inputs, where a mean over the bases would drown the numbers)."
             ]
             if any(not m.startswith("dnagpt") and not MODELS[m].classical for m in models)
             else []

@@ -38,7 +38,6 @@ class PretrainedModel(nn.Module):
 
     family: ClassVar[str] = ""  # the config's family this class builds
     causal: ClassVar[bool] = True  # False: every position sees the whole input (padding must be masked)
-    local: ClassVar[bool] = False  # True: each position sees only a bounded neighbourhood (a ConvNet)
 
     @property
     def max_input_tokens(self) -> int | None:

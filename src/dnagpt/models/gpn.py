@@ -59,7 +59,6 @@ class GPN(PretrainedModel):
 
     family = "gpn"
     causal = False
-    local = True  # the receptive field of the dilated convolutions
 
     def __init__(self, config: ConvConfig) -> None:
         super().__init__(config)
