@@ -189,7 +189,7 @@ def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     ``pretrained``), or its architecture from random weights. The decoder reads the bench's
     ``readout``; an encoder reads the mean over the sequence, or the answer position on a task with
     numeric inputs, where a mean over hundreds of bases drowns the few number positions (af-human,
-    5 seeds, R2 mean-read / answer-read: GPN pretrained 0.005 / 0.326, BERT pretrained 0.005 /
+    5 seeds, R2 mean-read / answer-read: GPN pretrained 0.002 / 0.326, BERT pretrained 0.005 /
     0.193, BERT scratch 0.613 / 0.598). With several learning rates each gets its own run and the
     best dev score is kept (``lr``)."""
     from ..tasks.finetune import FinetuneConfig, finetune_lr_sweep, starting_model
