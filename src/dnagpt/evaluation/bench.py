@@ -60,6 +60,10 @@ class BenchConfig:
     cnn_patience: Annotated[int, Field(ge=0)] = 0
     data: str = ""  # where datasets are built (default: the cache)
 
+    def has_curve(self, task: str) -> bool:
+        """Whether ``task`` gets a learning curve (a task folder may be named by its path or its name)."""
+        return task in self.curve_tasks or Path(task).name in self.curve_tasks
+
 
 # Settings a bench may change between sessions: they add or leave out runs, never change one.
 MAY_CHANGE = ("tasks", "models", "seeds", "curve_tasks", "curve_sizes", "data")
@@ -279,8 +283,7 @@ def plan(cfg: BenchConfig, outputs: dict[str, str]) -> list[tuple[str, str, int,
         raise ConfigError(f"unknown bench models {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     runs = []
     for task, output in outputs.items():
-        curved = task in cfg.curve_tasks or Path(task).name in cfg.curve_tasks  # a folder by its path or name
-        sizes = [cfg.max_train] + [s for s in cfg.curve_sizes if curved and s != cfg.max_train]
+        sizes = [cfg.max_train] + [s for s in cfg.curve_sizes if cfg.has_curve(task) and s != cfg.max_train]
         for size in sizes:
             for model in cfg.models or [name for name, m in MODELS.items() if m.default]:
                 if output in MODELS[model].outputs:

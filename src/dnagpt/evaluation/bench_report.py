@@ -197,7 +197,7 @@ def _transfer_section(results: list[dict], cfg: BenchConfig) -> list[str]:
     model on half of them and at the low-data end of every learning curve."""
     output = {r["task"]: r["output"] for r in results}
     tasks = list(dict.fromkeys(r["task"] for r in results))
-    curve_tasks = [t for t in tasks if t in cfg.curve_tasks or Path(t).name in cfg.curve_tasks]
+    curve_tasks = [t for t in tasks if cfg.has_curve(t)]
     lines = ["## Does pretraining transfer?", "",
              "Per family: tasks where the pretrained model beats its scratch twin (paired t-test, p < 0.05), "
              "tasks where it matches or beats the best classical model (a better mean, or a loss that is not "
@@ -205,6 +205,7 @@ def _transfer_section(results: list[dict], cfg: BenchConfig) -> list[str]:
              "for two thirds, half, and every curve.", "",
              "| family | beats its twin | matches or beats classical | low-data end | bar met |",
              "|---|---:|---:|---:|---|"]  # fmt: skip
+    rows = []
     for family in ("dnagpt", "bert", "gpn"):
         pre, twin = f"{family}-pretrained", f"{family}-scratch"
         over_twin, over_classical, low_data = [], [], []
@@ -229,11 +230,11 @@ def _transfer_section(results: list[dict], cfg: BenchConfig) -> list[str]:
         met = (sum(over_twin) * 3 >= len(over_twin) * 2 and sum(over_classical) * 2 >= len(over_classical)
                and bool(low_data) and all(low_data))  # fmt: skip
         curves = f"{sum(low_data)} of {len(low_data)}" if low_data else "not run"
-        lines.append(
+        rows.append(
             f"| {family} | {sum(over_twin)} of {len(over_twin)} | {sum(over_classical)} of "
             f"{len(over_classical)} | {curves} | {'yes' if met else 'no'} |"
         )
-    return [*lines, ""] if len(lines) > 6 else []
+    return [*lines, *rows, ""] if rows else []
 
 
 def _pretraining_compute(source: str) -> dict | None:
@@ -319,7 +320,7 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
                 corr = " / ".join(_cell(values(results, task, m, size, k)) for k in SECONDARY["number"])
                 cells = ["–", "–", "–", corr]
             lines.append(f"| {task} | {m} | " + " | ".join(cells) + " |")
-    curve_tasks = [t for t in tasks if t in cfg.curve_tasks or Path(t).name in cfg.curve_tasks]
+    curve_tasks = [t for t in tasks if cfg.has_curve(t)]
     if curve_tasks:
         lines += ["", "## Learning curves", "", f"![learning curves]({figures.get('curves', '')})", "",
                   "| task | model | " + " | ".join(f"n={s or 'all'}" for s in _sizes(results, curve_tasks[0])) + " |",

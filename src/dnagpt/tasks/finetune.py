@@ -259,9 +259,9 @@ def finetune_lr_sweep(
     resume: bool = False,
 ) -> tuple[FinetuneResult, dict[float, float]]:
     """Fine-tune ``model`` at each learning rate of ``lrs`` (in ``RUN/lr<lr>``; the last rate trains
-    ``model`` itself, the others a copy) and keep
-    the run with the best dev score; the test set plays no part in the choice. Returns the kept run
-    and each learning rate's dev score. ``resume`` continues the runs a killed sweep left."""
+    ``model`` itself, the others a copy) and keep the run with the best dev score; the test set plays
+    no part in the choice. Returns the kept run and each learning rate's dev score. ``resume``
+    continues the runs a killed sweep left."""
     runs = {}
     for i, lr in enumerate(lrs):
         out = Path(run_dir) / f"lr{lr:g}"
