@@ -26,6 +26,7 @@ import numpy as np
 from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.datasets import build_dataset
 from dnagpt.data.sources import cache_root
+from dnagpt.device import describe_machine
 from dnagpt.evaluation.extrapolation import extrapolation_figure, loss_by_position
 from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
@@ -75,7 +76,7 @@ def main() -> None:
         "mean_next_token_loss_nats": summary,
         "figure": figure.name,
         "pretraining_seconds_this_run": seconds,
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "machine": f"{describe_machine()}, {platform.system()}",
     }
     write_results(result, HERE / "results" / "extrapolation.json")
 

@@ -23,7 +23,6 @@ Variants alternate over rounds so that machine noise hits them alike; the rate i
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 
 from dnagpt import DNAGPT
+from dnagpt.device import describe_machine
 from dnagpt.evaluation.harness import write_results
 from dnagpt.generation import SamplingConfig, _choose, generate
 
@@ -104,7 +104,7 @@ def main() -> int:
                                     n_layer=c.n_layer, n_head=c.n_head, bos_token_id=None,
                                     eos_token_id=None)).eval()  # fmt: skip
     n = args.tokens
-    result: dict = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    result: dict = {"machine": describe_machine(), "threads": torch.get_num_threads(),
                     "torch": torch.__version__, "model": args.model, "new_tokens": n, "temperature": TEMPERATURE,
                     "rounds": args.rounds}  # fmt: skip
     for batch in args.batches:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -71,9 +70,10 @@ def main() -> int:
     if args.child:
         print(json.dumps(run_case(args.child)))
         return 0
+    from dnagpt.device import describe_machine
     from dnagpt.evaluation.harness import write_results
 
-    result: dict = {"config": CONFIG, "machine": platform.processor() or platform.machine(), "precision": "fp32"}
+    result: dict = {"config": CONFIG, "machine": describe_machine(), "precision": "fp32"}
     for case in args.cases:
         done = subprocess.run([sys.executable, __file__, "--child", case], capture_output=True, text=True)
         if done.returncode != 0:

@@ -19,7 +19,6 @@ The timings alternate over rounds so that machine noise hits every variant alike
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import torch
 
 from dnagpt.data.fasta import read_fasta_records
 from dnagpt.data.tables import read_table
-from dnagpt.device import autocast_dtype, precision_context
+from dnagpt.device import autocast_dtype, describe_machine, precision_context
 from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
 from dnagpt.representations import embed_sequences
@@ -147,7 +146,7 @@ def main() -> int:
     cosine = (e32 * e16).sum(1) / (np.linalg.norm(e32, axis=1) * np.linalg.norm(e16, axis=1))
     bases = sum(len(p) for p in pieces)
     result = {
-        "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "machine": describe_machine(), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "bf16_supported_natively": autocast_dtype("auto", CPU) == torch.bfloat16,
         "model": "dnagpt-small-multispecies, fine-tuned 1 epoch on tis_arabidopsis (512 rows)",
         "inputs": f"{len(pieces)} pieces of 100-1,500 bp of human chr3 (bundled), {bases:,} bp",

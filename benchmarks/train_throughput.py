@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import platform
 import statistics
 import sys
 import time
@@ -38,7 +37,7 @@ from torch import nn
 
 from dnagpt import get_config
 from dnagpt.data.corpus import Corpus, read_manifest
-from dnagpt.device import autocast_dtype
+from dnagpt.device import autocast_dtype, describe_machine
 from dnagpt.evaluation.harness import write_results
 from dnagpt.models import build_model
 from dnagpt.resources import BUNDLED_MANIFEST
@@ -241,7 +240,7 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     result: dict = {"precision": str(amp).replace("torch.", "") if amp is not None else "fp32",
                     "matmul_flops_per_s": peak, "threads": torch.get_num_threads(), "gpu": gpu,
-                    "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                    "machine": describe_machine(), "torch": torch.__version__,
                     "transformers": importlib.metadata.version("transformers"),  # the peers' speed depends on it
                     "steps": args.steps, "rounds": args.rounds, "ce_chunk": args.ce_chunk}  # fmt: skip
     compile_too = not args.no_compile

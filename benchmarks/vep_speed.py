@@ -14,7 +14,6 @@ Writes benchmarks/results/vep_speed.json.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from dnagpt.data.datasets.genomes import hg19_chr22
 from dnagpt.data.fasta import prepare_fasta
 from dnagpt.data.sources import SOURCES, cache_root, fetch
+from dnagpt.device import describe_machine
 from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
 from dnagpt.vep.scoring import default_window, frames, score_variants, token_log_probs
@@ -87,7 +87,7 @@ def main() -> None:
     single, t_single = timed(lambda: full_windows(model, reference, variants[:16], width, "human", 1))
     result = dict(
         model=args.model, window_bases=width, views=2 * frames(model), variants=len(variants),
-        batch_size=args.batch_size, threads=torch.get_num_threads(), machine=platform.processor() or platform.machine(),
+        batch_size=args.batch_size, threads=torch.get_num_threads(), machine=describe_machine(),
         ours_variants_per_s=len(variants) / t_ours, two_full_windows_variants_per_s=len(variants) / t_peer,
         two_full_windows_one_at_a_time_variants_per_s=16 / t_single,
         speedup_vs_two_full_windows=t_peer / t_ours,

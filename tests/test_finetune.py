@@ -132,6 +132,38 @@ def test_a_new_task_is_one_small_class(tmp_path):
     assert not (tmp_path / "best").exists()  # no selection metric: nothing kept
 
 
+class _BadSampleSix(_Mean):
+    """A task whose sample 6 cannot be made (a bad record, say)."""
+
+    def batch(self, indices):
+        if 6 in indices:
+            raise ValueError("sample 6: not a DNA sequence")
+        return super().batch(indices)
+
+
+def _tiny_run(run_dir, task, prefetch):
+    torch.manual_seed(0)
+    model = DNAGPT(get_config("dnagpt-tiny"))
+    cfg = TrainConfig(max_steps=5, batch_size=3, grad_accum=2, lr=1e-2, warmup_steps=1, eval_every=0,
+                      save_every=100, precision="fp32", progress=False, tensorboard=False, log_every=1,
+                      prefetch=prefetch)  # fmt: skip
+    Trainer(model, task, cfg, run_dir, DistributedContext()).train()
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in lines if r["split"] == "train"], model.state_dict()
+
+
+def test_prefetched_batches_train_the_same_model_and_pass_on_their_errors(tmp_path):
+    losses, weights = _tiny_run(tmp_path / "plain", _Mean(), prefetch=False)
+    task = _Mean()
+    losses_prefetched, weights_prefetched = _tiny_run(tmp_path / "prefetched", task, prefetch=True)
+    assert losses == losses_prefetched and len(losses) == 5
+    assert all(torch.equal(weights[k], weights_prefetched[k]) for k in weights)
+    assert task.seen[:10] == [list(range(i, i + 3)) for i in range(0, 30, 3)]  # made in order, none twice
+    for prefetch in (False, True):  # the error made on the worker thread reaches the caller unchanged
+        with pytest.raises(ValueError, match="sample 6: not a DNA sequence"):
+            _tiny_run(tmp_path / f"bad-{prefetch}", _BadSampleSix(), prefetch=prefetch)
+
+
 def test_fasta_writer_round_trips(tmp_path):
     records = [("one", "ACGT" * 30), ("two desc", "N" * 5)]
     text = format_fasta(records, width=50)

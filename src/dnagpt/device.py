@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import platform
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -58,6 +59,18 @@ def _cpu_has_bf16() -> bool:
     except OSError:
         return False
     return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def describe_machine() -> str:
+    """The processor by name, with its bf16 matrix instructions, for benchmark results files: the
+    same step ran 1.9x faster on an Intel CPU with AMX than on an AMD EPYC with AVX-512 BF16 only."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
+    units = [f for f in ("amx_bf16", "avx512_bf16") if f in info.split()]
+    return f"{name or platform.machine()} ({', '.join(units) or 'no bf16 units'})"
 
 
 def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

@@ -71,9 +71,10 @@ def describe(
     return f"{where}: " + "; ".join(problems)
 
 
-# Settings that only change what is shown: they may differ when a run is resumed.
-PRESENTATION = frozenset({"train.progress", "train.tensorboard", "train.log_every", "recipe.progress",
-                          "recipe.tensorboard"})  # fmt: skip
+# Settings that change what is shown or when work is done, never a result: they may differ when a run
+# is resumed.
+PRESENTATION = frozenset({"train.progress", "train.tensorboard", "train.log_every", "train.prefetch",
+                          "recipe.progress", "recipe.tensorboard"})  # fmt: skip
 # Settings a resumed run may change when the user says so (--allow-change KEY): the run stays sound,
 # e.g. a longer run (max_steps; its cosine then bends from that step on). Everything else is fixed.
 MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.save_every", "train.patience",

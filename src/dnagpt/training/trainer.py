@@ -18,7 +18,8 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,51 @@ class _TaskLoss(nn.Module):
 
     def forward(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.task.loss(self.model, batch)
+
+
+class _BatchPrefetcher:
+    """Makes the next micro-batch on a background thread while the model steps on this one.
+
+    Batches are pure functions of their sample indices, so making one early changes nothing but
+    when the work is done: a run with prefetching draws exactly the batches of one without.
+    """
+
+    def __init__(self, make: Callable[[range], Any], enabled: bool) -> None:
+        self._make = make
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dnagpt-batches") if enabled else None
+        self._pending: tuple[range, Future] | None = None
+
+    def get(self, indices: range, following: range | None) -> Any:
+        """The batch of ``indices``; starts making the batch of ``following`` (None: nothing next)."""
+        if self._pool is None:
+            return self._make(indices)
+        ready = self._take(indices)
+        batch = ready.result() if ready is not None else self._make(indices)
+        if following is not None:
+            self._pending = (following, self._pool.submit(self._make, following))
+        return batch
+
+    def _take(self, indices: range) -> Future | None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        if pending[0] == indices:
+            return pending[1]
+        pending[1].cancel()
+        with contextlib.suppress(Exception):  # a batch nobody asked for: its error does not matter
+            pending[1].result()
+        return None
+
+    def settle(self) -> None:
+        """Wait for the batch in the making, so the task's samplers are free (evaluation uses them)."""
+        if self._pending is not None:
+            with contextlib.suppress(Exception):  # raised again when the batch is taken
+                self._pending[1].exception()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pending = None
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
@@ -241,10 +287,28 @@ class Trainer:
             return TrainResult(self.step, self.evaluate())
         self._open_tensorboard()
         bar = self._progress_bar()
+        self.loss_module.train()
+        batches = _BatchPrefetcher(self.task.batch, cfg.prefetch)
+        try:
+            return self._loop(bar, batches, stop_after)
+        finally:
+            batches.close()
+            if bar is not None:
+                bar.close()
+            if self._tb is not None:
+                self._tb.close()
+
+    def _next_indices(self, micro: int) -> range | None:
+        """The samples of the micro-batch after ``micro`` of this step (None after the last step)."""
+        if micro + 1 < self.cfg.grad_accum:
+            return self.sample_indices(self.step, micro + 1)
+        return self.sample_indices(self.step + 1, 0) if self.step + 1 < self.cfg.max_steps else None
+
+    def _loop(self, bar, batches: _BatchPrefetcher, stop_after: int | None) -> TrainResult:
+        cfg = self.cfg
         evaluation: dict = {}
         tokens_seen, started = 0, time.perf_counter()
-        data_seconds = step_seconds = 0.0  # since the last log line: making batches, and whole steps
-        self.loss_module.train()
+        data_seconds = step_seconds = 0.0  # since the last log line: waiting for batches, and whole steps
         while self.step < cfg.max_steps:
             lr = learning_rate(self.step, cfg)
             for group in self.optimizer.param_groups:
@@ -253,7 +317,8 @@ class Trainer:
             step_began = time.perf_counter()
             for micro in range(cfg.grad_accum):
                 batch_began = time.perf_counter()
-                batch = self.task.batch(self.sample_indices(self.step, micro)).to(self.device)
+                indices = self.sample_indices(self.step, micro)
+                batch = batches.get(indices, self._next_indices(micro)).to(self.device)
                 data_seconds += time.perf_counter() - batch_began
                 tokens_seen += self.task.tokens(batch) * self.dist.world_size
                 sync = micro == cfg.grad_accum - 1
@@ -275,7 +340,7 @@ class Trainer:
                 terms = self.dist.mean(terms)
                 self.log({"step": self.step, "split": "train", "lr": lr, "grad_norm": grad_norm,
                           "tokens_per_s": rate,
-                          # the share of step time spent making batches on the training thread
+                          # the share of step time the training thread spent making or waiting for batches
                           "data_share": data_seconds / max(step_seconds, 1e-9), **terms})  # fmt: skip
                 data_seconds = step_seconds = 0.0
             if bar is not None:
@@ -284,6 +349,7 @@ class Trainer:
                 bar.set_postfix(postfix, refresh=False)  # redrawn at the bar's own interval
             last = self.step == cfg.max_steps
             if (cfg.eval_every and self.step % cfg.eval_every == 0) or last:
+                batches.settle()
                 evaluation = self.evaluate()
             early_stop = bool(cfg.patience) and self.bad_evaluations >= cfg.patience
             if self.step % cfg.save_every == 0 or last or early_stop:
@@ -294,10 +360,6 @@ class Trainer:
                 break
             if stop_after is not None and self.step >= stop_after:
                 break
-        if bar is not None:
-            bar.close()
-        if self._tb is not None:
-            self._tb.close()
         return TrainResult(self.step, evaluation)
 
     def evaluate(self) -> dict:
