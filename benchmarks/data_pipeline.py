@@ -8,8 +8,8 @@ model time per step / batch time per step, that is how many times faster batches
 the model consumes them. The goal (issue 16) is at least 10x at the small shape: then batching
 costs under a tenth of a step.
 
-Each family is run twice, with batches made on the training thread and with the trainer's
-prefetching thread (``train.prefetch``, the default), and the tokens/s of the two are compared.
+Each family is also run with the trainer's prefetching thread (``train.prefetch``; by default on
+a GPU only), alternating with inline runs, and the tokens/s of the two are compared.
 A narrow ConvNet (2 blocks x 32) is added where the model is cheap enough for batching to
 matter, as it did for the GPU pretraining (README, Benchmarks).
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -45,33 +46,43 @@ SHAPES = {
 
 
 def run(family: str, steps: int, out: Path, prefetch: bool) -> tuple[float, float, dict]:
-    """Pretrain ``steps`` steps: the medians of the logged batch share and tokens/s (the first
-    interval, warm-up, left out), and the model's shape."""
+    """Pretrain ``steps`` steps: the median logged batch share and the tokens/s between the first
+    and the last log line (the first interval, warm-up, left out), and the model's shape."""
     overrides = [*SHAPES[family], f"train.max_steps={steps}", "train.log_every=5", "train.eval_every=0",
                  f"train.save_every={steps}", "eval.samples=16", "train.progress=false",
                  f"train.prefetch={str(prefetch).lower()}"]  # fmt: skip
     run_dir = out / f"{family}-{'prefetch' if prefetch else 'inline'}"
+    shutil.rmtree(run_dir, ignore_errors=True)
     run_pretraining(load_pretrain_config("demo", overrides), run_dir)
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in records if r["split"] == "train"][1:]
+    train = [r for r in records if r["split"] == "train"]
+    first, last = train[0], train[-1]
+    tokens = last["tokens_per_s"] * last["elapsed_s"] - first["tokens_per_s"] * first["elapsed_s"]
+    rate = tokens / (last["elapsed_s"] - first["elapsed_s"])
     config = json.loads((run_dir / "config.json").read_text())["model_config"]
     shape = {k: config[k] for k in ("n_layer", "d_model", "context_length", "kmer", "vocab_size")}
-    return statistics.median(r["data_share"] for r in train), statistics.median(r["tokens_per_s"] for r in train), shape
+    return statistics.median(r["data_share"] for r in train[1:]), rate, shape
 
 
-def measure(family: str, steps: int, out: Path) -> dict:
-    """Batching made inline against the model's step, then the same run with prefetching."""
-    share, inline_rate, shape = run(family, steps, out, prefetch=False)
-    waited, prefetch_rate, _ = run(family, steps, out, prefetch=True)
+def measure(family: str, steps: int, out: Path, repeats: int) -> dict:
+    """Batching inline against the model's step, and the same runs with prefetching, alternated
+    ``repeats`` times (medians), so that a warming page cache or a busy moment hits both alike."""
+    inline, prefetched = [], []
+    for _ in range(repeats):
+        inline.append(run(family, steps, out, prefetch=False))
+        prefetched.append(run(family, steps, out, prefetch=True))
+    share = statistics.median(r[0] for r in inline)
+    inline_rate = statistics.median(r[1] for r in inline)
+    prefetch_rate = statistics.median(r[1] for r in prefetched)
     return {
-        "shape": shape,
+        "shape": inline[0][2],
         "batch_share_of_step": share,
         "batches_faster_than_model": (1 - share) / share,
         "tokens_per_s": inline_rate,
         "prefetch": {
             "tokens_per_s": prefetch_rate,
             "speedup": prefetch_rate / inline_rate,
-            "share_of_step_waiting_for_batches": waited,
+            "share_of_step_waiting_for_batches": statistics.median(r[0] for r in prefetched),
         },
     }
 
@@ -79,12 +90,13 @@ def measure(family: str, steps: int, out: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=2, help="inline and prefetching runs, alternated")
     parser.add_argument("--families", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--out", type=Path, default=RESULTS / "data_pipeline.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = {family: measure(family, args.steps, Path(tmp)) for family in args.families}
-    result = {"steps": args.steps, "batch_size": 16, "threads": torch.get_num_threads(),
+        rows = {family: measure(family, args.steps, Path(tmp), args.repeats) for family in args.families}
+    result = {"steps": args.steps, "repeats": args.repeats, "batch_size": 16, "threads": torch.get_num_threads(),
               "machine": describe_machine(), "torch": torch.__version__,
               "goal": "batches made >= 10x faster than the model consumes them", **rows}  # fmt: skip
     write_results(result, args.out)

@@ -63,7 +63,8 @@ def evaluate_genome(manifest: Path, models: dict[str, DNAGPT], samples: int) -> 
     row: dict = {"file": corpus.entries[0].path.name, "species": corpus.entries[0].species, "heldout_bp": heldout_bp}
     for name, model in models.items():
         task.gc_mean, task.gc_std = gc_scale(name)  # the model's own GC scale
-        result = task.evaluate(model, torch.device("cpu"), torch.autocast("cpu", enabled=False))
+        with torch.no_grad():
+            result = task.evaluate(model, torch.device("cpu"), torch.autocast("cpu", enabled=False))
         (species,) = result["species"].values()
         row[name] = species["model_bits_per_base"]
         row["markov_bits_per_base"], row["markov_order"] = species["markov_bits_per_base"], species["markov_order"]

@@ -201,3 +201,22 @@ def test_a_compiled_forward_trains_like_the_eager_one_and_saves_the_same_weights
     assert all(abs(x - y) < 1e-3 for (_, x), (_, y) in zip(a, b, strict=True)), (a, b)
     saved = DNAGPT.from_pretrained(compiled / "model").state_dict()
     assert saved.keys() == DNAGPT.from_pretrained(eager / "model").state_dict().keys()
+
+
+def test_each_genome_keeps_its_own_markov_comparison_when_a_species_has_several(tmp_path):
+    from dnagpt.resources import BUNDLED_MANIFEST
+
+    corpus = BUNDLED_MANIFEST.parent
+    manifest = tmp_path / "two_human_files.toml"
+    manifest.write_text("".join(f'[[genome]]\npath = "{corpus / name}"\nspecies = "{species}"\n\n' for name, species in
+                                [("human_hg19_chr3_42M.fa.gz", "Homo sapiens"),
+                                 ("fly_dm3_chr2R_5M.fa.gz", "Homo sapiens"),  # a second file of one species
+                                 ("yeast_sacCer_R64_chrI.fa.gz", "Saccharomyces cerevisiae")]))  # fmt: skip
+    cfg = load_pretrain_config(str(_config(tmp_path, steps=1)), [f"data.manifest={manifest}", "eval.samples=64"])
+    evaluation = run_pretraining(cfg, tmp_path / "run")
+    assert set(evaluation["species"]) == {"<R> human_hg19_chr3_42M.fa.gz", "<R> fly_dm3_chr2R_5M.fa.gz", "<U>"}
+    fly, human = (
+        evaluation["species"]["<R> fly_dm3_chr2R_5M.fa.gz"],
+        evaluation["species"]["<R> human_hg19_chr3_42M.fa.gz"],
+    )
+    assert fly["markov_bits_by_order"] != human["markov_bits_by_order"]  # each scored by its own Markov model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -37,9 +37,10 @@ class TrainConfig:
     # run the model's forward under torch.compile (needs a C++ compiler on the CPU): the first steps
     # compile; measured +9-23 % for the encoder at 6 x 256 on the CPU, nothing for the decoder (README)
     compile: bool = False
-    # make the next batch on a background thread while the model steps (the same batches either way);
-    # on the CPU batching is about 1 % of a step, on a GPU it was 32 % (README, Benchmarks)
-    prefetch: bool = True
+    # make the next batch on a background thread while the model steps (the same batches either way).
+    # auto: on a GPU only, where batching took 32 % of a step; on a 2-core CPU the thread competes with
+    # the model's own threads and slowed steps (README, Benchmarks)
+    prefetch: bool | Literal["auto"] = "auto"
     patience: Annotated[int, Field(ge=0)] = 0  # stop after this many evaluations without a better one (0 = never)
 
 

@@ -112,14 +112,23 @@ class PretrainTask(TrainingTask):
             "gc_mse": float(np.mean((gc - pred) ** 2)),
             "samples": len(gc),
             "order_rule_accuracy": self._baselines["order_rule_accuracy"],
-            "species": {
-                self.sampler.corpus.entries[g].species: {
+            "species": {  # one entry per genome: by its species token, with the file where a species has several
+                self._genome_label(g): {
                     "model_bits_per_base": bits_per_base(nats_by_genome.get(g, math.nan), ref["model_bases"]),
                     **{k: v for k, v in ref.items() if k != "model_bases"},
                 }
                 for g, ref in self._baselines["genomes"].items()
             },
         }
+
+    def _genome_label(self, g: int) -> str:
+        """Genome ``g``'s species token, followed by its file name when the corpus has several
+        genomes of that species (four human files would otherwise share one entry)."""
+        entries = self.sampler.corpus.entries
+        species = entries[g].species
+        if sum(e.species == species for e in entries) == 1:
+            return species
+        return f"{species} {entries[g].path.name}"
 
     def _nats_by_genome(self, model: DNAGPT, batch: PretrainBatch) -> dict[int, float]:
         """The model's summed next-k-mer cross-entropy (nats) on ``batch``, per genome."""

@@ -288,7 +288,8 @@ class Trainer:
         self._open_tensorboard()
         bar = self._progress_bar()
         self.loss_module.train()
-        batches = _BatchPrefetcher(self.task.batch, cfg.prefetch)
+        prefetch = self.device.type != "cpu" if cfg.prefetch == "auto" else cfg.prefetch
+        batches = _BatchPrefetcher(self.task.batch, prefetch)
         try:
             return self._loop(bar, batches, stop_after)
         finally:
@@ -339,7 +340,7 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 terms = self.dist.mean(terms)
                 self.log({"step": self.step, "split": "train", "lr": lr, "grad_norm": grad_norm,
-                          "tokens_per_s": rate,
+                          "tokens_per_s": rate, "elapsed_s": elapsed,
                           # the share of step time the training thread spent making or waiting for batches
                           "data_share": data_seconds / max(step_seconds, 1e-9), **terms})  # fmt: skip
                 data_seconds = step_seconds = 0.0
