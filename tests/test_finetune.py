@@ -1,6 +1,7 @@
 """The fine-tuning entry point and the trainer's contract with its tasks."""
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -152,10 +153,26 @@ def _tiny_run(run_dir, task, prefetch):
     return [r["loss"] for r in lines if r["split"] == "train"], model.state_dict()
 
 
+class _MadeWhere(_Mean):
+    """Records which thread made each batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads = []
+
+    def batch(self, indices):
+        self.threads.append(threading.current_thread().name)
+        return super().batch(indices)
+
+
 def test_prefetched_batches_train_the_same_model_and_pass_on_their_errors(tmp_path):
-    losses, weights = _tiny_run(tmp_path / "plain", _Mean(), prefetch=False)
-    task = _Mean()
+    plain = _MadeWhere()
+    losses, weights = _tiny_run(tmp_path / "plain", plain, prefetch="auto")  # auto: inline on a CPU
+    task = _MadeWhere()
     losses_prefetched, weights_prefetched = _tiny_run(tmp_path / "prefetched", task, prefetch=True)
+    assert set(plain.threads) == {threading.current_thread().name}
+    assert task.threads[0] == threading.current_thread().name  # the first batch: nothing to overlap yet
+    assert all(name.startswith("dnagpt-batches") for name in task.threads[1:10])  # the rest while steps ran
     assert losses == losses_prefetched and len(losses) == 5
     assert all(torch.equal(weights[k], weights_prefetched[k]) for k in weights)
     assert task.seen[:10] == [list(range(i, i + 3)) for i in range(0, 30, 3)]  # made in order, none twice
