@@ -98,7 +98,7 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     scored = [r for r in rows if "skipped" not in r]
-    beats = {m: sum(r[m] < r["markov_bits_per_base"] for r in scored) for m in args.models}
+    beats = {m: sum(bool(r[m] < r["markov_bits_per_base"]) for r in scored) for m in args.models}
     write_results({"samples_per_genome": args.samples, "genomes": rows, "genomes_scored": len(scored),
                    "model_below_markov": beats,
                    "mean_gap_bits": {m: math.fsum(r[m] - r["markov_bits_per_base"] for r in scored) / len(scored)
