@@ -18,8 +18,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Collection
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ..seeding import seed_everything
 from ..validation import setting_changes
 from .distributed import DistributedContext
 from .optimization import TrainConfig, build_optimizer, learning_rate
+from .prefetch import BatchPrefetcher
 
 
 class TrainingTask:
@@ -79,51 +79,6 @@ class _TaskLoss(nn.Module):
 
     def forward(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.task.loss(self.model, batch)
-
-
-class _BatchPrefetcher:
-    """Makes the next micro-batch on a background thread while the model steps on this one.
-
-    Batches are pure functions of their sample indices, so making one early changes nothing but
-    when the work is done: a run with prefetching draws exactly the batches of one without.
-    """
-
-    def __init__(self, make: Callable[[range], Any], enabled: bool) -> None:
-        self._make = make
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dnagpt-batches") if enabled else None
-        self._pending: tuple[range, Future] | None = None
-
-    def get(self, indices: range, following: range | None) -> Any:
-        """The batch of ``indices``; starts making the batch of ``following`` (None: nothing next)."""
-        if self._pool is None:
-            return self._make(indices)
-        ready = self._take(indices)
-        batch = ready.result() if ready is not None else self._make(indices)
-        if following is not None:
-            self._pending = (following, self._pool.submit(self._make, following))
-        return batch
-
-    def _take(self, indices: range) -> Future | None:
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return None
-        if pending[0] == indices:
-            return pending[1]
-        pending[1].cancel()
-        with contextlib.suppress(Exception):  # a batch nobody asked for: its error does not matter
-            pending[1].result()
-        return None
-
-    def settle(self) -> None:
-        """Wait for the batch in the making, so the task's samplers are free (evaluation uses them)."""
-        if self._pending is not None:
-            with contextlib.suppress(Exception):  # raised again when the batch is taken
-                self._pending[1].exception()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pending = None
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
@@ -289,7 +244,7 @@ class Trainer:
         bar = self._progress_bar()
         self.loss_module.train()
         prefetch = self.device.type != "cpu" if cfg.prefetch == "auto" else cfg.prefetch
-        batches = _BatchPrefetcher(self.task.batch, prefetch)
+        batches = BatchPrefetcher(self.task.batch, prefetch)
         try:
             return self._loop(bar, batches, stop_after)
         finally:
@@ -305,7 +260,7 @@ class Trainer:
             return self.sample_indices(self.step, micro + 1)
         return self.sample_indices(self.step + 1, 0) if self.step + 1 < self.cfg.max_steps else None
 
-    def _loop(self, bar, batches: _BatchPrefetcher, stop_after: int | None) -> TrainResult:
+    def _loop(self, bar, batches: BatchPrefetcher, stop_after: int | None) -> TrainResult:
         cfg = self.cfg
         evaluation: dict = {}
         tokens_seen, started = 0, time.perf_counter()
