@@ -38,8 +38,8 @@ class TrainConfig:
     # compile; measured +9-23 % for the encoder at 6 x 256 on the CPU, nothing for the decoder (README)
     compile: bool = False
     # make the next batch on a background thread while the model steps (the same batches either way).
-    # auto: on a GPU only, where batching took 32 % of a step; on a 2-core CPU the thread competes with
-    # the model's own threads and slowed steps (README, Benchmarks)
+    # auto: on a GPU only, where batching took 32 % of a step; on a 2-core CPU batching is about 1 % of
+    # a step and the thread changed nothing beyond noise (README, Benchmarks)
     prefetch: bool | Literal["auto"] = "auto"
     patience: Annotated[int, Field(ge=0)] = 0  # stop after this many evaluations without a better one (0 = never)
 
