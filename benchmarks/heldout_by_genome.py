@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 
 from dnagpt import DNAGPT
+from dnagpt.checkpoint import resolve_model_path
 from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.sources import cache_root
 from dnagpt.errors import DataError
 from dnagpt.evaluation.harness import write_results
-from dnagpt.resources import SHIPPED_MODELS
 from dnagpt.training.pretrain import PretrainTask
 from dnagpt.training.pretrain_config import load_pretrain_config
 from dnagpt.training.pretrain_samples import PretrainSampler
@@ -46,12 +46,14 @@ def one_genome_manifest(manifest: Path, index: int, folder: Path) -> Path:
 
 
 def gc_scale(name: str) -> tuple[float, float]:
-    """The GC standardisation a shipped model was pretrained with (its ``pretraining.json``)."""
-    scale = json.loads((SHIPPED_MODELS / name / "pretraining.json").read_text())["gc_standardization"]
+    """The GC standardisation a model (shipped name or directory) was pretrained with (its ``pretraining.json``)."""
+    scale = json.loads((resolve_model_path(name) / "pretraining.json").read_text())["gc_standardization"]
     return scale["mean"], scale["std"]
 
 
-def evaluate_genome(manifest: Path, models: dict[str, DNAGPT], samples: int) -> dict:
+def evaluate_genome(
+    manifest: Path, models: dict[str, DNAGPT], scales: dict[str, tuple[float, float]], samples: int
+) -> dict:
     """Every model's and the Markov model's bits per base on ``samples`` held-out windows."""
     cfg = load_pretrain_config("demo", [f"data.manifest={manifest}", f"eval.samples={samples}"])
     some = next(iter(models.values()))
@@ -62,7 +64,7 @@ def evaluate_genome(manifest: Path, models: dict[str, DNAGPT], samples: int) -> 
     heldout_bp = sum(r.length for r in corpus.regions["valid"])
     row: dict = {"file": corpus.entries[0].path.name, "species": corpus.entries[0].species, "heldout_bp": heldout_bp}
     for name, model in models.items():
-        task.gc_mean, task.gc_std = gc_scale(name)  # the model's own GC scale
+        task.gc_mean, task.gc_std = scales[name]  # the model's own GC scale
         with torch.no_grad():
             result = task.evaluate(model, torch.device("cpu"), torch.autocast("cpu", enabled=False))
         (species,) = result["species"].values()
@@ -88,11 +90,12 @@ def main() -> int:
         return 2
     torch.manual_seed(0)
     models = {name: DNAGPT.from_pretrained(name).eval() for name in args.models}
+    scales = {name: gc_scale(name) for name in args.models}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(len(read_manifest(args.manifest))):
             try:
-                row = evaluate_genome(one_genome_manifest(args.manifest, i, Path(tmp)), models, args.samples)
+                row = evaluate_genome(one_genome_manifest(args.manifest, i, Path(tmp)), models, scales, args.samples)
             except DataError as e:  # e.g. no held-out region long enough for a window
                 row = {"genome": i, "skipped": str(e)}
             rows.append(row)
