@@ -26,7 +26,7 @@ from dnagpt.data.sources import SOURCES, cache_root, fetch
 from dnagpt.device import describe_machine
 from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
-from dnagpt.vep.scoring import default_window, frames, score_variants, token_log_probs
+from dnagpt.vep.scoring import default_window, score_variants, token_log_probs
 from dnagpt.vep.variants import Reference, read_variants, variant_windows
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 def full_windows(model, reference, variants, width, species, batch_size) -> np.ndarray:
     """The peer: log P(alt) - log P(ref), each window run whole, averaged over the same views."""
     tok = model.tokenizer()
-    k = frames(model)
+    k = tok.reading_frames
     centre = width // 2 - (width // 2) % k
     views = [(reverse, centre + f) for reverse in (False, True) for f in range(k)]
     scores = np.zeros(len(variants))
@@ -86,7 +86,7 @@ def main() -> None:
     peer, t_peer = timed(lambda: full_windows(model, reference, variants, width, "human", args.batch_size))
     single, t_single = timed(lambda: full_windows(model, reference, variants[:16], width, "human", 1))
     result = dict(
-        model=args.model, window_bases=width, views=2 * frames(model), variants=len(variants),
+        model=args.model, window_bases=width, views=2 * model.tokenizer().reading_frames, variants=len(variants),
         batch_size=args.batch_size, threads=torch.get_num_threads(), machine=describe_machine(),
         ours_variants_per_s=len(variants) / t_ours, two_full_windows_variants_per_s=len(variants) / t_peer,
         two_full_windows_one_at_a_time_variants_per_s=16 / t_single,

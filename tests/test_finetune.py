@@ -181,6 +181,28 @@ def test_prefetched_batches_train_the_same_model_and_pass_on_their_errors(tmp_pa
             _tiny_run(tmp_path / f"bad-{prefetch}", _BadSampleSix(), prefetch=prefetch)
 
 
+def test_frame_shift_shows_each_training_sequence_in_every_reading_frame(tmp_path):
+    from dnagpt.tasks.codec import TaskCodec
+    from dnagpt.tasks.finetune import FinetuneTask
+
+    model = DNAGPT(get_config("dnagpt-tiny"))
+    codec = TaskCodec(SPEC, model.tokenizer(), model.max_input_tokens)
+    train = _examples(6, 0)
+    task = FinetuneTask(codec, train, [], seed=3, eval_batch=8, frame_shift=True)
+    first = train[0]
+    shifted = [task._shifted(first, g) for g in range(60)]
+    assert {len(first.sequence) - len(e.sequence) for e in shifted} == set(range(6))  # all six frames of 6-mers
+    assert all(first.sequence.endswith(e.sequence) and e.text == SPEC.text(e.sequence) for e in shifted)
+    assert all(e.labels == first.labels and e.row == first.row for e in shifted)
+    assert [task._shifted(first, g) for g in range(60)] == shifted  # drawn from (seed, sample): a resume draws alike
+    assert task._shifted(build_examples(SPEC, [{"sequence": "AC", "label": "1"}], "short")[0], 5).sequence != ""
+    batch, plain = task.batch(range(12)), FinetuneTask(codec, train, [], seed=3, eval_batch=8).batch(range(12))
+    assert torch.equal(batch.target, plain.target) and not torch.equal(batch.input_ids, plain.input_ids)
+    cfg = FinetuneConfig(epochs=1, frame_shift=True, progress=False, tensorboard=False)
+    with pytest.raises(Exception, match="frame_shift serves models that read k-mer tokens"):  # single bases
+        finetune(starting_model("gpn-tiny", from_scratch=True), SPEC, train, train, cfg, tmp_path / "gpn")
+
+
 def test_fasta_writer_round_trips(tmp_path):
     records = [("one", "ACGT" * 30), ("two desc", "N" * 5)]
     text = format_fasta(records, width=50)

@@ -69,6 +69,11 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="DNAGPT fine-tuning batch size")
     p.add_argument("--readout", default=d.readout, choices=["answer", "mean"],
                    help="what DNAGPT's heads read: the answer position (the paper) or the sequence mean")  # fmt: skip
+    p.add_argument(
+        "--frame-shift",
+        action="store_true",
+        help="fine-tune k-mer models on training sequences shifted by 0 to k-1 bases at random",
+    )
     p.add_argument("--data", default="", help="where datasets are built (default: the cache)")
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: write the table and report of the runs saved so far in --out")  # fmt: skip
@@ -94,6 +99,7 @@ def _bench(args: argparse.Namespace) -> int:
                                   "curve_sizes": args.curve_sizes, "epochs": args.epochs,
                                   "lr": args.lr[0] if len(args.lr) == 1 else args.lr,  # one rate: as older benches
                                   "batch_size": args.batch_size, "readout": args.readout,
+                                  "frame_shift": args.frame_shift,
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
     results = run_bench(cfg, args.out, execute=not args.report_only)
     report = write_report(results, cfg, args.out)

@@ -23,6 +23,7 @@ _OPTIONS = (
     "lora_rank",
     "lora_alpha",
     "readout",
+    "frame_shift",
 )  # fmt: skip  (each a --option of the same name)
 
 
@@ -60,6 +61,12 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--readout", default=_RECIPE.readout, choices=["answer", "mean"],
                    help="what the heads read: the answer position (the paper) or the mean over the "
                         "sequence (one label column, or regression)")  # fmt: skip
+    p.add_argument(
+        "--frame-shift",
+        action="store_true",
+        help="k-mer models: drop 0 to k-1 leading bases of each training sequence at random, so "
+        "the model sees every reading frame of its tokens (dev, test and predictions: as given)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "

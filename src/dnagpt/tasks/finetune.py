@@ -61,6 +61,10 @@ class FinetuneConfig:
     # what the heads read: "answer" = the hidden state at the answer position (the paper), "mean" = the mean
     # hidden state over the sequence (one label column, or regression)
     readout: Readout = "answer"
+    # k-mer models only: each training example loses 0 to k-1 of its leading bases at random (a new draw
+    # every time it is drawn), so the model meets every sequence in all k reading frames of its tokens;
+    # dev and test sequences are read as given
+    frame_shift: bool = False
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
 
@@ -101,9 +105,10 @@ class FinetuneResult:
 class FinetuneTask(TrainingTask):
     """Training on a list of examples, shuffled anew every epoch; evaluated on dev examples."""
 
-    def __init__(self, codec: TaskCodec, train: list[Example], dev: list[Example], seed: int, eval_batch: int):
+    def __init__(self, codec: TaskCodec, train: list[Example], dev: list[Example], seed: int, eval_batch: int,
+                 frame_shift: bool = False) -> None:  # fmt: skip
         self.codec, self.train, self.dev = codec, train, dev
-        self.seed, self.eval_batch = seed, eval_batch
+        self.seed, self.eval_batch, self.frame_shift = seed, eval_batch, frame_shift
         self.selection_metric = codec.selection_metric
         self.higher_is_better = codec.spec.output != "sequence"
         self.lora: tuple[int, float] | None = None
@@ -113,8 +118,19 @@ class FinetuneTask(TrainingTask):
         picks = []
         for g in indices:  # sample g is position g % n of epoch g // n's shuffle: a pure function of g
             order = np.random.default_rng([self.seed, g // n]).permutation(n)
-            picks.append(self.train[int(order[g % n])])
+            example = self.train[int(order[g % n])]
+            picks.append(self._shifted(example, g) if self.frame_shift else example)
         return self.codec.batch(picks)
+
+    def _shifted(self, example: Example, g: int) -> Example:
+        """``example`` without 0 to k-1 of its leading bases, drawn from the seed and sample number
+        ``g`` (so a resumed run draws the same), at least one base kept."""
+        bases = "".join(example.sequence.split())
+        choices = min(self.codec.tok.reading_frames, len(bases))
+        drop = int(np.random.default_rng([self.seed, g, _FRAME_STREAM]).integers(choices))
+        if drop == 0:
+            return example
+        return replace(example, text=self.codec.spec.text(bases[drop:], example.numbers), sequence=bases[drop:])
 
     def loss(self, model: DNAGPT, batch: TaskBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = self.codec.loss(model, batch)
@@ -131,6 +147,7 @@ class FinetuneTask(TrainingTask):
         return merged_state_dict(state, *self.lora)
 
 
+_FRAME_STREAM = 7  # keeps the frame draws apart from the shuffle's random stream
 RUN_SETTINGS = "finetune.json"  # the recipe, task and data a run was started with
 _TRAINER_NAME = {"recipe.epochs": "train.max_steps", "recipe.patience": "train.patience",
                  "recipe.checkpoint_every": "train.save_every"}  # fmt: skip
@@ -192,10 +209,13 @@ def finetune(
         values = np.array([e.value for e in train])
         mean, std = float(values.mean()), float(max(values.std(), 1e-8))
     codec = TaskCodec(spec, model.tokenizer(), model.max_input_tokens, mean, std, cfg.readout)
+    if cfg.frame_shift and codec.tok.reading_frames == 1:
+        raise ConfigError(f"task {spec.name}: frame_shift serves models that read k-mer tokens (k > 1); this "
+                          f"{model.family!r} model has one reading frame")  # fmt: skip
     for part in (train, dev, test or []):
         codec.check(part)
     train_cfg = cfg.train_config(len(train), dist.world_size)
-    task = FinetuneTask(codec, train, dev, cfg.seed, eval_batch=cfg.batch_size * 4)
+    task = FinetuneTask(codec, train, dev, cfg.seed, eval_batch=cfg.batch_size * 4, frame_shift=cfg.frame_shift)
     if cfg.lora_rank:
         from .lora import add_lora
 

@@ -60,6 +60,10 @@ class KmerTokenizer(TokenLanguage):
     def bases_per_token(self) -> float:
         return float(self.k)
 
+    @property
+    def reading_frames(self) -> int:
+        return self.k
+
     def piece(self, token_id: int) -> str:
         """The text of one id: ``"<M>"`` for reserved tokens, the bases for k-mers."""
         if not 0 <= token_id < len(self._pieces):

@@ -197,6 +197,12 @@ class TokenLanguage(ABC):
     def bases_per_token(self) -> float:
         """About how many bases one token holds (k for k-mers; measured for BPE): for sizing windows."""
 
+    @property
+    def reading_frames(self) -> int:
+        """How many ways the tokens can fall on one sequence by where it starts: k for
+        non-overlapping k-mers, 1 otherwise (BPE re-segments a shifted sequence by itself)."""
+        return 1
+
     @abstractmethod
     def base_ids(self, run: bytes) -> np.ndarray:
         """Token ids (int64) of one normalised run of bases (bytes over ``NAGCT``)."""

@@ -17,7 +17,7 @@ from ..data.tables import read_table
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, atomic_write, atomic_write_text
 from ..models import PretrainedModel
-from .scoring import default_window, frames, score_column, score_variants
+from .scoring import default_window, score_column, score_variants
 from .variants import Reference, Variant, read_variants, vcf_layout
 
 FORMATS = (".parquet", ".tsv", ".vcf.gz", ".bedgraph", ".bw")
@@ -109,7 +109,7 @@ def score_region(model: PretrainedModel, model_name: str, region: str, genome: s
 def _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf) -> dict:
     width = default_window(model, options.window)
     if options.window and width != options.window:
-        most, k = default_window(model, 1 << 30), frames(model)
+        most, k = default_window(model, 1 << 30), model.tokenizer().reading_frames
         reason = (f"at most {most:,} bases fit in its context" if options.window > most
                   else f"a window must be a whole number of its {k}-base tokens, e.g. {width}")  # fmt: skip
         raise ConfigError(f"--window {options.window}: {reason}")

@@ -34,16 +34,10 @@ def score_column(model: PretrainedModel) -> str:
     return "llr" if model.causal else "masked_llr"
 
 
-def frames(model: PretrainedModel) -> int:
-    """How many positions inside a token the variant is moved through (k for k-mer tokens)."""
-    tok = model.tokenizer()
-    return tok.k if isinstance(tok, KmerTokenizer) else 1
-
-
 def default_window(model: PretrainedModel, wanted: int | None = None) -> int:
     """The window in bases: ``wanted`` (default 512), at most what fits in the context after the
     species token, and a whole number of k-mer tokens."""
-    k = frames(model)
+    k = model.tokenizer().reading_frames  # positions inside a token the variant is moved through
     room = (model.config.context_length - 1) * k
     width = min(wanted or 512, room)
     return max(k, width - width % k)
@@ -60,7 +54,7 @@ def score_variants(
     """Scores of ``variants`` (one batch): the likelihood score and ``embedding_distance``, each
     averaged over both strands and every frame."""
     model.eval()
-    k = frames(model)
+    k = model.tokenizer().reading_frames  # positions inside a token the variant is moved through
     centre = width // 2 - (width // 2) % k
     totals: dict[str, np.ndarray] = {}
     views = [(reverse, centre + f) for reverse in (False, True) for f in range(k)]
