@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=96)
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", default=str(HERE / "results" / "vep_speed.json"))
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "vep_speed.json")
     args = parser.parse_args()
 
     from vep_chr22 import genome_fasta, variant_sites, write_vcf
