@@ -9,7 +9,8 @@ import torch
 
 from dnagpt import DNAGPT, get_config
 from dnagpt.data.fasta import format_fasta, read_fasta_records
-from dnagpt.tasks.finetune import FinetuneConfig, finetune, finetune_lr_sweep, starting_model
+from dnagpt.errors import ConfigError
+from dnagpt.tasks.finetune import FinetuneConfig, default_lr, finetune, finetune_lr_sweep, starting_model
 from dnagpt.tasks.spec import TaskSpec, build_examples
 from dnagpt.training.distributed import DistributedContext
 from dnagpt.training.optimization import TrainConfig
@@ -30,11 +31,24 @@ def _examples(n, seed):
 
 
 def test_recipe_turns_epochs_into_steps():
-    cfg = FinetuneConfig(epochs=2.5, batch_size=8)
+    cfg = FinetuneConfig(epochs=2.5, batch_size=8, lr=1e-3)
     train = cfg.train_config(n_train=33)  # 33 examples = 5 steps of 8 (the last one short)
     assert (train.max_steps, train.warmup_steps, train.eval_every, train.save_every) == (12, 5, 5, 5)
     assert cfg.train_config(n_train=33, world_size=2).eval_every == 3
-    assert FinetuneConfig(checkpoint_every=2).train_config(40).save_every == 2
+    assert FinetuneConfig(checkpoint_every=2, lr=1e-3).train_config(40).save_every == 2
+
+
+def test_the_default_learning_rate_follows_the_model_size(tmp_path):
+    small = DNAGPT(get_config("dnagpt-tiny"))
+    assert FinetuneConfig().for_model(small).lr == 1e-3  # the paper's 3e-5 barely moves a small model
+    assert FinetuneConfig(lr=3e-5).for_model(small).lr == 3e-5  # a given rate is kept
+    assert default_lr(100_000_000) == 3e-5 and default_lr(19_999_999) == 1e-3  # the paper's, for its 0.1B
+    with pytest.raises(ConfigError, match="not settled"):
+        FinetuneConfig().train_config(40)
+    cfg = FinetuneConfig(epochs=1, progress=False, tensorboard=False)
+    result = finetune(small, SPEC, _examples(16, 0), _examples(8, 1), cfg, tmp_path / "run")
+    recorded = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]["lr"]
+    assert result.lr == recorded == 1e-3  # settled before the run starts, so a resume checks the same rate
 
 
 def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):
