@@ -81,6 +81,26 @@ def test_a_convnet_fine_tunes_on_inputs_longer_than_its_pretraining_window(tmp_p
         finetune(decoder, SPEC, _examples(32, 0), _examples(16, 1), cfg, tmp_path / "dnagpt")
 
 
+def test_an_encoder_reads_the_mean_unless_the_task_needs_its_answer_position(tmp_path):
+    from dnagpt.tasks.codec import default_readout, load_task_codec
+    from dnagpt.tasks.spec import TaskSpec
+
+    numbers = TaskSpec.from_dict({"name": "af", "template": "mixed_regression", "number_columns": ["a", "b"]})
+    several = TaskSpec.from_dict({"name": "ml", "template": "multilabel", "label_columns": ["x", "y"],
+                                  "labels": {"0": "N", "1": "A"}})  # fmt: skip
+    assert default_readout(causal=False, spec=SPEC) == "mean"
+    assert default_readout(causal=True, spec=SPEC) == "answer"  # the paper's, for the decoder
+    assert default_readout(causal=False, spec=numbers) == default_readout(False, several) == "answer"
+    cfg = FinetuneConfig(epochs=1, batch_size=16, progress=False, tensorboard=False)
+    result = finetune(build_model(get_config("bert-tiny")), SPEC, _examples(32, 0), _examples(16, 1), cfg,
+                      tmp_path / "run")  # fmt: skip
+    assert load_task_codec(result.best_dir, load_model(result.best_dir)).readout == "mean"  # kept for predict
+    asked = FinetuneConfig(epochs=1, batch_size=16, readout="answer", progress=False, tensorboard=False)
+    result = finetune(build_model(get_config("bert-tiny")), SPEC, _examples(32, 0), _examples(16, 1), asked,
+                      tmp_path / "asked")  # fmt: skip
+    assert load_task_codec(result.best_dir, load_model(result.best_dir)).readout == "answer"
+
+
 def test_an_encoder_cannot_learn_to_generate(tmp_path):
     from dnagpt.tasks.spec import TaskSpec
 

@@ -40,8 +40,8 @@ def test_recipe_turns_epochs_into_steps():
 
 def test_the_default_learning_rate_follows_the_model_size(tmp_path):
     small = DNAGPT(get_config("dnagpt-tiny"))
-    assert FinetuneConfig().for_model(small).lr == 1e-3  # the paper's 3e-5 barely moves a small model
-    assert FinetuneConfig(lr=3e-5).for_model(small).lr == 3e-5  # a given rate is kept
+    assert FinetuneConfig().for_model(small, SPEC).lr == 1e-3  # the paper's 3e-5 barely moves a small model
+    assert FinetuneConfig(lr=3e-5).for_model(small, SPEC).lr == 3e-5  # a given rate is kept
     assert default_lr(100_000_000) == 3e-5 and default_lr(19_999_999) == 1e-3  # the paper's, for its 0.1B
     with pytest.raises(ConfigError, match="not settled"):
         FinetuneConfig().train_config(40)

@@ -62,7 +62,8 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-alpha", type=float, default=_RECIPE.lora_alpha, help="LoRA scaling numerator")
     p.add_argument("--readout", default=_RECIPE.readout, choices=["answer", "mean"],
                    help="what the heads read: the answer position (the paper) or the mean over the "
-                        "sequence (one label column, or regression)")  # fmt: skip
+                        "sequence (one label column, or regression). Default: the answer for DNAGPT; for "
+                        "an encoder (BERT, GPN) the mean, or the answer on tasks with numbers as input")  # fmt: skip
     p.add_argument(
         "--frame-shift",
         action="store_true",

@@ -192,18 +192,17 @@ def _ridge(run: Run) -> dict:
 def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     """Fine-tune the bench model's pretrained source (its ``shipped`` model, else the bench's
     ``pretrained``), or its architecture from random weights. The decoder reads the bench's
-    ``readout``; an encoder reads the mean over the sequence, or the answer position on a task with
-    numeric inputs, where a mean over hundreds of bases drowns the few number positions (af-human,
-    5 seeds, R2 mean-read / answer-read: GPN pretrained 0.002 / 0.326, BERT pretrained 0.005 /
-    0.193, BERT scratch 0.613 / 0.598). With several learning rates each gets its own run and the
-    best dev score is kept (``lr``)."""
+    ``readout``; an encoder reads where :func:`~dnagpt.tasks.codec.default_readout` says (the mean
+    over the sequence, or the answer position on a task with numeric inputs). With several learning
+    rates each gets its own run and the best dev score is kept (``lr``)."""
+    from ..tasks.codec import default_readout
     from ..tasks.finetune import FinetuneConfig, finetune_lr_sweep, starting_model
     from ..tasks.spec import build_examples
 
     cfg = run.cfg
     rates = cfg.lr if isinstance(cfg.lr, list) else [cfg.lr]
     model = starting_model(MODELS[run.model].pretrained_source(cfg), from_scratch=from_scratch, seed=run.seed)
-    readout = cfg.readout if model.causal else ("answer" if run.task.spec.number_columns else "mean")
+    readout = cfg.readout if model.causal else default_readout(model.causal, run.task.spec)
     frame_shift = cfg.frame_shift and model.tokenizer().reading_frames > 1
     recipe = FinetuneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=run.seed,
                             precision="auto", readout=readout, frame_shift=frame_shift, progress=False,

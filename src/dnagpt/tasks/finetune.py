@@ -36,7 +36,7 @@ from ..training.distributed import DistributedContext
 from ..training.optimization import TrainConfig
 from ..training.trainer import Trainer, TrainingTask
 from ..validation import check_resume, settings
-from .codec import Readout, TaskBatch, TaskCodec, load_task_codec
+from .codec import Readout, TaskBatch, TaskCodec, default_readout, load_task_codec
 from .predict import evaluate_examples
 from .spec import Example, TaskSpec
 
@@ -61,8 +61,9 @@ class FinetuneConfig:
     lora_rank: Annotated[int, Field(ge=0)] = 0  # > 0: train LoRA adapters of this rank (and the heads) instead
     lora_alpha: Annotated[float, Field(gt=0)] = 16.0  # LoRA scaling numerator
     # what the heads read: "answer" = the hidden state at the answer position (the paper), "mean" = the mean
-    # hidden state over the sequence (one label column, or regression)
-    readout: Readout = "answer"
+    # hidden state over the sequence (one label column, or regression); None: by model and task
+    # (default_readout: the answer for a decoder, the mean for an encoder where it serves)
+    readout: Readout | None = None
     # k-mer models only: each training example loses 0 to k-1 of its leading bases at random (a new draw
     # every time it is drawn), so the model meets every sequence in all k reading frames of its tokens;
     # dev and test sequences are read as given
@@ -70,9 +71,13 @@ class FinetuneConfig:
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
 
-    def for_model(self, model: PretrainedModel) -> FinetuneConfig:
-        """This recipe with its learning rate settled: the one given, else :func:`default_lr` of ``model``."""
-        return self if self.lr is not None else replace(self, lr=default_lr(model.num_parameters()))
+    def for_model(self, model: PretrainedModel, spec: TaskSpec) -> FinetuneConfig:
+        """This recipe with nothing left open: the learning rate and readout given, else
+        :func:`default_lr` of ``model`` and :func:`~dnagpt.tasks.codec.default_readout` of ``model``
+        on ``spec``."""
+        lr = self.lr if self.lr is not None else default_lr(model.num_parameters())
+        readout = self.readout if self.readout is not None else default_readout(model.causal, spec)
+        return replace(self, lr=lr, readout=readout)
 
     def steps_per_epoch(self, n_train: int, world_size: int = 1) -> int:
         """Optimiser steps that see every training example once."""
@@ -216,7 +221,7 @@ def finetune(
     started with, except the settings ``allow_changes`` names (``recipe.epochs``, ``recipe.patience``,
     ``recipe.checkpoint_every``)."""
     run_dir = Path(run_dir)
-    cfg = cfg.for_model(model)
+    cfg = cfg.for_model(model, spec)
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     settings_now = {
