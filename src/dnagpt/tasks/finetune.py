@@ -43,7 +43,8 @@ from .spec import Example, TaskSpec
 
 @settings(frozen=True)
 class FinetuneConfig:
-    """The fine-tuning recipe; defaults are the paper's where it gives them."""
+    """The fine-tuning recipe; defaults are the paper's where it gives them, except the learning rate
+    of a small model (:func:`default_lr`) and what an encoder reads (``readout``)."""
 
     epochs: Annotated[float, Field(gt=0)] = 10  # passes over the training examples (paper: 10)
     # peak learning rate; None: by the model's size (default_lr): 1e-3 for the small models dnagpt ships,
