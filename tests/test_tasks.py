@@ -14,7 +14,7 @@ from dnagpt import ConfigError, DataError
 from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.tables import read_table, split_rows
 from dnagpt.resources import BUNDLED_MANIFEST
-from dnagpt.tasks.spec import TaskSpec, build_examples
+from dnagpt.tasks.spec import TaskSpec, build_examples, with_labels_from
 from dnagpt.tokenizers import species_token
 
 CLASSIFY = {"name": "t", "template": "classification", "species": "human", "labels": {"1": "A", "0": "N"}}
@@ -53,9 +53,44 @@ def test_task_files(tmp_path):
     with pytest.raises(ConfigError, match="unknown template 'clasification'"):
         TaskSpec.from_dict({"template": "clasification"})
     with pytest.raises(ConfigError, match="needs \\[labels\\]"):
-        TaskSpec.from_dict({"template": "classification"})
+        TaskSpec.from_dict({"template": "classification", "labels": {"1": "A"}})
     (tmp_path / "t.toml").write_text('template = "regression"\nlabel_column = "y"\n')
     assert TaskSpec.load(tmp_path / "t.toml").label_column == "y"
+
+
+def test_labels_are_read_from_the_training_table_when_the_task_maps_none():
+    plain = TaskSpec.load("classification")  # a template's name stands for its task file
+    assert plain.labels == {} and plain.label_column == "label" and plain.text("AC") == "AC<=><B>"
+    yes_no = with_labels_from(plain, [{"label": 1}, {"label": 0.0}, {"label": "1"}], "t.csv")
+    assert yes_no.labels == {"1": "A", "0": "N"}  # as dnagpt's own datasets
+    ranked = with_labels_from(plain, [{"label": v} for v in ("10", "2", "3", "2")], "t.csv")
+    assert ranked.labels == {"2": "A", "3": "N", "10": "C"}  # numbers in numeric order
+    named = with_labels_from(plain, [{"label": v} for v in ("exon", "intron", "exon", "utr")], "t.csv")
+    assert named.labels == {"exon": "A", "intron": "N", "utr": "C"}
+    assert with_labels_from(TaskSpec.from_dict(CLASSIFY), [{"label": "x"}], "t.csv").labels == CLASSIFY["labels"]
+    with pytest.raises(DataError, match=r"t\.csv: column\(s\) label hold 1 distinct label value"):
+        with_labels_from(plain, [{"label": "1"}, {"label": "1"}], "t.csv")
+    with pytest.raises(ConfigError, match="15 distinct label values"):
+        with_labels_from(plain, [{"label": str(v)} for v in range(15)], "t.csv")
+    with pytest.raises(ConfigError, match="has no \\[labels\\]"):
+        build_examples(plain, [{"sequence": "ACGT", "label": "1"}], "t.csv")
+
+
+def test_finetune_takes_a_template_name_and_a_plain_labelled_table(tmp_path, species_table):
+    out = _cli("finetune", "dnagpt-tiny", "classification", "--train", str(species_table), "--out",
+               str(tmp_path / "run"), "--epochs", "1", "--no-progress", "--from-scratch")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"labels read from {species_table}: 1 -> <A>, 0 -> <N>" in out.stdout
+    saved = json.loads((tmp_path / "run" / "best" / "task.json").read_text())
+    assert saved["spec"]["labels"] == {"1": "A", "0": "N"}  # kept with the model, so predict reads alike
+    pred = _cli("predict", str(tmp_path / "run" / "best"), str(species_table), "--out", str(tmp_path / "p.csv"))
+    assert pred.returncode == 0, pred.stderr
+    assert set(next(csv.DictReader(open(tmp_path / "p.csv")))) == {
+        "row",
+        "prediction",
+        "probability_1",
+        "probability_0",
+    }
 
 
 def test_tables_and_row_errors(tmp_path):

@@ -109,7 +109,7 @@ def load_bench_task(name: str, data: str = "") -> BenchTask:
     ``train`` / ``dev`` / ``test`` tables (``.csv``, ``.tsv``, either gzipped, or ``.parquet``)."""
     from ..data.datasets import DATASETS, TASKS
     from ..data.tables import read_table
-    from ..tasks.spec import load_task_dataset
+    from ..tasks.spec import load_task_dataset, with_labels_from
 
     folder = Path(name)
     if name in TASKS:
@@ -129,7 +129,8 @@ def load_bench_task(name: str, data: str = "") -> BenchTask:
                             f"{len(found)}")  # fmt: skip
         tables[split] = read_table(found[0])
     comments = [line[1:].strip() for line in (folder / "task.toml").read_text().splitlines() if line.startswith("#")]
-    return BenchTask(folder.name, TaskSpec.load(folder / "task.toml"), tables, " ".join(comments))
+    spec = with_labels_from(TaskSpec.load(folder / "task.toml"), tables["train"], f"{folder} train table")
+    return BenchTask(folder.name, spec, tables, " ".join(comments))
 
 
 def subsample(rows: list[dict], n: int, seed: int, labels: np.ndarray | None) -> list[dict]:

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -329,8 +330,9 @@ def finetune_lr_sweep(
 
 def load_splits(
     spec: TaskSpec, train: str, dev: str | None, test: str | None, seed: int, out_dir: Path
-) -> tuple[list[Example], list[Example], list[Example] | None]:
-    """Train / dev / test examples from the given tables.
+) -> tuple[TaskSpec, list[Example], list[Example], list[Example] | None]:
+    """The task (with its labels read from the training table when the task file maps none) and
+    its train / dev / test examples from the given tables.
 
     Without a dev table the training table is split with ``seed``: 6 : 1.5 : 2.5 into
     train / dev / test, or 6 : 1.5 into train / dev when a test table is given. The
@@ -338,13 +340,14 @@ def load_splits(
     checked before any training starts.
     """
     from ..data.tables import read_rows, split_rows
-    from .spec import build_examples
+    from .spec import build_examples, with_labels_from
 
     paths = {"train": train, "dev": dev, "test": test}
     tables = {name: read_rows(path, spec.sequence_column) for name, path in paths.items() if path}
+    spec = with_labels_from(spec, tables["train"], train)
     if dev:
         built = {name: build_examples(spec, rows, paths[name]) for name, rows in tables.items()}
-        return built["train"], built["dev"], built.get("test")
+        return spec, built["train"], built["dev"], built.get("test")
     rows = tables["train"]
     fractions = (0.8, 0.2, 0.0) if test else (0.6, 0.15, 0.25)
     parts = dict(zip(("train", "dev", "test"), split_rows(list(range(len(rows))), seed, fractions), strict=True))
@@ -364,7 +367,7 @@ def load_splits(
     out_dir.mkdir(parents=True, exist_ok=True)
     split = {"seed": seed, "rows": {k: [i + 1 for i in v] for k, v in parts.items()}}
     atomic_write_text(out_dir / "split.json", json.dumps(split) + "\n")
-    return built["train"], built["dev"], built.get("test")
+    return spec, built["train"], built["dev"], built.get("test")
 
 
 def finetune_from_files(
@@ -381,10 +384,14 @@ def finetune_from_files(
     resume: bool = False,
     allow_changes: Collection[str] = (),
 ) -> FinetuneResult:
-    """What ``dnagpt finetune`` does: read the task file and tables (every row checked first), start
-    from ``model`` (or from random weights of its architecture), and :func:`finetune`."""
+    """What ``dnagpt finetune`` does: read the task file (or a template's name) and tables (every row
+    checked first), start from ``model`` (or from random weights of its architecture), and
+    :func:`finetune`. A classification without ``[labels]`` reads them from the training table."""
     cfg = cfg or FinetuneConfig()
-    spec = TaskSpec.load(task_file)
-    train_examples, dev_examples, test_examples = load_splits(spec, train, dev, test, split_seed, Path(out))
+    given = TaskSpec.load(task_file)
+    spec, train_examples, dev_examples, test_examples = load_splits(given, train, dev, test, split_seed, Path(out))
+    if spec.labels != given.labels and int(os.environ.get("RANK", "0")) == 0:
+        mapping = ", ".join(f"{value} -> <{token}>" for value, token in spec.labels.items())
+        print(f"labels read from {train}: {mapping}")
     start = starting_model(model, from_scratch, cfg.seed)
     return finetune(start, spec, train_examples, dev_examples, cfg, out, test_examples, device, resume, allow_changes)

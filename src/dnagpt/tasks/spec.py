@@ -11,6 +11,11 @@ A task file (TOML, YAML or JSON)::
     "1" = "A"                       # yes / true
     "0" = "N"                       # no / false
 
+Without ``[labels]``, a classification reads its labels from the training table
+(:func:`with_labels_from`), and a template's name stands for a task file of that
+template alone (``dnagpt finetune MODEL classification --train train.csv``, the
+GUE / DNABERT-2 ``sequence,label`` layout).
+
 A template is a prompt with placeholders plus where the answer is read (paper
 Fig. 2b). ``{species}``, ``{sequence}``, ``{numbers}`` and ``{queries}`` are
 filled per row. For "token" outputs the prompt ends with one ``<B>`` query per
@@ -23,7 +28,7 @@ instead of a named template.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -60,7 +65,11 @@ class TaskSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> TaskSpec:
+        """A task file, or a template's name standing for a task of that template with every
+        setting at its default (columns ``sequence`` and ``label``, labels from the training table)."""
         path = Path(path)
+        if str(path) in TEMPLATES and not path.exists():
+            return cls.from_dict({"template": str(path)}, str(path))
         return cls.from_dict(read_structured(path, "task file", ConfigError), str(path))
 
     @classmethod
@@ -90,7 +99,7 @@ class TaskSpec:
             raise ConfigError(f"{where}: several label_columns need a classification (token) output")
         if spec.output == "token" and "{queries}" not in spec.prompt and len(spec.label_columns) > 1:
             raise ConfigError(f"{where}: a multi-label prompt needs {{queries}} (one <B> per label column)")
-        if spec.output == "token" and len(spec.labels) < 2:
+        if spec.output == "token" and len(spec.labels) == 1:  # none: read from the training table
             raise ConfigError(f"{where}: a classification task needs [labels] mapping at least two values to tokens")
         if "{numbers}" in spec.prompt and not spec.number_columns:
             raise ConfigError(f"{where}: the prompt has {{numbers}} but number_columns is empty")
@@ -123,6 +132,44 @@ class Example:
     source: str = "data"  # the file it was read from, for messages
 
 
+# Answer tokens given to labels read from a table, in this order. "0" is left out: the published
+# code maps unknown pieces to its id. Every token language holds these (bases and reserved tokens).
+INFERRED_ANSWER_TOKENS = ("A", "N", "C", "G", "T", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+
+
+def with_labels_from(spec: TaskSpec, rows: list[dict], source: str) -> TaskSpec:
+    """``spec`` as it is when it maps its labels (or is not a classification); otherwise ``spec`` with
+    ``labels`` read from the label column(s) of ``rows`` (the training table): "1" and "0" become the
+    yes / no tokens ``A`` / ``N`` of dnagpt's own datasets, other values take ``A``, ``N``, ``C``,
+    ``G``, ``T``, ``1`` ... ``9`` in sorted order (numerically where all are numbers). The mapping is
+    saved with the fine-tuned model (``task.json``), so predictions read the same."""
+    if spec.output != "token" or spec.labels:
+        return spec
+    present = [c for c in spec.label_columns if rows and c in rows[0]]
+    values = {_label_key(r[c]) for r in rows for c in present if r[c] is not None and str(r[c]).strip()}
+    if not present:  # build_examples names the missing column
+        return spec
+    if len(values) < 2:
+        raise DataError(f"{source}: column(s) {', '.join(present)} hold {len(values)} distinct label value(s) "
+                        f"({', '.join(sorted(values))}); a classification needs at least two")  # fmt: skip
+    if values == {"0", "1"}:
+        return replace(spec, labels={"1": "A", "0": "N"})
+    if len(values) > len(INFERRED_ANSWER_TOKENS):
+        raise ConfigError(f"{source}: {len(values)} distinct label values, more than the "
+                          f"{len(INFERRED_ANSWER_TOKENS)} that dnagpt maps on its own; map them to answer tokens in "
+                          "the task file's [labels]")  # fmt: skip
+    numeric = all(_is_number(v) for v in values)
+    ordered = sorted(values, key=float) if numeric else sorted(values)
+    return replace(spec, labels=dict(zip(ordered, INFERRED_ANSWER_TOKENS, strict=False)))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def build_examples(
     spec: TaskSpec, rows: list[dict], source: str, need_labels: bool = True, row_numbers: list[int] | None = None
 ) -> list[Example]:
@@ -132,6 +179,9 @@ def build_examples(
     """
     if not rows:
         raise ConfigError(f"{source}: the table has no rows")
+    if need_labels and spec.output == "token" and not spec.labels:
+        raise ConfigError(f"{source}: task {spec.name} has no [labels]; read them from the training table first "
+                          "(with_labels_from), or give them in the task file")  # fmt: skip
     need_labels = need_labels and spec.output != "sequence"  # a generation task learns the sequence itself
     targets = spec.label_columns if spec.output == "token" else [spec.label_column]
     needed = [spec.sequence_column, *spec.number_columns] + (targets if need_labels else [])
