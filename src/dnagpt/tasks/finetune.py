@@ -88,7 +88,7 @@ class FinetuneConfig:
     def train_config(self, n_train: int, world_size: int = 1) -> TrainConfig:
         """The trainer's settings for ``n_train`` training examples: steps follow from epochs."""
         if self.lr is None:
-            raise ConfigError("the fine-tuning learning rate is not settled: use FinetuneConfig.for_model(model)")
+            raise ConfigError("the fine-tuning learning rate is not settled: use FinetuneConfig.for_model(model, spec)")
         epoch = self.steps_per_epoch(n_train, world_size)
         return TrainConfig(
             max_steps=max(1, round(self.epochs * epoch)),

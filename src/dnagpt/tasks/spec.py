@@ -146,9 +146,9 @@ def with_labels_from(spec: TaskSpec, rows: list[dict], source: str) -> TaskSpec:
     if spec.output != "token" or spec.labels:
         return spec
     present = [c for c in spec.label_columns if rows and c in rows[0]]
-    values = {_label_key(r[c]) for r in rows for c in present if r[c] is not None and str(r[c]).strip()}
     if not present:  # build_examples names the missing column
         return spec
+    values = {_label_key(r[c]) for r in rows for c in present if r[c] is not None and str(r[c]).strip()}
     if len(values) < 2:
         raise DataError(f"{source}: column(s) {', '.join(present)} hold {len(values)} distinct label value(s) "
                         f"({', '.join(sorted(values))}); a classification needs at least two")  # fmt: skip
