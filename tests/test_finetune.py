@@ -47,8 +47,10 @@ def test_the_default_learning_rate_follows_the_model_size(tmp_path):
         FinetuneConfig().train_config(40)
     cfg = FinetuneConfig(epochs=1, progress=False, tensorboard=False)
     result = finetune(small, SPEC, _examples(16, 0), _examples(8, 1), cfg, tmp_path / "run")
-    recorded = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]["lr"]
-    assert result.lr == recorded == 1e-3  # settled before the run starts, so a resume checks the same rate
+    recipe = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]
+    assert result.lr == recipe["lr"] == 1e-3  # settled before the run starts, so a resume checks the same rate
+    # a 6-mer model trains in all six reading frames and answers as their mean, also when reloaded
+    assert recipe["frame_shift"] is True and json.loads((result.best_dir / "task.json").read_text())["frames"] == 6
 
 
 def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):
@@ -215,6 +217,43 @@ def test_frame_shift_shows_each_training_sequence_in_every_reading_frame(tmp_pat
     cfg = FinetuneConfig(epochs=1, frame_shift=True, progress=False, tensorboard=False)
     with pytest.raises(Exception, match="frame_shift serves models that read k-mer tokens"):  # single bases
         finetune(starting_model("gpn-tiny", from_scratch=True), SPEC, train, train, cfg, tmp_path / "gpn")
+
+
+def test_a_k_mer_model_answers_as_the_mean_over_its_reading_frames(tmp_path):
+    from dnagpt.tasks.codec import TaskCodec, load_task_codec
+    from dnagpt.tasks.predict import predict_examples
+
+    torch.manual_seed(0)
+    model = DNAGPT(get_config("dnagpt-tiny"))
+    tok = model.tokenizer()
+    averaged = TaskCodec(SPEC, tok, model.max_input_tokens, frames=6)
+    once = TaskCodec(SPEC, tok, model.max_input_tokens)
+    rows = [{"sequence": "ACGTTGCA"[: 3 + i % 6] * (1 + i), "label": str(i % 2)} for i in range(9)]  # many lengths
+    examples = build_examples(SPEC, rows, "mixed")
+    got = predict_examples(averaged, model, examples, batch_size=4)
+    for e, p in zip(examples, got, strict=True):
+        each_frame = predict_examples(once, model, [averaged.shifted(e, drop) for drop in range(6)])
+        assert np.allclose(p, each_frame.mean(0), atol=1e-6)
+    assert not np.allclose(got, predict_examples(once, model, examples), atol=1e-4)  # the frames do differ
+    assert averaged.shifted(examples[0], 5).sequence == examples[0].sequence[-1:]  # a base is always kept
+
+    averaged.save(tmp_path)
+    assert load_task_codec(tmp_path, model).frames == 6
+    saved = json.loads((tmp_path / "task.json").read_text())
+    (tmp_path / "task.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "frames"}))
+    assert load_task_codec(tmp_path, model).frames == 1  # a model fine-tuned before frame averaging existed
+    (tmp_path / "task.json").write_text(json.dumps(saved | {"frames": "6"}))
+    with pytest.raises(ConfigError, match="frames must be a whole number"):
+        load_task_codec(tmp_path, model)
+    with pytest.raises(ConfigError, match="frames must be 1 or the tokenizer's 6"):
+        TaskCodec(SPEC, tok, model.max_input_tokens, frames=3)
+
+    cfg = FinetuneConfig()  # the default: on for k-mer models, off where there is one reading frame
+    assert cfg.for_model(model, SPEC).frame_shift is True
+    assert cfg.for_model(starting_model("gpn-tiny", from_scratch=True), SPEC).frame_shift is False
+    generation = TaskSpec.from_dict({"name": "gen", "template": "generation"})
+    assert cfg.for_model(model, generation).frame_shift is False
+    assert FinetuneConfig(frame_shift=False).for_model(model, SPEC).frame_shift is False
 
 
 def test_fasta_writer_round_trips(tmp_path):

@@ -71,8 +71,10 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                    help="what DNAGPT's heads read: the answer position (the paper) or the sequence mean")  # fmt: skip
     p.add_argument(
         "--frame-shift",
-        action="store_true",
-        help="fine-tune k-mer models on training sequences shifted by 0 to k-1 bases at random",
+        action=argparse.BooleanOptionalAction,
+        default=d.frame_shift,
+        help="k-mer models: fine-tune on training sequences shifted by 0 to k-1 bases at random and answer as "
+        "the mean over the k reading frames (default: on, as dnagpt finetune; --no-frame-shift: the paper's way)",
     )
     p.add_argument("--data", default="", help="where datasets are built (default: the cache)")
     p.add_argument("--report-only", action="store_true",

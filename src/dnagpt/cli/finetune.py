@@ -66,9 +66,12 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                         "an encoder (BERT, GPN) the mean, or the answer on tasks with numbers as input")  # fmt: skip
     p.add_argument(
         "--frame-shift",
-        action="store_true",
-        help="k-mer models: drop 0 to k-1 leading bases of each training sequence at random, so "
-        "the model sees every reading frame of its tokens (dev, test and predictions: as given)",
+        action=argparse.BooleanOptionalAction,
+        default=_RECIPE.frame_shift,
+        help="k-mer models (DNAGPT): drop 0 to k-1 leading bases of each training sequence at random, so the "
+        "model sees every reading frame of its 6-mer tokens, and answer dev, test and later predictions as "
+        "the mean over the k frames (k times the scoring work). Default: on for k-mer models, which it "
+        "helps (README, 'Reading frames'); --no-frame-shift reads each sequence once, as the paper does",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",

@@ -56,7 +56,9 @@ class BenchConfig:
     batch_size: Annotated[int, Field(ge=1)] = 16
     patience: Annotated[int, Field(ge=0)] = 2  # epochs without a better dev score before stopping
     readout: Readout = "answer"  # what DNAGPT's heads read: the answer position, or the mean over the sequence
-    frame_shift: bool = False  # k-mer models train on sequences shifted by 0..k-1 bases (FinetuneConfig.frame_shift)
+    # k-mer models train on sequences shifted by 0..k-1 bases and answer as the mean over the k reading
+    # frames (FinetuneConfig.frame_shift); None: as dnagpt finetune, on for k-mer models
+    frame_shift: bool | None = None
     cnn_epochs: Annotated[int, Field(ge=1)] = 15  # CNN epochs at most (best dev epoch and learning rate kept)
     # CNN epochs without a better dev MCC before a learning rate's run stops (0: never). Off by default:
     # the CNN's dev MCC is noisy and its best epoch often late (stopping after 3 cost 0.06-0.09 MCC)
@@ -206,7 +208,7 @@ def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     rates = cfg.lr if isinstance(cfg.lr, list) else [cfg.lr]
     model = starting_model(MODELS[run.model].pretrained_source(cfg), from_scratch=from_scratch, seed=run.seed)
     readout = cfg.readout if model.causal else default_readout(model.causal, run.task.spec)
-    frame_shift = cfg.frame_shift and model.tokenizer().reading_frames > 1
+    frame_shift = None if cfg.frame_shift is None else cfg.frame_shift and model.tokenizer().reading_frames > 1
     recipe = FinetuneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=run.seed,
                             precision="auto", readout=readout, frame_shift=frame_shift, progress=False,
                             tensorboard=False)  # fmt: skip

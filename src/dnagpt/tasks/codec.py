@@ -8,8 +8,10 @@ with the model). That is the paper's ``answer`` readout; the ``mean`` readout
 gives the same heads the mean of the hidden states over every position of the
 prompt instead, which lets a small causal model use all of a sequence, not
 only what its last position carried forward. A generation task instead learns to write each sequence, then
-the task's stop symbol, after its prompt. The codec is saved as ``task.json``
-beside fine-tuned weights, so a model directory knows its task.
+the task's stop symbol, after its prompt. A k-mer model fine-tuned with
+``frame_shift`` answers as the mean of its answers over the k reading frames of
+each sequence (``frames``). The codec is saved as ``task.json`` beside
+fine-tuned weights, so a model directory knows its task.
 """
 
 from __future__ import annotations
@@ -71,10 +73,18 @@ class TaskCodec:
     """Turns examples into batches and model outputs into answers, for one task."""
 
     def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int | None, target_mean=0.0, target_std=1.0,
-                 readout: Readout = "answer") -> None:  # fmt: skip
+                 readout: Readout = "answer", frames: int = 1) -> None:  # fmt: skip
         """``context``: the most tokens one example may take (``PretrainedModel.max_input_tokens``;
-        None: any number)."""
+        None: any number). ``frames``: predictions are the mean over this many reading frames of
+        each sequence (1, or the tokenizer's ``reading_frames``; see :meth:`shifted`)."""
         self.spec, self.tok, self.context = spec, tok, context
+        if frames not in (1, tok.reading_frames):
+            raise ConfigError(f"task {spec.name}: frames must be 1 or the tokenizer's {tok.reading_frames} "
+                              f"reading frames, not {frames}")  # fmt: skip
+        if frames > 1 and spec.output == "sequence":
+            raise ConfigError(f"task {spec.name}: averaging over reading frames (frame_shift) serves classification "
+                              "and regression, not generation")  # fmt: skip
+        self.frames = frames
         if readout not in READOUTS:
             raise ConfigError(f"task {spec.name}: readout {readout!r} is not one of {', '.join(READOUTS)}")
         if readout == "mean" and (spec.output == "sequence" or len(spec.label_columns) > 1):
@@ -123,6 +133,16 @@ class TaskCodec:
                 f"(about {int((self.context - 4) * self.tok.bases_per_token)} bp of sequence)"
             )
         return enc
+
+    def shifted(self, example: Example, drop: int) -> Example:
+        """``example`` without its first ``drop`` bases (at least one base kept). A k-mer model cuts
+        a sequence into tokens from its first base, so dropping 0 to k-1 bases shows it the same
+        sequence in each of its k reading frames."""
+        bases = "".join(example.sequence.split())
+        drop = min(drop, len(bases) - 1)
+        if drop <= 0:
+            return example
+        return dataclasses.replace(example, text=self.spec.text(bases[drop:], example.numbers), sequence=bases[drop:])
 
     def batch(self, examples: list[Example]) -> TaskBatch:
         generating = self.spec.output == "sequence"
@@ -191,7 +211,7 @@ class TaskCodec:
 
     def to_dict(self) -> dict:
         return {"spec": dataclasses.asdict(self.spec), "target_mean": self.target_mean, "target_std": self.target_std,
-                "readout": self.readout}  # fmt: skip
+                "readout": self.readout, "frames": self.frames}  # fmt: skip
 
     def save(self, model_dir: str | Path) -> None:
         """Write ``task.json`` into a model directory."""
@@ -216,14 +236,17 @@ def load_task_codec(model_dir: str | Path, model: DNAGPT) -> TaskCodec:
     if saved is None:
         raise ConfigError(f"{model_dir}: no {TASK_FILE}; is this a fine-tuned model directory?")
     keys = {"spec", "target_mean", "target_std"}
-    if not isinstance(saved, dict) or not keys <= set(saved) <= keys | {"readout"}:
-        raise ConfigError(f"{path}: expected the keys spec, target_mean, target_std (and readout)")
+    if not isinstance(saved, dict) or not keys <= set(saved) <= keys | {"readout", "frames"}:
+        raise ConfigError(f"{path}: expected the keys spec, target_mean, target_std (and readout, frames)")
     mean, std = saved["target_mean"], saved["target_std"]
     if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (mean, std)) or std <= 0:
         raise ConfigError(f"{path}: target_mean and target_std must be finite numbers, std above 0")
     spec = TaskSpec.from_dict(saved["spec"], str(path))
     readout = saved.get("readout", "answer")  # files written before the mean readout existed
-    return TaskCodec(spec, model.tokenizer(), model.max_input_tokens, float(mean), float(std), readout)
+    frames = saved.get("frames", 1)  # files written before frame averaging existed
+    if not isinstance(frames, int) or isinstance(frames, bool):
+        raise ConfigError(f"{path}: frames must be a whole number, not {frames!r}")
+    return TaskCodec(spec, model.tokenizer(), model.max_input_tokens, float(mean), float(std), readout, frames)
 
 
 def task_stop_symbols(model_dir: str | Path) -> list[str]:

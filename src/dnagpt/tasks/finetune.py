@@ -67,9 +67,10 @@ class FinetuneConfig:
     # (default_readout: the answer for a decoder, the mean for an encoder where it serves)
     readout: Readout | None = None
     # k-mer models only: each training example loses 0 to k-1 of its leading bases at random (a new draw
-    # every time it is drawn), so the model meets every sequence in all k reading frames of its tokens;
-    # dev and test sequences are read as given
-    frame_shift: bool = False
+    # every time it is drawn), so the model meets every sequence in all k reading frames of its tokens, and
+    # dev, test and later predictions are the mean over the k frames (k times the scoring work);
+    # None: on for k-mer models (measured: benchmarks/frame_average), off for single bases and BPE
+    frame_shift: bool | None = None
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
 
@@ -79,7 +80,10 @@ class FinetuneConfig:
         on ``spec``."""
         lr = self.lr if self.lr is not None else default_lr(model.num_parameters())
         readout = self.readout if self.readout is not None else default_readout(model.causal, spec)
-        return replace(self, lr=lr, readout=readout)
+        frame_shift = self.frame_shift
+        if frame_shift is None:
+            frame_shift = model.tokenizer().reading_frames > 1 and spec.output != "sequence"
+        return replace(self, lr=lr, readout=readout, frame_shift=frame_shift)
 
     def steps_per_epoch(self, n_train: int, world_size: int = 1) -> int:
         """Optimiser steps that see every training example once."""
@@ -157,12 +161,8 @@ class FinetuneTask(TrainingTask):
     def _shifted(self, example: Example, g: int) -> Example:
         """``example`` without 0 to k-1 of its leading bases, drawn from the seed and sample number
         ``g`` (so a resumed run draws the same), at least one base kept."""
-        bases = "".join(example.sequence.split())
-        choices = min(self.codec.tok.reading_frames, len(bases))
-        drop = int(np.random.default_rng([self.seed, g, _FRAME_STREAM]).integers(choices))
-        if drop == 0:
-            return example
-        return replace(example, text=self.codec.spec.text(bases[drop:], example.numbers), sequence=bases[drop:])
+        choices = min(self.codec.tok.reading_frames, len("".join(example.sequence.split())))
+        return self.codec.shifted(example, int(np.random.default_rng([self.seed, g, _FRAME_STREAM]).integers(choices)))
 
     def loss(self, model: DNAGPT, batch: TaskBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = self.codec.loss(model, batch)
@@ -241,10 +241,12 @@ def finetune(
     if spec.output == "number":
         values = np.array([e.value for e in train])
         mean, std = float(values.mean()), float(max(values.std(), 1e-8))
-    codec = TaskCodec(spec, model.tokenizer(), model.max_input_tokens, mean, std, cfg.readout)
-    if cfg.frame_shift and codec.tok.reading_frames == 1:
+    tok = model.tokenizer()
+    if cfg.frame_shift and tok.reading_frames == 1:
         raise ConfigError(f"task {spec.name}: frame_shift serves models that read k-mer tokens (k > 1); this "
                           f"{model.family!r} model has one reading frame")  # fmt: skip
+    frames = tok.reading_frames if cfg.frame_shift else 1
+    codec = TaskCodec(spec, tok, model.max_input_tokens, mean, std, cfg.readout, frames)
     for part in (train, dev, test or []):
         codec.check(part)
     train_cfg = cfg.train_config(len(train), dist.world_size)

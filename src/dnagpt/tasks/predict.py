@@ -36,11 +36,15 @@ def predict_examples(
     """Predictions as a NumPy array: probabilities ``[N, label columns, labels]`` or values ``[N]``.
 
     With ``windows=True`` a sequence too long for the context is cut into consecutive
-    windows (each with the full prompt around it) whose predictions are averaged.
+    windows (each with the full prompt around it) whose predictions are averaged. A codec with
+    ``frames`` > 1 averages each sequence's predictions over its reading frames as well.
     """
-    owners = list(range(len(examples)))
+    n_inputs = len(examples)
+    owners = list(range(n_inputs))
     if windows:
         examples, owners = _windowed(codec, examples)
+    if codec.frames > 1:
+        examples, owners = _in_every_frame(codec, examples, owners)
     model.eval()
     out, order = [], []
     with torch.no_grad():  # batches of similar length: text length stands for token count
@@ -52,10 +56,19 @@ def predict_examples(
     sorted_preds = torch.cat(out).numpy()
     preds = np.empty_like(sorted_preds)
     preds[order] = sorted_preds  # back in input order
-    if not windows:
+    if len(preds) == n_inputs:
         return preds
-    owners_arr = np.array(owners)
-    return np.stack([preds[owners_arr == i].mean(0) for i in range(owners[-1] + 1)])
+    sums = np.zeros((n_inputs, *preds.shape[1:]), dtype=preds.dtype)
+    np.add.at(sums, np.array(owners), preds)
+    counts = np.bincount(owners, minlength=n_inputs).reshape(-1, *([1] * (preds.ndim - 1)))
+    return (sums / counts).astype(preds.dtype)
+
+
+def _in_every_frame(codec: TaskCodec, examples: list[Example], owners: list[int]) -> tuple[list[Example], list[int]]:
+    """Each example once in every reading frame of the codec (:meth:`TaskCodec.shifted`), with its owner."""
+    shifted = [(codec.shifted(e, drop), owner) for e, owner in zip(examples, owners, strict=True)
+               for drop in range(codec.frames)]  # fmt: skip
+    return [e for e, _ in shifted], [owner for _, owner in shifted]
 
 
 def evaluate_examples(
