@@ -103,7 +103,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="fine-tuned model directory (holds task.json), e.g. RUN/best")
     p.add_argument("table", help="table with the task's sequence column (and number columns)")
     p.add_argument("--out", required=True, help="CSV to write: one row per input row")
-    p.add_argument("--windows", action="store_true", help="average over context-sized windows of long sequences")
+    p.add_argument("--windows", action="store_true",
+                   help="average over context-sized windows of long sequences (a model fine-tuned with frame "
+                        "shift, the default for DNAGPT, also averages over the reading frames of each)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=32, help="sequences per forward pass (default 32)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,

@@ -45,7 +45,8 @@ from .spec import Example, TaskSpec
 @settings(frozen=True)
 class FinetuneConfig:
     """The fine-tuning recipe; defaults are the paper's where it gives them, except the learning rate
-    of a small model (:func:`default_lr`) and what an encoder reads (``readout``)."""
+    of a small model (:func:`default_lr`), what an encoder reads (``readout``) and the reading frames
+    a k-mer model learns and answers in (``frame_shift``)."""
 
     epochs: Annotated[float, Field(gt=0)] = 10  # passes over the training examples (paper: 10)
     # peak learning rate; None: by the model's size (default_lr): 1e-3 for the small models dnagpt ships,
@@ -69,7 +70,7 @@ class FinetuneConfig:
     # k-mer models only: each training example loses 0 to k-1 of its leading bases at random (a new draw
     # every time it is drawn), so the model meets every sequence in all k reading frames of its tokens, and
     # dev, test and later predictions are the mean over the k frames (k times the scoring work);
-    # None: on for k-mer models (measured: benchmarks/frame_average), off for single bases and BPE
+    # None: on for k-mer models (measured: benchmarks/bench_gpu_frames), off for single bases, BPE and generation
     frame_shift: bool | None = None
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed

@@ -180,7 +180,8 @@ def predict_table(
     precision: str = "fp32",
 ) -> int:
     """Predict every row of ``table`` with the fine-tuned model in ``model_dir``; write the CSV
-    ``out`` (see :func:`predictions_csv`) and return the number of rows. ``precision``: ``fp32``,
+    ``out`` (see :func:`predictions_csv`) and return the number of rows. A model fine-tuned with
+    ``frame_shift`` answers as the mean over the reading frames, as it was scored. ``precision``: ``fp32``,
     or ``bf16`` (faster where supported; the README gives how far its probabilities lie from fp32's)."""
     device = resolve_device(device)
     model = load_model(model_dir, map_location=device)
