@@ -39,6 +39,7 @@ def test_quick_bench_runs_every_model_and_resumes(tmp_path, capsys):
     printed = capsys.readouterr().out
     progress = [line for line in printed.splitlines() if line.startswith("[")]  # one line per run done
     assert "10 runs, 9 already saved" in printed and len(progress) == 1 and "kmer-logreg" in progress[0]
+    assert "about 0 min left" in progress[0]  # the only run left is done, wherever the saved ones lay
     assert "| tis_arabidopsis (mcc) | 64 / 64 |" in printed  # the headline table, on the terminal too
     assert "dnagpt-pretrained − dnagpt-scratch" in printed
     assert json.loads(lost.read_text())["metrics"]["mcc"] == before

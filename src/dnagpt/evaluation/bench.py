@@ -324,7 +324,7 @@ def run_bench(
     atomic_write_text(out / "bench.json", json.dumps(settings_now, indent=2) + "\n")
     todo = [r for r in runs if not result_path(out, *r).is_file()]
     log(f"bench: {len(runs)} runs, {len(runs) - len(todo)} already saved in {out}")
-    results, start = [], time.perf_counter()
+    results, start, executed = [], time.perf_counter(), 0
     for task_name, model_name, size, seed in runs:
         path = result_path(out, task_name, model_name, size, seed)
         if path.is_file():
@@ -343,8 +343,8 @@ def run_bench(
         atomic_write_text(path, json.dumps(record, indent=2) + "\n")
         shutil.rmtree(run.work, ignore_errors=True)
         results.append(record)
-        done = len(results) - (len(runs) - len(todo))
-        minutes_left = (time.perf_counter() - start) / max(done, 1) * (len(todo) - done) / 60
+        executed += 1  # saved runs are met anywhere in the plan, so they are not counted here
+        minutes_left = (time.perf_counter() - start) / executed * (len(todo) - executed) / 60
         primary = PRIMARY[task.output]
         log(f"[{len(results)}/{len(runs)}] {task.name} {model_name} n={size or 'all'} seed {seed}: "
             f"{primary} {metrics.get(primary, float('nan')):.3f} ({record['seconds']:.0f} s; about "
