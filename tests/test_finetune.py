@@ -10,7 +10,16 @@ import torch
 from dnagpt import DNAGPT, get_config
 from dnagpt.data.fasta import format_fasta, read_fasta_records
 from dnagpt.errors import ConfigError
-from dnagpt.tasks.finetune import FinetuneConfig, default_lr, finetune, finetune_lr_sweep, starting_model
+from dnagpt.models import load_model
+from dnagpt.tasks.finetune import (
+    SHRINK_NOISE,
+    FinetuneConfig,
+    default_lr,
+    finetune,
+    finetune_lr_sweep,
+    shrink_and_perturb,
+    starting_model,
+)
 from dnagpt.tasks.spec import TaskSpec, build_examples
 from dnagpt.training.distributed import DistributedContext
 from dnagpt.training.optimization import TrainConfig
@@ -51,6 +60,36 @@ def test_the_default_learning_rate_follows_the_model_size(tmp_path):
     assert result.lr == recipe["lr"] == 1e-3  # settled before the run starts, so a resume checks the same rate
     # a 6-mer model trains in all six reading frames and answers as their mean, also when reloaded
     assert recipe["frame_shift"] is True and json.loads((result.best_dir / "task.json").read_text())["frames"] == 6
+
+
+def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not(tmp_path):
+    torch.manual_seed(0)
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "pretrained")
+    loaded = load_model(tmp_path / "pretrained")
+    random_weights = starting_model("dnagpt-tiny", from_scratch=True)
+    assert FinetuneConfig().for_model(loaded, SPEC).shrink == 0.2  # the measured default for small DNAGPTs
+    assert FinetuneConfig(shrink=0.5).for_model(loaded, SPEC).shrink == 0.5
+    assert FinetuneConfig(lora_rank=4).for_model(loaded, SPEC).shrink == 1.0  # LoRA freezes the weights
+    assert FinetuneConfig(shrink=0.5).for_model(random_weights, SPEC).shrink == 1.0  # nothing to shrink
+    assert FinetuneConfig().for_model(load_model("gpn-small-multispecies"), SPEC).shrink == 1.0  # not measured
+
+    before = {k: v.clone() for k, v in loaded.state_dict().items()}
+    shrink_and_perturb(loaded, 0.3, seed=1)
+    after = loaded.state_dict()
+    for name, w in before.items():
+        if w.ndim < 2:  # layer-norm gains and biases stay as they are
+            assert torch.equal(after[name], w), name
+        elif w.numel() > 10_000:
+            noise = after[name] - 0.3 * w
+            assert abs(float(noise.std()) - SHRINK_NOISE) < 0.1 * SHRINK_NOISE, name
+    again = load_model(tmp_path / "pretrained")
+    shrink_and_perturb(again, 0.3, seed=1)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in after.items())  # the seed draws the noise
+
+    cfg = FinetuneConfig(epochs=1, progress=False, tensorboard=False)
+    finetune(load_model(tmp_path / "pretrained"), SPEC, _examples(16, 0), _examples(8, 1), cfg, tmp_path / "run")
+    recipe = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]
+    assert recipe["shrink"] == 0.2  # recorded, so a resume checks it
 
 
 def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):

@@ -85,7 +85,8 @@ MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.
 ADDED_LATER = {"train.compile": False, "recipe.readout": "answer", "readout": "answer",
                "model_config.positions": "learned", "model_config.model_type": "dnagpt",
                "model_config.tokenizer_file": None, "objective.repeat_weight": 1.0,
-               "recipe.frame_shift": False, "frame_shift": False}  # fmt: skip
+               "recipe.frame_shift": False, "frame_shift": False, "recipe.shrink": 1.0,
+               "shrink": 1.0}  # fmt: skip
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

@@ -24,6 +24,7 @@ _OPTIONS = (
     "lora_alpha",
     "readout",
     "frame_shift",
+    "shrink",
 )  # fmt: skip  (each a --option of the same name)
 
 
@@ -73,6 +74,13 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
         "the mean over the k frames (k times the scoring work). Default: on for k-mer models, which it "
         "helps (README, 'Reading frames'); --no-frame-shift reads each sequence once, as the paper does",
     )
+    p.add_argument("--shrink", type=float, default=_RECIPE.shrink,
+                   help="warm start: multiply every weight matrix of the pretrained model by this (0 < x <= 1) "
+                        "and add a little noise before fine-tuning, so that weights pretraining left large "
+                        "can move again ('shrink and perturb'). 1 = the weights as loaded. Default: 0.2 for "
+                        "DNAGPT models under 20M parameters, such as the shipped ones (README, 'Warm start'); "
+                        "1 for other models and with LoRA. Random weights (--from-scratch) are never "
+                        "shrunk")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "

@@ -59,6 +59,9 @@ class BenchConfig:
     # k-mer models train on sequences shifted by 0..k-1 bases and answer as the mean over the k reading
     # frames (FinetuneConfig.frame_shift); None: as dnagpt finetune, on for k-mer models
     frame_shift: bool | None = None
+    # the pretrained weights' matrices are multiplied by this before fine-tuning (FinetuneConfig.shrink);
+    # None: as dnagpt finetune (0.2 for the small DNAGPT models); random weights are never shrunk
+    shrink: Annotated[float, Field(gt=0, le=1)] | None = None
     cnn_epochs: Annotated[int, Field(ge=1)] = 15  # CNN epochs at most (best dev epoch and learning rate kept)
     # CNN epochs without a better dev MCC before a learning rate's run stops (0: never). Off by default:
     # the CNN's dev MCC is noisy and its best epoch often late (stopping after 3 cost 0.06-0.09 MCC)
@@ -210,8 +213,8 @@ def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     readout = cfg.readout if model.causal else default_readout(model.causal, run.task.spec)
     frame_shift = None if cfg.frame_shift is None else cfg.frame_shift and model.tokenizer().reading_frames > 1
     recipe = FinetuneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=run.seed,
-                            precision="auto", readout=readout, frame_shift=frame_shift, progress=False,
-                            tensorboard=False)  # fmt: skip
+                            precision="auto", readout=readout, frame_shift=frame_shift, shrink=cfg.shrink,
+                            progress=False, tensorboard=False)  # fmt: skip
     examples = [build_examples(run.task.spec, rows, f"{run.task.name} {split}")
                 for split, rows in zip(SPLITS, (run.train, run.dev, run.test), strict=True)]  # fmt: skip
     # resume=True: a bench killed during this run continues it

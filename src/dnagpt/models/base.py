@@ -48,6 +48,8 @@ class PretrainedModel(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config
+        # where from_pretrained read the weights; None: random weights (fine-tuning shrinks only loaded ones)
+        self.loaded_from: str | None = None
 
     # ------------------------------------------------- pieces every family builds the same way
     def add_heads(self) -> None:
@@ -150,4 +152,5 @@ class PretrainedModel(nn.Module):
         if dtype is not None:
             state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         model.load_state_dict(state, strict=True, assign=True)
+        model.loaded_from = str(path)
         return model.to(map_location).eval()

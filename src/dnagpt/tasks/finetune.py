@@ -72,6 +72,12 @@ class FinetuneConfig:
     # dev, test and later predictions are the mean over the k frames (k times the scoring work);
     # None: on for k-mer models (measured: benchmarks/bench_gpu_frames), off for single bases, BPE and generation
     frame_shift: bool | None = None
+    # warm start ("shrink and perturb", Ash & Adams 2020): before the first step every weight matrix of a
+    # loaded model is multiplied by `shrink` and gets Gaussian noise of sd SHRINK_NOISE, so that weights
+    # pretraining left large can move again; 1 = the weights as loaded. Random weights are never shrunk.
+    # None: by the model (default_shrink): DEFAULT_SHRINK for DNAGPT models under 20M parameters
+    # (measured: benchmarks/bench_gpu_shrink), 1 for other families, larger models and LoRA
+    shrink: Annotated[float, Field(gt=0, le=1)] | None = None
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
 
@@ -84,7 +90,10 @@ class FinetuneConfig:
         frame_shift = self.frame_shift
         if frame_shift is None:
             frame_shift = model.tokenizer().reading_frames > 1 and spec.output != "sequence"
-        return replace(self, lr=lr, readout=readout, frame_shift=frame_shift)
+        shrink = self.shrink if self.shrink is not None else default_shrink(model, self.lora_rank)
+        if model.loaded_from is None:
+            shrink = 1.0
+        return replace(self, lr=lr, readout=readout, frame_shift=frame_shift, shrink=shrink)
 
     def steps_per_epoch(self, n_train: int, world_size: int = 1) -> int:
         """Optimiser steps that see every training example once."""
@@ -115,6 +124,33 @@ class FinetuneConfig:
 SMALL_MODEL_LR = 1e-3  # measured on the shipped 3-6M-parameter models (README, "Fine-tuning")
 PAPER_LR = 3e-5  # the paper's, for its 0.1B and 3B models (section 4)
 SMALL_MODEL_PARAMETERS = 20_000_000  # below this, SMALL_MODEL_LR
+
+
+DEFAULT_SHRINK = 0.2  # measured on the GPU-pretrained 6M model (README, "Warm start")
+SHRINK_NOISE = 0.01  # sd of the noise added after shrinking: half the sd of the initial weights (0.02)
+
+
+def default_shrink(model: PretrainedModel, lora_rank: int = 0) -> float:
+    """How much :func:`shrink_and_perturb` shrinks ``model`` before fine-tuning by default:
+    :data:`DEFAULT_SHRINK` for a DNAGPT model under 20M parameters fully fine-tuned (measured), 1
+    (the weights as loaded) for the other families, larger models (the paper's 3e-5 barely moves
+    them) and LoRA (which freezes the weights), where it was not measured."""
+    small = model.num_parameters() < SMALL_MODEL_PARAMETERS
+    return DEFAULT_SHRINK if model.family == "dnagpt" and small and not lora_rank else 1.0
+
+
+def shrink_and_perturb(model: torch.nn.Module, shrink: float, seed: int, noise: float = SHRINK_NOISE) -> None:
+    """Multiply every weight matrix of ``model`` (embeddings, attention, MLPs, heads) by ``shrink``
+    and add Gaussian noise of sd ``noise`` (drawn from ``seed``), in place; gains and biases stay.
+    Pretraining leaves the small DNAGPT's matrices several times their initial size, which an
+    optimiser's steps of a fixed size barely move; shrinking them lets fine-tuning reshape the model
+    while keeping the direction of what pretraining learnt."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim >= 2:
+                draw = torch.randn(p.shape, generator=generator, dtype=torch.float32) * noise
+                p.mul_(shrink).add_(draw.to(device=p.device, dtype=p.dtype))
 
 
 def default_lr(n_parameters: int) -> float:
@@ -252,6 +288,8 @@ def finetune(
         codec.check(part)
     train_cfg = cfg.train_config(len(train), dist.world_size)
     task = FinetuneTask(codec, train, dev, cfg.seed, eval_batch=cfg.batch_size * 4, frame_shift=cfg.frame_shift)
+    if cfg.shrink < 1 and not resume:  # a resumed run takes its weights from the checkpoint
+        shrink_and_perturb(model, cfg.shrink, cfg.seed)
     if cfg.lora_rank:
         from .lora import add_lora
 
