@@ -45,8 +45,9 @@ from .spec import Example, TaskSpec
 @settings(frozen=True)
 class FinetuneConfig:
     """The fine-tuning recipe; defaults are the paper's where it gives them, except the learning rate
-    of a small model (:func:`default_lr`), what an encoder reads (``readout``) and the reading frames
-    a k-mer model learns and answers in (``frame_shift``)."""
+    of a small model (:func:`default_lr`), what an encoder reads (``readout``), the reading frames
+    a k-mer model learns and answers in (``frame_shift``) and the shrinking of a small pretrained
+    DNAGPT's weights before the first step (``shrink``, :func:`shrink_and_perturb`)."""
 
     epochs: Annotated[float, Field(gt=0)] = 10  # passes over the training examples (paper: 10)
     # peak learning rate; None: by the model's size (default_lr): 1e-3 for the small models dnagpt ships,
@@ -255,6 +256,7 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune ``model`` (in place) on ``train``, keep the best epoch on ``dev`` in ``RUN/best``,
     and score ``test`` with it (``RUN/test_metrics.json`` and a confusion matrix or scatter plot).
+    Loaded weights are first shrunk as ``cfg.shrink`` says (by default for a small DNAGPT).
 
     ``resume`` continues the run in ``run_dir``; the recipe, task and data must be those it was
     started with, except the settings ``allow_changes`` names (``recipe.epochs``, ``recipe.patience``,
