@@ -21,7 +21,7 @@ DEMO_TASK := src/dnagpt/resources/datasets/tis_arabidopsis
 demo: setup
 	$(BIN)/dnagpt pretrain demo --out runs/demo --resume
 	$(BIN)/dnagpt bench --out runs/demo/bench --tasks $(DEMO_TASK) --pretrained runs/demo/model \
-		--models kmer-logreg cnn dnagpt-scratch dnagpt-pretrained --seeds 3 --curve-tasks
+		--models kmer-logreg cnn dnagpt-scratch dnagpt-pretrained --seeds 3 --curve-tasks --shrink 1 0.2
 
 lint: setup
 	$(BIN)/ruff check .

@@ -10,7 +10,9 @@ import math
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
+from dnagpt import DNAGPT, get_config
 from dnagpt.cli import main
 from dnagpt.errors import ConfigError
 from dnagpt.evaluation.bench import BenchConfig, run_bench, subsample
@@ -178,7 +180,7 @@ def test_each_family_reads_the_task_where_its_answer_is(monkeypatch, tmp_path, m
         seen["readout"] = recipe.readout
         return type("Best", (), {"test": {}, "dev": {}, "lr": rates[0]})(), {}
 
-    monkeypatch.setattr(finetune, "finetune_lr_sweep", sweep)
+    monkeypatch.setattr(finetune, "finetune_sweep", sweep)
     task = bench.BenchTask("af", spec, {}, "")
     run = bench.Run(task, model, 0, 10, rows, rows, rows, tmp_path, BenchConfig())
     bench.MODELS[model].run(run)
@@ -195,6 +197,21 @@ def test_several_learning_rates_are_each_tried_and_dev_picks(tmp_path):
     assert set(scores) == {"1e-07", "0.003"} and scores[f"{saved['lr']:g}"] == max(scores.values())
     assert saved["dev"]["mcc"] == max(scores.values())  # the kept run is the one dev scored best
     assert "learning rate picked on dev from 1e-07, 0.003" in (out / "report.md").read_text()
+
+
+def test_several_warm_starts_are_each_tried_on_loaded_weights_and_dev_picks(tmp_path):
+    torch.manual_seed(0)
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "tiny")
+    task = str(_own_task(tmp_path / "gc", n=48))
+    out = tmp_path / "b"
+    assert main(["bench", "--out", str(out), "--tasks", task, "--models", "dnagpt-pretrained", "dnagpt-scratch",
+                 "--pretrained", str(tmp_path / "tiny"), "--seeds", "1", "--max-train", "0", "--epochs", "1",
+                 "--shrink", "1", "0.2", "--curve-tasks"]) == 0  # fmt: skip
+    saved = {p.parent.name: json.loads(p.read_text())["metrics"] for p in (out / "runs").rglob("*.json")}
+    scores = saved["dnagpt-pretrained"]["dev_by_shrink"]
+    assert set(scores) == {"1", "0.2"} and scores[f"{saved['dnagpt-pretrained']['shrink']:g}"] == max(scores.values())
+    assert "dev_by_shrink" not in saved["dnagpt-scratch"]  # random weights are never shrunk: one run
+    assert "shrunk by a factor picked on dev from 1, 0.2" in (out / "report.md").read_text()
 
 
 def _default_plan():

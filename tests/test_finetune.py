@@ -16,7 +16,7 @@ from dnagpt.tasks.finetune import (
     FinetuneConfig,
     default_lr,
     finetune,
-    finetune_lr_sweep,
+    finetune_sweep,
     shrink_and_perturb,
     starting_model,
 )
@@ -138,10 +138,27 @@ def test_lr_sweep_keeps_the_best_dev_run(tmp_path):
     torch.manual_seed(0)
     model = DNAGPT(get_config("dnagpt-tiny"))
     cfg = FinetuneConfig(epochs=2, batch_size=8, progress=False, tensorboard=False)
-    best, by_lr = finetune_lr_sweep(model, SPEC, _examples(48, 0), _examples(24, 1), cfg, tmp_path, [3e-3, 1e-6])
-    assert set(by_lr) == {3e-3, 1e-6}
-    assert best.lr == max(by_lr, key=by_lr.get)
+    best, by_setting = finetune_sweep(model, SPEC, _examples(48, 0), _examples(24, 1), cfg, tmp_path, [3e-3, 1e-6])
+    assert set(by_setting) == {(3e-3, None), (1e-6, None)}
+    assert (best.lr, None) == max(by_setting, key=by_setting.get)
     assert best.best_dir == tmp_path / f"lr{best.lr:g}" / "best"
+
+
+def test_a_sweep_over_warm_starts_tries_each_shrink_and_keeps_the_best_dev_run(tmp_path):
+    torch.manual_seed(0)
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "m")
+    loaded = DNAGPT.from_pretrained(tmp_path / "m")
+    cfg = FinetuneConfig(epochs=2, batch_size=8, progress=False, tensorboard=False)
+    train, dev = _examples(48, 0), _examples(24, 1)
+    best, by_setting = finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "run", [3e-3], [1.0, 0.2])
+    assert set(by_setting) == {(3e-3, 1.0), (3e-3, 0.2)}
+    assert (best.lr, best.shrink) == max(by_setting, key=by_setting.get)
+    assert best.best_dir == tmp_path / "run" / f"lr0.003-shrink{best.shrink:g}" / "best"
+    for shrink in (1.0, 0.2):  # each run recorded the warm start it was given
+        recipe = json.loads((tmp_path / "run" / f"lr0.003-shrink{shrink:g}" / "finetune.json").read_text())["recipe"]
+        assert recipe["shrink"] == shrink
+    with pytest.raises(ConfigError, match="as a number"):
+        finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "other", [3e-3], [None, 0.2])
 
 
 def test_from_scratch_takes_the_architecture_of_a_model_directory(tmp_path):

@@ -76,10 +76,11 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         help="k-mer models: fine-tune on training sequences shifted by 0 to k-1 bases at random and answer as "
         "the mean over the k reading frames (default: on, as dnagpt finetune; --no-frame-shift: the paper's way)",
     )
-    p.add_argument("--shrink", type=positive_float, default=d.shrink,
+    p.add_argument("--shrink", type=positive_float, nargs="+", default=d.shrink, metavar="SHRINK",
                    help="multiply the pretrained weights' matrices by this (<= 1, plus a little noise) "
                         "before fine-tuning; 1 = as loaded (default: as dnagpt finetune, 0.2 for small "
-                        "DNAGPT models)")  # fmt: skip
+                        "DNAGPT models); several (e.g. 1 0.2): each is tried and the best dev score kept, "
+                        "per model and seed (one fine-tuning run each)")  # fmt: skip
     p.add_argument("--data", default="", help="where datasets are built (default: the cache)")
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: write the table and report of the runs saved so far in --out")  # fmt: skip
@@ -105,7 +106,8 @@ def _bench(args: argparse.Namespace) -> int:
                                   "curve_sizes": args.curve_sizes, "epochs": args.epochs,
                                   "lr": args.lr[0] if len(args.lr) == 1 else args.lr,  # one rate: as older benches
                                   "batch_size": args.batch_size, "readout": args.readout,
-                                  "frame_shift": args.frame_shift, "shrink": args.shrink,
+                                  "frame_shift": args.frame_shift,
+                                  "shrink": args.shrink[0] if args.shrink and len(args.shrink) == 1 else args.shrink,
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
     results = run_bench(cfg, args.out, execute=not args.report_only)
     report = write_report(results, cfg, args.out)

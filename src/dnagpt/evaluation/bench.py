@@ -33,6 +33,9 @@ PRIMARY = {"token": "mcc", "number": "r2"}  # the metric each kind of task is ju
 CURVE_TASKS = ["promoter-core-human", "ctcf-human", "tf-human"]  # short windows: "all" examples stays affordable
 
 
+Shrink = Annotated[float, Field(gt=0, le=1)]  # a warm start: the pretrained matrices times this (1 = as loaded)
+
+
 @settings(frozen=True)
 class BenchConfig:
     """What a bench runs. Task names are datasets of ``dnagpt data build`` or folders holding a
@@ -60,8 +63,13 @@ class BenchConfig:
     # frames (FinetuneConfig.frame_shift); None: as dnagpt finetune, on for k-mer models
     frame_shift: bool | None = None
     # the pretrained weights' matrices are multiplied by this before fine-tuning (FinetuneConfig.shrink);
-    # None: as dnagpt finetune (0.2 for the small DNAGPT models); random weights are never shrunk
-    shrink: Annotated[float, Field(gt=0, le=1)] | None = None
+    # None: as dnagpt finetune (0.2 for the small DNAGPT models); several: each is tried and dev picks, per
+    # model and seed (one fine-tuning run each); random weights are never shrunk
+    shrink: (
+        Annotated[float, Field(gt=0, le=1)]
+        | Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=2)]
+        | None
+    ) = None
     cnn_epochs: Annotated[int, Field(ge=1)] = 15  # CNN epochs at most (best dev epoch and learning rate kept)
     # CNN epochs without a better dev MCC before a learning rate's run stops (0: never). Off by default:
     # the CNN's dev MCC is noisy and its best epoch often late (stopping after 3 cost 0.06-0.09 MCC)
@@ -202,26 +210,37 @@ def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     ``pretrained``), or its architecture from random weights. The decoder reads the bench's
     ``readout``; an encoder reads where :func:`~dnagpt.tasks.codec.default_readout` says (the mean
     over the sequence, or the answer position on a task with numeric inputs). With several learning
-    rates each gets its own run and the best dev score is kept (``lr``)."""
+    rates or (for loaded weights) several warm starts, each setting gets its own run and the best
+    dev score is kept (``lr``, ``shrink``)."""
     from ..tasks.codec import default_readout
-    from ..tasks.finetune import FinetuneConfig, finetune_lr_sweep, starting_model
+    from ..tasks.finetune import FinetuneConfig, finetune_sweep, starting_model
     from ..tasks.spec import build_examples
 
     cfg = run.cfg
     rates = cfg.lr if isinstance(cfg.lr, list) else [cfg.lr]
+    # random weights are never shrunk, so a twin from scratch runs once whatever the warm starts
+    shrinks = cfg.shrink if isinstance(cfg.shrink, list) and not from_scratch else [None]
     model = starting_model(MODELS[run.model].pretrained_source(cfg), from_scratch=from_scratch, seed=run.seed)
     readout = cfg.readout if model.causal else default_readout(model.causal, run.task.spec)
     frame_shift = None if cfg.frame_shift is None else cfg.frame_shift and model.tokenizer().reading_frames > 1
     recipe = FinetuneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience, seed=run.seed,
-                            precision="auto", readout=readout, frame_shift=frame_shift, shrink=cfg.shrink,
+                            precision="auto", readout=readout, frame_shift=frame_shift,
+                            shrink=cfg.shrink if isinstance(cfg.shrink, float) else None,
                             progress=False, tensorboard=False)  # fmt: skip
     examples = [build_examples(run.task.spec, rows, f"{run.task.name} {split}")
                 for split, rows in zip(SPLITS, (run.train, run.dev, run.test), strict=True)]  # fmt: skip
     # resume=True: a bench killed during this run continues it
-    best, by_lr = finetune_lr_sweep(model, run.task.spec, examples[0], examples[1], recipe, run.work, rates,
-                                    test=examples[2], device="auto", resume=True)  # fmt: skip
-    picked = {"lr": best.lr, "dev_by_lr": {f"{lr:g}": score for lr, score in by_lr.items()}}
-    return dict(best.test or {}) | {"dev": best.dev} | (picked if len(rates) > 1 else {})
+    best, by_setting = finetune_sweep(model, run.task.spec, examples[0], examples[1], recipe, run.work, rates,
+                                      shrinks, test=examples[2], device="auto", resume=True)  # fmt: skip
+    picked = {}
+    if len(rates) > 1:
+        picked |= {"lr": best.lr, "dev_by_lr": {f"{lr:g}": score for (lr, _), score in by_setting.items()}}
+    if len(shrinks) > 1:
+        picked |= {"shrink": best.shrink, "dev_by_shrink": {f"{s:g}": score for (_, s), score in by_setting.items()}}
+    if len(rates) > 1 and len(shrinks) > 1:
+        picked = {k: v for k, v in picked.items() if not k.startswith("dev_by")}
+        picked["dev_by_setting"] = {f"lr {lr:g}, shrink {s:g}": score for (lr, s), score in by_setting.items()}
+    return dict(best.test or {}) | {"dev": best.dev} | picked
 
 
 @dataclass(frozen=True)

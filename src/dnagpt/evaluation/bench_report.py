@@ -263,6 +263,16 @@ PAIRED = "Paired differences (same seeds and training draws; two-sided paired t-
 STAR = "`*`: p < 0.05. The best classical model is the one with the best mean on that task."
 
 
+def warm_start(cfg: BenchConfig) -> str:
+    """How the bench treats the pretrained weights before fine-tuning (``--shrink``), in words."""
+    if isinstance(cfg.shrink, list):
+        return ("pretrained weights shrunk by a factor picked on dev from " + ", ".join(f"{s:g}" for s in cfg.shrink)
+                + " per model and seed (1 = as loaded)")  # fmt: skip
+    if cfg.shrink is None:
+        return "pretrained weights shrunk as `dnagpt finetune` does by default (0.2 for small DNAGPT models)"
+    return f"pretrained weights shrunk by {cfg.shrink:g} (1 = as loaded)"
+
+
 def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> str:
     """The report: headline table, paired comparisons, other metrics, learning curves, tasks, models."""
     tasks = list(dict.fromkeys(r["task"] for r in results))
@@ -288,7 +298,7 @@ def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> 
         "every model's settings and epoch; the test split is scored once. Splits are whole 20 kb blocks of the "
         "held-out registry, so no test window overlaps a training or pretraining window.",
         f"DNAGPT: `{cfg.pretrained}` fine-tuned, and the same shape from random weights; {cfg.epochs:g} epochs, "
-        f"{rate}, batch {cfg.batch_size}, best dev epoch kept (patience {cfg.patience}).",
+        f"{rate}, batch {cfg.batch_size}, best dev epoch kept (patience {cfg.patience}); {warm_start(cfg)}.",
         *(
             [
                 "Other families (`bert-*`, `gpn-*`): their shipped model, and the same shape from random weights, "

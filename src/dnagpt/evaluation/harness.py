@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..io import atomic_write_text
 from ..models import DNAGPT
-from ..tasks.finetune import FinetuneConfig, finetune_lr_sweep
+from ..tasks.finetune import FinetuneConfig, finetune_sweep
 from ..tasks.spec import TaskSpec, build_examples
 
 
@@ -33,8 +33,9 @@ def finetune_dnagpt(model: DNAGPT, spec: TaskSpec, tables: dict[str, list[dict]]
     recipe = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, patience=args.patience, seed=args.seed,
                             precision="auto", progress=False, tensorboard=False)  # fmt: skip
     examples = {s: build_examples(spec, rows, f"{s}.csv.gz") for s, rows in tables.items()}
-    best, by_lr = finetune_lr_sweep(model, spec, examples["train"], examples["dev"], recipe, out, args.lrs,
-                                    test=examples["test"], device="cpu")  # fmt: skip
+    best, by_setting = finetune_sweep(model, spec, examples["train"], examples["dev"], recipe, out, args.lrs,
+                                      test=examples["test"], device="cpu")  # fmt: skip
+    by_lr = {lr: score for (lr, _), score in by_setting.items()}
     seconds = time.perf_counter() - start
     return (best.test or {}) | {"dev": best.dev, "lr": best.lr, "seconds": seconds, "dev_by_lr": by_lr}
 

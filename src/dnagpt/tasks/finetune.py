@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
@@ -172,6 +172,7 @@ class FinetuneResult:
 
     best_dir: Path  # the kept model, with its task.json: load with DNAGPT.from_pretrained
     lr: float  # the peak learning rate it was trained with
+    shrink: float = 1.0  # how much its loaded weights were shrunk before the first step (1 = not at all)
     dev: dict = field(default_factory=dict)  # dev metrics of the kept model, with the step it was kept at
     test: dict | None = None  # test metrics of the kept model, when test examples were given
 
@@ -311,7 +312,7 @@ def finetune(
     dist.barrier()
     device_used = dist.device
     dist.close()
-    result = FinetuneResult(best_dir, cfg.lr)
+    result = FinetuneResult(best_dir, cfg.lr, cfg.shrink)
     if not dist.is_main:  # under torchrun, rank 0 reports and scores the test set
         return result
     if (best_dir / "selection.json").exists():
@@ -342,33 +343,39 @@ def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: 
     return scores
 
 
-def finetune_lr_sweep(
+def finetune_sweep(
     model: DNAGPT,
     spec: TaskSpec,
     train: list[Example],
     dev: list[Example],
     cfg: FinetuneConfig,
     run_dir: str | Path,
-    lrs: list[float],
+    lrs: Sequence[float],
+    shrinks: Sequence[float | None] = (None,),
     test: list[Example] | None = None,
     device: str = "auto",
     resume: bool = False,
-) -> tuple[FinetuneResult, dict[float, float]]:
-    """Fine-tune ``model`` at each learning rate of ``lrs`` (in ``RUN/lr<lr>``; the last rate trains
-    ``model`` itself, the others a copy) and keep the run with the best dev score; the test set plays
-    no part in the choice. Returns the kept run and each learning rate's dev score. ``resume``
-    continues the runs a killed sweep left."""
+) -> tuple[FinetuneResult, dict[tuple[float, float | None], float]]:
+    """Fine-tune ``model`` at each learning rate of ``lrs`` and each warm start of ``shrinks`` (None:
+    the default of :meth:`FinetuneConfig.for_model`), in ``RUN/lr<lr>`` (``RUN/lr<lr>-shrink<s>``
+    when several warm starts are tried; the last setting trains ``model`` itself, the others a
+    copy), and keep the run with the best dev score; the test set plays no part in the choice.
+    Returns the kept run and each (learning rate, shrink) setting's dev score. ``resume`` continues
+    the runs a killed sweep left."""
+    if len(shrinks) > 1 and None in shrinks:
+        raise ConfigError("several warm starts are tried: give each shrink as a number (1 = the weights as loaded)")
+    settings = [(lr, shrink) for shrink in shrinks for lr in lrs]
     runs = {}
-    for i, lr in enumerate(lrs):
-        out = Path(run_dir) / f"lr{lr:g}"
-        start = model if i == len(lrs) - 1 else copy.deepcopy(model)  # the last run may train the original
-        runs[lr] = finetune(start, spec, train, dev, replace(cfg, lr=lr), out, test=test,
-                            device=device, resume=resume and (out / "checkpoint.pt").is_file())  # fmt: skip
+    for i, (lr, shrink) in enumerate(settings):
+        out = Path(run_dir) / (f"lr{lr:g}" + (f"-shrink{shrink:g}" if len(shrinks) > 1 else ""))
+        start = model if i == len(settings) - 1 else copy.deepcopy(model)  # the last run may train the original
+        runs[lr, shrink] = finetune(start, spec, train, dev, replace(cfg, lr=lr, shrink=shrink), out, test=test,
+                                    device=device, resume=resume and (out / "checkpoint.pt").is_file())  # fmt: skip
     metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
     sign = -1.0 if spec.output == "sequence" else 1.0  # generation: lower loss is better
-    by_lr = {lr: r.dev.get(metric, float("nan")) for lr, r in runs.items()}
-    best = max(lrs, key=lambda lr: sign * by_lr[lr] if not math.isnan(by_lr[lr]) else float("-inf"))
-    return runs[best], by_lr
+    by_setting = {key: r.dev.get(metric, float("nan")) for key, r in runs.items()}
+    best = max(settings, key=lambda k: sign * by_setting[k] if not math.isnan(by_setting[k]) else float("-inf"))
+    return runs[best], by_setting
 
 
 def load_splits(
