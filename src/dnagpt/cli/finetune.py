@@ -80,7 +80,9 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                         "can move again ('shrink and perturb'). 1 = the weights as loaded. Default: 0.2 for "
                         "DNAGPT models under 20M parameters, such as the shipped ones (README, 'Warm start'); "
                         "1 for other models and with LoRA. Random weights (--from-scratch) are never "
-                        "shrunk")  # fmt: skip
+                        "shrunk. 0.2 was measured with about 1,000 training examples; with a few hundred, or "
+                        "a briefly pretrained model, dev preferred 1: `dnagpt bench --shrink 1 0.2` on your "
+                        "task folder tries both")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "

@@ -77,7 +77,9 @@ class FinetuneConfig:
     # loaded model is multiplied by `shrink` and gets Gaussian noise of sd SHRINK_NOISE, so that weights
     # pretraining left large can move again; 1 = the weights as loaded. Random weights are never shrunk.
     # None: by the model (default_shrink): DEFAULT_SHRINK for DNAGPT models under 20M parameters
-    # (measured: benchmarks/bench_gpu_shrink), 1 for other families, larger models and LoRA
+    # (measured: benchmarks/bench_gpu_shrink, ~1,000 training examples; with 100-300 examples, or a briefly
+    # pretrained model, dev preferred 1: finetune_sweep over several shrinks lets dev pick), 1 for other
+    # families, larger models and LoRA
     shrink: Annotated[float, Field(gt=0, le=1)] | None = None
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
