@@ -270,7 +270,9 @@ def warm_start(cfg: BenchConfig) -> str:
                 + " per model and seed (1 = as loaded)")  # fmt: skip
     if cfg.shrink is None:
         return "pretrained weights shrunk as `dnagpt finetune` does by default (0.2 for small DNAGPT models)"
-    return f"pretrained weights shrunk by {cfg.shrink:g} (1 = as loaded)"
+    if cfg.shrink == 1:
+        return "pretrained weights as loaded"
+    return f"pretrained weights shrunk by {cfg.shrink:g}"
 
 
 def markdown(results: list[dict], cfg: BenchConfig, figures: dict[str, str]) -> str:
