@@ -176,7 +176,7 @@ def test_each_family_reads_the_task_where_its_answer_is(monkeypatch, tmp_path, m
     rows = [{"sequence": "ACGTTGCA" * 8, "label": 0.5, "eur_af": 0.1, "asn_af": 0.2, "amr_af": 0.3}]
     seen = {}
 
-    def sweep(model_, spec_, train, dev, recipe, work, rates, shrinks=(None,), **_):
+    def sweep(model_, spec_, train, dev, recipe, work, rates, shrinks=None, **_):
         seen["readout"] = recipe.readout
         return type("Best", (), {"test": {}, "dev": {}, "lr": rates[0]})(), {}
 

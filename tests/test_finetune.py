@@ -2,6 +2,7 @@
 
 import json
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -159,6 +160,8 @@ def test_a_sweep_over_warm_starts_tries_each_shrink_and_keeps_the_best_dev_run(t
         assert recipe["shrink"] == shrink
     with pytest.raises(ConfigError, match="as a number"):
         finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "other", [3e-3], [None, 0.2])
+    one, _ = finetune_sweep(loaded, SPEC, train, dev, replace(cfg, shrink=0.5), tmp_path / "one", [3e-3])
+    assert one.shrink == 0.5  # without shrinks, the recipe's own warm start
 
 
 def test_from_scratch_takes_the_architecture_of_a_model_directory(tmp_path):

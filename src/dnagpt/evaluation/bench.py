@@ -65,11 +65,7 @@ class BenchConfig:
     # the pretrained weights' matrices are multiplied by this before fine-tuning (FinetuneConfig.shrink);
     # None: as dnagpt finetune (0.2 for the small DNAGPT models); several: each is tried and dev picks, per
     # model and seed (one fine-tuning run each); random weights are never shrunk
-    shrink: (
-        Annotated[float, Field(gt=0, le=1)]
-        | Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=2)]
-        | None
-    ) = None
+    shrink: Shrink | Annotated[list[Shrink], Field(min_length=2)] | None = None
     cnn_epochs: Annotated[int, Field(ge=1)] = 15  # CNN epochs at most (best dev epoch and learning rate kept)
     # CNN epochs without a better dev MCC before a learning rate's run stops (0: never). Off by default:
     # the CNN's dev MCC is noisy and its best epoch often late (stopping after 3 cost 0.06-0.09 MCC)
@@ -219,7 +215,7 @@ def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     cfg = run.cfg
     rates = cfg.lr if isinstance(cfg.lr, list) else [cfg.lr]
     # random weights are never shrunk, so a twin from scratch runs once whatever the warm starts
-    shrinks = cfg.shrink if isinstance(cfg.shrink, list) and not from_scratch else [None]
+    shrinks = cfg.shrink if isinstance(cfg.shrink, list) and not from_scratch else None
     model = starting_model(MODELS[run.model].pretrained_source(cfg), from_scratch=from_scratch, seed=run.seed)
     readout = cfg.readout if model.causal else default_readout(model.causal, run.task.spec)
     frame_shift = None if cfg.frame_shift is None else cfg.frame_shift and model.tokenizer().reading_frames > 1
@@ -232,14 +228,14 @@ def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     # resume=True: a bench killed during this run continues it
     best, by_setting = finetune_sweep(model, run.task.spec, examples[0], examples[1], recipe, run.work, rates,
                                       shrinks, test=examples[2], device="auto", resume=True)  # fmt: skip
-    picked = {}
-    if len(rates) > 1:
-        picked |= {"lr": best.lr, "dev_by_lr": {f"{lr:g}": score for (lr, _), score in by_setting.items()}}
-    if len(shrinks) > 1:
-        picked |= {"shrink": best.shrink, "dev_by_shrink": {f"{s:g}": score for (_, s), score in by_setting.items()}}
-    if len(rates) > 1 and len(shrinks) > 1:
-        picked = {k: v for k, v in picked.items() if not k.startswith("dev_by")}
+    several_rates, several_shrinks = len(rates) > 1, shrinks is not None
+    picked: dict = ({"lr": best.lr} if several_rates else {}) | ({"shrink": best.shrink} if several_shrinks else {})
+    if several_rates and several_shrinks:
         picked["dev_by_setting"] = {f"lr {lr:g}, shrink {s:g}": score for (lr, s), score in by_setting.items()}
+    elif several_rates:
+        picked["dev_by_lr"] = {f"{lr:g}": score for (lr, _), score in by_setting.items()}
+    elif several_shrinks:
+        picked["dev_by_shrink"] = {f"{s:g}": score for (_, s), score in by_setting.items()}
     return dict(best.test or {}) | {"dev": best.dev} | picked
 
 

@@ -353,17 +353,18 @@ def finetune_sweep(
     cfg: FinetuneConfig,
     run_dir: str | Path,
     lrs: Sequence[float],
-    shrinks: Sequence[float | None] = (None,),
+    shrinks: Sequence[float | None] | None = None,
     test: list[Example] | None = None,
     device: str = "auto",
     resume: bool = False,
 ) -> tuple[FinetuneResult, dict[tuple[float, float | None], float]]:
     """Fine-tune ``model`` at each learning rate of ``lrs`` and each warm start of ``shrinks`` (None:
-    the default of :meth:`FinetuneConfig.for_model`), in ``RUN/lr<lr>`` (``RUN/lr<lr>-shrink<s>``
+    the recipe's own ``cfg.shrink``), in ``RUN/lr<lr>`` (``RUN/lr<lr>-shrink<s>``
     when several warm starts are tried; the last setting trains ``model`` itself, the others a
     copy), and keep the run with the best dev score; the test set plays no part in the choice.
     Returns the kept run and each (learning rate, shrink) setting's dev score. ``resume`` continues
     the runs a killed sweep left."""
+    shrinks = shrinks or [cfg.shrink]
     if len(shrinks) > 1 and None in shrinks:
         raise ConfigError("several warm starts are tried: give each shrink as a number (1 = the weights as loaded)")
     settings = [(lr, shrink) for shrink in shrinks for lr in lrs]
