@@ -142,7 +142,12 @@ def test_lr_sweep_keeps_the_best_dev_run(tmp_path):
     best, by_setting = finetune_sweep(model, SPEC, _examples(48, 0), _examples(24, 1), cfg, tmp_path, [3e-3, 1e-6])
     assert set(by_setting) == {(3e-3, None), (1e-6, None)}
     assert (best.lr, None) == max(by_setting, key=by_setting.get)
-    assert best.best_dir == tmp_path / f"lr{best.lr:g}" / "best"
+    assert best.best_dir == tmp_path / "best"  # the kept run's model, copied where a single run keeps it
+    kept = tmp_path / f"lr{best.lr:g}" / "best" / "model.safetensors"
+    assert (tmp_path / "best" / "model.safetensors").read_bytes() == kept.read_bytes()
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert sweep["kept"] == f"lr{best.lr:g}" and [r["folder"] for r in sweep["runs"]] == ["lr0.003", "lr1e-06"]
+    assert best.test is None and not (tmp_path / "test_metrics.json").exists()  # no test set given
 
 
 def test_a_sweep_over_warm_starts_tries_each_shrink_and_keeps_the_best_dev_run(tmp_path):
@@ -151,10 +156,14 @@ def test_a_sweep_over_warm_starts_tries_each_shrink_and_keeps_the_best_dev_run(t
     loaded = DNAGPT.from_pretrained(tmp_path / "m")
     cfg = FinetuneConfig(epochs=2, batch_size=8, progress=False, tensorboard=False)
     train, dev = _examples(48, 0), _examples(24, 1)
-    best, by_setting = finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "run", [3e-3], [1.0, 0.2])
+    test = _examples(24, 2)
+    best, by_setting = finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "run", [3e-3], [1.0, 0.2], test)
     assert set(by_setting) == {(3e-3, 1.0), (3e-3, 0.2)}
     assert (best.lr, best.shrink) == max(by_setting, key=by_setting.get)
-    assert best.best_dir == tmp_path / "run" / f"lr0.003-shrink{best.shrink:g}" / "best"
+    assert best.best_dir == tmp_path / "run" / "best"
+    # only the kept run meets the test set
+    assert json.loads((tmp_path / "run" / "test_metrics.json").read_text()) == best.test
+    assert not list((tmp_path / "run").glob("lr*/test_metrics.json"))
     for shrink in (1.0, 0.2):  # each run recorded the warm start it was given
         recipe = json.loads((tmp_path / "run" / f"lr0.003-shrink{shrink:g}" / "finetune.json").read_text())["recipe"]
         assert recipe["shrink"] == shrink
@@ -162,6 +171,7 @@ def test_a_sweep_over_warm_starts_tries_each_shrink_and_keeps_the_best_dev_run(t
         finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "other", [3e-3], [None, 0.2])
     one, _ = finetune_sweep(loaded, SPEC, train, dev, replace(cfg, shrink=0.5), tmp_path / "one", [3e-3])
     assert one.shrink == 0.5  # without shrinks, the recipe's own warm start
+    assert one.best_dir == tmp_path / "one" / "best" and not (tmp_path / "one" / "sweep.json").exists()  # a plain run
 
 
 def test_from_scratch_takes_the_architecture_of_a_model_directory(tmp_path):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from dnagpt import ConfigError, DataError
+from dnagpt import DNAGPT, ConfigError, DataError, get_config
 from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.tables import read_table, split_rows
 from dnagpt.resources import BUNDLED_MANIFEST
@@ -91,6 +91,30 @@ def test_finetune_takes_a_template_name_and_a_plain_labelled_table(tmp_path, spe
         "probability_1",
         "probability_0",
     }
+
+
+def test_finetune_tries_several_warm_starts_and_keeps_the_best_dev_run_in_best(tmp_path, species_table):
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "m")
+    run = tmp_path / "run"
+    common = ["classification", "--train", str(species_table), "--epochs", "1", "--no-progress", "--lr", "3e-3"]
+    out = _cli("finetune", str(tmp_path / "m"), *common, "--out", str(run), "--shrink", "1", "0.2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    sweep = json.loads((run / "sweep.json").read_text())
+    assert [r["folder"] for r in sweep["runs"]] == ["lr0.003-shrink1", "lr0.003-shrink0.2"]
+    kept = max(sweep["runs"], key=lambda r: r["dev"])["folder"]
+    assert sweep["kept"] == kept
+    marked = [line for line in out.stdout.splitlines() if line.endswith("<- kept")]
+    assert len(marked) == 1 and f"shrink {kept.split('shrink')[1]}: best dev" in marked[0]
+    weights = (run / kept / "best" / "model.safetensors").read_bytes()
+    assert (run / "best" / "model.safetensors").read_bytes() == weights  # predict reads RUN/best as ever
+    assert (run / "test_metrics.json").is_file() and not list(run.glob("lr*/test_metrics.json"))
+    pred = _cli("predict", str(run / "best"), str(species_table), "--out", str(tmp_path / "p.csv"))
+    assert pred.returncode == 0, pred.stderr
+    bad = _cli("finetune", str(tmp_path / "m"), *common, "--out", str(tmp_path / "bad"), "--shrink", "1", "0")
+    assert bad.returncode != 0 and "--shrink" in bad.stderr and "Traceback" not in bad.stderr
+    scratch = _cli("finetune", "dnagpt-tiny", *common, "--out", str(tmp_path / "s"), "--from-scratch",
+                   "--shrink", "1", "0.2")  # fmt: skip
+    assert scratch.returncode != 0 and "never shrunk" in scratch.stderr and not (tmp_path / "s").exists()
 
 
 def test_tables_and_row_errors(tmp_path):

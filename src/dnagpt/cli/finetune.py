@@ -45,9 +45,12 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-scratch", action="store_true", help="random weights of the named architecture")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--epochs", type=float, default=_RECIPE.epochs, help="passes over the training table (paper: 10)")
-    p.add_argument("--lr", type=float, default=_RECIPE.lr,
+    p.add_argument("--lr", type=float, nargs="+", default=None,
                    help="peak learning rate (default: 1e-3 for models under 20M parameters, such as the "
-                        "shipped ones, which the paper's 3e-5 barely moves; from 20M up, the paper's)")  # fmt: skip
+                        "shipped ones, which the paper's 3e-5 barely moves; from 20M up, the paper's). "
+                        "Several values: each is tried, in OUT/lr<lr>, and the run with the best dev score "
+                        "is copied to OUT/best (dev scores in OUT/sweep.json); the test table scores only "
+                        "that one")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=_RECIPE.batch_size, help="examples per step (paper: 8)")
     p.add_argument("--warmup-epochs", type=float, default=_RECIPE.warmup_epochs,
                    help="linear warm-up before the cosine decay, in epochs (paper: 1)")  # fmt: skip
@@ -74,15 +77,15 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
         "the mean over the k frames (k times the scoring work). Default: on for k-mer models, which it "
         "helps (README, 'Reading frames'); --no-frame-shift reads each sequence once, as the paper does",
     )
-    p.add_argument("--shrink", type=float, default=_RECIPE.shrink,
+    p.add_argument("--shrink", type=float, nargs="+", default=None,
                    help="warm start: multiply every weight matrix of the pretrained model by this (0 < x <= 1) "
                         "and add a little noise before fine-tuning, so that weights pretraining left large "
                         "can move again ('shrink and perturb'). 1 = the weights as loaded. Default: 0.2 for "
                         "DNAGPT models under 20M parameters, such as the shipped ones (README, 'Warm start'); "
                         "1 for other models and with LoRA. Random weights (--from-scratch) are never "
                         "shrunk. 0.2 was measured with about 1,000 training examples; with a few hundred, or "
-                        "a briefly pretrained model, dev preferred 1: `dnagpt bench --shrink 1 0.2` on your "
-                        "task folder tries both")  # fmt: skip
+                        "a briefly pretrained model, dev preferred 1. Several values (e.g. --shrink 1 0.2): "
+                        "each is tried, in OUT/lr<lr>-shrink<s>, and dev keeps the best, as for --lr")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "
@@ -95,12 +98,16 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 def _finetune(args: argparse.Namespace) -> int:
     from ..tasks.finetune import finetune_from_files
 
-    options = {field: getattr(args, field) for field in _OPTIONS}
-    recipe = build(FinetuneConfig, {**options, "progress": not args.no_progress}, "dnagpt finetune",
-                   aliases={field: "--" + field.replace("_", "-") for field in _OPTIONS})  # fmt: skip
+    aliases = {field: "--" + field.replace("_", "-") for field in _OPTIONS}
+    swept = {"lr": args.lr or [None], "shrink": args.shrink or [None]}  # several values: dev picks
+    for name, values in swept.items():
+        for value in values:  # each tried value is checked as the recipe's own would be
+            build(FinetuneConfig, {name: value}, "dnagpt finetune", aliases)
+    options = {field: getattr(args, field) for field in _OPTIONS} | {name: v[0] for name, v in swept.items()}
+    recipe = build(FinetuneConfig, {**options, "progress": not args.no_progress}, "dnagpt finetune", aliases)
     result = finetune_from_files(args.model, args.task, args.train, args.out, recipe, args.dev, args.test,
                                  args.from_scratch, args.split_seed, args.device, args.resume,
-                                 args.allow_change)  # fmt: skip
+                                 args.allow_change, args.lr, args.shrink)  # fmt: skip
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return 0
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")

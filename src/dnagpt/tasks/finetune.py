@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch
 from pydantic import Field
 
 from ..config import config_names, get_config
-from ..device import Precision
+from ..device import Precision, resolve_device
 from ..errors import ConfigError, DataError
 from ..evaluation.plots import confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
@@ -352,33 +353,72 @@ def finetune_sweep(
     dev: list[Example],
     cfg: FinetuneConfig,
     run_dir: str | Path,
-    lrs: Sequence[float],
+    lrs: Sequence[float | None] | None = None,
     shrinks: Sequence[float | None] | None = None,
     test: list[Example] | None = None,
     device: str = "auto",
     resume: bool = False,
+    allow_changes: Collection[str] = (),
 ) -> tuple[FinetuneResult, dict[tuple[float, float | None], float]]:
-    """Fine-tune ``model`` at each learning rate of ``lrs`` and each warm start of ``shrinks`` (None:
-    the recipe's own ``cfg.shrink``), in ``RUN/lr<lr>`` (``RUN/lr<lr>-shrink<s>``
-    when several warm starts are tried; the last setting trains ``model`` itself, the others a
-    copy), and keep the run with the best dev score; the test set plays no part in the choice.
-    Returns the kept run and each (learning rate, shrink) setting's dev score. ``resume`` continues
-    the runs a killed sweep left."""
-    shrinks = shrinks or [cfg.shrink]
+    """Fine-tune ``model`` at each learning rate of ``lrs`` and each warm start of ``shrinks`` (None,
+    or a missing list: the recipe's own ``cfg.lr`` / ``cfg.shrink``), keep the run with the best dev
+    score, and score ``test`` once with it; the test set plays no part in the choice.
+
+    One setting is a plain :func:`finetune` in ``run_dir``. Several each get their own run in
+    ``RUN/lr<lr>`` (``RUN/lr<lr>-shrink<s>`` when several warm starts are tried; the last setting
+    trains ``model`` itself, the others a copy); the kept run's model is then copied to ``RUN/best``,
+    the dev score of every setting written to ``RUN/sweep.json`` and the test scores to
+    ``RUN/test_metrics.json``. Returns the kept run and each (learning rate, shrink) setting's dev
+    score. ``resume`` continues the runs a killed sweep left."""
+    run_dir = Path(run_dir)
+    shrinks = list(shrinks or [cfg.shrink])
     if len(shrinks) > 1 and None in shrinks:
         raise ConfigError("several warm starts are tried: give each shrink as a number (1 = the weights as loaded)")
-    settings = [(lr, shrink) for shrink in shrinks for lr in lrs]
-    runs = {}
-    for i, (lr, shrink) in enumerate(settings):
-        out = Path(run_dir) / (f"lr{lr:g}" + (f"-shrink{shrink:g}" if len(shrinks) > 1 else ""))
-        start = model if i == len(settings) - 1 else copy.deepcopy(model)  # the last run may train the original
-        runs[lr, shrink] = finetune(start, spec, train, dev, replace(cfg, lr=lr, shrink=shrink), out, test=test,
-                                    device=device, resume=resume and (out / "checkpoint.pt").is_file())  # fmt: skip
+    default = cfg.for_model(model, spec).lr
+    settings_tried = [(default if lr is None else lr, shrink) for shrink in shrinks for lr in (lrs or [cfg.lr])]
+    if len(settings_tried) == 1:
+        lr, shrink = settings_tried[0]
+        one = finetune(model, spec, train, dev, replace(cfg, lr=lr, shrink=shrink), run_dir, test, device,
+                       resume and (run_dir / "checkpoint.pt").is_file(), allow_changes)  # fmt: skip
+        metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
+        return one, {(lr, shrink): one.dev.get(metric, float("nan"))}
+    runs, folders = {}, {}
+    for i, (lr, shrink) in enumerate(settings_tried):
+        folders[lr, shrink] = f"lr{lr:g}" + (f"-shrink{shrink:g}" if len(shrinks) > 1 else "")
+        out = run_dir / folders[lr, shrink]
+        start = model if i == len(settings_tried) - 1 else copy.deepcopy(model)  # the last run may train the original
+        runs[lr, shrink] = finetune(start, spec, train, dev, replace(cfg, lr=lr, shrink=shrink), out, device=device,
+                                    resume=resume and (out / "checkpoint.pt").is_file(),
+                                    allow_changes=allow_changes)  # fmt: skip
     metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
     sign = -1.0 if spec.output == "sequence" else 1.0  # generation: lower loss is better
     by_setting = {key: r.dev.get(metric, float("nan")) for key, r in runs.items()}
-    best = max(settings, key=lambda k: sign * by_setting[k] if not math.isnan(by_setting[k]) else float("-inf"))
-    return runs[best], by_setting
+    key = max(settings_tried, key=lambda k: sign * by_setting[k] if not math.isnan(by_setting[k]) else float("-inf"))
+    kept = runs[key]
+    if int(os.environ.get("RANK", "0")) != 0 or not kept.best_dir.is_dir():  # under torchrun, rank 0 reports
+        return kept, by_setting
+    kept.best_dir = _replace_folder(kept.best_dir, run_dir / "best")
+    record = {"metric": metric, "kept": folders[key],
+              "runs": [{"folder": folders[k], "lr": k[0], "shrink": runs[k].shrink, "dev": by_setting[k]}
+                       for k in settings_tried]}  # fmt: skip
+    atomic_write_text(run_dir / "sweep.json", json.dumps(record, indent=2) + "\n")
+    if test:
+        kept.test = score_test_set(kept.best_dir, test, run_dir, resolve_device(device))
+    return kept, by_setting
+
+
+def _replace_folder(source: Path, target: Path) -> Path:
+    """Copy the folder ``source`` to ``target``, replacing what was there; a killed copy leaves the
+    old ``target`` (or, between two renames, ``target`` missing and its old copy beside it)."""
+    partial, old = target.with_name(f".{target.name}.partial"), target.with_name(f".{target.name}.old")
+    for leftover in (partial, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.copytree(source, partial)
+    if target.exists():
+        target.rename(old)
+    partial.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def load_splits(
@@ -436,15 +476,29 @@ def finetune_from_files(
     device: str = "auto",
     resume: bool = False,
     allow_changes: Collection[str] = (),
+    lrs: Sequence[float] | None = None,
+    shrinks: Sequence[float] | None = None,
 ) -> FinetuneResult:
     """What ``dnagpt finetune`` does: read the task file (or a template's name) and tables (every row
     checked first), start from ``model`` (or from random weights of its architecture), and
-    :func:`finetune`. A classification without ``[labels]`` reads them from the training table."""
+    :func:`finetune`; or, given several learning rates ``lrs`` or warm starts ``shrinks``,
+    :func:`finetune_sweep` over them, dev keeping the best. A classification without ``[labels]``
+    reads them from the training table."""
     cfg = cfg or FinetuneConfig()
+    if from_scratch and shrinks and len(shrinks) > 1:
+        raise ConfigError("random weights (--from-scratch) are never shrunk: give one --shrink, or none")
     given = TaskSpec.load(task_file)
     spec, train_examples, dev_examples, test_examples = load_splits(given, train, dev, test, split_seed, Path(out))
-    if spec.labels != given.labels and int(os.environ.get("RANK", "0")) == 0:
+    report = int(os.environ.get("RANK", "0")) == 0
+    if spec.labels != given.labels and report:
         mapping = ", ".join(f"{value} -> <{token}>" for value, token in spec.labels.items())
         print(f"labels read from {train}: {mapping}")
     start = starting_model(model, from_scratch, cfg.seed)
-    return finetune(start, spec, train_examples, dev_examples, cfg, out, test_examples, device, resume, allow_changes)
+    kept, by_setting = finetune_sweep(start, spec, train_examples, dev_examples, cfg, out, lrs, shrinks,
+                                      test_examples, device, resume, allow_changes)  # fmt: skip
+    if len(by_setting) > 1 and report:
+        for (lr, shrink), score in by_setting.items():
+            warm = "" if shrink is None else f", shrink {shrink:g}"
+            mark = "  <- kept" if (lr, shrink if shrink is not None else kept.shrink) == (kept.lr, kept.shrink) else ""
+            print(f"lr {lr:g}{warm}: best dev {score:.4f}{mark}")
+    return kept
