@@ -90,6 +90,22 @@ def test_interrupted_and_resumed_run_draws_the_same_curve(tmp_path, dropout):
     }
 
 
+def test_pretraining_can_continue_from_a_saved_model(tmp_path):
+    first = load_pretrain_config(str(_config(tmp_path, steps=4)))
+    run_pretraining(first, tmp_path / "first")
+    start = DNAGPT.from_pretrained(tmp_path / "first" / "model")
+    init = ["model.init=" + str(tmp_path / "first" / "model")]
+    quiet = load_pretrain_config(str(_config(tmp_path, steps=1)), [*init, "train.lr=1e-9", "train.warmup_steps=1"])
+    run_pretraining(quiet, tmp_path / "again")
+    after = DNAGPT.from_pretrained(tmp_path / "again" / "model")
+    for (name, a), b in zip(start.state_dict().items(), after.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=name)  # from random weights they would differ by 1e-2
+    with pytest.raises(ConfigError, match=r"fixes the architecture.*n_layer = 3"):
+        load_pretrain_config(str(_config(tmp_path)), [*init, "model.n_layer=3"])
+    with pytest.raises(ConfigError, match=r"\[model\]: init = 'no-such-model'"):
+        load_pretrain_config(str(_config(tmp_path)), ["model.init=no-such-model"])
+
+
 @pytest.mark.parametrize("mode,port", [("ddp", 29517), ("fsdp", 29518)])
 def test_two_processes_equal_one_process_with_accumulation(tmp_path, mode, port):
     one = load_pretrain_config(str(_config(tmp_path, steps=3, accum=2)))

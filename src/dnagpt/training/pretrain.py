@@ -30,7 +30,7 @@ from ..evaluation.pretraining import (
     window_bases,
 )
 from ..io import atomic_write_text
-from ..models import DNAGPT, MODEL_FAMILIES, build_model
+from ..models import DNAGPT, MODEL_FAMILIES, build_model, load_model
 from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
 from ..tokenizers import KmerTokenizer
@@ -222,7 +222,8 @@ def run_pretraining(
         max_n_fraction=cfg.data.max_n_fraction,
     )
     seed_everything(cfg.train.seed)
-    model = build_model(model_cfg)
+    init = cfg.model.get("init")  # continue from a pretrained model's weights (a resumed run: the checkpoint's)
+    model = load_model(init) if init else build_model(model_cfg)
     if model.causal:  # the paper's three tasks
         sampler = PretrainSampler(corpus, tok, min_tokens, max_tokens, cfg.data.reverse_prob, seed=cfg.train.seed)
         task = PretrainTask(sampler, cfg)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ..config import DNAGPTConfig, get_config
-from ..errors import ConfigError
+from ..errors import ConfigError, DNAGPTError
 from ..io import parse_toml, read_structured
 from ..resources import BUNDLED_CONFIGS
 from ..validation import build, settings
@@ -123,8 +123,13 @@ def apply_override(data: dict, item: str) -> None:
 
 
 def build_model_config(cfg: PretrainConfig, where: str = "config") -> DNAGPTConfig:
-    """The model configuration of ``[model]``: a named configuration with some fields changed."""
+    """The model configuration of ``[model]``: a named configuration with some fields changed, or,
+    with ``init``, the configuration of the model whose weights pretraining continues from (any
+    other field given must agree with it)."""
     fields = dict(cfg.model)
+    init = fields.pop("init", None)
+    if init is not None:
+        return _initial_config(init, fields, where)
     name = fields.pop("config", "dnagpt-small")
     if not isinstance(name, str):
         raise ConfigError(f"{where} [model]: config must be a configuration name, got {name!r}")
@@ -132,3 +137,24 @@ def build_model_config(cfg: PretrainConfig, where: str = "config") -> DNAGPTConf
         return get_config(name, **fields)
     except ConfigError as e:
         raise ConfigError(f"{where} [model]: {e}") from None
+
+
+def _initial_config(init: Any, fields: dict[str, Any], where: str) -> DNAGPTConfig:
+    """The configuration of the model ``init`` names; a field of ``fields`` that differs from it is an
+    error, since the weights fix the architecture (``config`` names a family and shape to start from,
+    and is ignored)."""
+    from ..models import load_model
+
+    if not isinstance(init, str) or not init:
+        raise ConfigError(f"{where} [model]: init must name a model directory, shipped model or .pth, got {init!r}")
+    try:
+        config = load_model(init).config
+    except (DNAGPTError, OSError) as e:
+        raise ConfigError(f"{where} [model]: init = {init!r}: {e}") from None
+    fields.pop("config", None)
+    known = config.to_dict()
+    differ = [f"{k} = {v!r} (the model has {known.get(k)!r})" for k, v in fields.items() if known.get(k) != v]
+    if differ:
+        raise ConfigError(f"{where} [model]: init = {init!r} fixes the architecture, so these settings cannot "
+                          f"change: {'; '.join(differ)}")  # fmt: skip
+    return config
