@@ -499,6 +499,6 @@ def finetune_from_files(
     if len(by_setting) > 1 and report:
         for (lr, shrink), score in by_setting.items():
             warm = "" if shrink is None else f", shrink {shrink:g}"
-            mark = "  <- kept" if (lr, shrink if shrink is not None else kept.shrink) == (kept.lr, kept.shrink) else ""
+            mark = "  <- kept" if lr == kept.lr and shrink in (None, kept.shrink) else ""
             print(f"lr {lr:g}{warm}: best dev {score:.4f}{mark}")
     return kept
