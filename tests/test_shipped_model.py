@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif(not (SHIPPED_MODELS / NAME).is_dir(), reason="no
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("name", [NAME, "dnagpt-small-multispecies-gpu"])  # pretrained on a CPU, on a GPU
+# pretrained on a CPU, on a GPU, and on a GPU then a CPU
+@pytest.mark.parametrize("name", [NAME, "dnagpt-small-multispecies-gpu", "dnagpt-small-multispecies-continued"])
 def test_shipped_model_reads_held_out_yeast(name):
     model = DNAGPT.from_pretrained(name)
     card = json.loads((SHIPPED_MODELS / name / "pretraining.json").read_text())
