@@ -376,11 +376,11 @@ def finetune_sweep(
         raise ConfigError("several warm starts are tried: give each shrink as a number (1 = the weights as loaded)")
     default = cfg.for_model(model, spec).lr
     settings_tried = [(default if lr is None else lr, shrink) for shrink in shrinks for lr in (lrs or [cfg.lr])]
+    metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
     if len(settings_tried) == 1:
         lr, shrink = settings_tried[0]
         one = finetune(model, spec, train, dev, replace(cfg, lr=lr, shrink=shrink), run_dir, test, device,
                        resume and (run_dir / "checkpoint.pt").is_file(), allow_changes)  # fmt: skip
-        metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
         return one, {(lr, shrink): one.dev.get(metric, float("nan"))}
     runs, folders = {}, {}
     for i, (lr, shrink) in enumerate(settings_tried):
@@ -390,7 +390,6 @@ def finetune_sweep(
         runs[lr, shrink] = finetune(start, spec, train, dev, replace(cfg, lr=lr, shrink=shrink), out, device=device,
                                     resume=resume and (out / "checkpoint.pt").is_file(),
                                     allow_changes=allow_changes)  # fmt: skip
-    metric = TaskCodec(spec, model.tokenizer(), model.max_input_tokens).selection_metric
     sign = -1.0 if spec.output == "sequence" else 1.0  # generation: lower loss is better
     by_setting = {key: r.dev.get(metric, float("nan")) for key, r in runs.items()}
     key = max(settings_tried, key=lambda k: sign * by_setting[k] if not math.isnan(by_setting[k]) else float("-inf"))
