@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from ..device import PRECISIONS
 from ..tasks.finetune import FinetuneConfig
+from ..training.distributed import is_main_process
 from ..validation import build
 from .registry import command, positive_int
 
@@ -108,7 +108,7 @@ def _finetune(args: argparse.Namespace) -> int:
     result = finetune_from_files(args.model, args.task, args.train, args.out, recipe, args.dev, args.test,
                                  args.from_scratch, args.split_seed, args.device, args.resume,
                                  args.allow_change, args.lr, args.shrink)  # fmt: skip
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+    if not is_main_process():
         return 0
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")
     if result.test is not None:

@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import shutil
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +33,7 @@ from ..evaluation.plots import confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
 from ..models import DNAGPT, PretrainedModel, build_model, load_model
 from ..seeding import seed_everything
-from ..training.distributed import DistributedContext
+from ..training.distributed import DistributedContext, is_main_process
 from ..training.optimization import TrainConfig
 from ..training.trainer import Trainer, TrainingTask
 from ..validation import check_resume, settings
@@ -394,7 +393,7 @@ def finetune_sweep(
     by_setting = {key: r.dev.get(metric, float("nan")) for key, r in runs.items()}
     key = max(settings_tried, key=lambda k: sign * by_setting[k] if not math.isnan(by_setting[k]) else float("-inf"))
     kept = runs[key]
-    if int(os.environ.get("RANK", "0")) != 0 or not kept.best_dir.is_dir():  # under torchrun, rank 0 reports
+    if not is_main_process() or not kept.best_dir.is_dir():
         return kept, by_setting
     kept.best_dir = _replace_folder(kept.best_dir, run_dir / "best")
     record = {"metric": metric, "kept": folders[key],
@@ -488,7 +487,7 @@ def finetune_from_files(
         raise ConfigError("random weights (--from-scratch) are never shrunk: give one --shrink, or none")
     given = TaskSpec.load(task_file)
     spec, train_examples, dev_examples, test_examples = load_splits(given, train, dev, test, split_seed, Path(out))
-    report = int(os.environ.get("RANK", "0")) == 0
+    report = is_main_process()
     if spec.labels != given.labels and report:
         mapping = ", ".join(f"{value} -> <{token}>" for value, token in spec.labels.items())
         print(f"labels read from {train}: {mapping}")

@@ -21,6 +21,12 @@ from ..device import resolve_device
 from ..errors import ConfigError
 
 
+def is_main_process() -> bool:
+    """Whether this process is the one that writes reports and files: always in a plain run, rank 0
+    under ``torchrun`` (read from the environment, so it answers before any process group starts)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 @dataclass
 class DistributedContext:
     rank: int = 0
