@@ -69,6 +69,10 @@ def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not
     loaded = load_model(tmp_path / "pretrained")
     random_weights = starting_model("dnagpt-tiny", from_scratch=True)
     assert FinetuneConfig().for_model(loaded, SPEC).shrink == 0.2  # the measured default for small DNAGPTs
+    # a short run has too few steps to regrow shrunk weights: 100 examples, 4 epochs of 16 = 28 steps
+    assert FinetuneConfig(epochs=4, batch_size=16).for_model(loaded, SPEC, n_train=100).shrink == 1.0
+    assert FinetuneConfig(epochs=4, batch_size=16).for_model(loaded, SPEC, n_train=300).shrink == 0.2  # 76 steps
+    assert FinetuneConfig(epochs=4, batch_size=16, shrink=0.2).for_model(loaded, SPEC, n_train=100).shrink == 0.2
     assert FinetuneConfig(shrink=0.5).for_model(loaded, SPEC).shrink == 0.5
     assert FinetuneConfig(lora_rank=4).for_model(loaded, SPEC).shrink == 1.0  # LoRA freezes the weights
     assert FinetuneConfig(shrink=0.5).for_model(random_weights, SPEC).shrink == 1.0  # nothing to shrink
@@ -90,7 +94,10 @@ def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not
     cfg = FinetuneConfig(epochs=1, progress=False, tensorboard=False)
     finetune(load_model(tmp_path / "pretrained"), SPEC, _examples(16, 0), _examples(8, 1), cfg, tmp_path / "run")
     recipe = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]
-    assert recipe["shrink"] == 0.2  # recorded, so a resume checks it
+    assert recipe["shrink"] == 1.0  # settled for this 2-step run and recorded, so a resume checks it
+    finetune(load_model(tmp_path / "pretrained"), SPEC, _examples(16, 0), _examples(8, 1), replace(cfg, shrink=0.2),
+             tmp_path / "run-shrunk")  # fmt: skip
+    assert json.loads((tmp_path / "run-shrunk" / "finetune.json").read_text())["recipe"]["shrink"] == 0.2
 
 
 def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):

@@ -81,11 +81,13 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                    help="warm start: multiply every weight matrix of the pretrained model by this (0 < x <= 1) "
                         "and add a little noise before fine-tuning, so that weights pretraining left large "
                         "can move again ('shrink and perturb'). 1 = the weights as loaded. Default: 0.2 for "
-                        "DNAGPT models under 20M parameters, such as the shipped ones (README, 'Warm start'); "
-                        "1 for other models and with LoRA. Random weights (--from-scratch) are never "
-                        "shrunk. 0.2 was measured with about 1,000 training examples; with a few hundred, or "
-                        "a briefly pretrained model, dev preferred 1. Several values (e.g. --shrink 1 0.2): "
-                        "each is tried, in OUT/lr<lr>-shrink<s>, and dev keeps the best, as for --lr")  # fmt: skip
+                        "DNAGPT models under 20M parameters, such as the shipped ones (README, 'Warm start'), "
+                        "in runs of at least 50 optimiser steps (fewer are too few to regrow the weights: "
+                        "measured); otherwise 1, as for other models and with LoRA. Random weights "
+                        "(--from-scratch) are never shrunk. 0.2 was measured with about 1,000 training "
+                        "examples; on a briefly pretrained model dev preferred 1. Several values (e.g. "
+                        "--shrink 1 0.2): each is tried, in OUT/lr<lr>-shrink<s>, and dev keeps the best, as "
+                        "for --lr")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "

@@ -230,7 +230,8 @@ def _fine_tuned(run: Run, from_scratch: bool) -> dict:
     best, by_setting = finetune_sweep(model, run.task.spec, examples[0], examples[1], recipe, run.work, rates,
                                       shrinks, test=examples[2], device="auto", resume=True)  # fmt: skip
     several_rates, several_shrinks = len(rates) > 1, shrinks is not None
-    picked: dict = ({"lr": best.lr} if several_rates else {}) | ({"shrink": best.shrink} if several_shrinks else {})
+    # the warm start a loaded model got is recorded, picked or by default (it follows the run's length)
+    picked: dict = ({"lr": best.lr} if several_rates else {}) | ({} if from_scratch else {"shrink": best.shrink})
     if several_rates and several_shrinks:
         picked["dev_by_setting"] = {f"lr {lr:g}, shrink {s:g}": score for (lr, s), score in by_setting.items()}
     elif several_rates:

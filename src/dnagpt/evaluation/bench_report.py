@@ -269,7 +269,8 @@ def warm_start(cfg: BenchConfig) -> str:
         return ("pretrained weights shrunk by a factor picked on dev from " + ", ".join(f"{s:g}" for s in cfg.shrink)
                 + " per model and seed (1 = as loaded)")  # fmt: skip
     if cfg.shrink is None:
-        return "pretrained weights shrunk as `dnagpt finetune` does by default (0.2 for small DNAGPT models)"
+        return ("pretrained weights shrunk as `dnagpt finetune` does by default (0.2 for small DNAGPT models, "
+                "none in runs of fewer than 50 steps)")  # fmt: skip
     if cfg.shrink == 1:
         return "pretrained weights as loaded"
     return f"pretrained weights shrunk by {cfg.shrink:g}"

@@ -76,24 +76,26 @@ class FinetuneConfig:
     # warm start ("shrink and perturb", Ash & Adams 2020): before the first step every weight matrix of a
     # loaded model is multiplied by `shrink` and gets Gaussian noise of sd SHRINK_NOISE, so that weights
     # pretraining left large can move again; 1 = the weights as loaded. Random weights are never shrunk.
-    # None: by the model (default_shrink): DEFAULT_SHRINK for DNAGPT models under 20M parameters
-    # (measured: benchmarks/bench_gpu_shrink, ~1,000 training examples; with 100-300 examples, or a briefly
-    # pretrained model, dev preferred 1: finetune_sweep over several shrinks lets dev pick), 1 for other
-    # families, larger models and LoRA
+    # None: by the model and the run's length (default_shrink): DEFAULT_SHRINK for DNAGPT models under 20M
+    # parameters (measured: benchmarks/bench_gpu_shrink, ~1,000 training examples; a briefly pretrained model
+    # preferred 1 on dev: finetune_sweep over several shrinks lets dev pick), 1 for runs of fewer than
+    # MIN_SHRINK_STEPS optimiser steps, other families, larger models and LoRA
     shrink: Annotated[float, Field(gt=0, le=1)] | None = None
     progress: bool = True  # progress bar on the terminal
     tensorboard: bool = True  # TensorBoard events when tensorboard is installed
 
-    def for_model(self, model: PretrainedModel, spec: TaskSpec) -> FinetuneConfig:
-        """This recipe with nothing left open: the learning rate and readout given, else
-        :func:`default_lr` of ``model`` and :func:`~dnagpt.tasks.codec.default_readout` of ``model``
-        on ``spec``."""
+    def for_model(self, model: PretrainedModel, spec: TaskSpec, n_train: int | None = None) -> FinetuneConfig:
+        """This recipe with nothing left open: the learning rate, readout and warm start given, else
+        :func:`default_lr` of ``model``, :func:`~dnagpt.tasks.codec.default_readout` of ``model`` on
+        ``spec`` and :func:`default_shrink` of ``model`` for a run over ``n_train`` training examples
+        (None: a run long enough to shrink)."""
         lr = self.lr if self.lr is not None else default_lr(model.num_parameters())
         readout = self.readout if self.readout is not None else default_readout(model.causal, spec)
         frame_shift = self.frame_shift
         if frame_shift is None:
             frame_shift = model.tokenizer().reading_frames > 1 and spec.output != "sequence"
-        shrink = self.shrink if self.shrink is not None else default_shrink(model, self.lora_rank)
+        steps = None if n_train is None else round(self.epochs * self.steps_per_epoch(n_train))
+        shrink = self.shrink if self.shrink is not None else default_shrink(model, self.lora_rank, steps)
         if model.loaded_from is None:
             shrink = 1.0
         return replace(self, lr=lr, readout=readout, frame_shift=frame_shift, shrink=shrink)
@@ -130,16 +132,22 @@ SMALL_MODEL_PARAMETERS = 20_000_000  # below this, SMALL_MODEL_LR
 
 
 DEFAULT_SHRINK = 0.2  # measured on the GPU-pretrained 6M model (README, "Warm start")
+# a shrunk model regrows what it needs during fine-tuning, which takes steps: with 28 (100 examples, 4 epochs
+# of 16) it fell to MCC ~0 on test where the weights as loaded kept 0.118 (promoter-core-human); with 76 or
+# 130 steps the two were level (benchmarks/results/shrink_by_size.json)
+MIN_SHRINK_STEPS = 50
 SHRINK_NOISE = 0.01  # sd of the noise added after shrinking: half the sd of the initial weights (0.02)
 
 
-def default_shrink(model: PretrainedModel, lora_rank: int = 0) -> float:
+def default_shrink(model: PretrainedModel, lora_rank: int = 0, steps: int | None = None) -> float:
     """How much :func:`shrink_and_perturb` shrinks ``model`` before fine-tuning by default:
     :data:`DEFAULT_SHRINK` for a DNAGPT model under 20M parameters fully fine-tuned (measured), 1
-    (the weights as loaded) for the other families, larger models (the paper's 3e-5 barely moves
-    them) and LoRA (which freezes the weights), where it was not measured."""
+    (the weights as loaded) for a run of fewer than :data:`MIN_SHRINK_STEPS` optimiser ``steps``
+    (too few to regrow shrunk weights; measured), and for the other families, larger models (the
+    paper's 3e-5 barely moves them) and LoRA (which freezes the weights), where it was not measured."""
     small = model.num_parameters() < SMALL_MODEL_PARAMETERS
-    return DEFAULT_SHRINK if model.family == "dnagpt" and small and not lora_rank else 1.0
+    long_enough = steps is None or steps >= MIN_SHRINK_STEPS
+    return DEFAULT_SHRINK if model.family == "dnagpt" and small and not lora_rank and long_enough else 1.0
 
 
 def shrink_and_perturb(model: torch.nn.Module, shrink: float, seed: int, noise: float = SHRINK_NOISE) -> None:
@@ -265,7 +273,7 @@ def finetune(
     started with, except the settings ``allow_changes`` names (``recipe.epochs``, ``recipe.patience``,
     ``recipe.checkpoint_every``)."""
     run_dir = Path(run_dir)
-    cfg = cfg.for_model(model, spec)
+    cfg = cfg.for_model(model, spec, len(train))
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     settings_now = {
