@@ -63,7 +63,7 @@ def test_the_default_learning_rate_follows_the_model_size(tmp_path):
     assert recipe["frame_shift"] is True and json.loads((result.best_dir / "task.json").read_text())["frames"] == 6
 
 
-def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not(tmp_path):
+def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not(tmp_path, capsys):
     torch.manual_seed(0)
     DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "pretrained")
     loaded = load_model(tmp_path / "pretrained")
@@ -95,9 +95,12 @@ def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not
     finetune(load_model(tmp_path / "pretrained"), SPEC, _examples(16, 0), _examples(8, 1), cfg, tmp_path / "run")
     recipe = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]
     assert recipe["shrink"] == 1.0  # settled for this 2-step run and recorded, so a resume checks it
+    said = capsys.readouterr().out  # and said before training
+    assert "(2 steps at most)" in said and "pretrained weights as loaded" in said
     finetune(load_model(tmp_path / "pretrained"), SPEC, _examples(16, 0), _examples(8, 1), replace(cfg, shrink=0.2),
              tmp_path / "run-shrunk")  # fmt: skip
     assert json.loads((tmp_path / "run-shrunk" / "finetune.json").read_text())["recipe"]["shrink"] == 0.2
+    assert "pretrained weights shrunk by 0.2" in capsys.readouterr().out
 
 
 def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):

@@ -253,6 +253,22 @@ def starting_model(source: str, from_scratch: bool = False, seed: int = 0) -> DN
     return build_model(config)
 
 
+def _recipe_line(cfg: FinetuneConfig, model: PretrainedModel, n_train: int, steps: int, frames: int) -> str:
+    """One line saying how this run fine-tunes: the settled learning rate, length, frames and warm start."""
+    if model.loaded_from is None:
+        start = "random weights"
+    elif cfg.shrink < 1:
+        start = f"pretrained weights shrunk by {cfg.shrink:g}"
+    else:
+        start = "pretrained weights as loaded"
+    read = f"every one of {frames} reading frames" if frames > 1 else "one reading frame"
+    return (
+        f"fine-tuning {n_train:,} examples: lr {cfg.lr:g}, {cfg.epochs:g} epoch{'' if cfg.epochs == 1 else 's'} "
+        f"of batch {cfg.batch_size} "
+        f"({steps:,} steps at most), {read}, {start}"
+    )
+
+
 def finetune(
     model: DNAGPT,
     spec: TaskSpec,
@@ -311,6 +327,7 @@ def finetune(
         if dist.is_main:
             print(f"LoRA rank {cfg.lora_rank}: {trainable:,} trainable parameters")
     if dist.is_main:
+        print(_recipe_line(cfg, model, len(train), train_cfg.max_steps, frames))  # what the defaults settled to
         run_dir.mkdir(parents=True, exist_ok=True)
         codec.save(run_dir)
         atomic_write_text(run_dir / RUN_SETTINGS, json.dumps(settings_now, indent=2) + "\n")
