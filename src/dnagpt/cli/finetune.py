@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..device import PRECISIONS
-from ..tasks.finetune import FinetuneConfig
+from ..tasks.finetune import MIN_SHRINK_STEPS, FinetuneConfig
 from ..training.distributed import is_main_process
 from ..validation import build
 from .registry import command, positive_int
@@ -82,8 +82,8 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                         "and add a little noise before fine-tuning, so that weights pretraining left large "
                         "can move again ('shrink and perturb'). 1 = the weights as loaded. Default: 0.2 for "
                         "DNAGPT models under 20M parameters, such as the shipped ones (README, 'Warm start'), "
-                        "in runs of at least 50 optimiser steps (fewer are too few to regrow the weights: "
-                        "measured); otherwise 1, as for other models and with LoRA. Random weights "
+                        f"in runs of at least {MIN_SHRINK_STEPS} optimiser steps (fewer are too few to regrow "
+                        "the weights: measured); otherwise 1, as for other models and with LoRA. Random weights "
                         "(--from-scratch) are never shrunk. 0.2 was measured with about 1,000 training "
                         "examples; on a briefly pretrained model dev preferred 1. Several values (e.g. "
                         "--shrink 1 0.2): each is tried, in OUT/lr<lr>-shrink<s>, and dev keeps the best, as "

@@ -269,8 +269,10 @@ def warm_start(cfg: BenchConfig) -> str:
         return ("pretrained weights shrunk by a factor picked on dev from " + ", ".join(f"{s:g}" for s in cfg.shrink)
                 + " per model and seed (1 = as loaded)")  # fmt: skip
     if cfg.shrink is None:
-        return ("pretrained weights shrunk as `dnagpt finetune` does by default (0.2 for small DNAGPT models, "
-                "none in runs of fewer than 50 steps)")  # fmt: skip
+        from ..tasks.finetune import DEFAULT_SHRINK, MIN_SHRINK_STEPS
+
+        return (f"pretrained weights shrunk as `dnagpt finetune` does by default ({DEFAULT_SHRINK:g} for small "
+                f"DNAGPT models, none in runs of fewer than {MIN_SHRINK_STEPS} steps)")  # fmt: skip
     if cfg.shrink == 1:
         return "pretrained weights as loaded"
     return f"pretrained weights shrunk by {cfg.shrink:g}"

@@ -94,7 +94,7 @@ class FinetuneConfig:
         frame_shift = self.frame_shift
         if frame_shift is None:
             frame_shift = model.tokenizer().reading_frames > 1 and spec.output != "sequence"
-        steps = None if n_train is None else round(self.epochs * self.steps_per_epoch(n_train))
+        steps = None if n_train is None else self.max_steps(n_train)
         shrink = self.shrink if self.shrink is not None else default_shrink(model, self.lora_rank, steps)
         if model.loaded_from is None:
             shrink = 1.0
@@ -104,13 +104,17 @@ class FinetuneConfig:
         """Optimiser steps that see every training example once."""
         return max(1, math.ceil(n_train / (self.batch_size * world_size)))
 
+    def max_steps(self, n_train: int, world_size: int = 1) -> int:
+        """Optimiser steps of the whole run, if early stopping does not end it first."""
+        return max(1, round(self.epochs * self.steps_per_epoch(n_train, world_size)))
+
     def train_config(self, n_train: int, world_size: int = 1) -> TrainConfig:
         """The trainer's settings for ``n_train`` training examples: steps follow from epochs."""
         if self.lr is None:
             raise ConfigError("the fine-tuning learning rate is not settled: use FinetuneConfig.for_model(model, spec)")
         epoch = self.steps_per_epoch(n_train, world_size)
         return TrainConfig(
-            max_steps=max(1, round(self.epochs * epoch)),
+            max_steps=self.max_steps(n_train, world_size),
             batch_size=self.batch_size,
             grad_accum=1,
             lr=self.lr,
@@ -262,11 +266,8 @@ def _recipe_line(cfg: FinetuneConfig, model: PretrainedModel, n_train: int, step
     else:
         start = "pretrained weights as loaded"
     read = f"every one of {frames} reading frames" if frames > 1 else "one reading frame"
-    return (
-        f"fine-tuning {n_train:,} examples: lr {cfg.lr:g}, {cfg.epochs:g} epoch{'' if cfg.epochs == 1 else 's'} "
-        f"of batch {cfg.batch_size} "
-        f"({steps:,} steps at most), {read}, {start}"
-    )
+    epochs = f"{cfg.epochs:g} epoch{'' if cfg.epochs == 1 else 's'} of batch {cfg.batch_size}"
+    return f"fine-tuning {n_train:,} examples: lr {cfg.lr:g}, {epochs} ({steps:,} steps at most), {read}, {start}"
 
 
 def finetune(
