@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dnagpt.evaluation.bench_report import paired_test
 from dnagpt.io import atomic_write_text
-from shrink_dev_pick import scores
+from shrink_dev_pick import picks_shrunk, scores
 
 HERE = Path(__file__).parent
 
@@ -40,8 +40,7 @@ def main() -> None:
     table = []
     for task, size in groups:
         seeds = [key for key in keys if key[:2] == (task, size)]
-        # the GPU model's dev pick; ties keep the weights as loaded, as `dnagpt bench` does
-        gpu = {k[2]: (shrunk if shrunk[k][0] > loaded[k][0] else loaded)[k][1] for k in seeds}
+        gpu = {k[2]: (shrunk if picks_shrunk(loaded, shrunk, k) else loaded)[k][1] for k in seeds}  # dev's pick
         cont = {k[2]: continued[k][1] for k in seeds}
         scratch = {k[2]: twin[k][1] for k in seeds}
         entry = {"task": task, "n_train": size, "seeds": len(seeds),

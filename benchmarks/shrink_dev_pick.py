@@ -36,6 +36,12 @@ def scores(bench: Path, model: str) -> dict[tuple[str, int, int], tuple[float | 
     return out
 
 
+def picks_shrunk(loaded: dict, shrunk: dict, key: tuple[str, int, int]) -> bool:
+    """Whether dev keeps the shrunk run of ``key`` over the run as loaded, as ``dnagpt bench --shrink 1 0.2``
+    does (ties keep the weights as loaded)."""
+    return shrunk[key][0] > loaded[key][0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--as-loaded", type=Path, default=HERE / "bench_gpu_frames", help="bench with shrink 1")
@@ -47,7 +53,7 @@ def main() -> None:
     twin, kmer = scores(args.shrunk, "dnagpt-scratch"), scores(args.shrunk, "kmer-logreg")
     rows = defaultdict(lambda: defaultdict(list))
     for key in sorted(loaded.keys() & shrunk.keys()):
-        picked_shrunk = shrunk[key][0] > loaded[key][0]  # ties keep the weights as loaded
+        picked_shrunk = picks_shrunk(loaded, shrunk, key)
         row = rows[key[0], key[1]]
         row["as_loaded"].append(loaded[key][1])
         row["shrunk"].append(shrunk[key][1])

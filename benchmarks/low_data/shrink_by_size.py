@@ -27,14 +27,14 @@ from dnagpt.io import atomic_write_text
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
-from shrink_dev_pick import scores  # noqa: E402
+from shrink_dev_pick import picks_shrunk, scores  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE.parent / "results" / "shrink_by_size.json")
     args = parser.parse_args()
-    rows = []
+    rows, groups = [], {}
     header = ("recipe", "task", "n", "as loaded", "shrunk 0.2", "diff", "p", "dev picks 0.2")
     print("{:8} {:22} {:>4} {:>15} {:>15} {:>7} {:>6} {:>14}".format(*header))
     for recipe in ("bench", "cli"):
@@ -51,7 +51,7 @@ def main() -> None:
                 a = {k[2]: loaded[k][1] for k in keys}
                 b = {k[2]: shrunk[k][1] for k in keys}
                 test = paired_test(b, a)
-                dev_picks = sum(shrunk[k][0] > loaded[k][0] for k in keys)
+                dev_picks = sum(picks_shrunk(loaded, shrunk, k) for k in keys)
                 row = {"recipe": recipe, "task": task, "n_train": size, "seeds": len(keys),
                        "as_loaded": statistics.mean(a.values()), "as_loaded_sd": statistics.stdev(a.values()),
                        "shrunk": statistics.mean(b.values()), "shrunk_sd": statistics.stdev(b.values()),
@@ -60,15 +60,10 @@ def main() -> None:
                 print(f"{recipe:8} {task:22} {size:>4} {row['as_loaded']:>7.3f} ± {row['as_loaded_sd']:.3f} "
                       f"{row['shrunk']:>7.3f} ± {row['shrunk_sd']:.3f} {test['mean']:>+7.3f} {test['p']:>6.3f} "
                       f"{dev_picks:>9} of {len(keys)}")  # fmt: skip
-    groups = {}
-    for recipe in ("bench", "cli"):
-        for size in (100, 300):
-            picked = [r for r in rows if r["recipe"] == recipe and r["n_train"] == size]
-            if picked:
-                groups[f"{recipe} n={size}"] = {
-                    "as_loaded": round(statistics.mean(r["as_loaded"] for r in picked), 4),
-                    "shrunk": round(statistics.mean(r["shrunk"] for r in picked), 4),
-                }
+            group = [r for r in rows if r["recipe"] == recipe and r["n_train"] == size]
+            if group:
+                groups[f"{recipe} n={size}"] = {name: round(statistics.mean(r[name] for r in group), 4)
+                                                for name in ("as_loaded", "shrunk")}  # fmt: skip
     print("mean over the three tasks:", groups)
     atomic_write_text(args.out, json.dumps({"rows": rows, "means": groups}, indent=1) + "\n")
     print(f"wrote {args.out}")
