@@ -17,7 +17,7 @@ import json
 import statistics
 from pathlib import Path
 
-from dnagpt.evaluation.bench_report import paired_test
+from dnagpt.bench.statistics import paired_test
 from dnagpt.io import atomic_write_text
 from shrink_dev_pick import picks_shrunk, scores
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
+from dnagpt.bench.harness import write_results
 from dnagpt.device import describe_machine
-from dnagpt.evaluation.harness import write_results
 from dnagpt.training.pretrain import run_pretraining
 from dnagpt.training.pretrain_config import load_pretrain_config
 

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dnagpt.bench.harness import write_results
 from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.datasets import build_dataset
 from dnagpt.data.sources import cache_root
 from dnagpt.device import describe_machine
 from dnagpt.evaluation.extrapolation import extrapolation_figure, loss_by_position
-from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
 from dnagpt.training.pretrain import run_pretraining
 from dnagpt.training.pretrain_config import load_pretrain_config

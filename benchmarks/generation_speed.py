@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 
 from dnagpt import DNAGPT
+from dnagpt.bench.harness import write_results
 from dnagpt.device import describe_machine
-from dnagpt.evaluation.harness import write_results
 from dnagpt.generation import SamplingConfig, _choose, generate
 
 RESULTS = Path(__file__).resolve().parent / "results"

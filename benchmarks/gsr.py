@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+from dnagpt.bench.harness import add_finetuning_arguments, finetune_on_tables
 from dnagpt.data.datasets import DATASETS
 from dnagpt.evaluation.classical import cnn_classifier, kmer_features, kmer_logistic_regression
-from dnagpt.evaluation.harness import add_finetuning_arguments, finetune_dnagpt
 from dnagpt.io import atomic_write_text
 from dnagpt.tasks.finetune import starting_model
 from dnagpt.tasks.spec import TaskSpec, load_task_dataset
@@ -60,7 +60,7 @@ def run_model(name: str, spec: TaskSpec, tables: dict, work: Path, args) -> dict
                                 labels["train"], labels["dev"], labels["test"], seed=args.seed)  # fmt: skip
     else:
         model = starting_model(args.pretrained, from_scratch=name == "dnagpt_from_scratch", seed=args.seed)
-        return finetune_dnagpt(model, spec, tables, work / name, args)
+        return finetune_on_tables(model, spec, tables, work / name, args)
     return result | {"seconds": time.perf_counter() - start}
 
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 
 from dnagpt import DNAGPT
-from dnagpt.checkpoint import resolve_model_path
+from dnagpt.bench.harness import write_results
 from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.data.sources import cache_root
 from dnagpt.errors import DataError
-from dnagpt.evaluation.harness import write_results
+from dnagpt.models.checkpoint import resolve_model_path
 from dnagpt.training.pretrain import PretrainTask
 from dnagpt.training.pretrain_config import load_pretrain_config
 from dnagpt.training.pretrain_samples import PretrainSampler

@@ -37,8 +37,9 @@ def run_case(case: str) -> dict:
     from dnagpt.generation import SamplingConfig, generate
     from dnagpt.models import build_model
     from dnagpt.resources import BUNDLED_DATASETS
-    from dnagpt.tasks.finetune import FinetuneConfig, finetune
-    from dnagpt.tasks.spec import TaskSpec, build_examples
+    from dnagpt.tasks.finetune import finetune
+    from dnagpt.tasks.recipe import FinetuneConfig
+    from dnagpt.tasks.spec import TaskData, TaskSpec, build_examples
 
     torch.manual_seed(0)
     model = build_model(get_config(CONFIG))
@@ -51,7 +52,7 @@ def run_case(case: str) -> dict:
         cfg = FinetuneConfig(epochs=1, batch_size=8, lr=1e-4, lora_rank=8 if case.endswith("lora") else 0,
                              progress=False, tensorboard=False)  # fmt: skip
         with tempfile.TemporaryDirectory() as run:
-            finetune(model, spec, train, dev, cfg, run, device="cpu")
+            finetune(model, TaskData(spec, train, dev), cfg, run, device="cpu")
         out["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     elif case.startswith("generate"):
         batch = int(case.removeprefix("generate_b"))
@@ -70,8 +71,8 @@ def main() -> int:
     if args.child:
         print(json.dumps(run_case(args.child)))
         return 0
+    from dnagpt.bench.harness import write_results
     from dnagpt.device import describe_machine
-    from dnagpt.evaluation.harness import write_results
 
     result: dict = {"config": CONFIG, "machine": describe_machine(), "precision": "fp32"}
     for case in args.cases:

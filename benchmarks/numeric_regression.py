@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from dnagpt import DNAGPT
+from dnagpt.bench.harness import add_finetuning_arguments, finetune_on_tables
 from dnagpt.evaluation.classical import kmer_features, ridge_regression
-from dnagpt.evaluation.harness import add_finetuning_arguments, finetune_dnagpt
 from dnagpt.io import atomic_write_text
 from dnagpt.tasks.spec import TEMPLATES, load_task_dataset
 
@@ -57,7 +57,7 @@ def main() -> None:
     sequence_only = replace(spec, prompt=TEMPLATES["regression"][0], number_columns=[])
     pretrained = DNAGPT.from_pretrained(args.pretrained)
     for name, task in (("dnagpt_with_numbers", spec), ("dnagpt_sequence_only", sequence_only)):
-        results[name] = finetune_dnagpt(pretrained, task, tables, args.work / name, args)
+        results[name] = finetune_on_tables(pretrained, task, tables, args.work / name, args)
     for name in MODELS:
         print(name, json.dumps({m: round(results[name][m], 4) for m in METRICS}), flush=True)
     results["settings"] = {k: str(v) for k, v in vars(args).items()}

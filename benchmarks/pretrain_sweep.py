@@ -74,9 +74,10 @@ def pretrain_key(variant: Variant, base: str, steps: int) -> str:
 
 def run_variant(name: str, variant: Variant, base: str, steps: int, out: Path, seeds: int, max_train: int) -> dict:
     """Pretrain (or resume), then fine-tune on TASKS with ``seeds`` seeds; one row of the table."""
+    from dnagpt.bench.config import BenchConfig
+    from dnagpt.bench.runner import run_bench
     from dnagpt.data.datasets import build_dataset, is_built
     from dnagpt.data.sources import cache_root
-    from dnagpt.evaluation.bench import BenchConfig, run_bench
     from dnagpt.training.pretrain import run_pretraining
     from dnagpt.training.pretrain_config import load_pretrain_config
 
@@ -91,8 +92,9 @@ def run_variant(name: str, variant: Variant, base: str, steps: int, out: Path, s
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     species = evaluation.get("species", {})  # per species: the model's and the best Markov model's bits per base
     beaten = sum(s["model_bits_per_base"] < s["markov_bits_per_base"] for s in species.values())
-    bench_cfg = BenchConfig(tasks=TASKS, models=["dnagpt-pretrained"], seeds=seeds, pretrained=str(run_dir / "model"),
-                            max_train=max_train, curve_tasks=[], **variant.finetune)  # fmt: skip
+    bench_cfg = BenchConfig.from_record(dict(tasks=TASKS, models=["dnagpt-pretrained"], seeds=seeds,
+                                             pretrained=str(run_dir / "model"), max_train=max_train, curve_tasks=[],
+                                             **variant.finetune))  # fmt: skip
     results = run_bench(bench_cfg, out / "bench" / f"{name}-{run_dir.name}")  # a new pretraining run: new runs
     if not results:
         raise SystemExit(f"{name}: the bench saved no run")
@@ -138,7 +140,7 @@ def _mean(values) -> float:
 def reference_rows(seeds: int) -> list[dict]:
     """The main bench's runs on TASKS with the same seeds: the shipped model (3,000 steps), the same
     shape from random weights, the GPN-style ConvNet pretrained and the two classical baselines."""
-    from dnagpt.evaluation.bench import result_path
+    from dnagpt.bench.runner import result_path
 
     sources = [(ROOT / "benchmarks" / "bench", m, m) for m in REFERENCE_MODELS]
     folder, model, name = GPU_REFERENCE
@@ -159,7 +161,7 @@ def reference_rows(seeds: int) -> list[dict]:
 
 def write_report(rows: list[dict], out: Path, seeds: int) -> None:
     """``sweep.parquet``, ``sweep.md`` (with the main bench's reference rows) and the two compute figures."""
-    from dnagpt.evaluation.bench_report import write_parquet
+    from dnagpt.bench.statistics import write_parquet
     from dnagpt.evaluation.plots import pyplot, save_figure
     from dnagpt.io import atomic_write_text
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
+from dnagpt.bench.harness import write_results
 from dnagpt.data.tables import read_table
-from dnagpt.evaluation.harness import write_results
 from dnagpt.models import PretrainedModel, build_model, load_model
 from dnagpt.resources import BUNDLED_DATASETS, SHIPPED_MODELS
 from dnagpt.tokenizers import species_token

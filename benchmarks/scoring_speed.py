@@ -28,17 +28,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dnagpt.bench.harness import write_results
 from dnagpt.data.fasta import read_fasta_records
 from dnagpt.data.tables import read_table
 from dnagpt.device import autocast_dtype, describe_machine, precision_context
-from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
 from dnagpt.representations import embed_sequences
 from dnagpt.resources import BUNDLED_DATASETS, BUNDLED_MANIFEST
 from dnagpt.tasks.codec import TaskCodec
-from dnagpt.tasks.finetune import FinetuneConfig, finetune
+from dnagpt.tasks.finetune import finetune
 from dnagpt.tasks.predict import predict_examples
-from dnagpt.tasks.spec import TaskSpec, build_examples
+from dnagpt.tasks.recipe import FinetuneConfig
+from dnagpt.tasks.spec import TaskData, TaskSpec, build_examples
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPU = torch.device("cpu")
@@ -66,7 +67,7 @@ def tuned_classifier(work: Path):
     dev = build_examples(spec, read_table(task / "dev.csv.gz")[:128], "dev")
     model = load_model("dnagpt-small-multispecies")
     cfg = FinetuneConfig(epochs=1, lr=1e-3, batch_size=16, progress=False, tensorboard=False)
-    finetune(model, spec, train, dev, cfg, work, device="cpu")
+    finetune(model, TaskData(spec, train, dev), cfg, work, device="cpu")
     return model.eval(), TaskCodec(spec, model.tokenizer(), model.max_input_tokens)
 
 

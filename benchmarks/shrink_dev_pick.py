@@ -18,7 +18,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from dnagpt.evaluation.bench_report import paired_test
+from dnagpt.bench.statistics import paired_test
 from dnagpt.io import atomic_write_text
 
 HERE = Path(__file__).parent

@@ -36,9 +36,9 @@ import torch
 from torch import nn
 
 from dnagpt import get_config
+from dnagpt.bench.harness import write_results
 from dnagpt.data.corpus import Corpus, read_manifest
 from dnagpt.device import autocast_dtype, describe_machine
-from dnagpt.evaluation.harness import write_results
 from dnagpt.models import build_model
 from dnagpt.resources import BUNDLED_MANIFEST
 from dnagpt.seeding import seed_everything

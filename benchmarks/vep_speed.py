@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dnagpt.bench.harness import write_results
 from dnagpt.data.datasets.genomes import hg19_chr22
 from dnagpt.data.fasta import prepare_fasta
 from dnagpt.data.sources import SOURCES, cache_root, fetch
 from dnagpt.device import describe_machine
-from dnagpt.evaluation.harness import write_results
 from dnagpt.models import load_model
 from dnagpt.vep.scoring import default_window, score_variants, token_log_probs
 from dnagpt.vep.variants import Reference, read_variants, variant_windows

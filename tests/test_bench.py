@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -13,10 +14,14 @@ import pytest
 import torch
 
 from dnagpt import DNAGPT, get_config
+from dnagpt.bench.config import BENCH_RECIPE, BenchConfig
+from dnagpt.bench.report import write_report
+from dnagpt.bench.runner import run_bench
+from dnagpt.bench.statistics import paired_test
+from dnagpt.bench.tables import transfer_section
+from dnagpt.bench.tasks import subsample
 from dnagpt.cli import main
 from dnagpt.errors import ConfigError
-from dnagpt.evaluation.bench import BenchConfig, run_bench, subsample
-from dnagpt.evaluation.bench_report import _transfer_section, paired_test, write_report
 from dnagpt.models import load_model
 
 
@@ -119,7 +124,7 @@ def test_paired_test_against_scipy_by_hand():
 def test_the_other_families_shipped_models_run_on_request(tmp_path):
     task = str(_own_task(tmp_path / "gc", n=48))
     cfg = BenchConfig(tasks=[task], models=["gpn-pretrained", "gpn-scratch", "bert-pretrained"], seeds=1,
-                      max_train=0, epochs=1, curve_tasks=[])  # fmt: skip
+                      max_train=0, recipe=replace(BENCH_RECIPE, epochs=1), curve_tasks=[])  # fmt: skip
     results = run_bench(cfg, tmp_path / "b", log=lambda _: None)
     assert sorted(r["model"] for r in results) == ["bert-pretrained", "gpn-pretrained", "gpn-scratch"]
     assert all(math.isfinite(r["metrics"]["mcc"]) for r in results)
@@ -147,13 +152,13 @@ def test_the_transfer_section_counts_each_part_of_the_bar():
     results += runs("a", "kmer-logreg", 100, [0.3 + e for e in noise])
     results += runs("a", "gpn-pretrained", 100, [0.1 + e for e in noise])  # far worse with 100 examples
     cfg = BenchConfig(curve_tasks=["a"])
-    row = next(line for line in _transfer_section(results, cfg) if line.startswith("| gpn"))
+    row = next(line for line in transfer_section(results, cfg) if line.startswith("| gpn"))
     assert row == "| gpn | 2 of 3 | 2 of 3 | 0 of 1 | no |"  # twin and classical parts met, the curve not
     fixed = [r for r in results if r["n_train"] == 1000]
-    assert _transfer_section(fixed, BenchConfig(curve_tasks=[]))[-2] == "| gpn | 2 of 3 | 2 of 3 | not run | no |"
+    assert transfer_section(fixed, BenchConfig(curve_tasks=[]))[-2] == "| gpn | 2 of 3 | 2 of 3 | not run | no |"
     fixed += runs("a", "kmer-logreg", 100, [0.3 + e for e in noise])
     fixed += runs("a", "gpn-pretrained", 100, [0.35 + e for e in noise[::-1]])  # better with 100 examples
-    assert _transfer_section(fixed, cfg)[-2] == "| gpn | 2 of 3 | 2 of 3 | 1 of 1 | yes |"
+    assert transfer_section(fixed, cfg)[-2] == "| gpn | 2 of 3 | 2 of 3 | 1 of 1 | yes |"
 
 
 @pytest.mark.parametrize(("model", "numbers", "readout"), [
@@ -166,9 +171,9 @@ def test_the_transfer_section_counts_each_part_of_the_bar():
 def test_each_family_reads_the_task_where_its_answer_is(monkeypatch, tmp_path, model, numbers, readout):
     import tomllib
 
+    from dnagpt.bench import models
+    from dnagpt.bench.tasks import BenchTask
     from dnagpt.data.datasets.variants import AF_TASK
-    from dnagpt.evaluation import bench
-    from dnagpt.tasks import finetune
     from dnagpt.tasks.spec import TaskSpec
 
     task_file = AF_TASK if numbers else AF_TASK.replace('"mixed_regression"', '"regression"').replace("number_", "#")
@@ -176,14 +181,14 @@ def test_each_family_reads_the_task_where_its_answer_is(monkeypatch, tmp_path, m
     rows = [{"sequence": "ACGTTGCA" * 8, "label": 0.5, "eur_af": 0.1, "asn_af": 0.2, "amr_af": 0.3}]
     seen = {}
 
-    def sweep(model_, spec_, train, dev, recipe, work, rates, shrinks=None, **_):
-        seen["readout"] = recipe.readout
-        return type("Best", (), {"test": {}, "dev": {}, "lr": rates[0]})(), {}
+    def sweep(model_, data, recipe, work, sweep_, **_):
+        seen["readout"] = recipe.for_model(model_, data.spec).readout
+        return type("Best", (), {"test": {}, "dev": {}, "lr": recipe.lr})(), {}
 
-    monkeypatch.setattr(finetune, "finetune_sweep", sweep)
-    task = bench.BenchTask("af", spec, {}, "")
-    run = bench.Run(task, model, 0, 10, rows, rows, rows, tmp_path, BenchConfig())
-    bench.MODELS[model].run(run)
+    monkeypatch.setattr(models, "finetune_sweep", sweep)
+    task = BenchTask("af", spec, {}, "")
+    run = models.Run(task, model, 0, 10, rows, rows, rows, tmp_path, BenchConfig())
+    models.MODELS[model].run(run)
     assert seen["readout"] == readout
 
 
@@ -215,6 +220,6 @@ def test_several_warm_starts_are_each_tried_on_loaded_weights_and_dev_picks(tmp_
 
 
 def _default_plan():
-    from dnagpt.evaluation.bench import plan
+    from dnagpt.bench.runner import plan
 
     return plan(BenchConfig(curve_tasks=[]), {"t": "token"})

@@ -85,7 +85,9 @@ def test_decoder_pretraining_refuses_bpe_clearly(tmp_path, bpe_dir):
 
 def test_bpe_encoder_fine_tunes_and_scores_variants(tmp_path, bpe_dir):
     from dnagpt.data.fasta import prepare_fasta
-    from dnagpt.tasks.finetune import FinetuneConfig, finetune
+    from dnagpt.tasks.finetune import finetune
+    from dnagpt.tasks.recipe import FinetuneConfig
+    from dnagpt.tasks.spec import TaskData
     from dnagpt.vep.scoring import score_variants
     from dnagpt.vep.variants import Reference, Variant
     from test_finetune import SPEC, _examples
@@ -94,7 +96,9 @@ def test_bpe_encoder_fine_tunes_and_scores_variants(tmp_path, bpe_dir):
     model = build_model(get_config("bert-tiny", tokenizer_file=str(bpe_dir)))
     cfg = FinetuneConfig(epochs=8, lr=3e-3, batch_size=16, patience=0, readout="mean", progress=False,
                          tensorboard=False)  # fmt: skip
-    result = finetune(model, SPEC, _examples(160, 0), _examples(32, 1), cfg, tmp_path / "run", test=_examples(64, 2))
+    result = finetune(
+        model, TaskData(SPEC, _examples(160, 0), _examples(32, 1), _examples(64, 2)), cfg, tmp_path / "run"
+    )
     assert result.test["accuracy"] > 0.75
     tuned = load_model(result.best_dir)
     assert isinstance(tuned.tokenizer(), BPETokenizer)

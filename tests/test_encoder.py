@@ -7,7 +7,9 @@ import torch
 from dnagpt import get_config
 from dnagpt.errors import CheckpointError, ConfigError
 from dnagpt.models import DNABERT, DNAGPT, GPN, build_model, load_model
-from dnagpt.tasks.finetune import FinetuneConfig, finetune, starting_model
+from dnagpt.tasks.finetune import finetune, starting_model
+from dnagpt.tasks.recipe import FinetuneConfig
+from dnagpt.tasks.spec import TaskData
 from test_finetune import SPEC, _examples
 
 
@@ -55,7 +57,9 @@ def test_encoder_fine_tunes_on_a_classification_task(tmp_path, name, family):
     assert isinstance(model, family)
     cfg = FinetuneConfig(epochs=8, lr=3e-3, batch_size=16, patience=0, readout="mean", progress=False,
                          tensorboard=False)  # fmt: skip
-    result = finetune(model, SPEC, _examples(160, 0), _examples(32, 1), cfg, tmp_path / "run", test=_examples(64, 2))
+    result = finetune(
+        model, TaskData(SPEC, _examples(160, 0), _examples(32, 1), _examples(64, 2)), cfg, tmp_path / "run"
+    )
     assert result.test["accuracy"] > 0.75
     assert isinstance(load_model(result.best_dir), family)
 
@@ -71,14 +75,14 @@ def test_a_convnet_fine_tunes_on_inputs_longer_than_its_pretraining_window(tmp_p
                          tensorboard=False)  # fmt: skip
     gpn = build_model(get_config("gpn-tiny", context_length=32))
     assert gpn.max_input_tokens is None
-    result = finetune(gpn, SPEC, _examples(32, 0), _examples(16, 1), cfg, tmp_path / "gpn", test=_examples(16, 2))
+    result = finetune(gpn, TaskData(SPEC, _examples(32, 0), _examples(16, 1), _examples(16, 2)), cfg, tmp_path / "gpn")
     assert result.test["accuracy"] >= 0.0
     best = load_model(result.best_dir)
     preds = predict_examples(load_task_codec(result.best_dir, best), best, _examples(4, 3), windows=True)
     assert preds.shape[0] == 4  # one prediction per example, each read whole
     decoder = build_model(get_config("dnagpt-tiny", context_length=8))
     with pytest.raises(DataError, match="more than the model's context of 8"):
-        finetune(decoder, SPEC, _examples(32, 0), _examples(16, 1), cfg, tmp_path / "dnagpt")
+        finetune(decoder, TaskData(SPEC, _examples(32, 0), _examples(16, 1)), cfg, tmp_path / "dnagpt")
 
 
 def test_an_encoder_reads_the_mean_unless_the_task_needs_its_answer_position(tmp_path):
@@ -92,12 +96,17 @@ def test_an_encoder_reads_the_mean_unless_the_task_needs_its_answer_position(tmp
     assert default_readout(causal=True, spec=SPEC) == "answer"  # the paper's, for the decoder
     assert default_readout(causal=False, spec=numbers) == default_readout(False, several) == "answer"
     cfg = FinetuneConfig(epochs=1, batch_size=16, progress=False, tensorboard=False)
-    result = finetune(build_model(get_config("bert-tiny")), SPEC, _examples(32, 0), _examples(16, 1), cfg,
-                      tmp_path / "run")  # fmt: skip
+    result = finetune(
+        build_model(get_config("bert-tiny")), TaskData(SPEC, _examples(32, 0), _examples(16, 1)), cfg, tmp_path / "run"
+    )
     assert load_task_codec(result.best_dir, load_model(result.best_dir)).readout == "mean"  # kept for predict
     asked = FinetuneConfig(epochs=1, batch_size=16, readout="answer", progress=False, tensorboard=False)
-    result = finetune(build_model(get_config("bert-tiny")), SPEC, _examples(32, 0), _examples(16, 1), asked,
-                      tmp_path / "asked")  # fmt: skip
+    result = finetune(
+        build_model(get_config("bert-tiny")),
+        TaskData(SPEC, _examples(32, 0), _examples(16, 1)),
+        asked,
+        tmp_path / "asked",
+    )
     assert load_task_codec(result.best_dir, load_model(result.best_dir)).readout == "answer"
 
 
@@ -106,7 +115,7 @@ def test_an_encoder_cannot_learn_to_generate(tmp_path):
 
     spec = TaskSpec.from_dict({"name": "gen", "template": "generation"})
     with pytest.raises(ConfigError, match="cannot"):
-        finetune(build_model(get_config("bert-tiny")), spec, [], [], FinetuneConfig(progress=False), tmp_path)
+        finetune(build_model(get_config("bert-tiny")), TaskData(spec, [], []), FinetuneConfig(progress=False), tmp_path)
 
 
 def test_embeddings_of_an_encoder_do_not_depend_on_the_batch(encoder):

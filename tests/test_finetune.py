@@ -12,16 +12,11 @@ from dnagpt import DNAGPT, get_config
 from dnagpt.data.fasta import format_fasta, read_fasta_records
 from dnagpt.errors import ConfigError
 from dnagpt.models import load_model
-from dnagpt.tasks.finetune import (
-    SHRINK_NOISE,
-    FinetuneConfig,
-    default_lr,
-    finetune,
-    finetune_sweep,
-    shrink_and_perturb,
-    starting_model,
-)
-from dnagpt.tasks.spec import TaskSpec, build_examples
+from dnagpt.tasks.finetune import finetune, starting_model
+from dnagpt.tasks.recipe import FinetuneConfig, Sweep, default_lr
+from dnagpt.tasks.spec import TaskData, TaskSpec, build_examples
+from dnagpt.tasks.sweep import finetune_sweep
+from dnagpt.tasks.warm_start import SHRINK_NOISE, shrink_and_perturb
 from dnagpt.training.distributed import DistributedContext
 from dnagpt.training.optimization import TrainConfig
 from dnagpt.training.trainer import Trainer, TrainingTask
@@ -56,7 +51,7 @@ def test_the_default_learning_rate_follows_the_model_size(tmp_path):
     with pytest.raises(ConfigError, match="not settled"):
         FinetuneConfig().train_config(40)
     cfg = FinetuneConfig(epochs=1, progress=False, tensorboard=False)
-    result = finetune(small, SPEC, _examples(16, 0), _examples(8, 1), cfg, tmp_path / "run")
+    result = finetune(small, TaskData(SPEC, _examples(16, 0), _examples(8, 1)), cfg, tmp_path / "run")
     recipe = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]
     assert result.lr == recipe["lr"] == 1e-3  # settled before the run starts, so a resume checks the same rate
     # a 6-mer model trains in all six reading frames and answers as their mean, also when reloaded
@@ -92,13 +87,19 @@ def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in after.items())  # the seed draws the noise
 
     cfg = FinetuneConfig(epochs=1, progress=False, tensorboard=False)
-    finetune(load_model(tmp_path / "pretrained"), SPEC, _examples(16, 0), _examples(8, 1), cfg, tmp_path / "run")
+    finetune(
+        load_model(tmp_path / "pretrained"), TaskData(SPEC, _examples(16, 0), _examples(8, 1)), cfg, tmp_path / "run"
+    )
     recipe = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]
     assert recipe["shrink"] == 1.0  # settled for this 2-step run and recorded, so a resume checks it
     said = capsys.readouterr().out  # and said before training
     assert "(2 steps at most)" in said and "pretrained weights as loaded" in said
-    finetune(load_model(tmp_path / "pretrained"), SPEC, _examples(16, 0), _examples(8, 1), replace(cfg, shrink=0.2),
-             tmp_path / "run-shrunk")  # fmt: skip
+    finetune(
+        load_model(tmp_path / "pretrained"),
+        TaskData(SPEC, _examples(16, 0), _examples(8, 1)),
+        replace(cfg, shrink=0.2),
+        tmp_path / "run-shrunk",
+    )
     assert json.loads((tmp_path / "run-shrunk" / "finetune.json").read_text())["recipe"]["shrink"] == 0.2
     assert "pretrained weights shrunk by 0.2" in capsys.readouterr().out
 
@@ -107,14 +108,16 @@ def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):
     torch.manual_seed(0)
     model = DNAGPT(get_config("dnagpt-tiny"))
     cfg = FinetuneConfig(epochs=8, lr=3e-3, batch_size=16, patience=0, progress=False, tensorboard=False)
-    result = finetune(model, SPEC, _examples(160, 0), _examples(32, 1), cfg, tmp_path / "run", test=_examples(64, 2))
+    result = finetune(
+        model, TaskData(SPEC, _examples(160, 0), _examples(32, 1), _examples(64, 2)), cfg, tmp_path / "run"
+    )
     assert result.best_dir == tmp_path / "run" / "best" and result.lr == 3e-3
     assert result.dev["mcc"] > 0.5 and result.test["accuracy"] > 0.75
     assert json.loads((tmp_path / "run" / "test_metrics.json").read_text()) == result.test
     assert (tmp_path / "run" / "test_confusion.png").stat().st_size > 1000
     assert (tmp_path / "run" / "best" / "task.json").is_file()
     with pytest.raises(Exception, match="already holds a run"):
-        finetune(model, SPEC, _examples(8, 0), _examples(8, 1), cfg, tmp_path / "run")
+        finetune(model, TaskData(SPEC, _examples(8, 0), _examples(8, 1)), cfg, tmp_path / "run")
 
 
 def test_mean_readout_trains_ignores_padding_and_is_saved_with_the_model(tmp_path):
@@ -125,7 +128,9 @@ def test_mean_readout_trains_ignores_padding_and_is_saved_with_the_model(tmp_pat
     model = DNAGPT(get_config("dnagpt-tiny"))
     cfg = FinetuneConfig(epochs=8, lr=3e-3, batch_size=16, patience=0, readout="mean", progress=False,
                          tensorboard=False)  # fmt: skip
-    result = finetune(model, SPEC, _examples(160, 0), _examples(32, 1), cfg, tmp_path / "run", test=_examples(64, 2))
+    result = finetune(
+        model, TaskData(SPEC, _examples(160, 0), _examples(32, 1), _examples(64, 2)), cfg, tmp_path / "run"
+    )
     assert result.test["accuracy"] > 0.75
     kept = DNAGPT.from_pretrained(result.best_dir)
     codec = load_task_codec(result.best_dir, kept)
@@ -149,7 +154,9 @@ def test_lr_sweep_keeps_the_best_dev_run(tmp_path):
     torch.manual_seed(0)
     model = DNAGPT(get_config("dnagpt-tiny"))
     cfg = FinetuneConfig(epochs=2, batch_size=8, progress=False, tensorboard=False)
-    best, by_setting = finetune_sweep(model, SPEC, _examples(48, 0), _examples(24, 1), cfg, tmp_path, [3e-3, 1e-6])
+    best, by_setting = finetune_sweep(
+        model, TaskData(SPEC, _examples(48, 0), _examples(24, 1)), cfg, tmp_path, Sweep(lrs=[3e-3, 1e-6])
+    )
     assert set(by_setting) == {(3e-3, None), (1e-6, None)}
     assert (best.lr, None) == max(by_setting, key=by_setting.get)
     assert best.best_dir == tmp_path / "best"  # the kept run's model, copied where a single run keeps it
@@ -167,7 +174,9 @@ def test_a_sweep_over_warm_starts_tries_each_shrink_and_keeps_the_best_dev_run(t
     cfg = FinetuneConfig(epochs=2, batch_size=8, progress=False, tensorboard=False)
     train, dev = _examples(48, 0), _examples(24, 1)
     test = _examples(24, 2)
-    best, by_setting = finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "run", [3e-3], [1.0, 0.2], test)
+    best, by_setting = finetune_sweep(
+        loaded, TaskData(SPEC, train, dev, test), cfg, tmp_path / "run", Sweep(lrs=[3e-3], shrinks=[1.0, 0.2])
+    )
     assert set(by_setting) == {(3e-3, 1.0), (3e-3, 0.2)}
     assert (best.lr, best.shrink) == max(by_setting, key=by_setting.get)
     assert best.best_dir == tmp_path / "run" / "best"
@@ -178,8 +187,12 @@ def test_a_sweep_over_warm_starts_tries_each_shrink_and_keeps_the_best_dev_run(t
         recipe = json.loads((tmp_path / "run" / f"lr0.003-shrink{shrink:g}" / "finetune.json").read_text())["recipe"]
         assert recipe["shrink"] == shrink
     with pytest.raises(ConfigError, match="as a number"):
-        finetune_sweep(loaded, SPEC, train, dev, cfg, tmp_path / "other", [3e-3], [None, 0.2])
-    one, _ = finetune_sweep(loaded, SPEC, train, dev, replace(cfg, shrink=0.5), tmp_path / "one", [3e-3])
+        finetune_sweep(
+            loaded, TaskData(SPEC, train, dev), cfg, tmp_path / "other", Sweep(lrs=[3e-3], shrinks=[None, 0.2])
+        )
+    one, _ = finetune_sweep(
+        loaded, TaskData(SPEC, train, dev), replace(cfg, shrink=0.5), tmp_path / "one", Sweep(lrs=[3e-3])
+    )
     assert one.shrink == 0.5  # without shrinks, the recipe's own warm start
     assert one.best_dir == tmp_path / "one" / "best" and not (tmp_path / "one" / "sweep.json").exists()  # a plain run
 
@@ -295,7 +308,7 @@ def test_frame_shift_shows_each_training_sequence_in_every_reading_frame(tmp_pat
     assert torch.equal(batch.target, plain.target) and not torch.equal(batch.input_ids, plain.input_ids)
     cfg = FinetuneConfig(epochs=1, frame_shift=True, progress=False, tensorboard=False)
     with pytest.raises(Exception, match="frame_shift serves models that read k-mer tokens"):  # single bases
-        finetune(starting_model("gpn-tiny", from_scratch=True), SPEC, train, train, cfg, tmp_path / "gpn")
+        finetune(starting_model("gpn-tiny", from_scratch=True), TaskData(SPEC, train, train), cfg, tmp_path / "gpn")
 
 
 def test_a_k_mer_model_answers_as_the_mean_over_its_reading_frames(tmp_path):

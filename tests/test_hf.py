@@ -23,7 +23,7 @@ def _saved(tmp_path, name, **overrides):
 def test_auto_config_reads_a_saved_directory(tmp_path):
     model, path = _saved(tmp_path, "dnagpt-tiny")
     config = transformers.AutoConfig.from_pretrained(path)
-    assert isinstance(config, dnagpt.hf.DNAGPTHFConfig)
+    assert isinstance(config, dnagpt.hf.HFConfig)
     assert config.to_dnagpt() == model.config
     assert (config.hidden_size, config.num_hidden_layers) == (64, 2)
 
@@ -32,7 +32,7 @@ def test_auto_config_reads_a_saved_directory(tmp_path):
 def test_generate_equals_dnagpt_greedy_decoding(tmp_path, positions):
     model, path = _saved(tmp_path, "dnagpt-tiny", positions=positions)
     hf = transformers.AutoModelForCausalLM.from_pretrained(path)
-    assert isinstance(hf, dnagpt.hf.DNAGPTForCausalLM)
+    assert isinstance(hf, dnagpt.hf.HFForCausalLM)
     prompt = "<R>ACGTACGTTTGACCA"
     ids = torch.tensor([model.tokenizer().encode(prompt).ids])
     torch.testing.assert_close(hf(ids).logits, model(ids).logits)
@@ -111,6 +111,6 @@ def test_a_bpe_model_config_finds_its_own_vocabulary(tmp_path):
 
 def test_shipped_model_loads_by_name():
     hf = transformers.AutoModelForCausalLM.from_pretrained(
-        dnagpt.checkpoint.resolve_model_path("dnagpt-small-multispecies")
+        dnagpt.models.checkpoint.resolve_model_path("dnagpt-small-multispecies")
     )
     assert hf.dnagpt.config.name == "dnagpt-small"

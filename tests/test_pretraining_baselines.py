@@ -8,15 +8,15 @@ import math
 import numpy as np
 
 from dnagpt.data.corpus import Corpus, read_manifest
-from dnagpt.evaluation.pretraining import (
+from dnagpt.resources import BUNDLED_MANIFEST
+from dnagpt.tokenizers import KmerTokenizer
+from dnagpt.training.pretrain_eval import (
     MarkovReference,
     _contexts,
     bits_per_base,
     dinucleotide_order_rule,
     window_bases,
 )
-from dnagpt.resources import BUNDLED_MANIFEST
-from dnagpt.tokenizers import KmerTokenizer
 
 
 def test_contexts_and_scoring_by_hand():

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from dnagpt.cli import main
-from dnagpt.config import get_config
 from dnagpt.data.fasta import prepare_fasta
-from dnagpt.models import build_model
+from dnagpt.models import build_model, get_config
 from dnagpt.training.masked_lm import MASK_TOKEN
 from dnagpt.vep import run as vep_run
 from dnagpt.vep.scoring import score_variants, token_log_probs

@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dnagpt.evaluation.bench import BenchConfig, _classical_inputs, _make_run, load_bench_task
+from dnagpt.bench.config import BenchConfig
+from dnagpt.bench.models import classical_inputs
+from dnagpt.bench.runner import make_run
+from dnagpt.bench.tasks import load_bench_task
 from dnagpt.evaluation.classical import kmer_features, kmer_logistic_regression
 from dnagpt.models import load_model
 from dnagpt.representations import embed_sequences
@@ -38,8 +41,8 @@ def main() -> None:
         task = load_bench_task(name)
         scores: dict[str, list[float]] = {"probe": [], "kmer": [], "probe+kmer": []}
         for seed in range(args.seeds):
-            run = _make_run(task, "linear-probe", seed, args.n_train, Path("unused"), cfg)
-            sequences, labels = _classical_inputs(run)
+            run = make_run(task, "linear-probe", seed, args.n_train, Path("unused"), cfg)
+            sequences, labels = classical_inputs(run)
             hidden = [embed_sequences(model, s, batch_size=64, windows=True, precision="bf16") for s in sequences]
             kmers = [kmer_features(s) for s in sequences]
             both = [np.hstack([h, k]) for h, k in zip(hidden, kmers, strict=True)]

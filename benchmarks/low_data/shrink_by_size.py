@@ -22,7 +22,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from dnagpt.evaluation.bench_report import paired_test
+from dnagpt.bench.statistics import paired_test
 from dnagpt.io import atomic_write_text
 
 HERE = Path(__file__).parent

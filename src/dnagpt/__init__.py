@@ -1,15 +1,25 @@
-"""dnagpt: pretrain, fine-tune, evaluate and use DNAGPT models for DNA.
+"""dnagpt: pretrain, fine-tune, evaluate and use DNA language models (DNAGPT, GPN and DNABERT-2 style).
 
-The data flow: token language (:mod:`dnagpt.tokenizers`) -> data
-(:mod:`dnagpt.data`) -> model (:mod:`dnagpt.config`, :mod:`dnagpt.checkpoint`,
-:mod:`dnagpt.models`) -> training (:mod:`dnagpt.training`) -> tasks
-(:mod:`dnagpt.tasks`) -> evaluation (:mod:`dnagpt.evaluation`) -> command line
+The data flow, each floor importing only those below it: token languages
+(:mod:`dnagpt.tokenizers`) -> data (:mod:`dnagpt.data`) -> model families
+(:mod:`dnagpt.models`) -> metrics, plots and classical baselines
+(:mod:`dnagpt.evaluation`) -> training (:mod:`dnagpt.training`) -> tasks
+(:mod:`dnagpt.tasks`) -> uses of a model (:mod:`dnagpt.vep`, :mod:`dnagpt.genomes`,
+:mod:`dnagpt.representations`) -> the benchmark (:mod:`dnagpt.bench`) -> command line
 (:mod:`dnagpt.cli`).
 """
 
-from .config import DNAGPTConfig, config_names, get_config
 from .errors import CheckpointError, ConfigError, DataError, DNAGPTError, InvalidSequenceError
-from .models import DNAGPT, DNAGPTOutput
+from .models import (
+    DNAGPT,
+    DNAGPTConfig,
+    ModelConfig,
+    ModelOutput,
+    PretrainedModel,
+    config_names,
+    get_config,
+    load_model,
+)
 from .tokenizers import Encoding, KmerTokenizer, TokenBatch, species_token
 
 __version__ = "0.1.0"
@@ -20,13 +30,16 @@ __all__ = [
     "ConfigError",
     "DNAGPTConfig",
     "DNAGPTError",
-    "DNAGPTOutput",
     "DataError",
     "Encoding",
     "InvalidSequenceError",
     "KmerTokenizer",
+    "ModelConfig",
+    "ModelOutput",
+    "PretrainedModel",
     "TokenBatch",
     "config_names",
     "get_config",
+    "load_model",
     "species_token",
 ]

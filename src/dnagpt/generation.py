@@ -17,6 +17,7 @@ from typing import Annotated
 import torch
 from pydantic import Field
 
+from .data.fasta import format_fasta
 from .errors import ConfigError
 from .models import DNAGPT
 from .tokenizers import UNKNOWN_ID, KmerTokenizer
@@ -162,8 +163,6 @@ def _choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generato
 def generations_fasta(generations: list[Generation], tok: KmerTokenizer) -> str:
     """Generated sequences as FASTA: bases only, with the prompt, whether a stop token ended the
     sample, and how many tokens it has (non-base tokens included) in each header."""
-    from .data.fasta import format_fasta
-
     records = []
     for i, gen in enumerate(generations):
         pieces = [tok.piece(t) for t in gen.token_ids]

@@ -11,7 +11,7 @@ dnagpt's ``save_pretrained`` (or a shipped model's directory) loads the Hugging 
     ids = model.dnagpt.tokenizer().encode("<R>ATGGCGTAC")
     out = model.generate(torch.tensor([ids]), max_new_tokens=20, do_sample=False)
 
-* ``AutoConfig``: :class:`DNAGPTHFConfig` (``model_type`` "dnagpt", which every saved
+* ``AutoConfig``: :class:`HFConfig` (``model_type`` "dnagpt", which every saved
   ``config.json`` carries), holding the dnagpt configuration's fields;
 * ``AutoModel``: the trunk of any family, returning ``last_hidden_state``;
 * ``AutoModelForCausalLM``: the DNAGPT decoder with its token head; works with ``generate``
@@ -40,15 +40,15 @@ from transformers import (
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_outputs import BaseModelOutput, CausalLMOutputWithPast, MaskedLMOutput
 
-from .config import CONFIGS, MODEL_TYPE, DNAGPTConfig
-from .errors import CheckpointError
-from .models import PretrainedModel, build_model, load_model
+from .errors import CheckpointError, ConfigError
+from .models import FAMILIES, ModelConfig, PretrainedModel, build_model, get_family, load_model
+from .models.config import MODEL_TYPE
 
 # transformers 5.x renamed the outputs' "past_key_values" to "cache"
 _CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
-class DNAGPTHFConfig(PretrainedConfig):
+class HFConfig(PretrainedConfig):
     """A dnagpt configuration (any family) as ``transformers`` sees it: the same fields, read
     from and written to the same ``config.json``."""
 
@@ -61,9 +61,11 @@ class DNAGPTHFConfig(PretrainedConfig):
     }
 
     def __init__(self, family: str = "dnagpt", **fields) -> None:
-        if family not in CONFIGS:
-            raise CheckpointError(f"unknown dnagpt model family {family!r}; known: {', '.join(CONFIGS)}")
-        own = {f: fields.pop(f) for f in CONFIGS[family].__dataclass_fields__ if f in fields and f != "family"}
+        try:
+            config_class = get_family(family, "Hugging Face configuration").config
+        except ConfigError as e:
+            raise CheckpointError(str(e)) from None
+        own = {f: fields.pop(f) for f in config_class.__dataclass_fields__ if f in fields and f != "family"}
         own["family"] = family
         self.dnagpt_fields = own
         for key, value in own.items():
@@ -71,35 +73,35 @@ class DNAGPTHFConfig(PretrainedConfig):
         fields.setdefault("tie_word_embeddings", False)  # the token head has its own weights
         super().__init__(**fields)
 
-    def to_dnagpt(self) -> DNAGPTConfig:
+    def to_dnagpt(self) -> ModelConfig:
         """The dnagpt configuration these fields describe (checked as dnagpt checks any)."""
         fields = dict(self.dnagpt_fields)
         vocabulary = fields.get("tokenizer_file")
         if vocabulary and not Path(vocabulary).is_absolute() and self.name_or_path:  # a saved model's own copy
             fields["tokenizer_file"] = str(Path(self.name_or_path) / vocabulary)
-        return CONFIGS[fields["family"]].from_dict(fields, "Hugging Face configuration")
+        return FAMILIES[fields["family"]].config.from_dict(fields, "Hugging Face configuration")
 
     @classmethod
-    def from_dnagpt(cls, config: DNAGPTConfig) -> DNAGPTHFConfig:
+    def from_dnagpt(cls, config: ModelConfig) -> HFConfig:
         fields = config.to_dict()
         fields.pop("model_type", None)
         return cls(**fields)
 
 
-class DNAGPTHFModel(PreTrainedModel):
+class HFModel(PreTrainedModel):
     """Any dnagpt family's trunk under ``transformers``' ``AutoModel``: ``last_hidden_state`` out."""
 
-    config_class = DNAGPTHFConfig
+    config_class = HFConfig
     base_model_prefix = "dnagpt"
-    families: tuple[str, ...] = ("dnagpt", "bert", "gpn")  # the families this wrapper accepts
+    causal: ClassVar[bool | None] = None  # the models this wrapper accepts: causal ones, masked ones or (None) all
     _supports_cache_class = True
 
-    def __init__(self, config: DNAGPTHFConfig, model: PretrainedModel | None = None) -> None:
+    def __init__(self, config: HFConfig, model: PretrainedModel | None = None) -> None:
         super().__init__(config)
-        family = config.dnagpt_fields["family"]
-        if family not in self.families:
-            wanted = "AutoModelForCausalLM" if family == "dnagpt" else "AutoModelForMaskedLM"
-            raise CheckpointError(f"a {family!r} model cannot be read as {type(self).__name__}; use {wanted} "
+        family = FAMILIES[config.dnagpt_fields["family"]]
+        if self.causal is not None and family.model.causal != self.causal:
+            wanted = "AutoModelForCausalLM" if family.model.causal else "AutoModelForMaskedLM"
+            raise CheckpointError(f"a {family.name!r} model cannot be read as {type(self).__name__}; use {wanted} "
                                   "(or AutoModel for its hidden states)")  # fmt: skip
         self.dnagpt = model if model is not None else build_model(config.to_dnagpt())
 
@@ -112,7 +114,7 @@ class DNAGPTHFModel(PreTrainedModel):
         if isinstance(dtype, str):
             dtype = None if dtype == "auto" else getattr(torch, dtype)
         model = load_model(pretrained_model_name_or_path, dtype=dtype or torch.float32)
-        wrapper = cls(DNAGPTHFConfig.from_dnagpt(model.config), model)
+        wrapper = cls(HFConfig.from_dnagpt(model.config), model)
         wrapper.config.name_or_path = str(pretrained_model_name_or_path)
         return wrapper.eval()
 
@@ -132,10 +134,11 @@ class DNAGPTHFModel(PreTrainedModel):
         return BaseModelOutput(last_hidden_state=self._trunk(input_ids, attention_mask).hidden_states)
 
 
-class DNAGPTForMaskedLM(DNAGPTHFModel):
-    """The encoders (``bert``, ``gpn``) with their masked-token head, under ``AutoModelForMaskedLM``."""
+class HFForMaskedLM(HFModel):
+    """The masked models (the ``bert`` and ``gpn`` families) with their token head, under
+    ``AutoModelForMaskedLM``."""
 
-    families = ("bert", "gpn")
+    causal = False
 
     def forward(
         self,
@@ -153,10 +156,11 @@ class DNAGPTForMaskedLM(DNAGPTHFModel):
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=(hidden,))
 
 
-class DNAGPTForCausalLM(DNAGPTHFModel, GenerationMixin):
-    """The DNAGPT decoder with its token head, under ``AutoModelForCausalLM``; ``generate`` works."""
+class HFForCausalLM(HFModel, GenerationMixin):
+    """The causal models (the DNAGPT decoder) with their token head, under ``AutoModelForCausalLM``;
+    ``generate`` works."""
 
-    families = ("dnagpt",)
+    causal = True
 
     def forward(
         self,
@@ -191,12 +195,12 @@ class DNAGPTForCausalLM(DNAGPTHFModel, GenerationMixin):
 
 def register() -> None:
     """Register dnagpt's configuration and models with the Auto classes (done on import; repeat-safe)."""
-    AutoConfig.register(MODEL_TYPE, DNAGPTHFConfig, exist_ok=True)
-    AutoModel.register(DNAGPTHFConfig, DNAGPTHFModel, exist_ok=True)
-    AutoModelForCausalLM.register(DNAGPTHFConfig, DNAGPTForCausalLM, exist_ok=True)
-    AutoModelForMaskedLM.register(DNAGPTHFConfig, DNAGPTForMaskedLM, exist_ok=True)
+    AutoConfig.register(MODEL_TYPE, HFConfig, exist_ok=True)
+    AutoModel.register(HFConfig, HFModel, exist_ok=True)
+    AutoModelForCausalLM.register(HFConfig, HFForCausalLM, exist_ok=True)
+    AutoModelForMaskedLM.register(HFConfig, HFForMaskedLM, exist_ok=True)
 
 
 register()
 
-__all__ = ["DNAGPTForCausalLM", "DNAGPTForMaskedLM", "DNAGPTHFConfig", "DNAGPTHFModel", "register"]
+__all__ = ["HFConfig", "HFForCausalLM", "HFForMaskedLM", "HFModel", "register"]

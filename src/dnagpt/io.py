@@ -11,11 +11,20 @@ import errno
 import fcntl
 import gzip
 import hashlib
+import json
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: its backport tomli, a dependency there
+    import tomli as tomllib
 
 
 @contextlib.contextmanager
@@ -185,12 +194,8 @@ def _parse_structured(path: Path) -> dict:
         if path.suffix == ".toml":
             data = parse_toml(text)
         elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
             data = yaml.safe_load(text)
         else:
-            import json
-
             data = json.loads(text)
     except Exception as e:  # each parser has its own error type
         raise ValueError(str(e)) from e
@@ -203,10 +208,6 @@ def _parse_structured(path: Path) -> dict:
 
 def parse_toml(text: str) -> dict:
     """Parse TOML text (``tomllib`` from Python 3.11, its backport ``tomli`` before)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

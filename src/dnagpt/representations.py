@@ -14,19 +14,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from .data.batching import length_sorted_batches
+from .data.tables import read_rows
 from .device import precision_context
 from .errors import ConfigError, DataError, InvalidSequenceError
+from .evaluation.plots import attention_png
 from .io import atomic_write
-from .models import DNAGPT, load_model
+from .models import DNAGPT, PretrainedModel, load_model
 from .tokenizers import normalise_bases
 
 
 @torch.no_grad()
 def embed_sequences(
-    model: DNAGPT,
+    model: PretrainedModel,
     sequences: Sequence[str],
     species: str | None = None,
     pooling: str = "mean",
@@ -100,8 +104,6 @@ def embed_file(
 ) -> tuple[int, int]:
     """Embed every sequence of a FASTA file or table ``source``; write ``out`` as ``.npy`` (a matrix,
     rows in input order) or ``.parquet`` (name, embedding). Returns the matrix's shape."""
-    from .data.tables import read_rows
-
     source, out = Path(source), Path(out)
     if out.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"{out}: the output must end in .npy or .parquet")
@@ -122,11 +124,6 @@ def embed_file(
 
         atomic_write(out, write_npy)
     else:
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConfigError("writing parquet needs pyarrow (pip install pyarrow); or use --out x.npy") from None
         table = pa.table({"name": list(names), "embedding": list(vectors)})
         atomic_write(out, lambda tmp: pq.write_table(table, tmp))
     return vectors.shape
@@ -137,8 +134,6 @@ def attention_figure(
 ) -> tuple[int, int]:
     """Draw the attention maps of one sequence (one heat map per layer) into the PNG ``out``;
     returns (layers, tokens)."""
-    from .evaluation.plots import attention_png
-
     model = DNAGPT.from_pretrained(model_path)
     ids = model.tokenizer().encode_sequence(sequence, species=species)
     if len(ids) > model.config.context_length:

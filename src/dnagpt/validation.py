@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,22 +72,23 @@ def describe(
     return f"{where}: " + "; ".join(problems)
 
 
-# Settings that change what is shown or when work is done, never a result: they may differ when a run
-# is resumed.
-PRESENTATION = frozenset({"train.progress", "train.tensorboard", "train.log_every", "train.prefetch",
-                          "recipe.progress", "recipe.tensorboard"})  # fmt: skip
-# Settings a resumed run may change when the user says so (--allow-change KEY): the run stays sound,
-# e.g. a longer run (max_steps; its cosine then bends from that step on). Everything else is fixed.
-MAY_CHANGE_ON_RESUME = frozenset({"train.max_steps", "train.eval_every", "train.save_every", "train.patience",
-                                  "train.compile", "eval.samples", "recipe.epochs", "recipe.patience",
-                                  "recipe.checkpoint_every"})  # fmt: skip
-# Settings that runs started by an older dnagpt did not record, with the value those runs used: such a
-# run resumes as long as the setting keeps that value.
-ADDED_LATER = {"train.compile": False, "recipe.readout": "answer", "readout": "answer",
-               "model_config.positions": "learned", "model_config.model_type": "dnagpt",
-               "model_config.tokenizer_file": None, "objective.repeat_weight": 1.0,
-               "recipe.frame_shift": False, "frame_shift": False, "recipe.shrink": 1.0,
-               "shrink": 1.0}  # fmt: skip
+@dataclass(frozen=True)
+class ResumeRules:
+    """What a kind of run lets differ when it is resumed; each kind of run states its own, beside its
+    settings. Keys are dotted paths into the saved settings (``train.max_steps``)."""
+
+    presentation: frozenset[str] = frozenset()  # change what is shown or when work is done, never a result
+    # may change when the user says so (--allow-change KEY): the run stays sound, e.g. a longer run
+    may_change: frozenset[str] = frozenset()
+    # settings that runs of an older dnagpt did not record, with the value those runs used: such a run
+    # resumes as long as the setting keeps that value
+    added_later: Mapping[str, Any] = field(default_factory=dict)
+    # settings that older runs recorded and dnagpt no longer has: their absence is no change
+    retired: frozenset[str] = frozenset()
+
+    def __or__(self, other: ResumeRules) -> ResumeRules:
+        return ResumeRules(self.presentation | other.presentation, self.may_change | other.may_change,
+                           {**self.added_later, **other.added_later}, self.retired | other.retired)  # fmt: skip
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -98,25 +100,30 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def setting_changes(saved: dict, now: dict, allow: Collection[str] = ()) -> list[str]:
+def setting_changes(
+    saved: dict, now: dict, rules: ResumeRules = ResumeRules(), allow: Collection[str] = ()
+) -> list[str]:
     """The settings that differ between a run's saved settings and the ones given to resume it, as
-    ``key: old -> new``, leaving out presentation and the changes ``allow`` names (of those permitted)."""
+    ``key: old -> new``, leaving out what ``rules`` lets differ and the changes ``allow`` names (of
+    those ``rules`` permits)."""
     old, new = _flatten(saved), _flatten(now)
     changes = []
     for key in sorted(old.keys() | new.keys()):
-        before, after = old.get(key, ADDED_LATER.get(key)), new.get(key)
-        if before == after or key in PRESENTATION:
+        before, after = old.get(key, rules.added_later.get(key)), new.get(key)
+        if before == after or key in rules.presentation or (key not in new and key in rules.retired):
             continue
-        if key in allow and key in MAY_CHANGE_ON_RESUME:
+        if key in allow and key in rules.may_change:
             continue
-        how = "allow it with --allow-change" if key in MAY_CHANGE_ON_RESUME else "fixed for the life of a run"
+        how = "allow it with --allow-change" if key in rules.may_change else "fixed for the life of a run"
         changes.append(f"{key}: {before!r} -> {after!r} ({how})")
     return changes
 
 
-def check_resume(path: Path, now: dict, allow: Collection[str] = (), ignore: Collection[str] = ()) -> None:
-    """Refuse to resume a run whose settings recorded in ``path`` (JSON) differ from ``now``;
-    top-level keys in ``ignore`` (values the run computes itself) are not compared."""
+def check_resume(path: Path, now: dict, rules: ResumeRules = ResumeRules(), allow: Collection[str] = (),
+                 ignore: Collection[str] = ()) -> None:  # fmt: skip
+    """Refuse to resume a run whose settings recorded in ``path`` (JSON) differ from ``now`` beyond
+    what ``rules`` and ``allow`` let differ; top-level keys in ``ignore`` (values the run computes
+    itself) are not compared."""
     if not path.is_file():
         return
     try:
@@ -127,7 +134,7 @@ def check_resume(path: Path, now: dict, allow: Collection[str] = (), ignore: Col
         raise ConfigError(f"{path}: expected the run's settings, got {saved!r}")
     saved = {k: v for k, v in saved.items() if k not in ignore}
     now = {k: v for k, v in json.loads(json.dumps(now)).items() if k not in ignore}
-    changes = setting_changes(saved, now, allow)
+    changes = setting_changes(saved, now, rules, allow)
     if changes:
         raise ConfigError(
             f"{path.parent}: the run was started with other settings ({'; '.join(changes)}); resume with the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from .. import __version__
 from ..errors import DNAGPTError
 from . import bench, data, finetune, genomes, inference, models, pretrain, vep  # noqa: F401  (each registers its commands)
 from .registry import COMMANDS, ArgumentParser
@@ -17,8 +18,6 @@ from .registry import COMMANDS, ArgumentParser
 
 def build_parser() -> ArgumentParser:
     """The argument parser with every registered subcommand."""
-    from .. import __version__
-
     parser = ArgumentParser(
         prog="dnagpt",
         description="DNAGPT for DNA: pretrain, fine-tune, evaluate and use generative DNA language models.",

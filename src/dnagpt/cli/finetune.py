@@ -1,11 +1,16 @@
-"""``dnagpt finetune`` and ``dnagpt predict``: downstream tasks from tables."""
+"""``dnagpt finetune`` and ``dnagpt predict``: downstream tasks from tables.
+
+Library modules that building the argument parser does not need are imported inside each command's
+function, so that ``dnagpt --help`` does not load them.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ..device import PRECISIONS
-from ..tasks.finetune import MIN_SHRINK_STEPS, FinetuneConfig
+from ..tasks.recipe import FinetuneConfig, Sweep
+from ..tasks.warm_start import DEFAULT_SHRINK, MIN_SHRINK_STEPS
 from ..training.distributed import is_main_process
 from ..validation import build
 from .registry import command, positive_int
@@ -75,19 +80,18 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
         help="k-mer models (DNAGPT): drop 0 to k-1 leading bases of each training sequence at random, so the "
         "model sees every reading frame of its 6-mer tokens, and answer dev, test and later predictions as "
         "the mean over the k frames (k times the scoring work). Default: on for k-mer models, which it "
-        "helps (README, 'Reading frames'); --no-frame-shift reads each sequence once, as the paper does",
+        "helps (docs/findings.md, 'Reading frames'); --no-frame-shift reads each sequence once, as the paper does",
     )
     p.add_argument("--shrink", type=float, nargs="+", default=None,
                    help="warm start: multiply every weight matrix of the pretrained model by this (0 < x <= 1) "
                         "and add a little noise before fine-tuning, so that weights pretraining left large "
-                        "can move again ('shrink and perturb'). 1 = the weights as loaded. Default: 0.2 for "
-                        "DNAGPT models under 20M parameters, such as the shipped ones (README, 'Warm start'), "
+                        "can move again ('shrink and perturb'). 1 = the weights as loaded. Default: "
+                        f"{DEFAULT_SHRINK:g} for DNAGPT models under 20M parameters, such as the shipped ones, "
                         f"in runs of at least {MIN_SHRINK_STEPS} optimiser steps (fewer are too few to regrow "
-                        "the weights: measured); otherwise 1, as for other models and with LoRA. Random weights "
-                        "(--from-scratch) are never shrunk. 0.2 was measured with about 1,000 training "
-                        "examples; on a briefly pretrained model dev preferred 1. Several values (e.g. "
-                        "--shrink 1 0.2): each is tried, in OUT/lr<lr>-shrink<s>, and dev keeps the best, as "
-                        "for --lr")  # fmt: skip
+                        "the weights); otherwise 1, as for other models and with LoRA. Random weights "
+                        "(--from-scratch) are never shrunk. "
+                        "Several values (e.g. --shrink 1 0.2): each is tried, in OUT/lr<lr>-shrink<s>, and dev "
+                        "keeps the best, as for --lr")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "
@@ -98,7 +102,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 
 @command("finetune", "fine-tune a DNAGPT model on a classification, regression or generation task", _finetune_args)
 def _finetune(args: argparse.Namespace) -> int:
-    from ..tasks.finetune import finetune_from_files
+    from ..tasks.from_files import TaskTables, finetune_from_files
 
     aliases = {field: "--" + field.replace("_", "-") for field in _OPTIONS}
     swept = {"lr": args.lr or [None], "shrink": args.shrink or [None]}  # several values: dev picks
@@ -107,9 +111,11 @@ def _finetune(args: argparse.Namespace) -> int:
             build(FinetuneConfig, {name: value}, "dnagpt finetune", aliases)
     options = {field: getattr(args, field) for field in _OPTIONS} | {name: v[0] for name, v in swept.items()}
     recipe = build(FinetuneConfig, {**options, "progress": not args.no_progress}, "dnagpt finetune", aliases)
-    result = finetune_from_files(args.model, args.task, args.train, args.out, recipe, args.dev, args.test,
-                                 args.from_scratch, args.split_seed, args.device, args.resume,
-                                 args.allow_change, args.lr, args.shrink)  # fmt: skip
+    tables = TaskTables(args.train, args.dev, args.test, args.split_seed)
+    sweep = Sweep(args.lr or (), args.shrink or ())
+    result = finetune_from_files(args.model, args.task, tables, args.out, recipe, sweep,
+                                 from_scratch=args.from_scratch, device=args.device, resume=args.resume,
+                                 allow_changes=args.allow_change)  # fmt: skip
     if not is_main_process():
         return 0
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..genomes.pipeline import STEPS, GenomesConfig
+from ..genomes.pipeline import STEPS, GenomesConfig, run_steps
 from ..validation import build
 from .registry import command
 
@@ -53,8 +53,6 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
 @command("genomes", "artificial human genomes: fine-tune on real haplotypes, generate, evaluate (paper section 6)",
          _genomes_args)  # fmt: skip
 def _genomes(args: argparse.Namespace) -> int:
-    from ..genomes.pipeline import run_steps
-
     flags = {"source": "--source", "vcf": "--vcf", "samples": "--samples", "region": "--region",
              "n_snps": "--snps", "min_maf": "--min-maf", "held_out": "--held-out",
              "seed": "--seed", "pretrained": "--pretrained", "epochs": "--epochs", "lr": "--lr",

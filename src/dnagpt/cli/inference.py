@@ -1,11 +1,16 @@
-"""Using a model directly: ``dnagpt generate``, ``dnagpt embed``, ``dnagpt attention``."""
+"""Using a model directly: ``dnagpt generate``, ``dnagpt embed``, ``dnagpt attention``.
+
+Library modules that building the argument parser does not need are imported inside each command's
+function, so that ``dnagpt --help`` does not load them.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..device import PRECISIONS
+from ..device import PRECISIONS, resolve_device
+from ..errors import ConfigError, DNAGPTError
 from .registry import command, positive_int
 
 
@@ -30,8 +35,6 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     "generate", "generate DNA from prompts with a DNAGPT model (batched, key/value cache), FASTA out", _generate_args
 )
 def _generate(args: argparse.Namespace) -> int:
-    from ..device import resolve_device
-    from ..errors import ConfigError, DNAGPTError
     from ..generation import SamplingConfig, generate, generations_fasta
     from ..io import atomic_write_text
     from ..models import DNAGPT
@@ -101,7 +104,6 @@ def _attention_args(p: argparse.ArgumentParser) -> None:
 @command("attention", "draw the per-layer attention maps of one sequence as a PNG (paper Fig. 3e, S1)", _attention_args)
 def _attention(args: argparse.Namespace) -> int:
     from ..data.fasta import read_fasta_records
-    from ..errors import ConfigError
     from ..representations import attention_figure
 
     sequence, name = args.sequence, "sequence"

@@ -1,4 +1,8 @@
-"""Commands about models and the token language: ``info``, ``tokenize``, ``convert-official``."""
+"""Commands about models and the token language: ``info``, ``tokenize``, ``convert-official``.
+
+Library modules that building the argument parser does not need are imported inside each command's
+function, so that ``dnagpt --help`` does not load them.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"{'name':15s} {'parameters':>12s} {'layers':>6s} {'heads':>5s} {'width':>5s} {'context':>7s} {'vocab':>6s}")
     for r in rows:
         print(
-            f"{r['name']:15s} {r['parameters'] / 1e6:11.2f}M {r['layers']:6d} {r['heads']:5d} {r['width']:5d} "
+            f"{r['name']:15s} {r['parameters'] / 1e6:11.2f}M {r['layers']:6d} {r['heads'] or '-':>5} {r['width']:5d} "
             f"{r['context_tokens']:7d} {r['vocabulary']:6d}  {r['description']}"
         )
     return 0

@@ -1,4 +1,8 @@
-"""``dnagpt pretrain``: the paper's three pretraining tasks on genome FASTA files."""
+"""``dnagpt pretrain``: the paper's three pretraining tasks on genome FASTA files.
+
+Library modules that building the argument parser does not need are imported inside each command's
+function, so that ``dnagpt --help`` does not load them.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
     _pretrain_args,
 )
 def _pretrain(args: argparse.Namespace) -> int:
-    from ..evaluation.pretraining import format_report
     from ..training.pretrain import run_pretraining
     from ..training.pretrain_config import load_pretrain_config
+    from ..training.pretrain_eval import format_report
 
     overrides = list(args.set)
     if args.max_steps is not None:

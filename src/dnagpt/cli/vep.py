@@ -1,9 +1,14 @@
-"""``dnagpt vep``: zero-shot variant effect scores, VCF in, parquet / TSV / VCF out."""
+"""``dnagpt vep``: zero-shot variant effect scores, VCF in, parquet / TSV / VCF out.
+
+Library modules that building the argument parser does not need are imported inside each command's
+function, so that ``dnagpt --help`` does not load them.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from ..errors import ConfigError
 from .registry import command, positive_int
 
 
@@ -48,7 +53,6 @@ def _vep(args: argparse.Namespace) -> int:
     interruption continues from the chunks already scored (kept in OUT.parts/).
     """
     from ..device import resolve_device
-    from ..errors import ConfigError
     from ..models import load_model
     from ..vep.run import VepOptions, output_format, score_region, score_vcf
 

@@ -10,10 +10,13 @@ the cache directory (absolute paths, ``..``, links) are refused.
 
 from __future__ import annotations
 
+import ctypes
 import fnmatch
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -185,9 +188,6 @@ def _remove_abandoned(partial: Path) -> None:
 def _die_with_parent() -> None:
     """Run in the download child: end it when dnagpt dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG)."""
     try:
-        import ctypes
-        import signal
-
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
@@ -266,8 +266,6 @@ def _extract_tar(tar: tarfile.TarFile, into: Path, patterns: tuple[str, ...], la
 
 def _deb_data(package: Path):
     """The ``data.tar.*`` member of a Debian package (an ``ar`` archive), as a file object."""
-    import io
-
     with open(package, "rb") as fh:
         if fh.read(8) != b"!<arch>\n":
             raise DataError(f"{package.name}: not a Debian package (no ar header)")

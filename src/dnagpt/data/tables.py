@@ -12,8 +12,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
+from .fasta import read_fasta_records
 
 
 def read_table(path: str | Path) -> list[dict]:
@@ -23,10 +25,6 @@ def read_table(path: str | Path) -> list[dict]:
         raise DataError(f"{path}: no such table")
     name = path.name.removesuffix(".gz")
     if name.endswith(".parquet"):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConfigError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
         try:
             table = pq.read_table(path)
         except Exception as e:  # pyarrow raises its own error types for every kind of damage
@@ -89,7 +87,5 @@ def read_rows(path: str | Path, sequence_column: str = "sequence") -> list[dict]
     """Rows of a table, or of a FASTA file (one row per record: ``name`` and the sequence column)."""
     path = Path(path)
     if path.name.removesuffix(".gz").endswith(FASTA_SUFFIXES):
-        from .fasta import read_fasta_records
-
         return [{"name": name, sequence_column: seq} for name, seq in read_fasta_records(path)]
     return read_table(path)

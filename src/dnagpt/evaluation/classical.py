@@ -49,7 +49,7 @@ def kmer_features(sequences: Sequence[str], ks: Sequence[int] = (1, 2, 3, 4, 5, 
 
 
 def _standardised(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import StandardScaler  # slow to import (~1 s); every CLI start imports this module
 
     scaler = StandardScaler().fit(train)
     return [scaler.transform(x) for x in (train, *others)]
@@ -73,7 +73,7 @@ def majority_class(y_train, y_test) -> dict:
 def kmer_logistic_regression(train: np.ndarray, dev: np.ndarray, test: np.ndarray, y_train, y_dev, y_test) -> dict:
     """Logistic regression (multinomial for more than two classes) on standardised features; the
     inverse L2 strength ``C`` with the best dev MCC is kept. Test ``classification_metrics`` and ``C``."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # slow to import (~1 s); every CLI start imports this module
 
     xs = _standardised(train, dev, test)
     ys = [np.asarray(y, dtype=int) for y in (y_train, y_dev, y_test)]
@@ -89,7 +89,7 @@ def kmer_logistic_regression(train: np.ndarray, dev: np.ndarray, test: np.ndarra
 
 def ridge_regression(train: np.ndarray, dev: np.ndarray, test: np.ndarray, y_train, y_dev, y_test) -> dict:
     """Linear least squares with an L2 penalty picked on dev (R2); test ``regression_metrics`` and ``alpha``."""
-    from sklearn.linear_model import Ridge
+    from sklearn.linear_model import Ridge  # slow to import (~1 s); every CLI start imports this module
 
     xs = _standardised(train, dev, test)
     ys = [np.asarray(y, dtype=float) for y in (y_train, y_dev, y_test)]

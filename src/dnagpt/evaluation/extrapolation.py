@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from ..data.corpus import Corpus
-from ..models import DNAGPT
+from ..models import PretrainedModel
+from .plots import pyplot, save_figure
 
 
 @torch.no_grad()
-def loss_by_position(model: DNAGPT, corpus: Corpus, n_tokens: int, windows: int = 64, seed: int = 0,
+def loss_by_position(model: PretrainedModel, corpus: Corpus, n_tokens: int, windows: int = 64, seed: int = 0,
                      batch_size: int = 8, device: str | torch.device = "cpu") -> np.ndarray:  # fmt: skip
     """Mean next-token cross-entropy (nats) at each position 1 .. ``n_tokens`` of ``windows`` held-out
     windows of ``n_tokens`` tokens drawn from the corpus's validation regions with ``seed``:
@@ -48,8 +49,6 @@ def extrapolation_figure(curves: dict[str, np.ndarray], trained_context: int, pa
                          smooth: int = 16) -> Path:  # fmt: skip
     """Loss against position for each named model (a running mean over ``smooth`` positions), with the
     training context marked; written to ``path``."""
-    from .plots import pyplot, save_figure
-
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, curve in curves.items():

@@ -31,7 +31,7 @@ def classification_metrics(labels, predictions, scores=None) -> dict[str, float]
     (Gorodkin 2004), precision, recall and F1 averaged over classes (macro), and AUROC one class
     against the rest, averaged, from ``scores`` of shape (examples, classes).
     """
-    from sklearn import metrics as skm
+    from sklearn import metrics as skm  # slow to import (~1 s); every CLI start imports this module
 
     y = np.asarray(labels).astype(int)
     p = np.asarray(predictions).astype(int)

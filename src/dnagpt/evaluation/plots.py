@@ -11,7 +11,7 @@ from ..io import atomic_write
 
 def pyplot():
     """matplotlib's pyplot, drawing to files only."""
-    import matplotlib
+    import matplotlib  # slow to import: only when a figure is drawn
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt

@@ -112,7 +112,7 @@ def read_vcf(
     a region, and records the reader cannot parse are errors naming the file, position and sample.
     """
     try:
-        from cyvcf2 import VCF
+        from cyvcf2 import VCF  # optional: the genomes extra
     except ImportError:
         raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
     where = parse_region(region) if region else None
@@ -204,7 +204,7 @@ def simulate(n_samples: int, length: float = 1e6, seed: int = 1, population_size
     to check the generative models apart from real data.
     """
     try:
-        import msprime
+        import msprime  # optional: the genomes extra
     except ImportError:
         raise DataError("simulating needs msprime: pip install 'dnagpt[genomes]'") from None
     ts = msprime.sim_ancestry(n_samples, sequence_length=length, population_size=population_size,

@@ -22,13 +22,21 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field
+from tqdm import tqdm
 
 from ..data.regions import parse_region
+from ..data.sources import SOURCES, fetch
 from ..errors import ConfigError
+from ..generation import SamplingConfig, generate
 from ..io import atomic_write_text, remove_stale_temporaries
+from ..models import DNAGPT
+from ..tasks.finetune import finetune
+from ..tasks.recipe import FinetuneConfig
+from ..tasks.spec import TaskData, TaskSpec, build_examples
 from ..validation import check_resume, settings
 from .generators import GENERATORS
 from .haplotypes import Haplotypes, read_vcf, select_snps, simulate, split_samples
+from .report import evaluate_all, write_report
 
 SHAPEIT_FILES = ("reference.vcf.gz", "unphased.vcf.gz")  # 300 + 203 EUR samples over the same sites
 SHAPEIT_TARGET = ("NA12878",)  # the shapeit4 tutorial's sample to phase: unphased, so left out
@@ -74,8 +82,6 @@ def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
     if (data / "heldout.npz").is_file():
         return Haplotypes.load(data / "train.npz"), Haplotypes.load(data / "heldout.npz")
     if cfg.source == "1000g":
-        from ..data.sources import SOURCES, fetch
-
         where = fetch(SOURCES["haplotypes-chr20"])
         haps = read_vcf([next(where.rglob(name)) for name in SHAPEIT_FILES], exclude=SHAPEIT_TARGET)
         haps.source = f"1000 Genomes EUR, chr20 (shapeit4 example: {haps.source})"
@@ -104,18 +110,12 @@ def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
 # ------------------------------------------------------------------ fit
 def generation_spec():
     """The generation task: species token, the alleles' bases, then the stop symbol."""
-    from ..tasks.spec import TaskSpec
-
     return TaskSpec.from_dict({"name": "artificial_genomes", "template": "generation", "species": SPECIES,
                                "stop": STOP})  # fmt: skip
 
 
 def fit_dnagpt(cfg: GenomesConfig, work: Path, train: Haplotypes, device: str = "auto") -> Path:
     """Fine-tune DNAGPT on the training haplotypes (10 % of their samples select the best epoch)."""
-    from ..models import DNAGPT
-    from ..tasks.finetune import FinetuneConfig, finetune
-    from ..tasks.spec import build_examples
-
     out = work / "dnagpt"
     if (out / "best" / "model.safetensors").is_file() and (out / "done").is_file():
         return out / "best"
@@ -125,8 +125,14 @@ def fit_dnagpt(cfg: GenomesConfig, work: Path, train: Haplotypes, device: str = 
                 for part in (fit, dev)]  # fmt: skip
     recipe = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, precision="auto",
                             tensorboard=False)  # fmt: skip
-    finetune(DNAGPT.from_pretrained(cfg.pretrained), spec, examples[0], examples[1], recipe, out, device=device,
-             resume=(out / "checkpoint.pt").is_file())  # fmt: skip
+    finetune(
+        DNAGPT.from_pretrained(cfg.pretrained),
+        TaskData(spec, examples[0], examples[1]),
+        recipe,
+        out,
+        device=device,
+        resume=(out / "checkpoint.pt").is_file(),
+    )
     atomic_write_text(out / "done", "")
     return out / "best"
 
@@ -163,11 +169,6 @@ def generate_dnagpt(
     stop symbol is missing or misplaced (not right after the last SNP), or a letter is neither of
     its SNP's alleles; drawing continues until ``n`` are kept or ``3 n`` were drawn.
     """
-    from tqdm import tqdm
-
-    from ..generation import SamplingConfig, generate
-    from ..models import DNAGPT
-
     model = DNAGPT.from_pretrained(model_dir)
     tok = model.tokenizer()
     prompt = generation_spec().text("")  # the species token
@@ -256,8 +257,6 @@ def run_steps(
 ) -> None:
     """Run the pipeline up to ``action`` (one of ``STEPS``; "report" runs every step), skipping
     what ``work`` already holds; ``say`` receives one line per finished step."""
-    from .report import evaluate_all, write_report
-
     if action not in STEPS:
         raise ConfigError(f"unknown step {action!r}; choose one of: {', '.join(STEPS)}")
     save_config(cfg, work)

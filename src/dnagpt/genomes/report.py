@@ -46,7 +46,7 @@ def _savefig(fig, path: Path) -> None:
 
 def figures(work: Path, train: Haplotypes, heldout: Haplotypes) -> list[str]:
     """PCA, allele-frequency, LD and distance figures; returns their file names under WORK/figures."""
-    import matplotlib
+    import matplotlib  # slow to import: only when a figure is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

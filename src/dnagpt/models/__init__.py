@@ -1,11 +1,13 @@
-"""Model families: one module per network design, found by name in :data:`MODEL_FAMILIES`.
+"""Model families: one module per network design, each registered once in :data:`FAMILIES`.
 
 * ``dnagpt``: the DNAGPT decoder (GPT-2 style, numerical embedding, token and regression heads);
 * ``bert``: a DNABERT-2 style encoder (bidirectional, ALiBi, GEGLU) with the same heads;
 * ``gpn``: a GPN style dilated ConvNet over single nucleotides, with the same heads.
 
-:func:`load_model` reads a saved model of any family; the shared pieces (attention with its
-position schemes, heads, saving and loading) are in :mod:`.layers` and :mod:`.base`.
+A family module holds its configuration class, its network and a ``FAMILY`` record; adding a
+family is that module plus one line below. :func:`load_model` reads a saved model of any
+family; the shared pieces (configuration fields, attention, heads, saving and loading) are in
+:mod:`.config`, :mod:`.layers`, :mod:`.base` and :mod:`.checkpoint`.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ from pathlib import Path
 
 import torch
 
-from ..config import config_description, config_names, get_config
+from . import bert, dnagpt, gpn
 from .base import ModelOutput, PretrainedModel
-from .bert import DNABERT
-from .dnagpt import DNAGPT, DNAGPTOutput, convert_official
-from .gpn import GPN
+from .bert import DNABERT, EncoderConfig
+from .config import AttentionConfig, ModelConfig
+from .dnagpt import DNAGPT, DNAGPTConfig, convert_official
+from .family import FAMILIES, ModelFamily, config_from_dict, family_of, get_family, load_config, register_family
+from .gpn import GPN, ConvConfig
 from .layers import KeyValue
+from .named import config_description, config_names, get_config
 
-MODEL_FAMILIES: dict[str, type[PretrainedModel]] = {"dnagpt": DNAGPT, "bert": DNABERT, "gpn": GPN}
+for _family in (dnagpt.FAMILY, bert.FAMILY, gpn.FAMILY):  # the registry: one entry per family module
+    register_family(_family)
 
 
-def build_model(config) -> PretrainedModel:
+def build_model(config: ModelConfig) -> PretrainedModel:
     """A model with random weights of the family ``config`` names."""
-    return MODEL_FAMILIES[getattr(config, "family", "dnagpt")](config)
+    return family_of(config).model(config)
 
 
 def load_model(path: str | Path, **options) -> PretrainedModel:
@@ -45,9 +51,10 @@ def describe_configs() -> list[dict]:
         rows.append(
             dict(
                 name=name,
+                family=cfg.family,
                 parameters=n,
                 layers=cfg.n_layer,
-                heads=cfg.n_head,
+                heads=getattr(cfg, "n_head", None),
                 width=cfg.d_model,
                 context_tokens=cfg.context_length,
                 vocabulary=cfg.vocab_size,
@@ -57,5 +64,7 @@ def describe_configs() -> list[dict]:
     return rows
 
 
-__all__ = ["DNABERT", "DNAGPT", "GPN", "MODEL_FAMILIES", "DNAGPTOutput", "KeyValue", "ModelOutput", "PretrainedModel",
-           "build_model", "convert_official", "describe_configs", "load_model"]  # fmt: skip
+__all__ = ["DNABERT", "DNAGPT", "FAMILIES", "GPN", "AttentionConfig", "ConvConfig", "DNAGPTConfig", "EncoderConfig",
+           "KeyValue", "ModelConfig", "ModelFamily", "ModelOutput", "PretrainedModel", "build_model",
+           "config_description", "config_from_dict", "config_names", "convert_official", "describe_configs",
+           "family_of", "get_config", "get_family", "load_config", "load_model", "register_family"]  # fmt: skip

@@ -11,8 +11,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..checkpoint import check_state_dict, read_checkpoint, write_checkpoint
 from ..errors import CheckpointError
+from .checkpoint import check_state_dict, read_checkpoint, write_checkpoint
+from .config import ModelConfig
+from .family import family_of
 from .layers import KeyValue, projection_head
 
 
@@ -34,10 +36,18 @@ def _init_module(module: nn.Module) -> None:
 
 
 class PretrainedModel(nn.Module):
-    """Base of every family: ``config`` holds the shape, and the subclass the network."""
+    """Base of every family: ``config`` holds the shape, and the subclass the network. The class
+    attributes say what the rest of the toolkit needs to know of the family: pretraining, task
+    readouts, variant scoring and fine-tuning defaults ask them, never the family's name."""
 
     family: ClassVar[str] = ""  # the config's family this class builds
-    causal: ClassVar[bool] = True  # False: every position sees the whole input (padding must be masked)
+    # True: each position sees only those before it (next-token pretraining, generation, variant scores
+    # from the likelihood of the sequence); False: every position sees the whole input (masked-token
+    # pretraining, padding must be masked, variant scores from the masked position)
+    causal: ClassVar[bool] = True
+    # whether fine-tuning shrinks a small model's loaded weights by default (tasks.warm_start); measured
+    # for the DNAGPT decoder only, so the other families keep their weights as loaded
+    shrinks_by_default: ClassVar[bool] = False
 
     @property
     def max_input_tokens(self) -> int | None:
@@ -45,7 +55,7 @@ class PretrainedModel(nn.Module):
         context, or None where any length goes."""
         return self.config.context_length
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         # where from_pretrained read the weights; None: random weights (fine-tuning shrinks only loaded ones)
@@ -138,14 +148,11 @@ class PretrainedModel(nn.Module):
         a mismatch is an error listing all of them, never a silent skip. ``dtype`` casts the
         floating weights (None keeps the file's type). Called on this base class, it builds
         whichever family the saved configuration names."""
-        from . import MODEL_FAMILIES
-
         config, state = read_checkpoint(path, name)
-        family = getattr(config, "family", "dnagpt")
-        target = MODEL_FAMILIES[family] if cls is PretrainedModel else cls
-        if target.family != family:
-            raise CheckpointError(f"{path}: holds a {family!r} model, not a {cls.family!r} one; load it with "
-                                  "dnagpt.models.load_model (or that family's class)")  # fmt: skip
+        target = family_of(config).model if cls is PretrainedModel else cls
+        if target.family != config.family:
+            raise CheckpointError(f"{path}: holds a {config.family!r} model, not a {cls.family!r} one; load it "
+                                  "with dnagpt.models.load_model (or that family's class)")  # fmt: skip
         with torch.device("meta"):  # shapes only; the file's tensors are assigned below
             model = target(config)
         check_state_dict({k: tuple(v.shape) for k, v in model.state_dict().items()}, state, config.name, path)

@@ -11,14 +11,27 @@ the same choice as the decoder, stable at a laptop's learning rates.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import EncoderConfig
 from ..errors import ConfigError
+from ..validation import settings
 from .base import ModelOutput, PretrainedModel
+from .config import AttentionConfig, Positions
+from .family import ModelFamily
 from .layers import SelfAttention, attention_bias
+
+
+@settings
+class EncoderConfig(AttentionConfig):
+    """Shape of a DNABERT-2 style encoder: bidirectional attention (ALiBi positions by default),
+    GEGLU feed-forward, a masked-token head; the DNAGPT number embedding and regression head too."""
+
+    family: Literal["bert"] = "bert"  # type: ignore[assignment]
+    positions: Positions = "alibi"
 
 
 class GEGLU(nn.Module):
@@ -112,3 +125,6 @@ class DNABERT(PretrainedModel):
         if compute_heads:
             out.logits, out.regression = self.token_logits(h), self.regression_output(h)
         return out
+
+
+FAMILY = ModelFamily("bert", EncoderConfig, DNABERT, "DNABERT-2 style encoder", shipped="bert-small-multispecies")

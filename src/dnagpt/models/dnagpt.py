@@ -16,15 +16,25 @@ Module names equal the published state-dict keys, so their weights load as they 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 
-from ..config import DNAGPTConfig
 from ..errors import ConfigError
 from ..io import file_sha256
+from ..validation import settings
 from .base import ModelOutput, PretrainedModel
+from .config import AttentionConfig
+from .family import ModelFamily
 from .layers import MLP, KeyValue, SelfAttention, attention_bias
+
+
+@settings
+class DNAGPTConfig(AttentionConfig):
+    """Shape of a DNAGPT decoder (GPT-2 style, no biases); the defaults are the published 0.1B model's."""
+
+    family: Literal["dnagpt"] = "dnagpt"  # type: ignore[assignment]
 
 
 class Block(nn.Module):
@@ -51,9 +61,6 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-DNAGPTOutput = ModelOutput  # the name this output had before other families arrived
-
-
 class DNAGPT(PretrainedModel):
     """DNAGPT: GPT trunk + numerical embedding + token head + regression head.
 
@@ -67,6 +74,8 @@ class DNAGPT(PretrainedModel):
     """
 
     family = "dnagpt"
+    causal = True
+    shrinks_by_default = True
 
     def __init__(self, config: DNAGPTConfig) -> None:
         super().__init__(config)
@@ -183,6 +192,10 @@ class DNAGPT(PretrainedModel):
             for h in hooks:
                 h.remove()
         return torch.stack([block.attn.weights(x) for block, x in zip(self.transformer.h, inputs, strict=True)])
+
+
+FAMILY = ModelFamily("dnagpt", DNAGPTConfig, DNAGPT, "DNAGPT decoder", shipped="dnagpt-small-multispecies-continued",
+                     bench_default=True)  # fmt: skip
 
 
 def convert_official(source: str | Path, out_dir: str | Path, name: str | None = None) -> DNAGPT:

@@ -12,13 +12,33 @@ number embedding and heads, so every task template works with it.
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from ..config import ConvConfig
+from ..validation import settings
 from .base import ModelOutput, PretrainedModel
+from .config import ModelConfig
+from .family import ModelFamily
 from .layers import MLP
+
+
+@settings
+class ConvConfig(ModelConfig):
+    """Shape of a GPN style network: residual blocks of a dilated convolution across positions and a
+    feed-forward network, over single nucleotides by default; no attention, so any length may be read."""
+
+    family: Literal["gpn"] = "gpn"  # type: ignore[assignment]
+    kmer: Annotated[int, Field(ge=1, le=12)] = 1
+    kernel_size: Annotated[int, Field(ge=1)] = 9  # bases each convolution spans before dilation
+    max_dilation: Annotated[int, Field(ge=1)] = 32  # dilations double from 1 up to this, then start again
+
+    @classmethod
+    def retired_fields(cls) -> frozenset[str]:
+        """Attention settings that configurations written before the families had their own classes carry."""
+        return frozenset({"n_head", "positions"})
 
 
 def dilations(config: ConvConfig) -> list[int]:
@@ -100,3 +120,6 @@ class GPN(PretrainedModel):
         if compute_heads:
             out.logits, out.regression = self.token_logits(h), self.regression_output(h)
         return out
+
+
+FAMILY = ModelFamily("gpn", ConvConfig, GPN, "GPN style ConvNet", shipped="gpn-small-multispecies")

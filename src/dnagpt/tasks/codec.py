@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError, DNAGPTError, InvalidSequenceError
 from ..io import atomic_write_text
-from ..models import DNAGPT
+from ..models import PretrainedModel
 from ..tokenizers import KmerTokenizer
 from ..training.objectives import IGNORE, next_token_loss
 from .spec import Example, TaskSpec
@@ -43,12 +43,7 @@ def default_readout(causal: bool, spec: TaskSpec) -> Readout:
     the paper; an encoder (BERT, GPN) reads the mean over the sequence on a task with one label
     column or a number to predict, and the answer position where the task gives numbers as input
     (a mean over hundreds of bases drowns the few number positions) or asks several questions.
-
-    Measured on the bench (pretrained models, 2 seeds, same training draws): reading an encoder at
-    the answer position instead of the mean cost GPN 0.15-0.22 test MCC on coding-human,
-    promoter-core-human, pas-aataaa-human and promoter-arabidopsis, and BERT up to 0.15
-    (``benchmarks/encoder_readout``); on af-human, with numbers as input, the mean gave R2 0.002
-    (GPN) and 0.005 (BERT) against 0.326 and 0.193 at the answer position."""
+    The measurements are in docs/findings.md, "What an encoder reads"."""
     if causal or spec.number_columns or spec.output == "sequence" or len(spec.label_columns) > 1:
         return "answer"
     return "mean"
@@ -170,12 +165,12 @@ class TaskCodec:
         numbers, number_mask = (tb.numbers, tb.number_mask) if has_numbers else (None, None)
         return TaskBatch(tb.input_ids, numbers, number_mask, answers, target)
 
-    def hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+    def hidden(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
         """Final hidden states of every position, ``[B, T, d_model]``."""
         lengths = batch.answers[:, -1] + 1  # the last answer is each row's last real token
         return model.padded_hidden_states(batch.input_ids, lengths, batch.numbers, batch.number_mask)
 
-    def answer_hidden(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+    def answer_hidden(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
         """What the heads read, ``[B, L, d_model]``: the hidden states at the answer positions, or
         (``mean`` readout) their mean over every position up to the answer."""
         h = self.hidden(model, batch)
@@ -185,7 +180,7 @@ class TaskCodec:
             return torch.einsum("bt,btd->bd", weights, h)[:, None, :]
         return h[torch.arange(h.shape[0], device=h.device)[:, None], batch.answers]
 
-    def loss(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+    def loss(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
         if self.spec.output == "sequence":
             return next_token_loss(model, self.hidden(model, batch), batch.target)
         h = self.answer_hidden(model, batch)
@@ -193,7 +188,7 @@ class TaskCodec:
             return F.cross_entropy(model.token_logits(h).float().flatten(0, 1), batch.target.flatten())
         return F.mse_loss(model.regression_output(h[:, 0]).float(), batch.target)
 
-    def predict(self, model: DNAGPT, batch: TaskBatch) -> torch.Tensor:
+    def predict(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
         """Probabilities ``[B, label columns, labels]`` (softmax over the label tokens), or values ``[B]``."""
         if self.spec.output == "sequence":
             raise ConfigError(f"task {self.spec.name} generates sequences: use `dnagpt generate`")
@@ -229,7 +224,7 @@ def read_task_file(model_dir: str | Path) -> dict | None:
         raise ConfigError(f"{path}: not valid JSON ({e})") from e
 
 
-def load_task_codec(model_dir: str | Path, model: DNAGPT) -> TaskCodec:
+def load_task_codec(model_dir: str | Path, model: PretrainedModel) -> TaskCodec:
     """The task saved beside fine-tuned weights (``task.json``)."""
     saved = read_task_file(model_dir)
     path = Path(model_dir) / TASK_FILE

@@ -20,7 +20,7 @@ HEADS = ("mlm_head", "num_regression", "number_embedding")
 def add_lora(model: nn.Module, rank: int, alpha: float) -> int:
     """Inject LoRA adapters; freeze everything else except the heads. Returns trainable parameters."""
     try:
-        from peft import LoraConfig, inject_adapter_in_model
+        from peft import LoraConfig, inject_adapter_in_model  # optional: the lora extra
     except ImportError:
         raise ConfigError("LoRA needs peft: pip install peft") from None
     inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=alpha, target_modules=TARGETS, lora_dropout=0.0), model)

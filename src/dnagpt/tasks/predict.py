@@ -17,7 +17,7 @@ from ..device import precision_context, resolve_device
 from ..errors import ConfigError
 from ..evaluation.metrics import classification_metrics, regression_metrics
 from ..io import atomic_write_text
-from ..models import DNAGPT, load_model
+from ..models import PretrainedModel, load_model
 from ..tokenizers import KmerTokenizer, TokenLanguage
 from ..training.objectives import IGNORE
 from .codec import TaskCodec, load_task_codec
@@ -26,7 +26,7 @@ from .spec import Example, build_examples
 
 def predict_examples(
     codec: TaskCodec,
-    model: DNAGPT,
+    model: PretrainedModel,
     examples: list[Example],
     device: torch.device | str = "cpu",
     autocast: contextlib.AbstractContextManager | None = None,
@@ -73,7 +73,7 @@ def _in_every_frame(codec: TaskCodec, examples: list[Example], owners: list[int]
 
 def evaluate_examples(
     codec: TaskCodec,
-    model: DNAGPT,
+    model: PretrainedModel,
     examples: list[Example],
     device: torch.device | str = "cpu",
     autocast: contextlib.AbstractContextManager | None = None,

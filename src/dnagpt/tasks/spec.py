@@ -32,6 +32,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from ..data.datasets import build_dataset, is_built
+from ..data.sources import cache_root
+from ..data.tables import read_table
 from ..errors import ConfigError, DataError, InvalidSequenceError
 from ..io import read_structured
 from ..tokenizers import normalise_bases, species_token
@@ -135,6 +138,16 @@ class Example:
 # Answer tokens given to labels read from a table, in this order. "0" is left out: the published
 # code maps unknown pieces to its id. Every token language holds these (bases and reserved tokens).
 INFERRED_ANSWER_TOKENS = ("A", "N", "C", "G", "T", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+
+
+@dataclass
+class TaskData:
+    """A task with its examples: training, dev (model selection) and, optionally, test (scored once)."""
+
+    spec: TaskSpec
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example] | None = None
 
 
 def with_labels_from(spec: TaskSpec, rows: list[dict], source: str) -> TaskSpec:
@@ -242,10 +255,6 @@ def load_task_dataset(name: str, root: str | Path | None = None) -> tuple[TaskSp
     """The task and the train / dev / test rows of a labelled dataset of ``dnagpt data build`` in
     ``root/NAME`` (default root: CACHE/datasets), built first when it is not there yet (or was
     built by an older version of dnagpt)."""
-    from ..data.datasets import build_dataset, is_built
-    from ..data.sources import cache_root
-    from ..data.tables import read_table
-
     where = Path(root or cache_root() / "datasets") / name
     if not is_built(name, where):
         build_dataset(name, where)

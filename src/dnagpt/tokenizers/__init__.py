@@ -15,17 +15,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from .bpe import BPETokenizer, train_bpe
 from .kmer import KmerTokenizer
-from .language import (
-    BASES,
-    RESERVED_TOKENS,
-    SPECIES_TOKENS,
-    UNKNOWN_ID,
-    Encoding,
-    TokenBatch,
-    TokenLanguage,
-    normalise_bases,
-    species_token,
-)
+from .language import Encoding, TokenBatch, TokenLanguage
+from .vocabulary import BASES, RESERVED_TOKENS, SPECIES_TOKENS, UNKNOWN_ID, normalise_bases, species_token
 
 TOKENIZERS: dict[str, type[TokenLanguage]] = {"kmer": KmerTokenizer, "bpe": BPETokenizer}
 

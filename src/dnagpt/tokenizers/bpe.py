@@ -19,21 +19,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+import tokenizers
 
 from ..errors import ConfigError, InvalidSequenceError
-from .language import BASES, RESERVED_TOKENS, TokenLanguage, normalise_bases
+from ..io import atomic_write_text
+from .language import TokenLanguage
+from .vocabulary import BASES, RESERVED_TOKENS, normalise_bases
 
 HF_FILE = "tokenizer.json"  # the standard Hugging Face file
 HF_CONFIG = "tokenizer_config.json"  # its companion; our figures sit under its "dnagpt" key
 CHUNK = 2000  # bases per training "word": BPE never merges across chunks
-
-
-def _hf():
-    try:
-        import tokenizers
-    except ImportError:  # a core dependency; only a broken install lacks it
-        raise ConfigError("BPE tokenizers need the `tokenizers` package: pip install tokenizers") from None
-    return tokenizers
 
 
 class BPETokenizer(TokenLanguage):
@@ -98,7 +93,7 @@ class BPETokenizer(TokenLanguage):
     @classmethod
     def from_dict(cls, spec: dict) -> BPETokenizer:
         try:
-            hf = _hf().Tokenizer.from_str(json.dumps(spec["hf_tokenizer"]))
+            hf = tokenizers.Tokenizer.from_str(json.dumps(spec["hf_tokenizer"]))
             tok = cls(hf, float(spec["bases_per_token"]))
         except (KeyError, TypeError, ValueError, Exception) as e:
             if isinstance(e, ConfigError):
@@ -111,8 +106,6 @@ class BPETokenizer(TokenLanguage):
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Write ``tokenizer.json`` (the standard Hugging Face file) and ``tokenizer_config.json``
         into ``out_dir``; returns the folder."""
-        from ..io import atomic_write_text
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / HF_FILE, self._hf.to_str(pretty=True) + "\n")
@@ -137,7 +130,7 @@ class BPETokenizer(TokenLanguage):
         estimated as the mean length of the vocabulary's base pieces."""
         path = Path(path)
         try:
-            hf = _hf().Tokenizer.from_file(str(path))
+            hf = tokenizers.Tokenizer.from_file(str(path))
         except Exception as e:  # the Rust library raises its own exception type
             raise ConfigError(f"{path}: not a readable Hugging Face tokenizer ({e})") from None
         figures = {}
@@ -167,7 +160,6 @@ def train_bpe(sequences: Iterable[str], vocab_size: int = 4096, min_frequency: i
     """Learn a BPE vocabulary of ``vocab_size`` ids (reserved tokens and bases included) from
     ``sequences`` (strings of bases; soft-masked lowercase and IUPAC codes are normalised, N
     stretches split runs). Returns the tokenizer with its bases per token measured on the same text."""
-    hf_lib = _hf()
     floor = len(RESERVED_TOKENS) + len(BASES)
     if vocab_size <= floor:
         raise ConfigError(f"vocab_size must exceed {floor} (the reserved tokens and the five bases), got {vocab_size}")
@@ -183,9 +175,9 @@ def train_bpe(sequences: Iterable[str], vocab_size: int = 4096, min_frequency: i
     first = list(itertools.islice(texts, 1))
     if not first:
         raise ConfigError("no bases to learn a BPE vocabulary from")
-    model = hf_lib.models.BPE()
-    hf = hf_lib.Tokenizer(model)
-    trainer = hf_lib.trainers.BpeTrainer(
+    model = tokenizers.models.BPE()
+    hf = tokenizers.Tokenizer(model)
+    trainer = tokenizers.trainers.BpeTrainer(
         vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
         special_tokens=[f"<{t}>" for t in RESERVED_TOKENS], initial_alphabet=list(BASES), limit_alphabet=len(BASES),
     )  # fmt: skip

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .language import BASES, RESERVED_TOKENS, SPECIES_TOKENS, UNKNOWN_ID, TokenLanguage
+from .language import TokenLanguage
+from .vocabulary import BASES, RESERVED_TOKENS, SPECIES_TOKENS, UNKNOWN_ID
 
 _BASE_CODE = bytes.maketrans(BASES.encode(), bytes(range(len(BASES))))
 

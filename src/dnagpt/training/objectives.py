@@ -8,7 +8,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from ..models import DNAGPT
+from ..models import PretrainedModel
 from .fused_ce import linear_cross_entropy
 
 IGNORE = -100  # a target with this value adds nothing to a cross-entropy (PyTorch's ignore_index)
@@ -37,7 +37,7 @@ class PretrainLoss:
     gc_pred: torch.Tensor  # predicted GC fractions [B]
 
 
-def next_token_loss(model: DNAGPT, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def next_token_loss(model: PretrainedModel, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of the token head against ``targets`` (``IGNORE`` where no target).
 
     The token head is MLP -> Linear(d_model, vocab); its last product and the loss are fused.
@@ -47,7 +47,9 @@ def next_token_loss(model: DNAGPT, hidden: torch.Tensor, targets: torch.Tensor) 
     return linear_cross_entropy(features, model.mlm_head[-1].weight, targets[keep])
 
 
-def pretrain_loss(model: DNAGPT, batch: PretrainTargets, yes_id: int, no_id: int, mse_weight: float) -> PretrainLoss:
+def pretrain_loss(
+    model: PretrainedModel, batch: PretrainTargets, yes_id: int, no_id: int, mse_weight: float
+) -> PretrainLoss:
     """Loss = CE(next token) + CE(order) + ``mse_weight`` x MSE(GC).
 
     The two cross-entropies are averaged over their own targets and added, so the

@@ -10,7 +10,7 @@ from pydantic import Field
 from torch import nn
 
 from ..device import Precision
-from ..validation import settings
+from ..validation import ResumeRules, settings
 
 
 @settings
@@ -35,11 +35,10 @@ class TrainConfig:
     progress: bool = True  # progress bar on the terminal
     fsdp: bool = False  # shard parameters across processes (models too big for one device)
     # run the model's forward under torch.compile (needs a C++ compiler on the CPU): the first steps
-    # compile; measured +9-23 % for the encoder at 6 x 256 on the CPU, nothing for the decoder (README)
+    # compile; it pays for some models and not others (docs/findings.md, "Precision and compilation")
     compile: bool = False
     # make the next batch on a background thread while the model steps (the same batches either way).
-    # auto: on a GPU only, where batching took 32 % of a step; on a 2-core CPU batching is about 1 % of
-    # a step and the thread changed nothing beyond noise (README, Benchmarks)
+    # auto: on a GPU only, where batching is a large share of a step; on a small CPU it is not
     prefetch: bool | Literal["auto"] = "auto"
     patience: Annotated[int, Field(ge=0)] = 0  # stop after this many evaluations without a better one (0 = never)
 
@@ -67,7 +66,16 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW over :func:`parameter_groups` with the settings of ``cfg``, fused into one kernel per
-    step on the CPU and GPUs (on 2 CPU cores it took a quarter to a half of the default loop's time for
-    10M parameters; benchmarks/train_throughput.py measures it within whole steps)."""
+    step on the CPU and GPUs (faster than the default loop; benchmarks/train_throughput.py measures it)."""
     fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
     return torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, fused=fused or None)
+
+
+# What a resumed run's trainer settings may differ in (the trainer checks them at every resume).
+TRAIN_RESUME = ResumeRules(
+    presentation=frozenset({"train.progress", "train.tensorboard", "train.log_every", "train.prefetch"}),
+    may_change=frozenset(
+        {"train.max_steps", "train.eval_every", "train.save_every", "train.patience", "train.compile"}
+    ),
+    added_later={"train.compile": False},
+)

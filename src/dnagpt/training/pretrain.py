@@ -4,7 +4,7 @@
 directory receives ``config.json`` (every setting actually used), ``holdout.json``
 (the validation regions), ``metrics.jsonl`` (training and held-out metrics),
 ``checkpoint.pt`` (to resume), ``evaluation.json`` and ``model/`` (the final
-weights, loadable with ``DNAGPT.from_pretrained``).
+weights, loadable with ``dnagpt.models.load_model``).
 """
 
 from __future__ import annotations
@@ -22,15 +22,8 @@ from ..data.corpus import Corpus, read_manifest
 from ..data.sources import cache_root
 from ..errors import ConfigError
 from ..evaluation.metrics import r_squared
-from ..evaluation.pretraining import (
-    MarkovReference,
-    UnigramReference,
-    bits_per_base,
-    dinucleotide_order_rule,
-    window_bases,
-)
 from ..io import atomic_write_text
-from ..models import DNAGPT, MODEL_FAMILIES, build_model, load_model
+from ..models import PretrainedModel, build_model, family_of, load_model
 from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
 from ..tokenizers import KmerTokenizer
@@ -39,7 +32,14 @@ from .compute import pretraining_compute
 from .distributed import DistributedContext
 from .masked_lm import MaskedLMTask, MaskedSampler
 from .objectives import IGNORE, next_token_loss, pretrain_loss
-from .pretrain_config import PretrainConfig, build_model_config
+from .pretrain_config import PRETRAIN_RESUME, PretrainConfig, build_model_config
+from .pretrain_eval import (
+    MarkovReference,
+    UnigramReference,
+    bits_per_base,
+    dinucleotide_order_rule,
+    window_bases,
+)
 from .pretrain_samples import EXTRA_TOKENS, PretrainBatch, PretrainSampler
 from .trainer import Trainer, TrainingTask
 
@@ -64,7 +64,7 @@ class PretrainTask(TrainingTask):
     def batch(self, indices: range) -> PretrainBatch:
         return self._standardize(self.sampler.batch("train", indices))
 
-    def loss(self, model: DNAGPT, batch: PretrainBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, model: PretrainedModel, batch: PretrainBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out = pretrain_loss(model, batch, self.tok.yes_id, self.tok.no_id, self.cfg.objective.mse_weight)
         return out.total, {
             "loss": out.total.detach(),
@@ -74,7 +74,9 @@ class PretrainTask(TrainingTask):
             "order_acc": out.order_correct.float() / batch.gc.numel(),
         }
 
-    def evaluate(self, model: DNAGPT, device: torch.device, autocast: contextlib.AbstractContextManager) -> dict:
+    def evaluate(
+        self, model: PretrainedModel, device: torch.device, autocast: contextlib.AbstractContextManager
+    ) -> dict:
         if self._eval_batches is None:
             n, bs = self.cfg.eval.samples, max(self.cfg.train.batch_size, 16)
             self._eval_batches = [
@@ -130,7 +132,7 @@ class PretrainTask(TrainingTask):
             return species
         return f"{species} {entries[g].path.name}"
 
-    def _nats_by_genome(self, model: DNAGPT, batch: PretrainBatch) -> dict[int, float]:
+    def _nats_by_genome(self, model: PretrainedModel, batch: PretrainBatch) -> dict[int, float]:
         """The model's summed next-k-mer cross-entropy (nats) on ``batch``, per genome."""
         hidden = model(batch.input_ids, compute_heads=False).hidden_states
         rows = torch.arange(hidden.shape[0], device=hidden.device)
@@ -183,7 +185,7 @@ def run_pretraining(
     """Pretrain as configured; return the final held-out evaluation (with baselines).
 
     ``resume`` continues the run in ``run_dir``; its settings must be the ones it was started with,
-    except those named in ``allow_changes`` (of :data:`~dnagpt.validation.MAY_CHANGE_ON_RESUME`).
+    except those named in ``allow_changes`` (of those :data:`~.pretrain_config.PRETRAIN_RESUME` permits).
     Under torchrun every process calls this; only rank 0 writes files and gets the evaluation.
     """
     run_dir = Path(run_dir)
@@ -191,7 +193,7 @@ def run_pretraining(
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     model_cfg = build_model_config(cfg)
     tok = model_cfg.tokenizer()
-    if MODEL_FAMILIES[model_cfg.family].causal and not isinstance(tok, KmerTokenizer):
+    if family_of(model_cfg).model.causal and not isinstance(tok, KmerTokenizer):
         raise ConfigError("the DNAGPT pretraining tasks (next k-mer, GC content, order) read k-mer tokens: "
                           "pretrain a BPE vocabulary with an encoder (--set model.config=bert-small), or leave "
                           "model.tokenizer_file out")  # fmt: skip
@@ -211,7 +213,7 @@ def run_pretraining(
     if resume:  # before any work: a changed setting would silently make another run
         saved = run_dir / "config.json"
         if saved.is_file():
-            check_resume(saved, resolved, allow_changes, ignore=("gc_standardization",))
+            check_resume(saved, resolved, PRETRAIN_RESUME, allow_changes, ignore=("gc_standardization",))
     dist = DistributedContext.from_environment(device)
     cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else cache_root()
     corpus = Corpus(

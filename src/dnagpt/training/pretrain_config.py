@@ -2,7 +2,7 @@
 
 A config file (TOML, YAML or JSON) has one section per dataclass below, plus
 ``[model]`` (``config = "dnagpt-small"`` and any field of
-:class:`~dnagpt.config.DNAGPTConfig` to change). Settings left out keep the
+:class:`~dnagpt.models.ModelConfig` to change). Settings left out keep the
 defaults written here; ``--set section.key=value`` changes one from the command line.
 """
 
@@ -15,12 +15,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from ..config import DNAGPTConfig, get_config
 from ..errors import ConfigError, DNAGPTError
 from ..io import parse_toml, read_structured
+from ..models import ModelConfig, get_config, load_model
 from ..resources import BUNDLED_CONFIGS
-from ..validation import build, settings
-from .optimization import TrainConfig
+from ..validation import ResumeRules, build, settings
+from .optimization import TRAIN_RESUME, TrainConfig
 
 
 @settings
@@ -54,6 +54,19 @@ class EvalConfig:
     samples: Annotated[int, Field(ge=1)] = 512  # held-out windows per evaluation
     baseline_bp: Annotated[int, Field(ge=1)] = 2_000_000  # bases per genome counted for the unigram baseline
     markov_order: Annotated[int, Field(ge=0, le=11)] = 8  # Markov baselines of orders 0 .. this (best one reported)
+
+
+# What a resumed pretraining run may differ in, beyond the trainer's own settings.
+PRETRAIN_RESUME = TRAIN_RESUME | ResumeRules(
+    may_change=frozenset({"eval.samples"}),
+    added_later={
+        "model_config.positions": "learned",
+        "model_config.model_type": "dnagpt",
+        "model_config.tokenizer_file": None,
+        "objective.repeat_weight": 1.0,
+    },
+    retired=frozenset({"model_config.n_head", "model_config.positions"}),  # not kept by the ConvNet's configuration
+)
 
 
 @settings
@@ -122,7 +135,7 @@ def apply_override(data: dict, item: str) -> None:
     table[name] = value
 
 
-def build_model_config(cfg: PretrainConfig, where: str = "config") -> DNAGPTConfig:
+def build_model_config(cfg: PretrainConfig, where: str = "config") -> ModelConfig:
     """The model configuration of ``[model]``: a named configuration with some fields changed, or,
     with ``init``, the configuration of the model whose weights pretraining continues from (any
     other field given must agree with it)."""
@@ -139,12 +152,10 @@ def build_model_config(cfg: PretrainConfig, where: str = "config") -> DNAGPTConf
         raise ConfigError(f"{where} [model]: {e}") from None
 
 
-def _initial_config(init: Any, fields: dict[str, Any], where: str) -> DNAGPTConfig:
+def _initial_config(init: Any, fields: dict[str, Any], where: str) -> ModelConfig:
     """The configuration of the model ``init`` names; a field of ``fields`` that differs from it is an
     error, since the weights fix the architecture (``config`` names a family and shape to start from,
     and is ignored)."""
-    from ..models import load_model
-
     if not isinstance(init, str) or not init:
         raise ConfigError(f"{where} [model]: init must name a model directory, shipped model or .pth, got {init!r}")
     try:

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..device import autocast_dtype, precision_context
 from ..errors import CheckpointError, ConfigError, RunFolderBusyError
@@ -32,7 +33,7 @@ from ..io import atomic_write_text, exclusive_directory, remove_stale_temporarie
 from ..seeding import seed_everything
 from ..validation import setting_changes
 from .distributed import DistributedContext
-from .optimization import TrainConfig, build_optimizer, learning_rate
+from .optimization import TRAIN_RESUME, TrainConfig, build_optimizer, learning_rate
 from .prefetch import BatchPrefetcher
 
 
@@ -160,7 +161,8 @@ class Trainer:
                 "to start the run again"
             ) from None
         saved = {"train": json.loads(state.get("train_config", "{}"))}
-        changes = setting_changes(saved, {"train": json.loads(json.dumps(asdict(self.cfg)))}, self.allow_changes)
+        now = {"train": json.loads(json.dumps(asdict(self.cfg)))}
+        changes = setting_changes(saved, now, TRAIN_RESUME, self.allow_changes)
         if changes:
             raise ConfigError(f"{self.run_dir}: the run was started with other settings ({'; '.join(changes)})")
         self.dist.load_full_state_dict(self.model, state["model"])
@@ -211,7 +213,7 @@ class Trainer:
         if not (self.cfg.tensorboard and self.dist.is_main):
             return
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # optional: the tensorboard extra
         except ImportError:  # tensorboard is optional
             return
         self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
@@ -333,8 +335,6 @@ class Trainer:
         self.log({"step": self.step, "split": "valid", **result})
         self._select(result)
         if self.dist.is_main and self.cfg.progress:
-            from tqdm.auto import tqdm
-
             shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float))
             tqdm.write(f"[step {self.step}] held-out: {shown}")
         return result
@@ -361,8 +361,6 @@ class Trainer:
     def _progress_bar(self):
         if not (self.cfg.progress and self.dist.is_main):
             return None
-        from tqdm.auto import tqdm
-
         return tqdm(
             total=self.cfg.max_steps,
             initial=self.step,

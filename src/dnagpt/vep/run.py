@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from ..data.fasta import prepare_fasta
 from ..data.regions import parse_region
@@ -205,8 +208,6 @@ def _parts_folder(out: str | Path, settings: VepSettings) -> Path:
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="variant", desc="vep", dynamic_ncols=True)
 
 
@@ -237,9 +238,6 @@ def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray]
            reference: Reference) -> None:  # fmt: skip
     table = variant_table(variants, scores)
     if fmt == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         atomic_write(out, lambda tmp: pq.write_table(pa.table(table), tmp))
     elif fmt == ".tsv":
         lines = ["\t".join(table)] + [
@@ -274,7 +272,7 @@ def _write_bedgraph(out, variants: list[Variant], values: np.ndarray, column: st
 def _write_bigwig(out, variants: list[Variant], values: np.ndarray, reference: Reference) -> None:
     """The mean score at each position as bigWig (pyBigWig), chromosome sizes from the genome."""
     try:
-        import pyBigWig
+        import pyBigWig  # optional: the genomes extra
     except ImportError:
         raise ConfigError(f"{out}: writing bigWig needs pyBigWig: pip install 'dnagpt[genomes]'") from None
     by_position = _mean_by_position(variants, values)
@@ -292,7 +290,7 @@ def _write_vcf(out, vcf, variants: list[Variant], scores: dict[str, np.ndarray],
     """A copy of the input VCF with ``DNAGPT_<SCORE>`` INFO fields (with ``--calibrate`` also
     ``DNAGPT_<SCORE>_PERCENTILE``), one value per ALT (``.`` where skipped); records without an
     ALT allele are copied unchanged."""
-    from cyvcf2 import VCF, Writer
+    from cyvcf2 import VCF, Writer  # optional: the genomes extra
 
     by_allele = {(v.line, v.allele): i for i, v in enumerate(variants)}
     names = (column, "embedding_distance", f"{column}_percentile", "embedding_distance_percentile")

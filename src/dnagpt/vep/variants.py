@@ -95,7 +95,7 @@ def read_variants(path: str | Path, reference: Reference, skip_invalid: bool = F
     non-ACGT allele, a malformed line) is an :class:`InvalidVariant` naming the file and line.
     """
     try:
-        from cyvcf2 import VCF
+        from cyvcf2 import VCF  # optional: the genomes extra
     except ImportError:
         raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
     path = Path(path)

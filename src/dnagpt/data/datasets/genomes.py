@@ -10,6 +10,8 @@ import functools
 import gzip
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from ...errors import DataError
 from ..fasta import read_fasta_records
 from ..sources import SOURCES, fetch
@@ -46,10 +48,6 @@ def hg19_chr22() -> Genome:
 def hg19_table(name: str) -> list[dict]:
     """The chr22 rows of one GENCODE hg19 parquet table of the ``hg19-annotation`` source
     (1-based inclusive ``_starts`` / ``_ends``; ``Strand``)."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError("building the human datasets reads parquet: pip install pyarrow") from None
     found = list(fetch(SOURCES["hg19-annotation"]).rglob(f"{name}.parquet"))
     if len(found) != 1:
         raise DataError(f"source hg19-annotation: expected one {name}.parquet, found {len(found)}")

@@ -1,11 +1,11 @@
 """Reading and writing model weights: configurations and state dicts on disk.
 
 dnagpt's own format is a directory holding ``model.safetensors`` (weights, no
-pickle), ``config.json`` (:class:`~dnagpt.config.DNAGPTConfig`) and
+pickle), ``config.json`` (a :class:`~dnagpt.models.config.ModelConfig` naming its family) and
 ``tokenizer.json``. The published DNAGPT ``.pth`` files (a bare state dict, or
 one under the key ``model``) are read with ``torch.load(weights_only=True)``,
 so a file cannot run code when opened. This module knows files, configurations
-and tensors, not the network: :meth:`dnagpt.models.DNAGPT.from_pretrained` builds
+and tensors, not the network: :meth:`dnagpt.models.PretrainedModel.from_pretrained` builds
 the model and checks every key and shape with :func:`check_state_dict`.
 """
 
@@ -21,10 +21,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import DNAGPTConfig, config_names, get_config
-from .errors import CheckpointError, ConfigError
-from .io import atomic_write_text, verify_digest, write_with_digest
-from .resources import SHIPPED_MODELS
+from ..errors import CheckpointError, ConfigError
+from ..io import atomic_write_text, verify_digest, write_with_digest
+from ..resources import SHIPPED_MODELS
+from ..tokenizers import load_tokenizer
+from .config import ModelConfig
+from .family import load_config
+from .named import config_names, get_config
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -35,7 +38,7 @@ _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # left by DistributedDataParallel
 
 def write_checkpoint(
     directory: str | Path,
-    config: DNAGPTConfig,
+    config: ModelConfig,
     state_dict: dict[str, torch.Tensor],
     metadata: dict[str, str] | None = None,
 ) -> None:
@@ -66,7 +69,7 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
-def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[DNAGPTConfig, dict[str, torch.Tensor]]:
+def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The configuration and state dict of a dnagpt directory, a ``.safetensors`` file, a published
     ``.pth`` file or a shipped model's name.
 
@@ -82,7 +85,7 @@ def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[DNAGPTCo
     if named is not None:
         config = named
     elif path.suffix == ".safetensors" and beside.exists():
-        config = DNAGPTConfig.load(beside)
+        config = load_config(beside)
     else:
         config = infer_config(state, path)
     return config, state
@@ -109,7 +112,7 @@ def read_official_state(path: Path) -> dict[str, torch.Tensor]:
     return {_strip_wrappers(k): v for k, v in obj.items()}
 
 
-def infer_config(state: dict[str, torch.Tensor], path: Path | str = "checkpoint") -> DNAGPTConfig:
+def infer_config(state: dict[str, torch.Tensor], path: Path | str = "checkpoint") -> ModelConfig:
     """Pick the named configuration whose shapes match a state dict."""
     try:
         vocab, width = state["transformer.wte.weight"].shape
@@ -153,17 +156,15 @@ def check_state_dict(
         )
 
 
-def _read_directory(path: Path) -> tuple[DNAGPTConfig, dict[str, torch.Tensor]]:
+def _read_directory(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     for needed in (WEIGHTS_FILE, CONFIG_FILE):
         if not (path / needed).exists():
             raise CheckpointError(f"{path}: not a dnagpt model directory (no {needed})")
     try:
-        config = DNAGPTConfig.load(path / CONFIG_FILE)
+        config = load_config(path / CONFIG_FILE)
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path / CONFIG_FILE}: {e}") from e
     if (path / TOKENIZER_FILE).exists():
-        from .tokenizers import load_tokenizer
-
         try:
             saved = load_tokenizer(path / TOKENIZER_FILE)
         except (ConfigError, KeyError, ValueError) as e:
