@@ -53,6 +53,9 @@ def test_quick_bench_runs_every_model_and_resumes(tmp_path, capsys):
     lost.unlink()  # a report of what is saved, while a bench is still going: nothing is run
     assert main(["bench", "--quick", "--out", str(out), "--report-only"]) == 0
     assert not lost.exists() and len(pq.read_table(out / "results.parquet").to_pylist()) < len(table)
+    (out / "report.md").unlink()  # the settings a report needs are read from the bench's own bench.json
+    assert main(["bench", "--out", str(out), "--report-only"]) == 0
+    assert not lost.exists() and "1 epochs" in (out / "report.md").read_text()
 
 
 def _own_task(folder, n=120):

@@ -31,6 +31,20 @@ MAY_CHANGE = ("tasks", "models", "seeds", "curve_tasks", "curve_sizes", "data")
 BENCH_RESUME = ResumeRules(added_later={"readout": "answer", "frame_shift": False, "shrink": 1.0})
 
 
+def saved_config(out: str | Path) -> BenchConfig | None:
+    """The settings a bench in ``out`` was run with (its ``bench.json``), or None where there is none."""
+    path = Path(out) / "bench.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON ({e}); cannot tell the bench's settings") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: expected the bench's settings, got {type(record).__name__}")
+    return BenchConfig.from_record({**BENCH_RESUME.added_later, **record}, str(path))
+
+
 def plan(cfg: BenchConfig, outputs: dict[str, str]) -> list[tuple[str, str, int, int]]:
     """Every run of the bench as ``(task, model, training size, seed)``; ``outputs`` gives each
     task's output, and a model runs only on the tasks whose output it handles."""

@@ -91,7 +91,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                         "per model and seed (one fine-tuning run each)")  # fmt: skip
     p.add_argument("--data", default="", help="where datasets are built (default: the cache)")
     p.add_argument("--report-only", action="store_true",
-                   help="run nothing: write the table and report of the runs saved so far in --out")  # fmt: skip
+                   help="run nothing: write the table and report of the runs saved so far in --out, with the "
+                        "settings it was run with (its bench.json; other options are then ignored)")  # fmt: skip
     p.add_argument("--quick", action="store_true",
                    help="a few minutes on the dataset that ships with dnagpt (2 seeds, 64 examples): checks an "
                         "installation, proves nothing")  # fmt: skip
@@ -101,10 +102,13 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
          _bench_args)  # fmt: skip
 def _bench(args: argparse.Namespace) -> int:
     from ..bench.report import write_report
-    from ..bench.runner import run_bench
+    from ..bench.runner import run_bench, saved_config
     from ..bench.tables import summary
 
-    if args.quick:
+    saved = saved_config(args.out) if args.report_only else None
+    if saved is not None:
+        cfg = saved
+    elif args.quick:
         cfg = quick_config(args.tasks or None)
     else:
         cfg = BenchConfig.from_record({"tasks": args.tasks, "models": args.models, "seeds": args.seeds,

@@ -76,6 +76,9 @@ class GenomesConfig:
 
 
 # ------------------------------------------------------------------ prepare
+LANGUAGE_MODEL = "dnagpt"  # the generator that is a fine-tuned DNAGPT, beside the classical GENERATORS
+
+
 def prepare(cfg: GenomesConfig, work: Path) -> tuple[Haplotypes, Haplotypes]:
     """Training and held-out haplotypes (read from WORK/data when already there)."""
     data = work / "data"
@@ -208,13 +211,13 @@ def generate_all(cfg: GenomesConfig, work: Path, train: Haplotypes, models: list
     """Write WORK/generated/MODEL[_T...].npz for every model (skipping those already there)."""
     rng_seed = cfg.seed
     for name in models:
-        runs = [(f"dnagpt_T{t:g}", t) for t in cfg.temperatures] if name == "dnagpt" else [(name, None)]
+        runs = [(f"{name}_T{t:g}", t) for t in cfg.temperatures] if name == LANGUAGE_MODEL else [(name, None)]
         for label, temperature in runs:
             path = work / "generated" / f"{label}.npz"
             if path.with_suffix(".json").is_file():
                 continue
             start = time.perf_counter()
-            if name == "dnagpt":
+            if name == LANGUAGE_MODEL:
                 if not (work / "dnagpt" / "done").is_file():
                     raise ConfigError(f"{work}: DNAGPT is not fitted yet; run `dnagpt genomes fit {work}` first")
                 alleles, counts = generate_dnagpt(work / "dnagpt" / "best", train, cfg.n_generate, temperature,
@@ -264,7 +267,7 @@ def run_steps(
         remove_stale_temporaries(folder)  # left by a step that was killed mid-write
     train, heldout = prepare(cfg, work)
     say(f"haplotypes: {train.n_haplotypes} training, {heldout.n_haplotypes} held out, {train.n_snps} SNPs")
-    if action in ("fit", "report") and "dnagpt" in models:
+    if action in ("fit", "report") and LANGUAGE_MODEL in models:
         say(f"fine-tuned model: {fit_dnagpt(cfg, work, train, device)}")
     if action in ("generate", "report"):
         generate_all(cfg, work, train, models)
