@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -100,6 +101,13 @@ def test_own_task_learning_curve_and_settings_check(tmp_path):
         log=lambda _: None,
     )
     assert len(more) == 4 * 3 * 2  # more seeds may be added later
+
+    # a bench kept as its table and report alone (no per-run files) reports the same and runs nothing again
+    report = write_report(more, cfg, tmp_path / "b").read_text()
+    shutil.rmtree(tmp_path / "b" / "runs")
+    again = run_bench(replace(cfg, seeds=4), tmp_path / "b", log=lambda _: None, execute=False)
+    assert again == [{**r, "metrics": {k: v for k, v in r["metrics"].items() if not isinstance(v, dict)}} for r in more]
+    assert write_report(again, cfg, tmp_path / "b").read_text() == report
 
 
 def test_subsample_keeps_classes_balanced_and_is_paired_by_seed():

@@ -16,6 +16,7 @@ from ..io import atomic_write_text
 from ..tasks.warm_start import DEFAULT_SHRINK, MIN_SHRINK_STEPS
 from .config import PRIMARY, BenchConfig
 from .models import MODELS
+from .runner import RESULTS_TABLE
 from .statistics import cell, mean_sd, sizes, tidy_rows, values, write_parquet
 from .tables import HEADLINE, PAIRED, STAR, families_section, headline_table, paired_table, transfer_section
 
@@ -162,7 +163,7 @@ def curves_figure(results: list[dict], tasks: list[str], path: Path) -> None:
 
 def write_report(results: list[dict], cfg: BenchConfig, out: Path) -> Path:
     """Write ``results.parquet``, the figures and ``report.md`` under ``out``; return the report's path."""
-    write_parquet(tidy_rows(results), out / "results.parquet")
+    write_parquet(tidy_rows(results), out / RESULTS_TABLE)
     figures = {}
     if results:
         headline_figure(results, cfg, out / "figures" / "headline.png")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from ..data.datasets import TASKS
 from ..errors import ConfigError
@@ -25,6 +26,7 @@ from .config import PRIMARY, BenchConfig
 from .models import MODELS, Run
 from .tasks import BenchTask, load_bench_task, subsample
 
+RESULTS_TABLE = "results.parquet"  # the tidy table of every run, written with the report
 # Settings a bench may change between sessions: they add or leave out runs, never change one.
 MAY_CHANGE = ("tasks", "models", "seeds", "curve_tasks", "curve_sizes", "data")
 # Settings that benches of an older dnagpt did not record, with the value they ran with.
@@ -66,16 +68,38 @@ def result_path(out: Path, task: str, model: str, size: int, seed: int) -> Path:
     return out / "runs" / Path(task).name / model / f"n{size or 'all'}-seed{seed}.json"
 
 
+def _key(task: str, model: str, size: int, seed: int) -> tuple[str, str, int, int]:
+    return Path(task).name, model, size, seed
+
+
+def saved_in_table(path: Path) -> dict[tuple[str, str, int, int], dict]:
+    """The runs a bench's results table holds, as the records of :func:`run_bench`, keyed by
+    (task, model, training size, seed): a bench whose per-run files were not kept (a committed
+    bench keeps its table and report) still reports and resumes from it."""
+    if not path.is_file():
+        return {}
+    records: dict[tuple[str, str, int, int], dict] = {}
+    for row in pq.read_table(path).to_pylist():
+        key = _key(row["task"], row["model"], row["n_train"], row["seed"])
+        record = records.setdefault(key, {
+            "task": row["task"], "description": row.get("description") or "", "output": row["output"],
+            "model": row["model"], "seed": row["seed"], "n_train": row["n_train"],
+            "train_examples": row["train_examples"], "test_examples": row["test_examples"],
+            "seconds": row["seconds"], "metrics": {}})  # fmt: skip
+        record["metrics"][row["metric"]] = row["value"]
+    return records
+
+
 def run_bench(
     cfg: BenchConfig, out: str | Path, log: Callable[[str], None] = print, execute: bool = True
 ) -> list[dict]:
-    """Run every run of the bench not yet saved under ``out``; return all results (saved ones
-    included). With ``execute`` False nothing is run: the results saved so far are returned (to
-    report on a bench that is still going, or was stopped). Every task is loaded (and built, for
-    datasets of ``dnagpt data build``) before the first run, so a bad task stops the bench before
-    any work. The settings are kept in
-    ``out/bench.json``; a later bench in the same folder may add tasks, models, seeds or curve
-    sizes, but not change how a run is done."""
+    """Run every run of the bench not yet saved under ``out`` (as ``runs/*.json``, or in the
+    results table where no ``runs`` folder is kept); return all results, saved ones included.
+    With ``execute`` False nothing is run: the results saved so far are returned (to report on a
+    bench that is still going, or was stopped). Every task is loaded (and built, for datasets of
+    ``dnagpt data build``) before the first run, so a bad task stops the bench before any work.
+    The settings are kept in ``out/bench.json``; a later bench in the same folder may add tasks,
+    models, seeds or curve sizes, but not change how a run is done."""
     out = Path(out)
     settings_now = cfg.record()
     check_resume(out / "bench.json", settings_now, BENCH_RESUME, ignore=MAY_CHANGE)
@@ -83,13 +107,17 @@ def run_bench(
     runs = plan(cfg, {name: task.output for name, task in tasks.items()})
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "bench.json", json.dumps(settings_now, indent=2) + "\n")
-    todo = [r for r in runs if not result_path(out, *r).is_file()]
+    table = {} if (out / "runs").is_dir() else saved_in_table(out / RESULTS_TABLE)
+    todo = [r for r in runs if not result_path(out, *r).is_file() and _key(*r) not in table]
     log(f"bench: {len(runs)} runs, {len(runs) - len(todo)} already saved in {out}")
     results, start, executed = [], time.perf_counter(), 0
     for task_name, model_name, size, seed in runs:
         path = result_path(out, task_name, model_name, size, seed)
         if path.is_file():
             results.append(json.loads(path.read_text()))
+            continue
+        if _key(task_name, model_name, size, seed) in table:  # a bench kept as its table alone
+            results.append(table[_key(task_name, model_name, size, seed)])
             continue
         if not execute:
             continue

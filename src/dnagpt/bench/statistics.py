@@ -18,7 +18,8 @@ def tidy_rows(results: list[dict]) -> list[dict]:
     for r in results:
         for metric, value in r["metrics"].items():
             if isinstance(value, int | float) and not isinstance(value, bool):
-                rows.append({"task": r["task"], "output": r["output"], "model": r["model"], "n_train": r["n_train"],
+                rows.append({"task": r["task"], "description": r.get("description", ""), "output": r["output"],
+                             "model": r["model"], "n_train": r["n_train"],
                              "train_examples": r["train_examples"], "test_examples": r["test_examples"],
                              "seed": r["seed"], "metric": metric, "value": float(value),
                              "seconds": r["seconds"]})  # fmt: skip
