@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench gsr clean
+.PHONY: setup demo test lint docs bench gsr clean
 
 # torch is pinned: `pip install torch==2.13.0` takes the local CPU wheel instead of pulling CUDA builds.
 $(VENV)/.installed: pyproject.toml
@@ -29,11 +29,15 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# the documentation site, warnings as errors (its tutorials' code runs in tests/test_docs.py)
+docs: setup
+	$(BIN)/mkdocs build --strict --quiet -d site
+
+test: lint docs
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/pip install -q "torch==2.13.0" -e ".[bench]"
+	$(BIN)/pip install -q "torch==2.13.0" -e ".[all]"
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/generation_speed.py
 	$(BIN)/python benchmarks/scoring_speed.py
@@ -46,4 +50,4 @@ gsr: setup
 	$(BIN)/python benchmarks/numeric_regression.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

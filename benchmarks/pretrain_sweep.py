@@ -208,9 +208,9 @@ def write_report(rows: list[dict], out: Path, seeds: int) -> None:
 
 def _shipped_flops(name: str) -> float:
     """Pretraining model FLOPs of a shipped model, from its ``pretraining.json``."""
-    from dnagpt.resources import SHIPPED_MODELS
+    from dnagpt.models.checkpoint import resolve_model_path
 
-    return json.loads((SHIPPED_MODELS / name / "pretraining.json").read_text())["compute"]["flops"]
+    return json.loads((resolve_model_path(name) / "pretraining.json").read_text())["compute"]["flops"]
 
 
 def main(argv: list[str] | None = None) -> int:

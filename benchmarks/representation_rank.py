@@ -22,7 +22,8 @@ import torch
 from dnagpt.bench.harness import write_results
 from dnagpt.data.tables import read_table
 from dnagpt.models import PretrainedModel, build_model, load_model
-from dnagpt.resources import BUNDLED_DATASETS, SHIPPED_MODELS
+from dnagpt.models.hub import NAMED_MODELS
+from dnagpt.resources import BUNDLED_DATASETS
 from dnagpt.tokenizers import species_token
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,7 +64,7 @@ def held_out_sequences(n: int = 64) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shipped = sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / "config.json").is_file())
+    shipped = sorted(NAMED_MODELS)
     parser.add_argument("--models", nargs="+", default=shipped, help="shipped names or directories")
     parser.add_argument("--sequences", type=int, default=64, help="dev windows of the bundled task to read")
     parser.add_argument("--out", type=Path, default=RESULTS / "representation_rank.json")

@@ -1,4 +1,6 @@
-"""Copy a finished pretraining run's model into src/dnagpt/resources/pretrained/NAME with a model card.
+"""Copy a finished pretraining run's model into models/NAME with a model card: the folder to upload as the
+Hugging Face Hub repository dnagpt/NAME (add NAME to dnagpt.models.hub.NAMED_MODELS; the one bundled model
+lives in src/dnagpt/resources/pretrained instead).
 
 python scripts/ship_pretrained.py runs/multispecies-small dnagpt-small-multispecies
 python scripts/ship_pretrained.py runs/gpn-small-multispecies gpn-small-multispecies   # encoders too
@@ -16,7 +18,7 @@ from pathlib import Path
 from dnagpt import DNAGPT
 from dnagpt.models import load_model
 
-ROOT = Path(__file__).resolve().parents[1] / "src" / "dnagpt" / "resources" / "pretrained"
+ROOT = Path(__file__).resolve().parents[1] / "models"
 
 
 def main(run: Path, name: str, command: str = "") -> None:

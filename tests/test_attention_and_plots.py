@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from dnagpt import DNAGPT, get_config
@@ -46,3 +47,16 @@ def test_attention_command(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "2 attention maps of 16 x 16 tokens" in out.stdout and (tmp_path / "a.png").exists()
+
+
+def test_without_matplotlib_a_figure_command_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from dnagpt.errors import ConfigError
+    from dnagpt.evaluation import plots
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert not plots.can_draw()
+    with pytest.raises(ConfigError, match=r"pip install 'dnagpt\[plots\]'"):
+        plots.pyplot()

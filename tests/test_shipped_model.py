@@ -1,4 +1,5 @@
-"""The pretrained model shipped with dnagpt: loads by name and works on sequence it never trained on."""
+"""The pretrained models dnagpt names: each loads by name (the bundled one from the package, the others
+from the checkout's models folder or the Hub) and works on sequence it never trained on."""
 
 import json
 
@@ -10,10 +11,12 @@ from dnagpt import DNAGPT
 from dnagpt.data.fasta import read_fasta_records
 from dnagpt.data.regions import parse_region
 from dnagpt.evaluation.metrics import r_squared
-from dnagpt.resources import BUNDLED_MANIFEST, SHIPPED_MODELS
+from dnagpt.models.checkpoint import resolve_model_path
+from dnagpt.models.hub import checkout_models
+from dnagpt.resources import BUNDLED_MANIFEST
 
 NAME = "dnagpt-small-multispecies"
-pytestmark = pytest.mark.skipif(not (SHIPPED_MODELS / NAME).is_dir(), reason="no shipped model in this checkout")
+pytestmark = pytest.mark.skipif(not (checkout_models() / NAME).is_dir(), reason="not a checkout with its models")
 
 
 @torch.no_grad()
@@ -21,9 +24,10 @@ pytestmark = pytest.mark.skipif(not (SHIPPED_MODELS / NAME).is_dir(), reason="no
 @pytest.mark.parametrize("name", [NAME, "dnagpt-small-multispecies-gpu", "dnagpt-small-multispecies-continued"])
 def test_shipped_model_reads_held_out_yeast(name):
     model = DNAGPT.from_pretrained(name)
-    card = json.loads((SHIPPED_MODELS / name / "pretraining.json").read_text())
-    assert (SHIPPED_MODELS / name / "MODEL_CARD.md").exists()
-    assert (SHIPPED_MODELS / name / "model.safetensors").stat().st_size < 50 * 2**20
+    folder = resolve_model_path(name)
+    card = json.loads((folder / "pretraining.json").read_text())
+    assert (folder / "MODEL_CARD.md").exists()
+    assert (folder / "model.safetensors").stat().st_size < 50 * 2**20
     tok = model.tokenizer()
     mean, sd = card["gc_standardization"]["mean"], card["gc_standardization"]["std"]
     # yeast chrI's last 10 % (from 207,197 on) was held out of the model's pretraining (data.valid_fraction
@@ -49,7 +53,6 @@ def test_shipped_model_reads_held_out_yeast(name):
 
 
 @torch.no_grad()
-@pytest.mark.skipif(not (SHIPPED_MODELS / "gpn-small-multispecies").is_dir(), reason="no shipped GPN model")
 def test_shipped_gpn_predicts_masked_held_out_bases_beyond_composition():
     """The shipped single-base ConvNet guesses masked bases of held-out yeast better than the
     window's own base frequencies would (a bar that composition alone cannot pass)."""
@@ -78,7 +81,6 @@ def test_shipped_gpn_predicts_masked_held_out_bases_beyond_composition():
 
 
 @torch.no_grad()
-@pytest.mark.skipif(not (SHIPPED_MODELS / "bert-small-multispecies").is_dir(), reason="no shipped BERT model")
 def test_shipped_bert_predicts_masked_held_out_6mers_beyond_composition():
     """The shipped DNABERT-2 style encoder guesses masked 6-mers of held-out yeast (the last 10 % of
     chrI, held out in pretraining) better than the 6-mer frequencies of the first 90 % do."""

@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from ..evaluation.plots import pyplot, save_figure
+from ..evaluation.plots import can_draw, pyplot, save_figure
 from ..io import atomic_write_text
 from ..tasks.warm_start import DEFAULT_SHRINK, MIN_SHRINK_STEPS
 from .config import PRIMARY, BenchConfig
@@ -165,7 +165,7 @@ def write_report(results: list[dict], cfg: BenchConfig, out: Path) -> Path:
     """Write ``results.parquet``, the figures and ``report.md`` under ``out``; return the report's path."""
     write_parquet(tidy_rows(results), out / RESULTS_TABLE)
     figures = {}
-    if results:
+    if results and can_draw():  # the figures accompany the tables, which say it all without them
         headline_figure(results, cfg, out / "figures" / "headline.png")
         figures["primary"] = "figures/headline.png"
         curve_tasks = [t for t in dict.fromkeys(r["task"] for r in results) if t in cfg.curve_tasks]

@@ -16,14 +16,21 @@ def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-@command("info", "list the named model configurations with their sizes", _info_args)
+@command("info", "list the pretrained models dnagpt knows by name and the named configurations", _info_args)
 def _info(args: argparse.Namespace) -> int:
     from ..models import describe_configs
+    from ..models.hub import NAMED_MODELS, model_source
 
+    models = [{"name": m.name, "source": model_source(m.name), "description": m.description}
+              for m in NAMED_MODELS.values()]  # fmt: skip
     rows = describe_configs()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"models": models, "configurations": rows}, indent=2))
         return 0
+    print("Pretrained models (load or fine-tune by name; those not in the package are fetched on first use):")
+    for m in models:
+        print(f"  {m['name']:36s} {m['source']}\n  {'':36s} {m['description']}")
+    print("\nConfigurations (shapes to pretrain or fine-tune from random weights):")
     print(f"{'name':15s} {'parameters':>12s} {'layers':>6s} {'heads':>5s} {'width':>5s} {'context':>7s} {'vocab':>6s}")
     for r in rows:
         print(

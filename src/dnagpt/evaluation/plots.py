@@ -1,17 +1,31 @@
-"""Pictures for reports: confusion matrix, predicted-vs-true scatter, attention maps (PNG)."""
+"""Pictures for reports: confusion matrix, predicted-vs-true scatter, attention maps (PNG).
+
+matplotlib is optional (the ``plots`` extra): without it, figures that only accompany a result
+(a fine-tuning run's confusion matrix, a bench report's plots) are left out, and a command whose
+product is a figure says what to install.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..io import atomic_write
+
+
+def can_draw() -> bool:
+    """Whether matplotlib is installed, so that figures can be drawn."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def pyplot():
     """matplotlib's pyplot, drawing to files only."""
-    import matplotlib  # slow to import: only when a figure is drawn
+    if not can_draw():
+        raise ConfigError("drawing figures needs matplotlib: pip install 'dnagpt[plots]'")
+    import matplotlib  # optional (the plots extra), and slow to import: only when a figure is drawn
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.plots import pyplot
 from ..io import atomic_path, atomic_write_text
 from .evaluate import evaluate, haplotype_distances, ld_decay, ld_matrix, pca_fit
 from .haplotypes import Haplotypes
@@ -46,10 +47,7 @@ def _savefig(fig, path: Path) -> None:
 
 def figures(work: Path, train: Haplotypes, heldout: Haplotypes) -> list[str]:
     """PCA, allele-frequency, LD and distance figures; returns their file names under WORK/figures."""
-    import matplotlib  # slow to import: only when a figure is drawn
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sets = {p.stem: Haplotypes.load(p).alleles for p in sorted((work / "generated").glob("*.npz"))}
     real = heldout.alleles

@@ -23,10 +23,10 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError, ConfigError
 from ..io import atomic_write_text, verify_digest, write_with_digest
-from ..resources import SHIPPED_MODELS
 from ..tokenizers import load_tokenizer
 from .config import ModelConfig
 from .family import load_config
+from .hub import NAMED_MODELS, named_model_dir
 from .named import config_names, get_config
 
 WEIGHTS_FILE = "model.safetensors"
@@ -58,15 +58,12 @@ def write_checkpoint(
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    """``path`` itself, or the directory of a model shipped with dnagpt under that name."""
-    path = Path(path)
-    if not path.exists() and (SHIPPED_MODELS / str(path)).is_dir():
-        return SHIPPED_MODELS / str(path)  # a model shipped with dnagpt, e.g. "dnagpt-small-multispecies"
-    if not path.exists():
-        shipped = sorted(p.name for p in SHIPPED_MODELS.iterdir()) if SHIPPED_MODELS.is_dir() else []
-        hint = f"; models shipped with dnagpt: {', '.join(shipped)}" if shipped else ""
-        raise CheckpointError(f"{path}: no such file or directory{hint}")
-    return path
+    """``path`` itself, or the directory of the model dnagpt knows by that name (:mod:`.hub`)."""
+    if not Path(path).exists() and str(path) in NAMED_MODELS:
+        return named_model_dir(str(path))
+    if not Path(path).exists():
+        raise CheckpointError(f"{path}: no such file or directory; models known by name: {', '.join(NAMED_MODELS)}")
+    return Path(path)
 
 
 def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[ModelConfig, dict[str, torch.Tensor]]:

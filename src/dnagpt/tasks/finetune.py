@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..evaluation.plots import confusion_matrix_png, scatter_png
+from ..evaluation.plots import can_draw, confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
 from ..models import PretrainedModel, build_model, config_names, get_config, load_model
 from ..seeding import seed_everything
@@ -214,7 +214,7 @@ def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: 
     scores, preds = evaluate_examples(codec, model, test, device)
     atomic_write_text(out_dir / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
     columns = codec.spec.label_columns
-    if codec.spec.output == "token":
+    if codec.spec.output == "token" and can_draw():
         names = codec.label_names
         for j, column in enumerate(columns):  # one matrix per label column
             truth = [names.index(e.labels[j]) for e in test]
@@ -222,6 +222,6 @@ def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: 
                                                               if k.startswith(f"{column}:")}  # fmt: skip
             where = out_dir / ("test_confusion.png" if len(columns) == 1 else f"test_confusion_{column}.png")
             confusion_matrix_png(truth, preds[:, j].argmax(-1), names, where, column_scores)
-    if codec.spec.output == "number":
+    if codec.spec.output == "number" and can_draw():
         scatter_png([e.value for e in test], preds, out_dir / "test_scatter.png", scores)
     return scores
