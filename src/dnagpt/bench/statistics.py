@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import scipy.stats
 
 from ..io import atomic_write
@@ -28,9 +30,6 @@ def tidy_rows(results: list[dict]) -> list[dict]:
 
 def write_parquet(rows: list[dict], path: Path) -> None:
     """The tidy rows as a parquet file (pyarrow), written atomically."""
-    import pyarrow as pa  # optional (the parquet extra): imported where the table is written
-    import pyarrow.parquet as pq
-
     table = pa.Table.from_pylist(rows) if rows else pa.table({})
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 

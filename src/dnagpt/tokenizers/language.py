@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InvalidSequenceError
+from ..io import atomic_write_text
 from .vocabulary import (
     BASES,
     BINARY,
@@ -334,6 +335,4 @@ class TokenLanguage(ABC):
     # -------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
         """Write the tokenizer as JSON (see :meth:`to_dict`)."""
-        from ..io import atomic_write_text
-
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
