@@ -2,7 +2,8 @@
 
 * ``dnagpt``: the DNAGPT decoder (GPT-2 style, numerical embedding, token and regression heads);
 * ``bert``: a DNABERT-2 style encoder (bidirectional, ALiBi, GEGLU) with the same heads;
-* ``gpn``: a GPN style dilated ConvNet over single nucleotides, with the same heads.
+* ``gpn``: a GPN style dilated ConvNet over single nucleotides, with the same heads;
+* ``gpn-original``: the ``gpn`` package's own models (ConvNet, GPN, GPN-MSA), read from its directories.
 
 A family module holds its configuration class, its network and a ``FAMILY`` record; adding a
 family is that module plus one line below. :func:`load_model` reads a saved model of any
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from . import bert, dnagpt, gpn
+from . import bert, dnagpt, gpn, gpn_original
 from .base import ModelOutput, PretrainedModel
 from .bert import DNABERT, EncoderConfig
 from .config import AttentionConfig, ModelConfig
@@ -26,7 +27,7 @@ from .gpn import GPN, ConvConfig
 from .layers import KeyValue
 from .named import config_description, config_names, get_config
 
-for _family in (dnagpt.FAMILY, bert.FAMILY, gpn.FAMILY):  # the registry: one entry per family module
+for _family in (dnagpt.FAMILY, bert.FAMILY, gpn.FAMILY, gpn_original.FAMILY):  # the registry: one per module
     register_family(_family)
 
 

@@ -55,6 +55,12 @@ class PretrainedModel(nn.Module):
         context, or None where any length goes."""
         return self.config.context_length
 
+    @classmethod
+    def adapt_state_dict(cls, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A file's state dict as this class names it (families reading another library's files
+        drop what they compute themselves)."""
+        return state
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -155,6 +161,7 @@ class PretrainedModel(nn.Module):
                                   "with dnagpt.models.load_model (or that family's class)")  # fmt: skip
         with torch.device("meta"):  # shapes only; the file's tensors are assigned below
             model = target(config)
+        state = target.adapt_state_dict(state)
         check_state_dict({k: tuple(v.shape) for k, v in model.state_dict().items()}, state, config.name, path)
         if dtype is not None:
             state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}

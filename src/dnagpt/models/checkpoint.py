@@ -32,6 +32,7 @@ from .named import config_names, get_config
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
+TORCH_WEIGHTS_FILE = "pytorch_model.bin"  # the weights of an older transformers' save_pretrained, read weights-only
 _PUBLISHED = ("dna_gpt0.1b_h", "dna_gpt0.1b_m", "dna_gpt3b_m")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # left by DistributedDataParallel / torch.compile
 
@@ -154,13 +155,20 @@ def check_state_dict(
 
 
 def _read_directory(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
-    for needed in (WEIGHTS_FILE, CONFIG_FILE):
-        if not (path / needed).exists():
-            raise CheckpointError(f"{path}: not a dnagpt model directory (no {needed})")
+    if not (path / CONFIG_FILE).exists():
+        raise CheckpointError(f"{path}: not a model directory (no {CONFIG_FILE})")
+    weights = path / WEIGHTS_FILE
+    if not weights.exists() and (path / TORCH_WEIGHTS_FILE).exists():
+        weights = path / TORCH_WEIGHTS_FILE  # written by an older transformers
+    if not weights.exists():
+        raise CheckpointError(f"{path}: not a model directory (no {WEIGHTS_FILE} or {TORCH_WEIGHTS_FILE})")
     try:
         config = load_config(path / CONFIG_FILE)
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path / CONFIG_FILE}: {e}") from e
+    state = _read_safetensors(weights) if weights.suffix == ".safetensors" else read_official_state(weights)
+    if config.foreign:  # another library's directory: its tokenizer.json is its own format
+        return config, state
     if (path / TOKENIZER_FILE).exists():
         try:
             saved = load_tokenizer(path / TOKENIZER_FILE)
@@ -168,7 +176,7 @@ def _read_directory(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
             raise CheckpointError(f"{path / TOKENIZER_FILE}: {e}") from e
         if saved.to_dict() != config.tokenizer().to_dict():
             raise CheckpointError(f"{path}: tokenizer.json does not match config.json")
-    return config, _read_safetensors(path / WEIGHTS_FILE)
+    return config, state
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -41,6 +41,9 @@ class ModelConfig:
     # a BPE vocabulary (a folder of `dnagpt tokenizer train`, or its tokenizer.json) instead of the
     # k-mers above; a saved model keeps its own copy, named "tokenizer.json" in its config.json
     tokenizer_file: str | None = None
+
+    # True: the directory's config.json and tokenizer.json are another library's (its own vocabulary)
+    foreign: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         tokens = self.tokenizer().vocab_size
@@ -72,6 +75,11 @@ class ModelConfig:
     def retired_fields(cls) -> frozenset[str]:
         """Fields that files written by an older dnagpt carry and this family no longer reads."""
         return frozenset()
+
+    @classmethod
+    def from_foreign(cls, data: dict, where: str) -> ModelConfig:
+        """The configuration another library's ``config.json`` describes (families that read one)."""
+        raise ConfigError(f"{where}: {cls.__name__} reads dnagpt's own configuration files only")
 
     def save(self, path: str | Path) -> None:
         """Write ``config.json`` (atomically)."""

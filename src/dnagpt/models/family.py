@@ -30,6 +30,9 @@ class ModelFamily:
     # its models run in a bench that names none, starting from the bench's --pretrained model (of this
     # family) instead of the shipped one; the other families' run when named, within a CPU budget
     bench_default: bool = False
+    # config.json "model_type" values of another library whose directories this family reads (e.g. the
+    # gpn package's "ConvNet"): such a file names no dnagpt family
+    foreign_types: tuple[str, ...] = ()
 
 
 FAMILIES: dict[str, ModelFamily] = {}
@@ -58,6 +61,10 @@ def config_from_dict(data: object, where: str = "model configuration") -> ModelC
     as files of the first dnagpt versions do)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table of model settings, got {type(data).__name__}")
+    if "family" not in data:
+        for family in FAMILIES.values():
+            if data.get("model_type") in family.foreign_types:
+                return family.config.from_foreign(data, where)
     return get_family(data.get("family", "dnagpt"), where).config.from_dict(data, where)
 
 

@@ -1,0 +1,108 @@
+"""GPN's published architectures, exactly: random models built with the ``gpn`` package itself at the
+published widths (fewer layers, for speed), saved with its ``save_pretrained``, loaded by dnagpt, and
+their masked-token logits compared on real sequence. Runs where ``gpn`` is installed (the test extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dnagpt.data.fasta import read_fasta_records
+from dnagpt.errors import CheckpointError, ConfigError
+from dnagpt.models import load_model
+from dnagpt.models.gpn_original import GPNOriginal
+from dnagpt.resources import BUNDLED_MANIFEST
+
+gpn = pytest.importorskip("gpn", reason="the gpn package (pip install 'gpn==0.9.0a1') is the reference")
+from gpn.legacy import ConvNetConfig, ConvNetForMaskedLM, GPNRoFormerConfig, GPNRoFormerForMaskedLM  # noqa: E402
+from gpn.model import GPNConfig, GPNForMaskedLM  # noqa: E402
+
+WINDOW = 256
+SS_IDS = {"a": 3, "c": 4, "g": 5, "t": 6}  # GPN's single-sequence vocabulary: [PAD] [MASK] [UNK] a c g t
+MSA_IDS = {"-": 0, "A": 1, "C": 2, "G": 3, "T": 4}  # GPN-MSA's: - A C G T ? (5 = mask)
+
+
+def _real_window() -> str:
+    """Real Arabidopsis sequence, soft-masked repeats (lower case) kept, one N put in."""
+    _, seq = read_fasta_records(BUNDLED_MANIFEST.parent / "arabidopsis_tair10_chr1_5M.fa.gz")[0]
+    window = seq[10_000 : 10_000 + WINDOW]
+    window = window[:40] + window[40:70].lower() + window[70:]
+    return window[:100] + "N" + window[101:]
+
+
+def _ss_ids(window: str) -> torch.Tensor:
+    ids = [SS_IDS.get(b.lower(), 2) for b in window]
+    ids[WINDOW // 2] = 1  # the masked position, as GPN's variant scoring masks it
+    return torch.tensor([ids])
+
+
+def _perturbed(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Non-trivial gains and biases everywhere, so a dropped term shows; rotary tables kept exact."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g))
+        for module in model.modules():
+            if type(module).__name__ == "RoFormerSinusoidalPositionalEmbedding":
+                module.weight.copy_(module.create_weight())
+    return model.eval()
+
+
+CASES = {
+    "ConvNet (gpn-brassicales)": lambda: ConvNetForMaskedLM(ConvNetConfig(n_layers=3)),
+    "GPN convnet": lambda: GPNForMaskedLM(GPNConfig(encoder="convnet", num_hidden_layers=3)),
+    "GPN convnet with biases, depthwise": lambda: GPNForMaskedLM(GPNConfig(encoder="convnet", num_hidden_layers=3,
+                                                                          bias=True, depthwise=True)),
+    "GPN bytenet (gpn-animal-promoter)": lambda: GPNForMaskedLM(GPNConfig(
+        encoder="bytenet", embedding="embedding", mlm_head_transform=False, slim=True, hidden_size=1024,
+        num_hidden_layers=2)),
+    "GPN roformer": lambda: GPNForMaskedLM(GPNConfig(encoder="roformer", num_hidden_layers=2, num_attention_heads=8)),
+}  # fmt: skip
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("case", list(CASES))
+def test_single_sequence_models_give_gpn_s_logits(case, tmp_path):
+    torch.manual_seed(0)
+    reference = _perturbed(CASES[case](), seed=1)
+    reference.save_pretrained(tmp_path / "model")
+    ids = _ss_ids(_real_window())
+    expected = reference(input_ids=ids).logits
+    model = load_model(tmp_path / "model")
+    assert isinstance(model, GPNOriginal)
+    got = model(ids).logits
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() <= 1e-5, (got - expected).abs().max().item()
+
+
+@torch.no_grad()
+def test_gpn_msa_reads_the_alignment_as_gpn_does(tmp_path):
+    """GPN-MSA's published shape (768 wide, 12 heads, 89 other species), one layer."""
+    species = 89
+    torch.manual_seed(0)
+    reference = _perturbed(GPNRoFormerForMaskedLM(GPNRoFormerConfig(
+        num_hidden_layers=1, n_aux_features=5 * species, max_position_embeddings=512)), seed=2)  # fmt: skip
+    reference.save_pretrained(tmp_path / "msa")
+    window = _real_window().upper()[:128]
+    target = [MSA_IDS.get(b, 0) for b in window]
+    target[64] = 5
+    rng = np.random.default_rng(0)  # the other species: the human window with substitutions and gaps
+    aux = np.array([[MSA_IDS.get(b, 0) for b in window]] * species).T
+    flips = rng.random(aux.shape) < 0.1
+    aux[flips] = rng.integers(0, 5, flips.sum())
+    ids, aux_features = torch.tensor([target]), torch.tensor(aux[None], dtype=torch.uint8)
+    expected = reference(input_ids=ids, aux_features=aux_features).logits
+    model = load_model(tmp_path / "msa")
+    got = model(ids, aux_features=aux_features).logits
+    assert (got - expected).abs().max().item() <= 1e-5, (got - expected).abs().max().item()
+    with pytest.raises(ConfigError, match="aligned bases of other species"):
+        model(ids)
+
+
+def test_an_unknown_gpn_option_is_named(tmp_path):
+    ConvNetForMaskedLM(ConvNetConfig(n_layers=1, hidden_size=32)).save_pretrained(tmp_path / "m")
+    config = (tmp_path / "m" / "config.json").read_text().replace('"n_layers"', '"new_option": 1, "n_layers"')
+    (tmp_path / "m" / "config.json").write_text(config)
+    with pytest.raises(CheckpointError, match="new_option"):
+        load_model(tmp_path / "m")
