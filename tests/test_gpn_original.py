@@ -106,3 +106,55 @@ def test_an_unknown_gpn_option_is_named(tmp_path):
     (tmp_path / "m" / "config.json").write_text(config)
     with pytest.raises(CheckpointError, match="new_option"):
         load_model(tmp_path / "m")
+
+
+def test_vep_gives_gpn_s_own_scores(tmp_path):
+    """``dnagpt vep`` on a GPN directory against ``gpn.ss.run_vep`` on the same variants: real
+    Arabidopsis sequence with soft-masked repeats, variants in a repeat and next to both ends."""
+    pd = pytest.importorskip("pandas", reason="gpn's variant scoring needs gpn[inference]")
+    datasets = pytest.importorskip("datasets", reason="gpn's variant scoring needs gpn[inference]")
+    run_vep = pytest.importorskip("gpn.ss.run_vep", reason="gpn's variant scoring needs gpn[inference]")
+    from gpn.data import Genome
+    from transformers import AutoTokenizer
+
+    from dnagpt.cli import main
+
+    torch.manual_seed(0)
+    reference = _perturbed(GPNForMaskedLM(GPNConfig(encoder="convnet", num_hidden_layers=2, hidden_size=128,
+                                                    intermediate_size=256)), seed=3)  # fmt: skip
+    model_dir = tmp_path / "gpn"
+    reference.save_pretrained(model_dir)
+    _gpn_tokenizer().save_pretrained(model_dir)
+    _, seq = read_fasta_records(BUNDLED_MANIFEST.parent / "arabidopsis_tair10_chr1_5M.fa.gz")[0]
+    chrom = seq[20_000:20_600]
+    chrom = chrom[:200] + chrom[200:260].lower() + chrom[260:]
+    (tmp_path / "genome.fa").write_text(f">chr1\n{chrom}\n")
+    positions = [3, 150, 230, 300, 598]  # 1-based: near the start, plain, soft-masked, plain, near the end
+    other = {"A": "G", "C": "T", "G": "A", "T": "C"}
+    rows = [dict(chrom="chr1", pos=p, ref=chrom[p - 1].upper(), alt=other[chrom[p - 1].upper()]) for p in positions]
+    vcf = "##fileformat=VCFv4.2\n##contig=<ID=chr1>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    vcf += "".join(f"chr1\t{r['pos']}\t.\t{r['ref']}\t{r['alt']}\t.\t.\t.\n" for r in rows)
+    (tmp_path / "v.vcf").write_text(vcf)
+    theirs = run_vep.run_vep(datasets.Dataset.from_pandas(pd.DataFrame(rows)), Genome(str(tmp_path / "genome.fa")),
+                             128, AutoTokenizer.from_pretrained(model_dir), run_vep.MLMforVEPModel(str(model_dir)),
+                             per_device_batch_size=8)  # fmt: skip
+    out = tmp_path / "scores.parquet"
+    assert main(["vep", str(model_dir), str(tmp_path / "v.vcf"), "--genome", str(tmp_path / "genome.fa"),
+                 "--window", "128", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    ours = np.array(pd.read_parquet(out)["masked_llr"])
+    assert np.abs(ours - np.asarray(theirs, dtype=np.float64)).max() <= 1e-4, (ours, theirs)
+
+
+def _gpn_tokenizer():
+    """GPN's single-sequence tokenizer, made as the gpn package makes it (gpn/ss/train_tokenizer_ss)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=7, special_tokens=["[PAD]", "[MASK]", "[UNK]"], initial_alphabet=list("acgt")
+    )
+    tok.train_from_iterator(["acgt"], trainer=trainer, length=1)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", mask_token="[MASK]", unk_token="[UNK]")

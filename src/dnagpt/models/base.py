@@ -48,6 +48,13 @@ class PretrainedModel(nn.Module):
     # whether fine-tuning shrinks a small model's loaded weights by default (tasks.warm_start); measured
     # for the DNAGPT decoder only, so the other families keep their weights as loaded
     shrinks_by_default: ClassVar[bool] = False
+    # how dnagpt vep scores it: "likelihood" (dnagpt's scores, by `causal`) or "gpn" (GPN's own procedure)
+    variant_scoring: ClassVar[str] = "likelihood"
+
+    @property
+    def reading_frames(self) -> int:
+        """Bases per token of a k-mer model (the frames a sequence can be read in); 1 otherwise."""
+        return self.tokenizer().reading_frames
 
     @property
     def max_input_tokens(self) -> int | None:

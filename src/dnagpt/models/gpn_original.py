@@ -25,6 +25,8 @@ from .config import ModelConfig
 from .family import ModelFamily
 
 GPN_TYPES = ("ConvNet", "GPN", "GPNRoFormer")  # the model_type values of the gpn package's masked models
+_SS_IDS = {"A": 3, "C": 4, "G": 5, "T": 6, "?": 2}  # the single-sequence vocabulary; "?": anything else ([UNK])
+_MSA_IDS = {"-": 0, "A": 1, "C": 2, "G": 3, "T": 4, "?": 0}  # GPN-MSA's; an unknown base reads as a gap
 
 
 @settings
@@ -68,6 +70,17 @@ class GPNOriginalConfig(ModelConfig):
         raise ConfigError(f"{self.name}: a {self.model_type} model of the gpn package reads GPN's own "
                           "vocabulary, which dnagpt's commands do not speak yet; load_model and its masked-token "
                           "logits work")  # fmt: skip
+
+    @property
+    def mask_id(self) -> int:
+        """The id of GPN's mask token ([MASK]; GPN-MSA's "?")."""
+        return 5 if self.model_type == "GPNRoFormer" else 1
+
+    def encode_bases(self, bases: str) -> list[int]:
+        """GPN's ids of ``bases`` (upper or lower case alike; N and anything else unknown): [PAD] 0,
+        [MASK] 1, [UNK] 2, a 3, c 4, g 5, t 6 (the gpn package's tokenizer); GPN-MSA's: - A C G T ?"""
+        table = _MSA_IDS if self.model_type == "GPNRoFormer" else _SS_IDS
+        return [table.get(b, table["?"]) for b in bases.upper()]
 
     def dilation(self, layer: int) -> int:
         """The dilation of ``layer``'s convolution, as GPN schedules it."""
@@ -260,6 +273,8 @@ class GPNOriginal(PretrainedModel):
 
     family = "gpn-original"
     causal = False
+    variant_scoring = "gpn"
+    reading_frames = 1  # single bases
 
     def __init__(self, config: GPNOriginalConfig) -> None:
         super().__init__(config)

@@ -112,7 +112,7 @@ def score_region(model: PretrainedModel, model_name: str, region: str, genome: s
 def _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf) -> dict:
     width = default_window(model, options.window)
     if options.window and width != options.window:
-        most, k = default_window(model, 1 << 30), model.tokenizer().reading_frames
+        most, k = default_window(model, 1 << 30), model.reading_frames
         reason = (f"at most {most:,} bases fit in its context" if options.window > most
                   else f"a window must be a whole number of its {k}-base tokens, e.g. {width}")  # fmt: skip
         raise ConfigError(f"--window {options.window}: {reason}")

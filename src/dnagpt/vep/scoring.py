@@ -12,6 +12,9 @@
 Every score is averaged over both strands and, for k-mer tokens, over the k positions the
 variant can take inside its token, so that it does not depend on where the variant falls.
 Negative scores mean the model finds the alternative allele less likely.
+
+A model of the ``gpn`` package (``variant_scoring = "gpn"``) is scored by GPN's own procedure
+instead (:func:`gpn_scores`), so that its scores equal those its authors publish.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 from ..models import PretrainedModel
 from ..tokenizers import KmerTokenizer
 from ..training.masked_lm import MASK_TOKEN
-from .variants import Reference, Variant, WindowPair, variant_windows
+from .variants import InvalidVariant, Reference, Variant, WindowPair, variant_windows
 
 LOGIT_ROWS = 1024  # positions whose full-vocabulary logits are held at once
 
@@ -36,8 +39,11 @@ def score_column(model: PretrainedModel) -> str:
 
 def default_window(model: PretrainedModel, wanted: int | None = None) -> int:
     """The window in bases: ``wanted`` (default 512), at most what fits in the context after the
-    species token, and a whole number of k-mer tokens."""
-    k = model.tokenizer().reading_frames  # positions inside a token the variant is moved through
+    species token, and a whole number of k-mer tokens. GPN's procedure reads no species token, and
+    its convolutional models any length."""
+    if model.variant_scoring == "gpn":
+        return min(wanted or 512, model.max_input_tokens or 1 << 30)
+    k = model.reading_frames  # positions inside a token the variant is moved through
     room = (model.config.context_length - 1) * k
     width = min(wanted or 512, room)
     return max(k, width - width % k)
@@ -54,7 +60,9 @@ def score_variants(
     """Scores of ``variants`` (one batch): the likelihood score and ``embedding_distance``, each
     averaged over both strands and every frame."""
     model.eval()
-    k = model.tokenizer().reading_frames  # positions inside a token the variant is moved through
+    if model.variant_scoring == "gpn":
+        return gpn_scores(model, reference, variants, width)
+    k = model.reading_frames  # positions inside a token the variant is moved through
     centre = width // 2 - (width // 2) % k
     totals: dict[str, np.ndarray] = {}
     views = [(reverse, centre + f) for reverse in (False, True) for f in range(k)]
@@ -188,3 +196,42 @@ def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
     plain_alt = model(alt, attention_mask=real_alt, compute_heads=False).hidden_states
     distance = (_mean_hidden(plain_alt, alt_len, first) - _mean_hidden(plain_ref, ref_len, first)).norm(dim=-1)
     return {"masked_llr": scores, "embedding_distance": distance.cpu().numpy()}
+
+
+_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+
+
+def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[Variant], width: int) -> dict:
+    """GPN's variant score (``gpn.ss.run_vep``): the window of ``width`` bases from ``pos - width // 2``
+    (N beyond a chromosome's ends), its centre masked, ``logit(ALT) - logit(REF)`` there, averaged
+    with the same on the reverse complement of the window (masked at ``width // 2 - 1`` for an even
+    width). SNVs only, as GPN's procedure; other variants get NaN."""
+    config = model.config
+    rows, centre = [], width // 2
+    back = centre - 1 if width % 2 == 0 else centre
+    snvs = [i for i, v in enumerate(variants) if len(v.ref) == 1 and len(v.alt) == 1]
+    pairs = []
+    for i in snvs:
+        v = variants[i]
+        record = reference.record(v.chrom)
+        if record is None:
+            raise InvalidVariant(f"chromosome {v.chrom!r} is not in the genome FASTA")
+        forward = reference.bases(record, v.pos - 1 - centre, v.pos - 1 - centre + width).decode().upper()
+        backward = forward.translate(_COMPLEMENT)[::-1]
+        for window, at, ref, alt in (
+            (forward, centre, v.ref, v.alt),
+            (backward, back, v.ref.translate(_COMPLEMENT), v.alt.translate(_COMPLEMENT)),
+        ):
+            ids = config.encode_bases(window)
+            ids[at] = config.mask_id
+            rows.append(ids)
+            pairs.append((at, config.encode_bases(ref)[0], config.encode_bases(alt)[0]))
+    scores = np.full(len(variants), np.nan)
+    if rows:
+        device = next(model.parameters()).device
+        logits = model(torch.tensor(rows, device=device)).logits.float()
+        at, ref_ids, alt_ids = (torch.tensor(x, device=device) for x in zip(*pairs, strict=True))
+        picked = logits[torch.arange(len(rows), device=device), at]
+        llr = picked.gather(1, alt_ids[:, None])[:, 0] - picked.gather(1, ref_ids[:, None])[:, 0]
+        scores[snvs] = llr.view(-1, 2).mean(1).cpu().numpy()
+    return {"masked_llr": scores}
