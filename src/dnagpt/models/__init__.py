@@ -3,7 +3,8 @@
 * ``dnagpt``: the DNAGPT decoder (GPT-2 style, numerical embedding, token and regression heads);
 * ``bert``: a DNABERT-2 style encoder (bidirectional, ALiBi, GEGLU) with the same heads;
 * ``gpn``: a GPN style dilated ConvNet over single nucleotides, with the same heads;
-* ``gpn-original``: the ``gpn`` package's own models (ConvNet, GPN, GPN-MSA), read from its directories.
+* ``gpn-original``: the ``gpn`` package's own models (ConvNet, GPN, GPN-MSA), read from its directories;
+* ``dnabert2``: DNABERT-2's published encoder, read from the authors' directory.
 
 A family module holds its configuration class, its network and a ``FAMILY`` record; adding a
 family is that module plus one line below. :func:`load_model` reads a saved model of any
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import bert, dnagpt, gpn, gpn_original
+from . import bert, dnabert2, dnagpt, gpn, gpn_original
 from .base import ModelOutput, PretrainedModel
 from .bert import DNABERT, EncoderConfig
 from .config import AttentionConfig, ModelConfig
@@ -27,7 +28,8 @@ from .gpn import GPN, ConvConfig
 from .layers import KeyValue
 from .named import config_description, config_names, get_config
 
-for _family in (dnagpt.FAMILY, bert.FAMILY, gpn.FAMILY, gpn_original.FAMILY):  # the registry: one per module
+# the registry: one entry per family module
+for _family in (dnagpt.FAMILY, bert.FAMILY, gpn.FAMILY, gpn_original.FAMILY, dnabert2.FAMILY):
     register_family(_family)
 
 

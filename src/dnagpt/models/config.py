@@ -77,6 +77,11 @@ class ModelConfig:
         return frozenset()
 
     @classmethod
+    def recognises(cls, data: dict) -> bool:
+        """Whether ``data``, a ``config.json`` written by another library, is one this family reads."""
+        return False
+
+    @classmethod
     def from_foreign(cls, data: dict, where: str) -> ModelConfig:
         """The configuration another library's ``config.json`` describes (families that read one)."""
         raise ConfigError(f"{where}: {cls.__name__} reads dnagpt's own configuration files only")

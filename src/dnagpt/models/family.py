@@ -30,9 +30,6 @@ class ModelFamily:
     # its models run in a bench that names none, starting from the bench's --pretrained model (of this
     # family) instead of the shipped one; the other families' run when named, within a CPU budget
     bench_default: bool = False
-    # config.json "model_type" values of another library whose directories this family reads (e.g. the
-    # gpn package's "ConvNet"): such a file names no dnagpt family
-    foreign_types: tuple[str, ...] = ()
 
 
 FAMILIES: dict[str, ModelFamily] = {}
@@ -61,9 +58,9 @@ def config_from_dict(data: object, where: str = "model configuration") -> ModelC
     as files of the first dnagpt versions do)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table of model settings, got {type(data).__name__}")
-    if "family" not in data:
+    if "family" not in data:  # another library's file: the family that recognises it reads it
         for family in FAMILIES.values():
-            if data.get("model_type") in family.foreign_types:
+            if family.config.recognises(data):
                 return family.config.from_foreign(data, where)
     return get_family(data.get("family", "dnagpt"), where).config.from_dict(data, where)
 

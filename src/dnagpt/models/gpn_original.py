@@ -91,6 +91,11 @@ class GPNOriginalConfig(ModelConfig):
         return self.first_kernel_size if layer == 0 else self.rest_kernel_size
 
     @classmethod
+    def recognises(cls, data: dict) -> bool:
+        """A ``config.json`` of the gpn package's masked models, by its ``model_type``."""
+        return data.get("model_type") in GPN_TYPES
+
+    @classmethod
     def from_foreign(cls, data: dict, where: str) -> GPNOriginalConfig:
         """The configuration a ``gpn`` package ``config.json`` describes; an option this reader does not
         know is an error naming it, so a newer gpn release cannot be read wrongly."""
@@ -390,5 +395,4 @@ class GPNOriginal(PretrainedModel):
         raise ConfigError(f"{self.config.name}: GPN's models have no regression head")
 
 
-FAMILY = ModelFamily("gpn-original", GPNOriginalConfig, GPNOriginal, "GPN (the gpn package's models)",
-                     foreign_types=GPN_TYPES)  # fmt: skip
+FAMILY = ModelFamily("gpn-original", GPNOriginalConfig, GPNOriginal, "GPN (the gpn package's models)")

@@ -1,0 +1,69 @@
+"""DNABERT-2's published encoder, exactly: a directory in the published layout (the authors'
+config.json, weights as a PyTorch file) loads with dnagpt, and its masked-LM logits and hidden
+states equal those of the authors' bert_layers.py (fixtures written by
+scripts/make_dnabert2_fixtures.py from the copy in ashal-ali/CS224N_DNABERT2 at commit
+d064dece8a8b41d9fb8729fbe3435278786931f1, the Hugging Face repository's own history)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dnabert2_weights import seeded_weights
+from dnagpt.errors import CheckpointError
+from dnagpt.models import build_model, load_config, load_model
+from dnagpt.models.dnabert2 import DNABERT2, alibi_slopes
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dnabert2"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Path:
+    """The fixture model as the published directory holds it: config.json and pytorch_model.bin."""
+    folder = tmp_path_factory.mktemp("dnabert2")
+    shutil.copy(FIXTURES / "config.json", folder / "config.json")
+    config = load_config(folder / "config.json")
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+    weights = {k: torch.from_numpy(v.copy()) for k, v in seeded_weights(shapes).items()}
+    weights.pop("cls.predictions.decoder.weight")  # stored once, as the word embeddings
+    torch.save(weights, folder / "pytorch_model.bin")
+    return folder
+
+
+@torch.no_grad()
+def test_logits_and_hidden_states_equal_the_authors_code_with_and_without_padding(published):
+    want = np.load(FIXTURES / "fixtures.npz")
+    model = load_model(published)
+    assert isinstance(model, DNABERT2) and model.config.n_layer == 2 and model.config.vocab_size == 4096
+    out = model(torch.from_numpy(want["input_ids"]), attention_mask=torch.from_numpy(want["attention_mask"]))
+    assert np.abs(out.logits.numpy() - want["logits"]).max() <= 1e-5
+    assert np.abs(out.hidden_states.numpy() - want["hidden"]).max() <= 1e-5  # zeros at padding, as theirs
+    n = int(want["attention_mask"][1].sum())
+    alone = model(torch.from_numpy(want["input_ids"][1:, :n]))
+    assert np.abs(alone.logits.numpy() - want["alone_logits"]).max() <= 1e-5
+    assert np.abs(alone.hidden_states.numpy() - want["alone_hidden"]).max() <= 1e-5
+
+
+def test_alibi_slopes_for_twelve_heads():
+    expected = [2.0**-k for k in range(1, 9)] + [2.0**-0.5, 2.0**-1.5, 2.0**-2.5, 2.0**-3.5]
+    assert torch.allclose(alibi_slopes(12), torch.tensor(expected))
+
+
+def test_an_unknown_key_or_setting_is_named(published, tmp_path):
+    folder = tmp_path / "more"
+    shutil.copytree(published, folder)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    state["bert.encoder.layer.0.extra.weight"] = torch.zeros(2)
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match=r"extra\.weight"):
+        load_model(folder)
+    config = json.loads((published / "config.json").read_text()) | {"rotary": True}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="rotary"):
+        load_model(folder)
