@@ -234,3 +234,18 @@ def _default_plan():
     from dnagpt.bench.runner import plan
 
     return plan(BenchConfig(curve_tasks=[]), {"t": "token"})
+
+
+def test_a_gue_folder_runs_without_a_task_file(tmp_path):
+    """DNABERT-2's GUE benchmark ships each task as train.csv / dev.csv / test.csv with sequence,label."""
+    folder = _own_task(tmp_path / "gue")
+    (folder / "task.toml").unlink()
+    results = run_bench(BenchConfig(tasks=[str(folder)], models=["majority", "kmer-logreg"], seeds=1, max_train=0,
+                                    curve_tasks=[]), tmp_path / "b", log=lambda _: None)  # fmt: skip
+    assert {r["model"] for r in results} == {"majority", "kmer-logreg"} and results[0][
+        "description"
+    ] == "GUE layout: sequence,label"
+    assert max(r["metrics"]["mcc"] for r in results) > 0.8
+    (folder / "train.csv").write_text("seq,y\nACGT,1\n")
+    with pytest.raises(ConfigError, match=r"no task\.toml, and the train table has no sequence or label column"):
+        run_bench(BenchConfig(tasks=[str(folder)], models=["majority"]), tmp_path / "c", log=lambda _: None)

@@ -47,16 +47,16 @@ class BenchTask:
 
 
 def load_bench_task(name: str, data: str = "") -> BenchTask:
-    """A dataset of ``dnagpt data build`` (built on first use) or a folder with ``task.toml`` and
-    ``train`` / ``dev`` / ``test`` tables (``.csv``, ``.tsv``, either gzipped, or ``.parquet``)."""
+    """A dataset of ``dnagpt data build`` (built on first use) or a folder with ``train`` / ``dev`` /
+    ``test`` tables (``.csv``, ``.tsv``, either gzipped, or ``.parquet``) and a ``task.toml``; a folder
+    without one is read as a GUE task (DNABERT-2's benchmark layout): columns ``sequence`` and
+    ``label``, a classification whose labels come from the training table."""
     folder = Path(name)
     if name in TASKS:
         spec, tables = load_task_dataset(name, data or None)
         return BenchTask(name, spec, tables, DATASETS[name].description)
     if not folder.is_dir():
         raise ConfigError(f"task {name!r}: neither a dataset of `dnagpt data build` ({', '.join(TASKS)}) nor a folder")
-    if not (folder / "task.toml").is_file():
-        raise ConfigError(f"{folder}: no task.toml (the task file saying the template, labels and columns)")
     tables = {}
     for split in SPLITS:
         found = sorted(
@@ -66,9 +66,17 @@ def load_bench_task(name: str, data: str = "") -> BenchTask:
             raise DataError(f"{folder}: expected one {split} table ({split}.csv, .tsv, .csv.gz or .parquet), found "
                             f"{len(found)}")  # fmt: skip
         tables[split] = read_table(found[0])
-    comments = [line[1:].strip() for line in (folder / "task.toml").read_text().splitlines() if line.startswith("#")]
-    spec = with_labels_from(TaskSpec.load(folder / "task.toml"), tables["train"], f"{folder} train table")
-    return BenchTask(folder.name, spec, tables, " ".join(comments))
+    if (folder / "task.toml").is_file():
+        lines = (folder / "task.toml").read_text().splitlines()
+        given, description = TaskSpec.load(folder / "task.toml"), " ".join(s[1:].strip() for s in lines if s[:1] == "#")
+    else:  # the GUE layout: sequence,label tables and nothing else
+        missing = [c for c in ("sequence", "label") if tables["train"] and c not in tables["train"][0]]
+        if missing:
+            raise ConfigError(f"{folder}: no task.toml, and the train table has no {' or '.join(missing)} column "
+                              "(a folder without a task file is read as GUE's sequence,label layout)")  # fmt: skip
+        given, description = TaskSpec.load("classification"), "GUE layout: sequence,label"
+    spec = with_labels_from(given, tables["train"], f"{folder} train table")
+    return BenchTask(folder.name, spec, tables, description)
 
 
 def subsample(rows: list[dict], n: int, seed: int, labels: np.ndarray | None) -> list[dict]:
