@@ -67,3 +67,48 @@ def test_an_unknown_key_or_setting_is_named(published, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="rotary"):
         load_model(folder)
+
+
+def _dnabert2_style_tokenizer(folder: Path) -> None:
+    """A tokenizer.json in DNABERT-2's format: BPE of 4,096 tokens learned from real sequence, special
+    tokens [UNK] [CLS] [SEP] [PAD] [MASK] at 0-4, no normaliser, [CLS] ... [SEP] around each sequence."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+
+    from dnagpt.data.fasta import read_fasta_records
+    from dnagpt.resources import BUNDLED_MANIFEST
+
+    specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    text = read_fasta_records(BUNDLED_MANIFEST.parent / "yeast_sacCer_R64_chrI.fa.gz")[0][1].upper()
+    trainer = trainers.BpeTrainer(vocab_size=4096, special_tokens=specials, initial_alphabet=list("ACGT"))
+    tok.train_from_iterator([text[i : i + 2000] for i in range(0, len(text), 2000)], trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+    )
+    assert tok.get_vocab_size() == 4096
+    tok.save(str(folder / "tokenizer.json"))
+
+
+def test_its_own_tokenizer_file_gives_the_ids_and_embeddings(published, tmp_path):
+    from tokenizers import Tokenizer
+
+    from dnagpt.cli import main
+
+    folder = tmp_path / "with-tokenizer"
+    shutil.copytree(published, folder)
+    _dnabert2_style_tokenizer(folder)
+    reference = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    model = load_model(folder)
+    tok = model.tokenizer()
+    for text in ("ACGTTGCAAATTTGGGCCCATATATA", "ACGTNNACGTacgtGGC", "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTT"):
+        assert tok.base_ids(text.encode()).tolist() == reference.encode(text, add_special_tokens=False).ids
+        assert tok.wrap(tok.base_ids(text.encode()).tolist()) == reference.encode(text).ids  # [CLS] ... [SEP]
+    assert tok.pad_id == 3 and tok.token_id("[MASK]") == 4
+    sequences = ["ACGTTGCAAATTTGGGCCCATATATAGCGC", "GGGCCCAAATTTACGT"]
+    (tmp_path / "seqs.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(sequences)))
+    assert main(["embed", str(folder), str(tmp_path / "seqs.fa"), "--out", str(tmp_path / "e.npy")]) == 0
+    got = np.load(tmp_path / "e.npy")
+    with torch.no_grad():  # the authors' README: the mean of the last hidden states, [CLS] and [SEP] included
+        want = [model(torch.tensor([reference.encode(s).ids])).hidden_states[0].mean(0).numpy() for s in sequences]
+    assert np.abs(got - np.stack(want)).max() <= 1e-5

@@ -158,3 +158,22 @@ def _gpn_tokenizer():
     )
     tok.train_from_iterator(["acgt"], trainer=trainer, length=1)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", mask_token="[MASK]", unk_token="[UNK]")
+
+
+@torch.no_grad()
+def test_embed_reads_a_gpn_directory_with_its_own_tokenizer(tmp_path):
+    from dnagpt.cli import main
+
+    torch.manual_seed(0)
+    reference = _perturbed(GPNForMaskedLM(GPNConfig(encoder="convnet", num_hidden_layers=2, hidden_size=64,
+                                                    intermediate_size=128)), seed=4)  # fmt: skip
+    reference.save_pretrained(tmp_path / "gpn")
+    _gpn_tokenizer().save_pretrained(tmp_path / "gpn")
+    sequences = ["ACGTTGCAAAtttgGGCCNATA", "GGGCCCAAATTTACGTACGTACGTAA"]  # lengths differ: no padding reaches a row
+    (tmp_path / "seqs.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(sequences)))
+    assert main(["embed", str(tmp_path / "gpn"), str(tmp_path / "seqs.fa"), "--out", str(tmp_path / "e.npy")]) == 0
+    got = np.load(tmp_path / "e.npy")
+    tokenizer = _gpn_tokenizer()
+    want = [reference.model(input_ids=torch.tensor([tokenizer(s)["input_ids"]])).last_hidden_state[0].mean(0).numpy()
+            for s in sequences]  # fmt: skip
+    assert np.abs(got - np.stack(want)).max() <= 1e-5

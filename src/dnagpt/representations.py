@@ -47,7 +47,7 @@ def embed_sequences(
         raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
     tok = model.tokenizer()
     prefix = [tok.species_id(species)] if species else []
-    room = model.config.context_length - len(prefix)
+    room = model.config.context_length - len(prefix) - tok.wrap_length
     pieces: list[list[int]] = []  # token ids of each window
     owner: list[int] = []
     for i, seq in enumerate(sequences):
@@ -64,7 +64,7 @@ def embed_sequences(
                 "pass windows=True (--windows) to average over context-sized windows"
             )
         for start in range(0, len(ids), room):
-            pieces.append(prefix + ids[start : start + room])
+            pieces.append(tok.wrap(prefix + ids[start : start + room]))
             owner.append(i)
     device = next(model.parameters()).device
     model.eval()

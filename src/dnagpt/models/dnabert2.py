@@ -21,7 +21,7 @@ from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
-from ..tokenizers import TokenLanguage
+from ..tokenizers import ForeignVocabulary, TokenLanguage
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
 from .config import ModelConfig
@@ -49,9 +49,14 @@ class DNABERT2Config(ModelConfig):
             raise ConfigError(f"hidden_size ({self.d_model}) must be divisible by num_attention_heads ({self.n_head})")
 
     def tokenizer(self) -> TokenLanguage:
-        raise ConfigError(f"{self.name}: DNABERT-2's BPE vocabulary ([CLS], [SEP], [PAD] at 3...) is not yet "
-                          "a dnagpt token language; load_model, its hidden states and masked-token logits "
-                          "work")  # fmt: skip
+        """The vocabulary of the directory's own ``tokenizer.json``, read with the tokenizers library."""
+        if self.tokenizer_file is None:
+            raise ConfigError(f"{self.name}: no tokenizer.json beside its config.json: its vocabulary is unknown")
+        vocabulary = ForeignVocabulary.read(self.tokenizer_file)
+        if vocabulary.vocab_size != self.vocab_size:
+            raise ConfigError(f"{self.tokenizer_file}: {vocabulary.vocab_size} tokens, but the model has "
+                              f"{self.vocab_size}")  # fmt: skip
+        return vocabulary
 
     @classmethod
     def recognises(cls, data: dict) -> bool:

@@ -73,4 +73,6 @@ def load_config(path: str | Path) -> ModelConfig:
         raise ConfigError(f"{path}: not valid JSON ({e})") from e
     if isinstance(data, dict) and isinstance(data.get("tokenizer_file"), str):  # a saved model names its own copy
         data["tokenizer_file"] = str(Path(path).parent / data["tokenizer_file"])
+    elif isinstance(data, dict) and "family" not in data and (Path(path).parent / "tokenizer.json").is_file():
+        data["tokenizer_file"] = str(Path(path).parent / "tokenizer.json")  # another library's, beside its config
     return config_from_dict(data, str(path))

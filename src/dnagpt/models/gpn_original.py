@@ -18,7 +18,7 @@ from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
-from ..tokenizers import TokenLanguage
+from ..tokenizers import ForeignVocabulary, TokenLanguage
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
 from .config import ModelConfig
@@ -67,9 +67,14 @@ class GPNOriginalConfig(ModelConfig):
                               f"the one-hot embedding of width {self.d_model}")  # fmt: skip
 
     def tokenizer(self) -> TokenLanguage:
-        raise ConfigError(f"{self.name}: a {self.model_type} model of the gpn package reads GPN's own "
-                          "vocabulary, which dnagpt's commands do not speak yet; load_model and its masked-token "
-                          "logits work")  # fmt: skip
+        """The vocabulary of the directory's own ``tokenizer.json``, read with the tokenizers library."""
+        if self.tokenizer_file is None:
+            raise ConfigError(f"{self.name}: no tokenizer.json beside its config.json: its vocabulary is unknown")
+        vocabulary = ForeignVocabulary.read(self.tokenizer_file)
+        if vocabulary.vocab_size != self.vocab_size:
+            raise ConfigError(f"{self.tokenizer_file}: {vocabulary.vocab_size} tokens, but the model has "
+                              f"{self.vocab_size}")  # fmt: skip
+        return vocabulary
 
     @property
     def mask_id(self) -> int:
@@ -345,6 +350,14 @@ class GPNOriginal(PretrainedModel):
             aux = _one_hot(aux_features, cfg.aux_features_vocab_size, x.dtype).reshape(b, t, -1)
             x = torch.cat([x[..., : cfg.vocab_size], aux, x[..., cfg.vocab_size + cfg.n_aux_features :]], dim=-1)
         return x
+
+    def padded_hidden_states(self, input_ids, lengths, numbers=None, number_mask=None) -> torch.Tensor:
+        """Each row read alone at its own length: GPN's models take no padding mask, so padding would
+        reach its neighbours through the convolutions."""
+        hidden = torch.zeros(*input_ids.shape, self.config.d_model, device=input_ids.device)
+        for row, n in enumerate(lengths.tolist()):
+            hidden[row, :n] = self(input_ids[row : row + 1, :n], compute_heads=False).hidden_states[0].to(hidden.dtype)
+        return hidden
 
     @property
     def cls_dtype(self) -> torch.dtype:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .bpe import BPETokenizer, train_bpe
+from .foreign import ForeignVocabulary
 from .kmer import KmerTokenizer
 from .language import Encoding, TokenBatch, TokenLanguage
 from .vocabulary import BASES, RESERVED_TOKENS, SPECIES_TOKENS, UNKNOWN_ID, normalise_bases, species_token
@@ -54,6 +55,7 @@ __all__ = [
     "UNKNOWN_ID",
     "BPETokenizer",
     "Encoding",
+    "ForeignVocabulary",
     "KmerTokenizer",
     "TokenBatch",
     "TokenLanguage",

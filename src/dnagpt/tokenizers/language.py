@@ -137,6 +137,15 @@ class TokenLanguage(ABC):
     def to_dict(self) -> dict:
         """JSON-serialisable description with ``"type"`` (enough to rebuild the same ids)."""
 
+    def wrap(self, ids: list[int]) -> list[int]:
+        """A sequence's ids with the tokens this vocabulary puts around every sequence (none here)."""
+        return ids
+
+    @property
+    def wrap_length(self) -> int:
+        """How many tokens :meth:`wrap` adds."""
+        return 0
+
     def needs_boundary(self, previous: str, piece: str) -> bool:
         """Whether base ``piece`` written right after base ``previous`` would re-encode as other
         tokens, so :meth:`decode` must bracket it."""
