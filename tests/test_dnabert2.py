@@ -112,3 +112,39 @@ def test_its_own_tokenizer_file_gives_the_ids_and_embeddings(published, tmp_path
     with torch.no_grad():  # the authors' README: the mean of the last hidden states, [CLS] and [SEP] included
         want = [model(torch.tensor([reference.encode(s).ids])).hidden_states[0].mean(0).numpy() for s in sequences]
     assert np.abs(got - np.stack(want)).max() <= 1e-5
+
+
+def test_vep_masks_the_bpe_tokens_that_cover_the_variant(published, tmp_path):
+    """The rule for byte-pair tokens: every token that holds one of the variant's bases is masked
+    (a base inside a 6-base token masks all six), in the reference window for log p(REF tokens)
+    and in the alternative window, segmented anew, for log p(ALT tokens)."""
+    from dnagpt.cli import main
+    from dnagpt.data.fasta import read_fasta_records
+    from dnagpt.resources import BUNDLED_MANIFEST
+    from dnagpt.vep.scoring import _token_span
+
+    folder = tmp_path / "dnabert2"
+    shutil.copytree(published, folder)
+    _dnabert2_style_tokenizer(folder)
+    model = load_model(folder)
+    tok = model.tokenizer()
+    chrom = read_fasta_records(BUNDLED_MANIFEST.parent / "yeast_sacCer_R64_chrI.fa.gz")[0][1][50_000:50_600].upper()
+    ids = tok.wrap(tok.base_ids(chrom[:200].encode()).tolist())
+    sizes = [len(tok.piece(i)) for i in ids[1:-1]]
+    long_token = next(i for i, n in enumerate(sizes) if n >= 3)  # a multi-base token
+    start = sum(sizes[:long_token]) + 1  # its second base
+    span = _token_span(model, torch.tensor(ids), len(ids), 1, start, start + 1)
+    assert list(span) == [1 + long_token]  # that token alone, after [CLS]
+    (tmp_path / "genome.fa").write_text(f">chrI\n{chrom}\n")
+    other = {"A": "G", "C": "T", "G": "A", "T": "C"}
+    vcf = "##fileformat=VCFv4.2\n##contig=<ID=chrI>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    vcf += f"chrI\t300\t.\t{chrom[299]}\t{other[chrom[299]]}\t.\t.\t.\n"
+    vcf += f"chrI\t320\t.\t{chrom[319:323]}\t{chrom[319]}\t.\t.\t.\n"  # a 3-base deletion
+    (tmp_path / "v.vcf").write_text(vcf)
+    out = tmp_path / "scores.tsv"
+    assert main(["vep", str(folder), str(tmp_path / "v.vcf"), "--genome", str(tmp_path / "genome.fa"),
+                 "--window", "128", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    rows = [line.split("\t") for line in out.read_text().splitlines()]
+    column = rows[0].index("masked_llr")
+    scores = [float(r[column]) for r in rows[1:]]
+    assert len(scores) == 2 and all(np.isfinite(scores)) and scores[0] != scores[1]

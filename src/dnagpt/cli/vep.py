@@ -60,8 +60,10 @@ def _vep(args: argparse.Namespace) -> int:
     if (args.vcf is None) == (args.region is None):
         raise ConfigError("give either a VCF file or --region CHR:START-END")
     model = load_model(args.model, map_location=resolve_device(args.device))
-    species = None if args.species.lower() == "none" or model.variant_scoring == "gpn" else args.species
-    if species:  # GPN's procedure reads no species token
+    species = args.species
+    if args.species.lower() == "none" or model.variant_scoring == "gpn" or not model.tokenizer().has_species:
+        species = None  # GPN's procedure, and vocabularies of other libraries, read no species token
+    if species:
         model.tokenizer().species_id(species)  # an unknown species is an error before any work
     options = VepOptions(args.window, species, args.batch_size, args.skip_invalid, args.calibrate,
                          not args.no_progress)  # fmt: skip

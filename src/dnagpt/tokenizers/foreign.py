@@ -70,6 +70,18 @@ class ForeignVocabulary(TokenLanguage):
     def wrap_length(self) -> int:
         return len(self.before) + len(self.after)
 
+    @property
+    def wrap_before(self) -> int:
+        return len(self.before)
+
+    @property
+    def has_species(self) -> bool:
+        return False
+
+    @property
+    def mask_id(self) -> int:
+        return self.special_id("[MASK]")
+
     def special_id(self, token: str) -> int:
         """The id of one of the file's special tokens, e.g. ``"[MASK]"``."""
         if token not in self.special:

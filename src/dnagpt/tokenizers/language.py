@@ -37,6 +37,7 @@ from ..io import atomic_write_text
 from .vocabulary import (
     BASES,
     BINARY,
+    MASK,
     NUMBER,
     OUTPUT,
     PAD,
@@ -145,6 +146,21 @@ class TokenLanguage(ABC):
     def wrap_length(self) -> int:
         """How many tokens :meth:`wrap` adds."""
         return 0
+
+    @property
+    def wrap_before(self) -> int:
+        """How many of them come before the sequence."""
+        return 0
+
+    @property
+    def has_species(self) -> bool:
+        """Whether the vocabulary has species tokens (dnagpt's token languages do)."""
+        return True
+
+    @property
+    def mask_id(self) -> int:
+        """The token that masked-token pretraining and scoring put in place of a hidden token."""
+        return self._reserved_id[MASK]
 
     def needs_boundary(self, previous: str, piece: str) -> bool:
         """Whether base ``piece`` written right after base ``previous`` would re-encode as other

@@ -22,6 +22,7 @@ RESERVED_TOKENS: tuple[str, ...] = (
 )  # fmt: skip
 BASES = "NAGCT"  # the base alphabet, in k-mer id order
 NUMBER, BINARY, PAD, FUSE, OUTPUT = "M", "B", "P", "+", "="
+MASK = "X"  # a spare reserved token, the mask of masked-token pretraining and scoring
 UNKNOWN_ID = 0  # the published code maps unknown pieces to id 0 (which is also <0>)
 
 # Species instruction tokens of the published models (Fig. S2).

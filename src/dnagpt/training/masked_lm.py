@@ -24,9 +24,10 @@ import torch.nn.functional as F
 
 from ..data.corpus import Corpus
 from ..tokenizers import TokenLanguage
+from ..tokenizers.vocabulary import MASK
 from .objectives import IGNORE, next_token_loss
 
-MASK_TOKEN = "<X>"  # a spare reserved token of the DNAGPT language
+MASK_TOKEN = f"<{MASK}>"  # a spare reserved token of the DNAGPT language
 _SPLIT_CODE = {"train": 0, "valid": 1}
 _BASELINE_INDEX = 10**12  # training windows drawn for the composition baseline start here
 _BASELINE_WINDOWS = 16  # per held-out window (8,192 for the usual 512): a 6-mer vocabulary's frequencies per species

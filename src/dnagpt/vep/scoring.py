@@ -26,7 +26,6 @@ import torch
 
 from ..models import PretrainedModel
 from ..tokenizers import KmerTokenizer
-from ..training.masked_lm import MASK_TOKEN
 from .variants import InvalidVariant, Reference, Variant, WindowPair, variant_windows
 
 LOGIT_ROWS = 1024  # positions whose full-vocabulary logits are held at once
@@ -75,10 +74,11 @@ def score_variants(
 
 
 def _encode(model: PretrainedModel, windows: Sequence[str], species: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids ``[B, T]`` (species token first when given) and each row's length."""
+    """Right-padded ids ``[B, T]`` (species token first when given; inside the tokens a foreign
+    vocabulary puts around every sequence) and each row's length."""
     tok = model.tokenizer()
     prefix = [tok.species_id(species)] if species else []
-    rows = [np.concatenate([prefix, tok.encode_bases(w)]).astype(np.int64) for w in windows]
+    rows = [np.array(tok.wrap([*prefix, *tok.encode_bases(w).tolist()]), dtype=np.int64) for w in windows]
     lengths = torch.tensor([len(r) for r in rows])
     ids = torch.full((len(rows), int(lengths.max())), tok.pad_id, dtype=torch.long)
     for i, r in enumerate(rows):
@@ -126,7 +126,7 @@ def _causal_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
     positions = torch.arange(shared, width, device=ref.device)[None, :]
     log_ref = token_log_probs(model, predict_ref, ref[:, shared:]) * (positions < ref_len[:, None])
     log_alt = token_log_probs(model, predict_alt, alt[:, shared:]) * (positions < alt_len[:, None])
-    first = 1 if species else 0
+    first = _first_base_token(model, species)
     distance = (_mean_hidden(hidden_alt, alt_len, first) - _mean_hidden(hidden_ref, ref_len, first)).norm(dim=-1)
     return {"llr": (log_alt.sum(1) - log_ref.sum(1)).cpu().numpy(), "embedding_distance": distance.cpu().numpy()}
 
@@ -139,9 +139,14 @@ def _causal_scores_unshared(model, ref, ref_len, alt, alt_len, species) -> dict[
     positions = torch.arange(1, width, device=ref.device)[None, :]
     log_ref = token_log_probs(model, hidden[:b, :-1], ref[:, 1:]) * (positions < ref_len[:, None])
     log_alt = token_log_probs(model, hidden[b:, :-1], alt[:, 1:]) * (positions < alt_len[:, None])
-    first = 1 if species else 0
+    first = _first_base_token(model, species)
     distance = (_mean_hidden(hidden[b:], alt_len, first) - _mean_hidden(hidden[:b], ref_len, first)).norm(dim=-1)
     return {"llr": (log_alt.sum(1) - log_ref.sum(1)).cpu().numpy(), "embedding_distance": distance.cpu().numpy()}
+
+
+def _first_base_token(model: PretrainedModel, species: str | None) -> int:
+    """Where a window's base tokens start: after the species token and a foreign vocabulary's [CLS]."""
+    return (1 if species else 0) + model.tokenizer().wrap_before
 
 
 def _pad_to(ids: torch.Tensor, width: int, model: PretrainedModel) -> torch.Tensor:
@@ -154,6 +159,7 @@ def _pad_to(ids: torch.Tensor, width: int, model: PretrainedModel) -> torch.Tens
 def _token_span(model: PretrainedModel, ids: torch.Tensor, length: int, first: int, start: int, end: int) -> range:
     """Token positions (in a row starting with ``first`` prefix tokens) covering bases ``[start, end)``."""
     tok = model.tokenizer()
+    length -= tok.wrap_length - tok.wrap_before  # a foreign vocabulary's [SEP] holds no bases
     if isinstance(tok, KmerTokenizer):
         sizes = [tok.k] * (length - first)
     else:
@@ -169,8 +175,8 @@ def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
     alt, alt_len = _encode(model, [p.alt for p in pairs], species)
     width = max(ref.shape[1], alt.shape[1])
     ref, alt = _pad_to(ref, width, model), _pad_to(alt, width, model)
-    first = 1 if species else 0
-    mask_id = model.tokenizer().token_id(MASK_TOKEN)
+    first = _first_base_token(model, species)
+    mask_id = model.tokenizer().mask_id
     masked_ref, masked_alt = ref.clone(), alt.clone()
     ref_spans, alt_spans = [], []
     for i, p in enumerate(pairs):
