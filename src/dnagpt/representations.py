@@ -20,7 +20,7 @@ import torch
 
 from .data.batching import length_sorted_batches
 from .data.tables import read_rows
-from .device import precision_context
+from .device import precision_context, resolve_device
 from .errors import ConfigError, DataError, InvalidSequenceError
 from .evaluation.plots import attention_png
 from .io import atomic_write
@@ -101,9 +101,11 @@ def embed_file(
     batch_size: int = 16,
     windows: bool = False,
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> tuple[int, int]:
     """Embed every sequence of a FASTA file or table ``source``; write ``out`` as ``.npy`` (a matrix,
-    rows in input order) or ``.parquet`` (name, embedding). Returns the matrix's shape."""
+    rows in input order) or ``.parquet`` (name, embedding), running the model on ``device``. Returns
+    the matrix's shape."""
     source, out = Path(source), Path(out)
     if out.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"{out}: the output must end in .npy or .parquet")
@@ -114,7 +116,7 @@ def embed_file(
         raise DataError(f"{source}: no sequences")
     sequences = [str(r[column]) for r in rows]
     names = [str(r.get("name") or f"{source.name}, row {i}") for i, r in enumerate(rows, start=1)]
-    model = load_model(model_path)
+    model = load_model(model_path, map_location=resolve_device(device))
     vectors = embed_sequences(model, sequences, species, pooling, batch_size, windows, names, precision)
     if out.suffix == ".npy":
 

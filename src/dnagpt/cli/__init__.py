@@ -20,7 +20,8 @@ def build_parser() -> ArgumentParser:
     """The argument parser with every registered subcommand."""
     parser = ArgumentParser(
         prog="dnagpt",
-        description="DNAGPT for DNA: pretrain, fine-tune, evaluate and use generative DNA language models.",
+        description="DNA language models (DNAGPT, GPN and DNABERT-2 style, and their published checkpoints): "
+        "pretrain, fine-tune, benchmark and use them.",
     )
     parser.add_argument("--version", action="version", version=f"dnagpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

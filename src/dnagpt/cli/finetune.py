@@ -13,7 +13,7 @@ from ..tasks.recipe import FinetuneConfig, Sweep
 from ..tasks.warm_start import DEFAULT_SHRINK, MIN_SHRINK_STEPS
 from ..training.distributed import is_main_process
 from ..validation import build
-from .registry import command, positive_int
+from .registry import add_device_argument, command, positive_int
 
 _RECIPE = FinetuneConfig()  # the defaults shown and used below
 _OPTIONS = (
@@ -96,11 +96,12 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "
                         "recipe.checkpoint_every")  # fmt: skip
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_device_argument(p, "auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
 
 
-@command("finetune", "fine-tune a DNAGPT model on a classification, regression or generation task", _finetune_args)
+@command("finetune", "fine-tune a pretrained model (any family) on a classification, regression or generation task",
+         _finetune_args)  # fmt: skip
 def _finetune(args: argparse.Namespace) -> int:
     from ..tasks.from_files import TaskTables, finetune_from_files
 
@@ -132,7 +133,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                    help="average over context-sized windows of long sequences (a model fine-tuned with frame "
                         "shift, the default for DNAGPT, also averages over the reading frames of each)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=32, help="sequences per forward pass (default 32)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_argument(p, "cpu")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default), or bf16: faster where the processor supports it, probabilities within "
                    "about 0.01 of fp32's (see the README); auto: bf16 where supported; fp16: for GPUs")  # fmt: skip

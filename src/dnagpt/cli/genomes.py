@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..genomes.pipeline import STEPS, GenomesConfig, run_steps
 from ..validation import build
-from .registry import command
+from .registry import add_device_argument, command
 
 _DEFAULTS = GenomesConfig()
 
@@ -47,7 +47,7 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
         help="let DNAGPT draw any token, not only the two alleles of each SNP (more samples dropped)",
     )
     p.add_argument("--seed", type=int, default=d.seed, help="sample split, fine-tuning and sampling seed")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    add_device_argument(p, "auto")
 
 
 @command("genomes", "artificial human genomes: fine-tune on real haplotypes, generate, evaluate (paper section 6)",

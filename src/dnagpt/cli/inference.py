@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..device import PRECISIONS, resolve_device
 from ..errors import ConfigError, DNAGPTError
-from .registry import command, positive_int
+from .registry import add_device_argument, command, positive_int
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
                         "unknown)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed, for reproducible samples")
     p.add_argument("--out", help="FASTA file to write (default: print to the terminal)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_argument(p, "cpu")
 
 
 @command(
@@ -81,6 +81,7 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default), or bf16: faster where the processor supports it (see the README for "
                    "how far its embeddings lie from fp32's); auto: bf16 where supported; fp16: for GPUs")  # fmt: skip
+    add_device_argument(p, "cpu")
 
 
 @command("embed", "write one embedding per sequence (mean or last-token pooling) to .npy or parquet", _embed_args)
@@ -88,7 +89,7 @@ def _embed(args: argparse.Namespace) -> int:
     from ..representations import embed_file
 
     n, size = embed_file(args.model, args.input, args.out, args.column, args.species, args.pooling,
-                         args.batch_size, args.windows, args.precision)  # fmt: skip
+                         args.batch_size, args.windows, args.precision, args.device)  # fmt: skip
     print(f"wrote {n} embeddings of size {size} to {args.out}")
     return 0
 

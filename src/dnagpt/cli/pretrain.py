@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .registry import command
+from .registry import add_device_argument, command
 
 
 def _pretrain_args(p: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
         help="override one setting, e.g. --set train.lr=1e-3 --set model.n_layer=6 (repeatable)",
     )
     p.add_argument("--max-steps", type=int, help="shortcut for --set train.max_steps=N")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: GPU if there is one)")
+    add_device_argument(p, "auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
 
 

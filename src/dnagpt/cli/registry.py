@@ -47,3 +47,10 @@ positive_int = _bounded(int, 1, True, "a whole number of at least 1")
 non_negative_int = _bounded(int, 0, True, "a whole number of at least 0")
 positive_float = _bounded(float, 0.0, False, "a number above 0")
 non_negative_float = _bounded(float, 0.0, True, "a number of at least 0")
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """The one ``--device`` option every command that runs a model shares."""
+    parser.add_argument("--device", default=default,
+                        help=f"where to run the model: cpu, cuda, cuda:N, or auto (a GPU if there is one); "
+                             f"default {default}")  # fmt: skip

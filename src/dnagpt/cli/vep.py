@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .registry import command, positive_int
+from .registry import add_device_argument, command, positive_int
 
 
 def _vep_args(p: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def _vep_args(p: argparse.ArgumentParser) -> None:
                                                                "matching the genome, unknown chromosome, "
                                                                "symbolic alleles) and count them, instead of "
                                                                "stopping at the first")  # fmt: skip
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_argument(p, "cpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
