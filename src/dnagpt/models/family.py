@@ -58,11 +58,15 @@ def config_from_dict(data: object, where: str = "model configuration") -> ModelC
     as files of the first dnagpt versions do)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table of model settings, got {type(data).__name__}")
-    if "family" not in data:  # another library's file: the family that recognises it reads it
-        for family in FAMILIES.values():
-            if family.config.recognises(data):
-                return family.config.from_foreign(data, where)
+    if _foreign(data):  # another library's file: the family that recognises it reads it
+        family = next(f for f in FAMILIES.values() if f.config.recognises(data))
+        return family.config.from_foreign(data, where)
     return get_family(data.get("family", "dnagpt"), where).config.from_dict(data, where)
+
+
+def _foreign(data: dict) -> bool:
+    """Whether ``data`` is another library's configuration that a registered family reads."""
+    return "family" not in data and any(family.config.recognises(data) for family in FAMILIES.values())
 
 
 def load_config(path: str | Path) -> ModelConfig:
@@ -73,6 +77,6 @@ def load_config(path: str | Path) -> ModelConfig:
         raise ConfigError(f"{path}: not valid JSON ({e})") from e
     if isinstance(data, dict) and isinstance(data.get("tokenizer_file"), str):  # a saved model names its own copy
         data["tokenizer_file"] = str(Path(path).parent / data["tokenizer_file"])
-    elif isinstance(data, dict) and "family" not in data and (Path(path).parent / "tokenizer.json").is_file():
+    elif isinstance(data, dict) and _foreign(data) and (Path(path).parent / "tokenizer.json").is_file():
         data["tokenizer_file"] = str(Path(path).parent / "tokenizer.json")  # another library's, beside its config
     return config_from_dict(data, str(path))
