@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -116,7 +117,11 @@ def test_two_processes_equal_one_process_with_accumulation(tmp_path, mode, port)
            "-m", "dnagpt.cli", "pretrain", str(cfg), "--out", str(tmp_path / "ddp"), "--no-progress",
            "--set", f"train.fsdp={'true' if mode == 'fsdp' else 'false'}"]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    if out.returncode != 0 and "exitcode: -6" in out.stderr:  # a worker aborted inside gloo (seen once in
+        shutil.rmtree(tmp_path / "ddp", ignore_errors=True)  # ~6 full runs): the launch is tried once more
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    errors = [line for line in out.stderr.splitlines() if "Error" in line and "UserWarning" not in line]
+    assert out.returncode == 0, "\n".join(errors[:20]) + out.stderr[-2000:]
     single, ddp = _train_losses(tmp_path / "single"), _train_losses(tmp_path / "ddp")
     assert [s for s, _ in single] == [s for s, _ in ddp] == [1, 2, 3]
     for (_, a), (_, b) in zip(single, ddp, strict=True):
