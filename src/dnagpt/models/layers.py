@@ -10,7 +10,8 @@ Positions can be told to attention in three ways (``positions`` in a model's con
   one slope per head (Press et al. 2022; DNABERT-2).
 
 The last two carry no per-position weights, so a model may read inputs longer than it
-was trained on.
+was trained on. The post-LayerNorm RoFormer layer (rotary positions on interleaved channel pairs)
+is the one GPN's roformer encoders and GPN-MSA use.
 """
 
 from __future__ import annotations
@@ -197,3 +198,49 @@ def projection_head(d_in: int, d_model: int, d_out: int, eps: float) -> nn.Seque
         nn.LayerNorm(d_model, eps=eps, bias=False),
         nn.Linear(d_model, d_out, bias=False),
     )
+
+
+def rotary_table(positions: int, head_dim: int) -> torch.Tensor:
+    """RoFormer's sinusoidal table ``[positions, head_dim]``: sines in the first half, cosines in the
+    second, angle ``p / 10000^(2i / head_dim)``; computed, never read from a checkpoint."""
+    p = torch.arange(positions, dtype=torch.float64)[:, None]
+    i = torch.arange(head_dim // 2, dtype=torch.float64)[None, :]
+    angle = p / torch.pow(10000.0, 2 * i / head_dim)
+    return torch.cat([angle.sin(), angle.cos()], dim=1).float()
+
+
+def _rotate(x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+    """Turn interleaved channel pairs (2i, 2i+1) of ``x`` ``[B, H, L, d]`` by the table's angles."""
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1).flatten(-2)
+
+
+class RoFormerLayer(nn.Module):
+    """A post-LayerNorm transformer layer with rotary positions on queries and keys (RoFormer)."""
+
+    def __init__(self, d: int, heads: int, intermediate: int, eps: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.attention = nn.Module()
+        self.attention.self = nn.Module()
+        self.attention.self.query, self.attention.self.key = nn.Linear(d, d), nn.Linear(d, d)
+        self.attention.self.value = nn.Linear(d, d)
+        self.attention.output = nn.Module()
+        self.attention.output.dense, self.attention.output.LayerNorm = nn.Linear(d, d), nn.LayerNorm(d, eps=eps)
+        self.intermediate = nn.Module()
+        self.intermediate.dense = nn.Linear(d, intermediate)
+        self.output = nn.Module()
+        self.output.dense, self.output.LayerNorm = nn.Linear(intermediate, d), nn.LayerNorm(d, eps=eps)
+
+    def forward(self, x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        attn = self.attention.self
+
+        def heads(y: torch.Tensor) -> torch.Tensor:
+            return y.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+
+        q, k = _rotate(heads(attn.query(x)), sin, cos), _rotate(heads(attn.key(x)), sin, cos)
+        context = F.scaled_dot_product_attention(q, k, heads(attn.value(x))).transpose(1, 2).reshape(b, t, d)
+        x = self.attention.output.LayerNorm(x + self.attention.output.dense(context))
+        hidden = F.gelu(self.intermediate.dense(x))
+        return self.output.LayerNorm(x + self.output.dense(hidden))
