@@ -17,7 +17,8 @@ import torch
 from dnabert2_weights import seeded_weights
 from dnagpt.errors import CheckpointError
 from dnagpt.models import build_model, load_config, load_model
-from dnagpt.models.dnabert2 import DNABERT2, alibi_slopes
+from dnagpt.models.dnabert2 import DNABERT2
+from dnagpt.models.layers import alibi_slopes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dnabert2"
 

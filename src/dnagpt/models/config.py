@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..tokenizers import KmerTokenizer, TokenLanguage, load_tokenizer
+from ..tokenizers import ForeignVocabulary, KmerTokenizer, TokenLanguage, load_tokenizer
 from ..validation import build, settings
 
 MODEL_TYPE = "dnagpt"  # written as "model_type" in config.json: transformers' Auto classes key on it
@@ -53,10 +53,23 @@ class ModelConfig:
             raise ConfigError(f"vocab_size {self.vocab_size} does not match {which} of {tokens} tokens")
 
     def tokenizer(self) -> TokenLanguage:
-        """The tokenizer whose ids this model reads: k-mers, or the BPE vocabulary of ``tokenizer_file``."""
+        """The tokenizer whose ids this model reads: k-mers, the BPE vocabulary of ``tokenizer_file``,
+        or, for a directory written by another library, the vocabulary of its own ``tokenizer.json``."""
+        if self.foreign:
+            return self._foreign_vocabulary()
         if self.tokenizer_file is None:
             return KmerTokenizer(self.kmer, self.kmer_sizes)
         return read_tokenizer(self.tokenizer_file)
+
+    def _foreign_vocabulary(self) -> TokenLanguage:
+        """Another library's ``tokenizer.json`` beside its config.json, read with the tokenizers library."""
+        if self.tokenizer_file is None:
+            raise ConfigError(f"{self.name}: no tokenizer.json beside its config.json: its vocabulary is unknown")
+        vocabulary = ForeignVocabulary.read(self.tokenizer_file)
+        if vocabulary.vocab_size != self.vocab_size:
+            raise ConfigError(f"{self.tokenizer_file}: {vocabulary.vocab_size} tokens, but the model has "
+                              f"{self.vocab_size}")  # fmt: skip
+        return vocabulary
 
     def to_dict(self) -> dict:
         """The fields as ``config.json`` holds them, with transformers' ``model_type`` first."""

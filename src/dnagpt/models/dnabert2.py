@@ -12,7 +12,6 @@ Parity with the reference code is tested in ``tests/test_dnabert2.py``.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, ClassVar, Literal
 
 import torch
@@ -21,11 +20,11 @@ from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
-from ..tokenizers import ForeignVocabulary, TokenLanguage
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
 from .config import ModelConfig
 from .family import ModelFamily
+from .layers import alibi_slopes
 
 
 @settings
@@ -47,16 +46,6 @@ class DNABERT2Config(ModelConfig):
     def __post_init__(self) -> None:  # its BPE vocabulary is the file's, not dnagpt's token language
         if self.d_model % self.n_head:
             raise ConfigError(f"hidden_size ({self.d_model}) must be divisible by num_attention_heads ({self.n_head})")
-
-    def tokenizer(self) -> TokenLanguage:
-        """The vocabulary of the directory's own ``tokenizer.json``, read with the tokenizers library."""
-        if self.tokenizer_file is None:
-            raise ConfigError(f"{self.name}: no tokenizer.json beside its config.json: its vocabulary is unknown")
-        vocabulary = ForeignVocabulary.read(self.tokenizer_file)
-        if vocabulary.vocab_size != self.vocab_size:
-            raise ConfigError(f"{self.tokenizer_file}: {vocabulary.vocab_size} tokens, but the model has "
-                              f"{self.vocab_size}")  # fmt: skip
-        return vocabulary
 
     @classmethod
     def recognises(cls, data: dict) -> bool:
@@ -86,20 +75,6 @@ class DNABERT2Config(ModelConfig):
                 continue
             fields[renamed.get(key, key)] = value
         return build(cls, fields, where)
-
-
-def alibi_slopes(heads: int) -> torch.Tensor:
-    """ALiBi's slope per head: ``2^(-8 (k + 1) / n)`` for n a power of two; otherwise the slopes of
-    the nearest power of two below, then every other slope of twice that many."""
-
-    def powers(n: int) -> list[float]:
-        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
-        return [start ** (k + 1) for k in range(n)]
-
-    if math.log2(heads).is_integer():
-        return torch.tensor(powers(heads))
-    closest = 2 ** math.floor(math.log2(heads))
-    return torch.tensor(powers(closest) + powers(2 * closest)[0::2][: heads - closest])
 
 
 class DNABERT2Layer(nn.Module):

@@ -19,7 +19,6 @@ from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
-from ..tokenizers import ForeignVocabulary, TokenLanguage
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
 from .config import ModelConfig
@@ -67,16 +66,6 @@ class GPNOriginalConfig(ModelConfig):
         if self.vocab_size + self.n_aux_features > self.d_model:
             raise ConfigError(f"{self.vocab_size} tokens and {self.n_aux_features} alignment channels do not fit "
                               f"the one-hot embedding of width {self.d_model}")  # fmt: skip
-
-    def tokenizer(self) -> TokenLanguage:
-        """The vocabulary of the directory's own ``tokenizer.json``, read with the tokenizers library."""
-        if self.tokenizer_file is None:
-            raise ConfigError(f"{self.name}: no tokenizer.json beside its config.json: its vocabulary is unknown")
-        vocabulary = ForeignVocabulary.read(self.tokenizer_file)
-        if vocabulary.vocab_size != self.vocab_size:
-            raise ConfigError(f"{self.tokenizer_file}: {vocabulary.vocab_size} tokens, but the model has "
-                              f"{self.vocab_size}")  # fmt: skip
-        return vocabulary
 
     @property
     def mask_id(self) -> int:
