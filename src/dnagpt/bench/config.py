@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import field, replace
 from pathlib import Path
 from typing import Annotated
@@ -83,13 +84,9 @@ class BenchConfig:
                 sweep[many] = tuple(value)
                 recipe[name] = value[0] if len(value) == 1 else (BENCH_RECIPE.lr if name == "lr" else None)
         aliases = {name: f"recipe {name}" for name in RECIPE_FIELDS}
-        recipe_cfg = build(FinetuneConfig, {**_fields(BENCH_RECIPE), **recipe}, where, aliases)
+        recipe_cfg = build(FinetuneConfig, {**dataclasses.asdict(BENCH_RECIPE), **recipe}, where, aliases)
         many = {k: v for k, v in sweep.items() if len(v) > 1}
         return build(cls, {**record, "recipe": recipe_cfg, "sweep": Sweep(**many)}, where)
-
-
-def _fields(recipe: FinetuneConfig) -> dict:
-    return {name: getattr(recipe, name) for name in recipe.__dataclass_fields__}
 
 
 def quick_config(tasks: list[str] | None = None) -> BenchConfig:

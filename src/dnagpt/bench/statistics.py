@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import scipy.stats
 
 from ..io import atomic_write
-from .models import bench_models
+from .models import MODELS
 
 
 def tidy_rows(results: list[dict]) -> list[dict]:
@@ -71,7 +71,7 @@ def cell(xs: dict[int, float]) -> str:
 def best_classical(results: list[dict], task: str, size: int, metric: str) -> str | None:
     """The classical model (majority left out) with the best mean ``metric`` on ``task``."""
     means = {}
-    for name, model in bench_models().items():
+    for name, model in MODELS.items():
         if model.classical and name != "majority":
             xs = values(results, task, name, size, metric)
             if xs:

@@ -26,7 +26,7 @@ import torch
 
 from ..models import PretrainedModel
 from ..tokenizers import KmerTokenizer
-from .variants import InvalidVariant, Reference, Variant, WindowPair, variant_windows
+from .variants import InvalidVariant, Reference, Variant, WindowPair, reverse_complement, variant_windows
 
 LOGIT_ROWS = 1024  # positions whose full-vocabulary logits are held at once
 
@@ -204,9 +204,6 @@ def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
     return {"masked_llr": scores, "embedding_distance": distance.cpu().numpy()}
 
 
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
 def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[Variant], width: int) -> dict:
     """GPN's variant score (``gpn.ss.run_vep``): the window of ``width`` bases from ``pos - width // 2``
     (N beyond a chromosome's ends), its centre masked, ``logit(ALT) - logit(REF)`` there, averaged
@@ -222,11 +219,10 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
         record = reference.record(v.chrom)
         if record is None:
             raise InvalidVariant(f"chromosome {v.chrom!r} is not in the genome FASTA")
-        forward = reference.bases(record, v.pos - 1 - centre, v.pos - 1 - centre + width).decode().upper()
-        backward = forward.translate(_COMPLEMENT)[::-1]
+        bases = reference.bases(record, v.pos - 1 - centre, v.pos - 1 - centre + width)
         for window, at, ref, alt in (
-            (forward, centre, v.ref, v.alt),
-            (backward, back, v.ref.translate(_COMPLEMENT), v.alt.translate(_COMPLEMENT)),
+            (bases.decode(), centre, v.ref, v.alt),
+            (reverse_complement(bases), back, reverse_complement(v.ref.encode()), reverse_complement(v.alt.encode())),
         ):
             ids = config.encode_bases(window)
             ids[at] = config.mask_id

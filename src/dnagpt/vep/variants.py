@@ -233,9 +233,10 @@ def variant_windows(reference: Reference, variant: Variant, width: int, offset: 
     ref = reference.bases(record, end - width, end)
     alt = reference.bases(record, at - width, at) + variant.alt.encode() + reference.bases(record, after, end)
     return WindowPair(
-        _reverse_complement(ref), _reverse_complement(alt[-width:]), end - after, len(variant.ref), len(variant.alt)
+        reverse_complement(ref), reverse_complement(alt[-width:]), end - after, len(variant.ref), len(variant.alt)
     )
 
 
-def _reverse_complement(bases: bytes) -> str:
+def reverse_complement(bases: bytes) -> str:
+    """The reverse complement of upper-case ``bases`` (N stays N), as text."""
     return bases.translate(_COMPLEMENT)[::-1].decode()
