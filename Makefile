@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   set up .venv, pretrain a small DNAGPT on the bundled real corpus, then fine-tune it on the
-#               bundled real task beside the same model from scratch and two baselines (12-17 min on 2 CPU cores)
+#               bundled real task beside the same model from scratch and two baselines (15-25 min on 2 CPU cores)
 #   make test   set up .venv, lint, and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
