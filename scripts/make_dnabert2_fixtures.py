@@ -12,7 +12,8 @@ environment with torch 2.13.0, transformers 5.25 and einops.
 The model has the published width (768), heads (12), inner width (3072) and vocabulary (4096) and two
 layers; its weights come from tests/dnabert2_weights.py (seeded), so the fixtures hold inputs and
 outputs only: a padded batch of two rows and the shorter row alone, their masked-LM logits and last
-hidden states.
+hidden states in float32, and the row alone's also in float64 (free of the float32 rounding, which differs
+between machines' matrix kernels by about 1e-5 at these logits' scale).
 """
 
 from __future__ import annotations
@@ -74,14 +75,18 @@ def main() -> None:
     for row, n in enumerate(lengths):
         ids[row, :n] = [CLS, *rng.integers(5, 4096, n - 2), SEP]
     mask = (np.arange(width)[None, :] < np.array(lengths)[:, None]).astype(np.int64)
-    with torch.no_grad():
-        batch = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
-        alone = model(input_ids=torch.from_numpy(ids[1:, : lengths[1]]))
+    outputs = {}
+    for suffix, dtype in (("", torch.float32), ("64", torch.float64)):  # fp64: the exact value, on any machine
+        model.to(dtype)
+        with torch.no_grad():
+            batch = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+            alone = model(input_ids=torch.from_numpy(ids[1:, : lengths[1]]))
+        outputs |= {f"alone_logits{suffix}": alone.logits.numpy(), f"alone_hidden{suffix}": alone.hidden_states.numpy()}
+        if not suffix:  # the padded batch in float32 only, to keep the file small
+            outputs |= {"logits": batch.logits.numpy(), "hidden": batch.hidden_states.numpy()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps(CONFIG, indent=2) + "\n")
-    np.savez_compressed(args.out / "fixtures.npz", input_ids=ids, attention_mask=mask,
-                        logits=batch.logits.numpy(), hidden=batch.hidden_states.numpy(),
-                        alone_logits=alone.logits.numpy(), alone_hidden=alone.hidden_states.numpy())  # fmt: skip
+    np.savez_compressed(args.out / "fixtures.npz", input_ids=ids, attention_mask=mask, **outputs)
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                for p in sorted(args.reference.glob("*.py"))}  # fmt: skip
     meta = {"reference": "ashal-ali/CS224N_DNABERT2 @ d064dece8a8b41d9fb8729fbe3435278786931f1",

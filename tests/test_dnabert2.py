@@ -39,16 +39,22 @@ def published(tmp_path_factory) -> Path:
 
 @torch.no_grad()
 def test_logits_and_hidden_states_equal_the_authors_code_with_and_without_padding(published):
+    """In float64 the two codes agree to 1e-6 on any machine. In float32 each rounds on its own: the
+    authors' float32 logits differ from their float64 ones by up to 1.05e-5 (measured where the
+    fixtures were made), and ours from theirs by as much, so float32 is held to 2e-5."""
     want = np.load(FIXTURES / "fixtures.npz")
     model = load_model(published)
     assert isinstance(model, DNABERT2) and model.config.n_layer == 2 and model.config.vocab_size == 4096
     out = model(torch.from_numpy(want["input_ids"]), attention_mask=torch.from_numpy(want["attention_mask"]))
-    assert np.abs(out.logits.numpy() - want["logits"]).max() <= 1e-5
-    assert np.abs(out.hidden_states.numpy() - want["hidden"]).max() <= 1e-5  # zeros at padding, as theirs
+    assert np.abs(out.logits.numpy() - want["logits"]).max() <= 2e-5
+    assert np.abs(out.hidden_states.numpy() - want["hidden"]).max() <= 2e-5  # zeros at padding, as theirs
     n = int(want["attention_mask"][1].sum())
     alone = model(torch.from_numpy(want["input_ids"][1:, :n]))
-    assert np.abs(alone.logits.numpy() - want["alone_logits"]).max() <= 1e-5
-    assert np.abs(alone.hidden_states.numpy() - want["alone_hidden"]).max() <= 1e-5
+    assert np.abs(alone.logits.numpy() - want["alone_logits"]).max() <= 2e-5
+    assert np.abs(alone.hidden_states.numpy() - want["alone_hidden"]).max() <= 2e-5
+    exact = load_model(published, dtype=torch.float64)(torch.from_numpy(want["input_ids"][1:, :n]))
+    assert np.abs(exact.logits.numpy() - want["alone_logits64"]).max() <= 1e-6
+    assert np.abs(exact.hidden_states.numpy() - want["alone_hidden64"]).max() <= 1e-6
 
 
 def test_alibi_slopes_for_twelve_heads():
@@ -149,3 +155,43 @@ def test_vep_masks_the_bpe_tokens_that_cover_the_variant(published, tmp_path):
     column = rows[0].index("masked_llr")
     scores = [float(r[column]) for r in rows[1:]]
     assert len(scores) == 2 and all(np.isfinite(scores)) and scores[0] != scores[1]
+
+
+def test_the_published_layout_fine_tunes_on_cls_predicts_and_benches(published, tmp_path):
+    """Fine-tuning reads [CLS] through a pooler-and-classifier head, as the authors' sequence classifier
+    does; the head is saved with the model, `predict` reads it back, and the bench takes the directory
+    as a model on a GUE-format folder (train / dev / test.csv with sequence,label). A task with numbers
+    as input needs answer tokens, which DNABERT-2's vocabulary lacks: refused before any work."""
+    import pandas as pd
+
+    from dnagpt.cli import main
+    from dnagpt.resources import BUNDLED_DATASETS
+
+    folder = tmp_path / "dnabert2"
+    shutil.copytree(published, folder)
+    _dnabert2_style_tokenizer(folder)
+    gue = tmp_path / "gue"
+    gue.mkdir()
+    for split in ("train", "dev", "test"):  # the first 24 rows of the bundled real task
+        table = pd.read_csv(BUNDLED_DATASETS / "tis_arabidopsis" / f"{split}.csv.gz", nrows=24)
+        table[["sequence", "label"]].to_csv(gue / f"{split}.csv", index=False)
+    (tmp_path / "task.toml").write_text('name = "tis"\ntemplate = "classification"\n')
+    run = tmp_path / "run"
+    assert main(["finetune", str(folder), str(tmp_path / "task.toml"), "--train", str(gue / "train.csv"),
+                 "--dev", str(gue / "dev.csv"), "--epochs", "1", "--lr", "3e-5", "--out", str(run),
+                 "--no-progress"]) == 0  # fmt: skip
+    best = load_model(run / "best")
+    assert isinstance(best, DNABERT2) and best.config.task_outputs == 2
+    assert json.loads((run / "best" / "task.json").read_text())["readout"] == "first"
+    assert main(["predict", str(run / "best"), str(gue / "test.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 24
+    (tmp_path / "af.toml").write_text('name = "af"\ntemplate = "mixed_regression"\nnumber_columns = ["eur"]\n'
+                                      'value_column = "afr"\n')  # fmt: skip
+    pd.DataFrame({"sequence": ["ACGTACGTAC"] * 8, "eur": [0.1] * 8, "afr": [0.2] * 8}).to_csv(tmp_path / "af.csv")
+    assert main(["finetune", str(folder), str(tmp_path / "af.toml"), "--train", str(tmp_path / "af.csv"),
+                 "--out", str(tmp_path / "af"), "--no-progress"]) == 2  # fmt: skip
+    assert not (tmp_path / "af" / "checkpoint.pt").exists()
+    bench = tmp_path / "bench"
+    assert main(["bench", "--out", str(bench), "--tasks", str(gue), "--models", "kmer-logreg", str(folder),
+                 "--seeds", "1", "--epochs", "1", "--lr", "3e-5"]) == 0  # fmt: skip
+    assert set(pd.read_parquet(bench / "results.parquet")["model"]) == {"kmer-logreg", str(folder)}

@@ -3,12 +3,13 @@ model and the same shape from random weights, each fine-tuned with the bench's r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..evaluation.classical import (
     cnn_classifier,
     kmer_features,
@@ -16,7 +17,7 @@ from ..evaluation.classical import (
     majority_class,
     ridge_regression,
 )
-from ..models import FAMILIES, ModelFamily
+from ..models import FAMILIES, ModelFamily, get_family, load_config
 from ..tasks.finetune import starting_model
 from ..tasks.spec import TaskData, build_examples
 from ..tasks.sweep import finetune_sweep
@@ -66,14 +67,14 @@ def _ridge(run: Run) -> dict:
     return ridge_regression(*features, *ys)
 
 
-def _fine_tuned(run: Run, family: ModelFamily, from_scratch: bool) -> dict:
-    """Fine-tune the family's pretrained source (:meth:`BenchModel.pretrained_source`), or its
-    architecture from random weights, with the bench's recipe. A causal model reads the recipe's
+def _fine_tuned(run: Run, source: str, from_scratch: bool) -> dict:
+    """Fine-tune the model at ``source`` (a family's :meth:`BenchModel.pretrained_source`, or a model
+    directory), or its architecture from random weights, with the bench's recipe. A causal model reads the recipe's
     readout; a masked one reads where :func:`~dnagpt.tasks.codec.default_readout` says. With several
     learning rates or (for loaded weights) several warm starts, each setting gets its own run and
     the best dev score is kept (``lr``, ``shrink``)."""
     cfg = run.cfg
-    model = starting_model(_source(family, cfg), from_scratch=from_scratch, seed=run.seed)
+    model = starting_model(source, from_scratch=from_scratch, seed=run.seed)
     frame_shift = cfg.recipe.frame_shift
     if frame_shift is not None:  # asked of every model: the models with one reading frame have none to shift
         frame_shift = frame_shift and model.tokenizer().reading_frames > 1
@@ -133,7 +134,7 @@ def family_models(family: ModelFamily) -> dict[str, BenchModel]:
             f"{family.title}: {source}{', its shape from random weights' if how == 'scratch' else ''}, "
             f"fine-tuned{head}",
             ("token", "number"),
-            lambda run, scratch=how == "scratch": _fine_tuned(run, family, scratch),
+            lambda run, scratch=how == "scratch": _fine_tuned(run, _source(family, run.cfg), scratch),
             classical=False,
             default=family.bench_default,
             family=family,
@@ -161,3 +162,29 @@ def bench_models() -> dict[str, BenchModel]:
 
 
 MODELS = bench_models()
+
+
+def directory_model(path: str) -> BenchModel:
+    """A model directory as a bench model: any model dnagpt reads (its own, or a downloaded GPN or
+    DNABERT-2 checkpoint), fine-tuned from its weights with the bench's recipe and read as
+    ``dnagpt finetune`` reads it by default."""
+    config = load_config(Path(path) / "config.json")
+    return BenchModel(f"{get_family(config.family).title}: the model in {path}, fine-tuned",
+                      ("token", "number"), lambda run: _fine_tuned(run, path, False), classical=False,
+                      default=False)  # fmt: skip
+
+
+def register_models(names: Iterable[str]) -> None:
+    """Make every name a bench model: the registered ones, or model directories (added to
+    :data:`MODELS` under the path as given); anything else is an error listing the choices."""
+    unknown = []
+    for name in names:
+        if name in MODELS:
+            continue
+        if Path(name).is_dir() and (Path(name) / "config.json").is_file():
+            MODELS[name] = directory_model(name)
+        else:
+            unknown.append(name)
+    if unknown:
+        raise ConfigError(f"unknown bench models {', '.join(unknown)}: neither a model directory (with config.json) "
+                          f"nor one of {', '.join(MODELS)}")  # fmt: skip

@@ -15,7 +15,7 @@ from ..evaluation.plots import can_draw, pyplot, save_figure
 from ..io import atomic_write_text
 from ..tasks.warm_start import DEFAULT_SHRINK, MIN_SHRINK_STEPS
 from .config import PRIMARY, BenchConfig
-from .models import MODELS
+from .models import MODELS, register_models
 from .runner import RESULTS_TABLE
 from .statistics import cell, mean_sd, sizes, tidy_rows, values, write_parquet
 from .tables import HEADLINE, PAIRED, STAR, families_section, headline_table, paired_table, transfer_section
@@ -163,6 +163,7 @@ def curves_figure(results: list[dict], tasks: list[str], path: Path) -> None:
 
 def write_report(results: list[dict], cfg: BenchConfig, out: Path) -> Path:
     """Write ``results.parquet``, the figures and ``report.md`` under ``out``; return the report's path."""
+    register_models(dict.fromkeys(r["model"] for r in results))  # model directories benched by path
     write_parquet(tidy_rows(results), out / RESULTS_TABLE)
     figures = {}
     if results and can_draw():  # the figures accompany the tables, which say it all without them

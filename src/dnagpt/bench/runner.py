@@ -10,6 +10,7 @@ models are paired) and seeds the model's own randomness. Dev picks each model's 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..validation import ResumeRules, check_resume
 from .config import PRIMARY, BenchConfig
-from .models import MODELS, Run
+from .models import MODELS, Run, register_models
 from .tasks import BenchTask, load_bench_task, subsample
 
 RESULTS_TABLE = "results.parquet"  # the tidy table of every run, written with the report
@@ -50,9 +51,7 @@ def saved_config(out: str | Path) -> BenchConfig | None:
 def plan(cfg: BenchConfig, outputs: dict[str, str]) -> list[tuple[str, str, int, int]]:
     """Every run of the bench as ``(task, model, training size, seed)``; ``outputs`` gives each
     task's output, and a model runs only on the tasks whose output it handles."""
-    unknown = [m for m in cfg.models if m not in MODELS]
-    if unknown:
-        raise ConfigError(f"unknown bench models {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    register_models(cfg.models)
     runs = []
     for task, output in outputs.items():
         sizes = [cfg.max_train] + [s for s in cfg.curve_sizes if cfg.has_curve(task) and s != cfg.max_train]
@@ -65,7 +64,12 @@ def plan(cfg: BenchConfig, outputs: dict[str, str]) -> list[tuple[str, str, int,
 
 def result_path(out: Path, task: str, model: str, size: int, seed: int) -> Path:
     """Where one run's result is saved."""
-    return out / "runs" / Path(task).name / model / f"n{size or 'all'}-seed{seed}.json"
+    return out / "runs" / Path(task).name / model_folder(model) / f"n{size or 'all'}-seed{seed}.json"
+
+
+def model_folder(model: str) -> str:
+    """A bench model's name as one folder name (a model directory's path has slashes)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_.")
 
 
 def _key(task: str, model: str, size: int, seed: int) -> tuple[str, str, int, int]:
@@ -150,7 +154,7 @@ def make_run(task: BenchTask, model: str, seed: int, size: int, out: Path, cfg: 
             "test": cfg.max_eval}  # fmt: skip
     evaluation = {s: subsample(task.tables[s], caps[s], 0, task.labels(task.tables[s])
                                if task.output == "token" else None) for s in ("dev", "test")}  # fmt: skip
-    work = out / "work" / Path(task.name).name / model / f"n{size or 'all'}-seed{seed}"
+    work = out / "work" / Path(task.name).name / model_folder(model) / f"n{size or 'all'}-seed{seed}"
     return Run(task, model, seed, size, subsample(train, size, seed, labels), evaluation["dev"], evaluation["test"],
                work, cfg)  # fmt: skip
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..bench.config import CURVE_TASKS, BenchConfig, quick_config
 from ..bench.models import MODELS
+from ..tasks.codec import READOUTS
 from .registry import command, non_negative_int, positive_float, positive_int
 
 
@@ -36,7 +37,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="MODEL",
-        help=f"from {', '.join(MODELS)}; default: all but the other families' ("
+        help=f"from {', '.join(MODELS)}, or a model directory (any model dnagpt reads, a downloaded GPN or "
+        "DNABERT-2 checkpoint among them); default: all but the other families' ("
         + ", ".join(m for m in MODELS if not MODELS[m].default)
         + ") (each runs on the tasks it handles)",
     )
@@ -74,7 +76,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size", type=positive_int, default=d.batch_size, help="fine-tuning batch size of the neural models"
     )
-    p.add_argument("--readout", default=d.readout, choices=["answer", "mean"],
+    p.add_argument("--readout", default=d.readout, choices=READOUTS,
                    help="what a causal model's heads read: the answer position (the paper) or the sequence mean; "
                         "masked models read as dnagpt finetune does by default")  # fmt: skip
     p.add_argument(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..device import PRECISIONS
+from ..tasks.codec import READOUTS
 from ..tasks.recipe import FinetuneConfig, Sweep
 from ..tasks.warm_start import DEFAULT_SHRINK, MIN_SHRINK_STEPS
 from ..training.distributed import is_main_process
@@ -69,10 +70,12 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-rank", type=int, default=_RECIPE.lora_rank,
                    help="train LoRA adapters of this rank (needs peft); 0 = off")  # fmt: skip
     p.add_argument("--lora-alpha", type=float, default=_RECIPE.lora_alpha, help="LoRA scaling numerator")
-    p.add_argument("--readout", default=_RECIPE.readout, choices=["answer", "mean"],
-                   help="what the heads read: the answer position (the paper) or the mean over the "
-                        "sequence (one label column, or regression). Default: the answer for DNAGPT; for "
-                        "an encoder (BERT, GPN) the mean, or the answer on tasks with numbers as input")  # fmt: skip
+    p.add_argument("--readout", default=_RECIPE.readout, choices=READOUTS,
+                   help="what the heads read: the answer position (the paper), the mean over the sequence "
+                        "(one label column, or regression) or the first position ([CLS]; models with another "
+                        "library's vocabulary). Default: the answer for DNAGPT; for an encoder (BERT, GPN) the "
+                        "mean, or the answer on tasks with numbers as input; for a published DNABERT-2, [CLS] "
+                        "as its authors fine-tune it")  # fmt: skip
     p.add_argument(
         "--frame-shift",
         action=argparse.BooleanOptionalAction,

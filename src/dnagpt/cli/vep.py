@@ -32,6 +32,8 @@ def _vep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--species", default="human", help="species token put before every window, e.g. human, "
                                                       "mouse, arabidopsis; 'none' for no species token "
                                                       "(default human)")  # fmt: skip
+    p.add_argument("--alignment", metavar="MAF", help="multiple alignment on the genome (MAF, plain or gzipped), "
+                   "for a GPN-MSA model: it reads the other species' bases at every position")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=16, help="variants scored at once (default 16)")
     p.add_argument("--skip-invalid", action="store_true", help="skip records that cannot be scored (REF not "
                                                                "matching the genome, unknown chromosome, "
@@ -66,7 +68,7 @@ def _vep(args: argparse.Namespace) -> int:
     if species:
         model.tokenizer().species_id(species)  # an unknown species is an error before any work
     options = VepOptions(args.window, species, args.batch_size, args.skip_invalid, args.calibrate,
-                         not args.no_progress)  # fmt: skip
+                         not args.no_progress, args.alignment)  # fmt: skip
     if args.region:
         summary = score_region(model, args.model, args.region, args.genome, args.out, options)
     else:

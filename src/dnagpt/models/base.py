@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,10 @@ class ModelOutput:
     past_key_values: list[KeyValue] | None = None  # per layer, for incremental decoding (causal models)
 
 
+def _task_head(d_model: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh(), nn.Linear(d_model, outputs))
+
+
 def _init_module(module: nn.Module) -> None:
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
@@ -50,11 +55,19 @@ class PretrainedModel(nn.Module):
     shrinks_by_default: ClassVar[bool] = False
     # how dnagpt vep scores it: "likelihood" (dnagpt's scores, by `causal`) or "gpn" (GPN's own procedure)
     variant_scoring: ClassVar[str] = "likelihood"
+    # what a sequence-level task head reads by default (a vocabulary without answer tokens): "mean" of
+    # the final hidden states, or the "first" position ([CLS], where the authors' fine-tuning pools)
+    pooling: ClassVar[str] = "mean"
 
     @property
     def reading_frames(self) -> int:
         """Bases per token of a k-mer model (the frames a sequence can be read in); 1 otherwise."""
         return self.tokenizer().reading_frames
+
+    @property
+    def aligned_species(self) -> int:
+        """How many other species' aligned bases the model reads beside each base (GPN-MSA); 0: none."""
+        return 0
 
     @property
     def max_input_tokens(self) -> int | None:
@@ -73,6 +86,8 @@ class PretrainedModel(nn.Module):
         self.config = config
         # where from_pretrained read the weights; None: random weights (fine-tuning shrinks only loaded ones)
         self.loaded_from: str | None = None
+        if config.task_outputs:
+            self.task_head = _task_head(config.d_model, config.task_outputs)
 
     # ------------------------------------------------- pieces every family builds the same way
     def add_heads(self) -> None:
@@ -111,6 +126,22 @@ class PretrainedModel(nn.Module):
     def regression_output(self, hidden: torch.Tensor) -> torch.Tensor:
         """Regression head: one number per hidden state ``[..., d_model] -> [...]``."""
         return self.num_regression(hidden).squeeze(-1)
+
+    def tie_weights(self) -> None:
+        """Make the parameters the family shares one parameter again after loading (none by default)."""
+
+    def add_task_head(self, outputs: int) -> None:
+        """Give the model a fresh sequence-level task head with ``outputs`` outputs (one per class, or
+        one for a number), as Hugging Face's sequence classifiers have: dense, tanh, linear. Fine-tuning
+        adds it where the vocabulary cannot write answers; it is saved and loaded with the model."""
+        self.config = dataclasses.replace(self.config, task_outputs=outputs)
+        head = _task_head(self.config.d_model, outputs)
+        head.apply(_init_module)
+        self.task_head = head.to(next(self.parameters()).device)
+
+    def task_output(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The task head on pooled hidden states ``[..., d_model] -> [..., task_outputs]``."""
+        return self.task_head(pooled)
 
     def padded_hidden_states(
         self,
@@ -173,5 +204,6 @@ class PretrainedModel(nn.Module):
         if dtype is not None:
             state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         model.load_state_dict(state, strict=True, assign=True)
+        model.tie_weights()
         model.loaded_from = str(path)
         return model.to(map_location).eval()

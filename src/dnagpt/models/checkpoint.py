@@ -46,15 +46,20 @@ def write_checkpoint(
     """Write weights, configuration and tokenizer to ``directory`` (each file atomically)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    state, stored = {}, set()
+    for key, tensor in state_dict.items():  # a tied matrix is stored once; the family's loader re-ties it
+        if tensor.data_ptr() in stored and tensor.numel():
+            continue
+        stored.add(tensor.data_ptr())
+        state[key] = tensor.detach().to("cpu").contiguous()
     meta = {"format": "pt", "dnagpt_config": config.name, **(metadata or {})}
     write_with_digest(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=meta))
-    tokenizer, fields = config.tokenizer(), config.to_dict()
-    if config.tokenizer_file is not None:  # the model keeps its own copy of its BPE vocabulary
-        tokenizer.save_pretrained(directory)  # the standard Hugging Face tokenizer.json
+    fields = config.to_dict()
+    if config.tokenizer_file is not None:  # the model keeps its own copy of its BPE or foreign vocabulary
+        config.tokenizer().save_pretrained(directory)  # the standard Hugging Face tokenizer.json
         fields["tokenizer_file"] = TOKENIZER_FILE
-    else:
-        tokenizer.save(directory / TOKENIZER_FILE)
+    elif not config.foreign:  # (another library's model without a tokenizer file: GPN-MSA's fixed bases)
+        config.tokenizer().save(directory / TOKENIZER_FILE)
     atomic_write_text(directory / CONFIG_FILE, json.dumps(fields, indent=2) + "\n")
 
 

@@ -41,6 +41,9 @@ class ModelConfig:
     # a BPE vocabulary (a folder of `dnagpt tokenizer train`, or its tokenizer.json) instead of the
     # k-mers above; a saved model keeps its own copy, named "tokenizer.json" in its config.json
     tokenizer_file: str | None = None
+    # outputs of the sequence-level task head that fine-tuning adds where the vocabulary has no answer
+    # tokens (another library's): one per class, or one for a number; 0 = no such head
+    task_outputs: Annotated[int, Field(ge=0)] = 0
 
     # True: the directory's config.json and tokenizer.json are another library's (its own vocabulary)
     foreign: ClassVar[bool] = False
@@ -80,8 +83,9 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict, where: str = "model configuration"):
         """This class built from ``d`` (as :meth:`to_dict` writes it), every field checked."""
-        if isinstance(d, dict):
-            d = {k: v for k, v in d.items() if k != "model_type" and k not in cls.retired_fields()}
+        if isinstance(d, dict):  # "model_type" is transformers' key unless the family keeps its own
+            own = {f.name for f in dataclasses.fields(cls)}
+            d = {k: v for k, v in d.items() if (k != "model_type" or k in own) and k not in cls.retired_fields()}
         return build(cls, d, where)
 
     @classmethod

@@ -109,6 +109,7 @@ class DNABERT2(PretrainedModel):
 
     family = "dnabert2"
     causal = False
+    pooling = "first"  # the authors' sequence classifier reads [CLS] (through a pooler)
 
     def __init__(self, config: DNABERT2Config) -> None:
         super().__init__(config)
@@ -126,6 +127,11 @@ class DNABERT2(PretrainedModel):
         self.cls.predictions.transform.dense = nn.Linear(d, d)
         self.cls.predictions.transform.LayerNorm = nn.LayerNorm(d, eps=1e-12)  # fixed in the reference head
         self.cls.predictions.decoder = nn.Linear(d, cfg.vocab_size)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """The masked-LM decoder reads with the word embeddings' matrix, one parameter, as in the authors' model."""
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
 
     @classmethod
     def adapt_state_dict(cls, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -275,6 +275,10 @@ class GPNOriginal(PretrainedModel):
         return {k: v for k, v in state.items() if not k.endswith("embed_positions.weight")}
 
     @property
+    def aligned_species(self) -> int:
+        return self.config.n_aux_features // self.config.aux_features_vocab_size
+
+    @property
     def max_input_tokens(self) -> int | None:
         return self.config.context_length if self.config.encoder == "roformer" else None
 

@@ -10,8 +10,11 @@ prompt instead, which lets a small causal model use all of a sequence, not
 only what its last position carried forward. A generation task instead learns to write each sequence, then
 the task's stop symbol, after its prompt. A k-mer model fine-tuned with
 ``frame_shift`` answers as the mean of its answers over the k reading frames of
-each sequence (``frames``). The codec is saved as ``task.json`` beside
-fine-tuned weights, so a model directory knows its task.
+each sequence (``frames``). A model whose vocabulary has no answer tokens (another library's,
+such as GPN's or DNABERT-2's) reads the bare sequence, in that library's special tokens, and a
+sequence-level task head (:meth:`~dnagpt.models.PretrainedModel.add_task_head`) answers from the
+mean of its hidden states or from its first position (``first``: [CLS]). The codec is saved as
+``task.json`` beside fine-tuned weights, so a model directory knows its task.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,24 +33,32 @@ import torch.nn.functional as F
 from ..errors import ConfigError, DataError, DNAGPTError, InvalidSequenceError
 from ..io import atomic_write_text
 from ..models import PretrainedModel
-from ..tokenizers import KmerTokenizer
+from ..tokenizers import Encoding, TokenLanguage
 from ..training.objectives import IGNORE, next_token_loss
 from .spec import Example, TaskSpec
 
 TASK_FILE = "task.json"  # saved beside the fine-tuned weights
-Readout = Literal["answer", "mean"]
-READOUTS: tuple[str, ...] = ("answer", "mean")
+Readout = Literal["answer", "mean", "first"]
+READOUTS: tuple[str, ...] = ("answer", "mean", "first")
 
 
-def default_readout(causal: bool, spec: TaskSpec) -> Readout:
+def default_readout(causal: bool, spec: TaskSpec, pooling: Readout | None = None) -> Readout:
     """What the heads read when no readout is asked for: a decoder reads the answer position, as in
     the paper; an encoder (BERT, GPN) reads the mean over the sequence on a task with one label
     column or a number to predict, and the answer position where the task gives numbers as input
     (a mean over hundreds of bases drowns the few number positions) or asks several questions.
-    The measurements are in docs/findings.md, "What an encoder reads"."""
+    The measurements are in docs/findings.md, "What an encoder reads". ``pooling`` is what a model
+    read by a sequence-level task head reads (:attr:`~dnagpt.models.PretrainedModel.pooling`)."""
+    if pooling is not None:
+        return pooling
     if causal or spec.number_columns or spec.output == "sequence" or len(spec.label_columns) > 1:
         return "answer"
     return "mean"
+
+
+def selection_metric(spec: TaskSpec) -> str:
+    """The dev metric that picks the best model of a task: MCC, R2, or held-out loss for generation."""
+    return {"token": "mcc", "number": "r2", "sequence": "loss"}[spec.output]
 
 
 @dataclass
@@ -67,7 +79,7 @@ class TaskBatch:
 class TaskCodec:
     """Turns examples into batches and model outputs into answers, for one task."""
 
-    def __init__(self, spec: TaskSpec, tok: KmerTokenizer, context: int | None, target_mean=0.0, target_std=1.0,
+    def __init__(self, spec: TaskSpec, tok: TokenLanguage, context: int | None, target_mean=0.0, target_std=1.0,
                  readout: Readout = "answer", frames: int = 1) -> None:  # fmt: skip
         """``context``: the most tokens one example may take (``PretrainedModel.max_input_tokens``;
         None: any number). ``frames``: predictions are the mean over this many reading frames of
@@ -89,8 +101,15 @@ class TaskCodec:
             )
         self.readout = readout
         self.label_names = list(spec.labels)
-        self.label_ids = []
-        for name in self.label_names:
+        self.head = not tok.has_task_tokens  # answered by a sequence-level task head, not by tokens
+        self.label_ids: list[int] = []
+        if self.head:
+            self._check_head_task()
+            self.label_ids = list(range(len(self.label_names)))  # the head's outputs, one per label
+        elif readout == "first":
+            raise ConfigError(f"task {spec.name}: the first position of a prompt in dnagpt's token language "
+                              "holds no summary of it; use the answer or mean readout")  # fmt: skip
+        for name in [] if self.head else self.label_names:
             token = f"<{spec.labels[name].strip('<>')}>"
             try:
                 self.label_ids.append(tok.token_id(token))
@@ -99,14 +118,34 @@ class TaskCodec:
                     f"task {spec.name}: label {name!r} is answered by {spec.labels[name]!r}, which is not a token; "
                     "use A / N, or one of the reserved tokens"
                 ) from None
-        if len(set(self.label_ids)) != len(self.label_ids):
+        if not self.head and len(set(self.label_ids)) != len(self.label_ids):
             raise ConfigError(f"task {spec.name}: two labels map to the same token")
         self.target_mean, self.target_std = target_mean, target_std
 
+    def _check_head_task(self) -> None:
+        """A task a sequence-level head can answer: one label column or one number, from bases alone."""
+        spec = self.spec
+        if spec.output == "sequence" or len(spec.label_columns) > 1 or spec.number_columns:
+            raise ConfigError(
+                f"task {spec.name}: this model's vocabulary ({self.tok.to_dict().get('file', self.tok.kind)}) has "
+                "no task tokens, so it answers one label column or one number from the sequence alone; "
+                "numeric inputs, several label columns and generation need dnagpt's token language"
+            )
+        if self.readout == "answer":
+            raise ConfigError(f"task {spec.name}: a vocabulary without answer tokens is read by the mean or "
+                              "first readout, not answer")  # fmt: skip
+
+    @property
+    def head_outputs(self) -> int:
+        """Outputs of the sequence-level task head this task needs (0: the model answers in tokens)."""
+        if not self.head:
+            return 0
+        return len(self.label_names) if self.spec.output == "token" else 1
+
     @property
     def selection_metric(self) -> str:
-        """The dev metric that picks the best model: MCC, R2, or held-out loss for generation."""
-        return {"token": "mcc", "number": "r2", "sequence": "loss"}[self.spec.output]
+        """The dev metric that picks the best model (:func:`selection_metric`)."""
+        return selection_metric(self.spec)
 
     def check(self, examples: list[Example]) -> None:
         """Encode every example once and check it fits the context, before any work starts: a
@@ -118,7 +157,10 @@ class TaskCodec:
         generating = self.spec.output == "sequence"
         suffix = self.spec.stop if generating else ""  # a generation task learns to end with its stop symbol
         try:
-            enc = self.tok.encode(e.text + suffix)
+            if self.head:  # the bare sequence, in the vocabulary's own special tokens ([CLS] ... [SEP])
+                enc = Encoding(self.tok.wrap(self.tok.encode_bases(re.sub(r"\s+", "", e.sequence)).tolist()))
+            else:
+                enc = self.tok.encode(e.text + suffix)
         except InvalidSequenceError as err:
             raise DataError(f"{e.source}, row {e.row}: {err}") from None
         if self.context is not None and len(enc) > self.context:
@@ -174,6 +216,8 @@ class TaskCodec:
         """What the heads read, ``[B, L, d_model]``: the hidden states at the answer positions, or
         (``mean`` readout) their mean over every position up to the answer."""
         h = self.hidden(model, batch)
+        if self.readout == "first":
+            return h[:, :1]
         if self.readout == "mean":
             upto = torch.arange(h.shape[1], device=h.device)[None, :] <= batch.answers[:, -1:]
             weights = upto.to(h.dtype) / upto.sum(dim=1, keepdim=True).to(h.dtype)
@@ -184,6 +228,11 @@ class TaskCodec:
         if self.spec.output == "sequence":
             return next_token_loss(model, self.hidden(model, batch), batch.target)
         h = self.answer_hidden(model, batch)
+        if self.head:
+            out = model.task_output(h[:, 0]).float()
+            if self.spec.output == "token":
+                return F.cross_entropy(out, batch.target[:, 0])
+            return F.mse_loss(out[:, 0], batch.target)
         if self.spec.output == "token":
             return F.cross_entropy(model.token_logits(h).float().flatten(0, 1), batch.target.flatten())
         return F.mse_loss(model.regression_output(h[:, 0]).float(), batch.target)
@@ -193,6 +242,11 @@ class TaskCodec:
         if self.spec.output == "sequence":
             raise ConfigError(f"task {self.spec.name} generates sequences: use `dnagpt generate`")
         h = self.answer_hidden(model, batch)
+        if self.head:
+            out = model.task_output(h[:, 0]).float()
+            if self.spec.output == "token":
+                return torch.softmax(out, dim=-1)[:, None, :]
+            return out[:, 0] * self.target_std + self.target_mean
         if self.spec.output == "token":
             return torch.softmax(model.token_logits(h).float()[..., self.label_ids], dim=-1)
         return model.regression_output(h[:, 0]).float() * self.target_std + self.target_mean

@@ -174,6 +174,9 @@ def finetune(
     codec = TaskCodec(spec, tok, model.max_input_tokens, mean, std, cfg.readout, frames)
     for part in (train, dev, test or []):
         codec.check(part)
+    if codec.head_outputs and (not resume or codec.head_outputs != model.config.task_outputs):
+        seed_everything(cfg.seed)  # a fresh task head (a resumed run's comes from its checkpoint)
+        model.add_task_head(codec.head_outputs)
     train_cfg = cfg.train_config(len(train), dist.world_size)
     task = FinetuneTask(codec, train, dev, cfg.seed, eval_batch=cfg.batch_size * 4, frame_shift=cfg.frame_shift)
     if cfg.shrink < 1 and not resume:  # a resumed run takes its weights from the checkpoint

@@ -52,8 +52,8 @@ class FinetuneConfig:
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = once per epoch
     lora_rank: Annotated[int, Field(ge=0)] = 0  # > 0: train LoRA adapters of this rank (and the heads) instead
     lora_alpha: Annotated[float, Field(gt=0)] = 16.0  # LoRA scaling numerator
-    # what the heads read: "answer" (the hidden state at the answer position, the paper's) or "mean" (over
-    # the sequence); None: default_readout of the model and task
+    # what the heads read: "answer" (the hidden state at the answer position, the paper's), "mean" (over
+    # the sequence) or "first" ([CLS], for a vocabulary without answer tokens); None: default_readout
     readout: Readout | None = None
     # k-mer models: train on each sequence in all k reading frames (0 to k-1 leading bases dropped at random)
     # and answer as the mean over the k frames; None: on for k-mer models, off for single bases, BPE and generation
@@ -69,7 +69,8 @@ class FinetuneConfig:
         given, else settled by ``model`` on ``spec`` for a run over ``n_train`` training examples
         (None: a run long enough to shrink)."""
         lr = self.lr if self.lr is not None else default_lr(model.num_parameters())
-        readout = self.readout if self.readout is not None else default_readout(model.causal, spec)
+        pooling = None if model.tokenizer().has_task_tokens else model.pooling  # read by a task head
+        readout = self.readout if self.readout is not None else default_readout(model.causal, spec, pooling)
         frame_shift = self.frame_shift
         if frame_shift is None:
             frame_shift = model.tokenizer().reading_frames > 1 and spec.output != "sequence"

@@ -14,7 +14,7 @@ from ..device import resolve_device
 from ..io import atomic_write_text
 from ..models import PretrainedModel
 from ..training.distributed import is_main_process
-from .codec import TaskCodec
+from .codec import selection_metric
 from .finetune import FinetuneResult, finetune, score_test_set
 from .recipe import FinetuneConfig, Sweep
 from .spec import TaskData
@@ -44,7 +44,7 @@ def finetune_sweep(
     run_dir, sweep = Path(run_dir), sweep or Sweep()
     settings_tried = sweep.settings(cfg, cfg.for_model(model, data.spec).lr)
     several_shrinks = len(sweep.shrinks) > 1
-    metric = TaskCodec(data.spec, model.tokenizer(), model.max_input_tokens).selection_metric
+    metric = selection_metric(data.spec)
     if len(settings_tried) == 1:
         lr, shrink = settings_tried[0]
         resume_one = resume and (run_dir / "checkpoint.pt").is_file()

@@ -17,6 +17,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from ..errors import ConfigError
+from ..io import atomic_write_text
 from .language import TokenLanguage
 
 
@@ -62,6 +63,14 @@ class ForeignVocabulary(TokenLanguage):
     def to_dict(self) -> dict:
         return {"type": self.kind, "file": self.file}
 
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Write the file, unchanged in meaning, as ``out_dir/tokenizer.json`` (a fine-tuned model
+        keeps its own copy); returns the folder."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "tokenizer.json", self.hf.to_str(pretty=True) + "\n")
+        return out
+
     def wrap(self, ids: list[int]) -> list[int]:
         """``ids`` with the special tokens the file adds around a sequence (DNABERT-2: [CLS] ... [SEP])."""
         return [*self.before, *ids, *self.after]
@@ -76,6 +85,10 @@ class ForeignVocabulary(TokenLanguage):
 
     @property
     def has_species(self) -> bool:
+        return False
+
+    @property
+    def has_task_tokens(self) -> bool:
         return False
 
     @property

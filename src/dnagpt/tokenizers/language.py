@@ -158,6 +158,12 @@ class TokenLanguage(ABC):
         return True
 
     @property
+    def has_task_tokens(self) -> bool:
+        """Whether task prompts and answers can be written in it (the query, answer and number
+        tokens of dnagpt's token languages); without them a task is read by a sequence-level head."""
+        return True
+
+    @property
     def mask_id(self) -> int:
         """The token that masked-token pretraining and scoring put in place of a hidden token."""
         return self._reserved_id[MASK]

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from ..data.alignment import Alignment, read_maf
 from ..data.fasta import prepare_fasta
 from ..data.regions import parse_region
 from ..data.sources import cache_root
@@ -39,6 +40,7 @@ class VepOptions:
     skip_invalid: bool = False  # skip records that cannot be scored (counted) instead of stopping
     calibrate: str | None = None  # a score table of reference variants: add each score's percentile
     progress: bool = True
+    alignment: str | None = None  # a MAF alignment on the genome, for models that read one (GPN-MSA)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class VepSettings:
     species: str | None
     count: int  # variants to score
     digest: str  # of the variant list: the same file edited in place is another run
+    alignment: str | None = None  # the MAF a GPN-MSA model read
 
 
 def output_format(out: str | Path) -> str:
@@ -117,8 +120,10 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
                   else f"a window must be a whole number of its {k}-base tokens, e.g. {width}")  # fmt: skip
         raise ConfigError(f"--window {options.window}: {reason}")
     calibration = read_calibration(options.calibrate) if options.calibrate else None
+    alignment = _alignment_for(model, options.alignment)
     settings = VepSettings(model_name, source, str(Path(genome).resolve()), width, options.species,
-                           len(variants), _digest(variants))  # fmt: skip
+                           len(variants), _digest(variants),
+                           str(Path(options.alignment).resolve()) if alignment else None)  # fmt: skip
     parts = _parts_folder(out, settings)
     column = score_column(model)
     chunks = range(0, len(variants), CHUNK)
@@ -127,7 +132,7 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
         path = parts / f"chunk-{number:06d}.npz"
         chunk = variants[start : start + CHUNK]
         if not path.exists():
-            scores = _score_chunk(model, reference, chunk, width, options.species, options.batch_size, bar)
+            scores = _score_chunk(model, reference, chunk, width, options, alignment, bar)
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, **scores)
         elif bar is not None:
@@ -211,11 +216,28 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="variant", desc="vep", dynamic_ncols=True)
 
 
-def _score_chunk(model, reference, chunk: list[Variant], width, species, batch_size, bar) -> dict[str, np.ndarray]:
+def _alignment_for(model: PretrainedModel, path: str | None) -> Alignment | None:
+    """The alignment a model that reads one (GPN-MSA) needs, read before any scoring; None for others."""
+    if not model.aligned_species:
+        if path:
+            raise ConfigError(f"--alignment {path}: this model reads no alignment (only GPN-MSA models do)")
+        return None
+    if not path:
+        raise ConfigError(f"{model.config.name} is a GPN-MSA model: it reads the aligned bases of "
+                          f"{model.aligned_species} other species; give --alignment MAF")  # fmt: skip
+    alignment = read_maf(path)
+    if len(alignment.species) != model.aligned_species:
+        raise ConfigError(f"{path}: {len(alignment.species)} species beside {alignment.reference} "
+                          f"({', '.join(alignment.species)}), but the model reads {model.aligned_species}")  # fmt: skip
+    return alignment
+
+
+def _score_chunk(model, reference, chunk: list[Variant], width, options: VepOptions, alignment,
+                 bar) -> dict[str, np.ndarray]:  # fmt: skip
     parts: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(chunk), batch_size):
-        batch = chunk[i : i + batch_size]
-        for name, values in score_variants(model, reference, batch, width, species).items():
+    for i in range(0, len(chunk), options.batch_size):
+        batch = chunk[i : i + options.batch_size]
+        for name, values in score_variants(model, reference, batch, width, options.species, alignment).items():
             parts.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
         if bar is not None:
             bar.update(len(batch))

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..data.alignment import Alignment, reverse_complement_columns
+from ..errors import ConfigError
 from ..models import PretrainedModel
 from ..tokenizers import KmerTokenizer
 from .variants import InvalidVariant, Reference, Variant, WindowPair, reverse_complement, variant_windows
@@ -55,12 +57,14 @@ def score_variants(
     variants: Sequence[Variant],
     width: int,
     species: str | None = None,
+    alignment: Alignment | None = None,
 ) -> dict[str, np.ndarray]:
     """Scores of ``variants`` (one batch): the likelihood score and ``embedding_distance``, each
-    averaged over both strands and every frame."""
+    averaged over both strands and every frame (GPN's models: GPN's own score, :func:`gpn_scores`;
+    a GPN-MSA model reads ``alignment``)."""
     model.eval()
     if model.variant_scoring == "gpn":
-        return gpn_scores(model, reference, variants, width)
+        return gpn_scores(model, reference, variants, width, alignment)
     k = model.reading_frames  # positions inside a token the variant is moved through
     centre = width // 2 - (width // 2) % k
     totals: dict[str, np.ndarray] = {}
@@ -204,13 +208,16 @@ def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
     return {"masked_llr": scores, "embedding_distance": distance.cpu().numpy()}
 
 
-def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[Variant], width: int) -> dict:
+def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[Variant], width: int,
+               alignment: Alignment | None = None) -> dict:  # fmt: skip
     """GPN's variant score (``gpn.ss.run_vep``): the window of ``width`` bases from ``pos - width // 2``
     (N beyond a chromosome's ends), its centre masked, ``logit(ALT) - logit(REF)`` there, averaged
     with the same on the reverse complement of the window (masked at ``width // 2 - 1`` for an even
-    width). SNVs only, as GPN's procedure; other variants get NaN."""
+    width). SNVs only, as GPN's procedure; other variants get NaN. A GPN-MSA model also reads the
+    other species' aligned bases over the window from ``alignment`` (reversed and complemented on
+    the reverse strand)."""
     config = model.config
-    rows, centre = [], width // 2
+    rows, aligned, centre = [], [], width // 2
     back = centre - 1 if width % 2 == 0 else centre
     snvs = [i for i, v in enumerate(variants) if len(v.ref) == 1 and len(v.alt) == 1]
     pairs = []
@@ -219,7 +226,11 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
         record = reference.record(v.chrom)
         if record is None:
             raise InvalidVariant(f"chromosome {v.chrom!r} is not in the genome FASTA")
-        bases = reference.bases(record, v.pos - 1 - centre, v.pos - 1 - centre + width)
+        start = v.pos - 1 - centre
+        bases = reference.bases(record, start, start + width)
+        if model.aligned_species:
+            columns = alignment_columns(model, alignment, v.chrom, start, start + width)
+            aligned += [columns, reverse_complement_columns(columns)]
         for window, at, ref, alt in (
             (bases.decode(), centre, v.ref, v.alt),
             (reverse_complement(bases), back, reverse_complement(v.ref.encode()), reverse_complement(v.alt.encode())),
@@ -231,9 +242,24 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
     scores = np.full(len(variants), np.nan)
     if rows:
         device = next(model.parameters()).device
-        logits = model(torch.tensor(rows, device=device)).logits.float()
+        aux = torch.from_numpy(np.stack(aligned)).to(device) if aligned else None
+        logits = model(torch.tensor(rows, device=device), aux_features=aux).logits.float()
         at, ref_ids, alt_ids = (torch.tensor(x, device=device) for x in zip(*pairs, strict=True))
         picked = logits[torch.arange(len(rows), device=device), at]
         llr = picked.gather(1, alt_ids[:, None])[:, 0] - picked.gather(1, ref_ids[:, None])[:, 0]
         scores[snvs] = llr.view(-1, 2).mean(1).cpu().numpy()
     return {"masked_llr": scores}
+
+
+def alignment_columns(model: PretrainedModel, alignment: Alignment | None, chrom: str, start: int,
+                      end: int) -> np.ndarray:  # fmt: skip
+    """The aligned bases a GPN-MSA model reads over reference positions ``start .. end - 1``; an error
+    when there is no alignment, or it holds another number of species than the model reads."""
+    if alignment is None:
+        raise ConfigError(f"{model.config.name}: a GPN-MSA model reads the aligned bases of "
+                          f"{model.aligned_species} other species at every position: give the alignment "
+                          "(--alignment MAF)")  # fmt: skip
+    if len(alignment.species) != model.aligned_species:
+        raise ConfigError(f"{alignment.path}: {len(alignment.species)} species beside {alignment.reference} "
+                          f"({', '.join(alignment.species)}), but the model reads {model.aligned_species}")  # fmt: skip
+    return alignment.columns(chrom, start, end)
