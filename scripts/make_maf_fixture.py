@@ -19,7 +19,8 @@ SHIFT, LENGTH = 17_505_000, 12_000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests/fixtures/primates_chr22")
+    default = Path(__file__).resolve().parents[1] / "tests/fixtures/primates_chr22"
+    parser.add_argument("--out", type=Path, default=default)
     args = parser.parse_args()
     (maf,) = fetch(SOURCES["hg19-chr22-primates"]).rglob("*.maf.gz")
     blocks, current = [], []

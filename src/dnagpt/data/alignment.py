@@ -10,9 +10,9 @@ keeps only the covered stretches, one array per alignment block.
 
 from __future__ import annotations
 
-import bisect
 import gzip
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ _CODES = np.zeros(256, dtype=np.uint8)  # anything but a base (gap, N) reads as 
 for _i, _base in enumerate("ACGT", start=1):
     _CODES[ord(_base)] = _CODES[ord(_base.lower())] = _i
 _COMPLEMENT = np.array([0, 4, 3, 2, 1], dtype=np.uint8)  # - A C G T -> - T G C A
+_BASE_COMPLEMENT = bytes.maketrans(b"ACGTNacgtn", b"TGCANtgcan")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Block:
 
     start: int
     codes: np.ndarray  # [bases of the reference in the block, species], uint8 codes of ALIGNED_BASES
+    bases: bytes  # the reference's bases, as the file writes them (lower case: soft-masked repeats)
 
     @property
     def end(self) -> int:
@@ -46,6 +48,7 @@ class Alignment:
     reference: str  # the species name of the reference rows (the part of "Hsap.22" before the dot)
     species: tuple[str, ...]  # the other species, in the order of the columns of :meth:`columns`
     blocks: dict[str, list[Block]]  # reference chromosome -> its blocks, by start
+    _starts: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # each chromosome's block starts
 
     def columns(self, chrom: str, start: int, end: int) -> np.ndarray:
         """The other species' bases at reference positions ``start .. end - 1`` (0-based), as codes of
@@ -58,25 +61,38 @@ class Alignment:
             raise DataError(f"{self.path}: the alignment has no {self.reference} rows on chromosome {chrom!r} "
                             f"(it has {known})")  # fmt: skip
         out = np.zeros((end - start, len(self.species)), dtype=np.uint8)
-        starts = [b.start for b in blocks]
         covered = 0
-        for block in blocks[max(0, bisect.bisect_right(starts, start) - 1) :]:
-            if block.start >= end:
-                break
-            lo, hi = max(start, block.start), min(end, block.end)
-            if lo < hi:
-                out[lo - start : hi - start] = block.codes[lo - block.start : hi - block.start]
-                covered += hi - lo
+        for block, lo, hi in self._overlapping(chrom, start, end):
+            out[lo - start : hi - start] = block.codes[lo - block.start : hi - block.start]
+            covered += hi - lo
         if not covered:
             raise DataError(f"{self.path}: {chrom}:{start + 1:,}-{end:,} is not covered by the alignment")
         return out
 
+    def reference_bases(self, chrom: str, start: int, end: int) -> bytes:
+        """The reference's own bases at ``start .. end - 1`` as the alignment holds them (case kept), N
+        where no block covers a position."""
+        out = bytearray(b"N" * (end - start))
+        for block, lo, hi in self._overlapping(chrom, start, end):
+            out[lo - start : hi - start] = block.bases[lo - block.start : hi - block.start]
+        return bytes(out)
+
     def covered(self, chrom: str, start: int, end: int) -> int:
         """How many of the reference positions ``start .. end - 1`` (0-based) a block covers."""
-        total = 0
-        for block in self.blocks.get(_chromosome(chrom), []):
-            total += max(0, min(end, block.end) - max(start, block.start))
-        return total
+        return sum(hi - lo for _, lo, hi in self._overlapping(chrom, start, end))
+
+    def _overlapping(self, chrom: str, start: int, end: int) -> Iterator[tuple[Block, int, int]]:
+        """``(block, lo, hi)`` for each block overlapping ``start .. end - 1``: ``lo .. hi - 1`` is the overlap."""
+        blocks = self.blocks.get(_chromosome(chrom), [])
+        if _chromosome(chrom) not in self._starts:
+            self._starts[_chromosome(chrom)] = np.array([b.start for b in blocks], dtype=np.int64)
+        first = max(0, int(np.searchsorted(self._starts[_chromosome(chrom)], start, side="right")) - 1)
+        for block in blocks[first:]:
+            if block.start >= end:
+                break
+            lo, hi = max(start, block.start), min(end, block.end)
+            if lo < hi:
+                yield block, lo, hi
 
 
 def reverse_complement_columns(codes: np.ndarray) -> np.ndarray:
@@ -134,9 +150,11 @@ def read_maf(path: str | Path, reference: str | None = None) -> Alignment:
         for j, species in enumerate(others):
             if species in rows:
                 codes[:, j] = _CODES[np.frombuffer(rows[species].encode(), dtype=np.uint8)[keep]]
+        bases = rows[reference].replace("-", "").encode()
         if sign < 0:  # a reference row on the minus strand: read the block on the plus strand
             codes = reverse_complement_columns(codes)
-        blocks.setdefault(_chromosome(chrom), []).append(Block(start, codes))
+            bases = bases[::-1].translate(_BASE_COMPLEMENT)
+        blocks.setdefault(_chromosome(chrom), []).append(Block(start, codes, bases))
     for chrom_blocks in blocks.values():
         chrom_blocks.sort(key=lambda b: b.start)
     return Alignment(str(path), reference or "", others, blocks)

@@ -90,6 +90,24 @@ _NAMED: dict[str, tuple[str, dict]] = {
         "ConvNet for tests: 4 blocks x 64 wide",
         dict(family="gpn", kmer=1, context_length=256, n_layer=4, d_model=64, max_dilation=8),
     ),
+    # GPN-MSA's architecture (the gpn package's GPNRoFormer): the reference base and, one-hot beside it,
+    # the bases of the other species of an alignment; 128-base windows as published
+    "gpn-msa-primates-small": (
+        "GPN-MSA shape for laptop pretraining on a 4-primate alignment (3 species beside the reference): "
+        "RoFormer, 4 layers x 128 wide, 128 bp windows",
+        dict(
+            family="gpn-original",
+            model_type="GPNRoFormer",
+            encoder="roformer",
+            vocab_size=6,
+            context_length=128,
+            n_layer=4,
+            d_model=128,
+            n_head=4,
+            intermediate_size=512,
+            n_aux_features=15,
+        ),
+    ),
     "gpn-small": (
         "ConvNet for laptop pretraining: 12 blocks x 128 wide, 512 bp windows",
         dict(family="gpn", kmer=1, context_length=512, n_layer=12, d_model=128),
@@ -118,11 +136,12 @@ def get_config(name: str, **overrides) -> ModelConfig:
     fields.update(overrides)
     if isinstance(fields.get("tokenizer_file"), str):  # a run resumed from another folder still finds it
         fields["tokenizer_file"] = str(Path(fields["tokenizer_file"]).expanduser().resolve())
+    family = get_family(fields.get("family", "dnagpt"), f"configuration {name!r}")
     try:
-        fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6), fields.get("tokenizer_file"))
+        if not family.config.foreign:  # another library's architecture keeps that library's vocabulary
+            fields["vocab_size"] = _vocab(fields.get("kmer_sizes"), fields.get("kmer", 6), fields.get("tokenizer_file"))
     except (TypeError, ValueError) as e:
         raise ConfigError(f"configuration {name!r}: kmer / kmer_sizes {fields.get('kmer')!r} / "
                           f"{fields.get('kmer_sizes')!r} do not make a k-mer vocabulary ({e})") from None  # fmt: skip
     fields.setdefault("name", name)
-    family = get_family(fields.get("family", "dnagpt"), f"configuration {name!r}")
     return build(family.config, fields, f"configuration {name!r}")

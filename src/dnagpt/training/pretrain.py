@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.alignment import read_maf
 from ..data.corpus import Corpus, read_manifest
+from ..data.regions import parse_region
 from ..data.sources import cache_root
 from ..errors import ConfigError
 from ..evaluation.metrics import r_squared
@@ -28,6 +30,7 @@ from ..resources import BUNDLED_MANIFEST
 from ..seeding import seed_everything
 from ..tokenizers import KmerTokenizer
 from ..validation import check_resume
+from .aligned_masked_lm import AlignedMaskedLMTask, AlignedSampler
 from .compute import pretraining_compute
 from .distributed import DistributedContext
 from .masked_lm import MaskedLMTask, MaskedSampler
@@ -192,6 +195,9 @@ def run_pretraining(
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     model_cfg = build_model_config(cfg)
+    if cfg.data.alignment:  # GPN-MSA: the alignment is the corpus
+        resolved = cfg.to_dict() | {"model_config": model_cfg.to_dict()}
+        return _pretrain_on_alignment(cfg, model_cfg, resolved, run_dir, resume, device, stop_after, allow_changes)
     tok = model_cfg.tokenizer()
     if family_of(model_cfg).model.causal and not isinstance(tok, KmerTokenizer):
         raise ConfigError("the DNAGPT pretraining tasks (next k-mer, GC content, order) read k-mer tokens: "
@@ -209,6 +215,7 @@ def run_pretraining(
     manifest = BUNDLED_MANIFEST if cfg.data.manifest == "bundled" else Path(cfg.data.manifest)
     resolved = cfg.to_dict()
     resolved["data"] |= {"max_tokens": max_tokens, "min_tokens": min_tokens, "manifest": str(manifest)}
+
     resolved["model_config"] = model_cfg.to_dict()
     if resume:  # before any work: a changed setting would silently make another run
         saved = run_dir / "config.json"
@@ -259,3 +266,45 @@ def run_pretraining(
     dist.barrier()
     dist.close()
     return result.evaluation if dist.is_main else {}  # only rank 0 reports
+
+
+def _pretrain_on_alignment(cfg: PretrainConfig, model_cfg, resolved: dict, run_dir: Path, resume: bool, device: str,
+                           stop_after: int | None, allow_changes: Collection[str]) -> dict:  # fmt: skip
+    """GPN-MSA pretraining (:mod:`.aligned_masked_lm`): masked reference bases, read beside the other
+    species' aligned bases, in windows of the model's context; blocks touching ``data.exclude`` unread."""
+    alignment = read_maf(cfg.data.alignment)
+    exclude = tuple((chrom, start - 1, end) for chrom, start, end in map(parse_region, cfg.data.exclude))
+    init = cfg.model.get("init")
+    seed_everything(cfg.train.seed)
+    model = load_model(init) if init else build_model(model_cfg)
+    if model.aligned_species != len(alignment.species):
+        raise ConfigError(f"{cfg.data.alignment}: {len(alignment.species)} species beside {alignment.reference}, "
+                          f"but the model reads {model.aligned_species} (a GPN-MSA configuration: "
+                          "model.n_aux_features = 5 x species)")  # fmt: skip
+    resolved["data"] |= {"manifest": None, "alignment": str(Path(cfg.data.alignment).resolve())}
+    if resume and (run_dir / "config.json").is_file():
+        check_resume(run_dir / "config.json", resolved, PRETRAIN_RESUME, allow_changes, ignore=("gc_standardization",))
+    dist = DistributedContext.from_environment(device)
+    sampler = AlignedSampler(alignment, model_cfg.context_length, model_cfg.mask_id, cfg.objective.mask_fraction,
+                             cfg.train.seed, cfg.objective.repeat_weight, exclude)  # fmt: skip
+    task = AlignedMaskedLMTask(sampler, cfg.eval.samples, max(cfg.train.batch_size, 16))
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
+    result = Trainer(model, task, cfg.train, run_dir, dist, allow_changes).train(resume=resume, stop_after=stop_after)
+    finished = result.step >= cfg.train.max_steps
+    weights = dist.full_state_dict(model) if finished else None
+    if dist.is_main and finished:
+        model.save_pretrained(run_dir / "model", state_dict=weights)
+        with torch.device("meta"):
+            meta_model = build_model(model_cfg)
+        card = {"alignment": {"file": Path(cfg.data.alignment).name, "reference": alignment.reference,
+                              "species": list(alignment.species), "excluded": cfg.data.exclude,
+                              "training_bases": sampler.bases("train"), "held_out_bases": sampler.bases("valid")},
+                "steps": result.step, "compute": pretraining_compute(run_dir, meta_model),
+                "evaluation": result.evaluation}  # fmt: skip
+        atomic_write_text(run_dir / "model" / "pretraining.json", json.dumps(card, indent=2) + "\n")
+        atomic_write_text(run_dir / "evaluation.json", json.dumps(result.evaluation, indent=2) + "\n")
+    dist.barrier()
+    dist.close()
+    return result.evaluation if dist.is_main else {}

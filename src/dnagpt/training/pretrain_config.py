@@ -32,6 +32,11 @@ class DataConfig:
     min_tokens: Annotated[int, Field(ge=0)] = 0  # shortest window in k-mers; 0 = 70 % of max_tokens
     reverse_prob: Annotated[float, Field(ge=0, le=1)] = 0.5  # sequence-order task: chance of reversing a window
     max_n_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05  # windows with more N are redrawn (paper, Methods)
+    # a multiple alignment (MAF) instead of the manifest: pretrain a GPN-MSA model on its reference genome,
+    # reading the other species' aligned bases (training.aligned_masked_lm); windows of the model's context
+    alignment: str = ""
+    # regions never read, e.g. those an evaluation scores ("chr22:50,200,000-51,100,000"; alignment only)
+    exclude: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.min_tokens and self.max_tokens and self.min_tokens > self.max_tokens:

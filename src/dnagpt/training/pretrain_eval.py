@@ -143,6 +143,16 @@ def bits_per_base(nats: float, bases: int) -> float:
 
 def format_report(ev: dict, run_dir: str | Path) -> str:
     """The held-out evaluation as a short table, model beside its baselines."""
+    if "copy_relative_loss" in ev:  # GPN-MSA's pretraining on an alignment
+        gain = ev["copy_relative_loss"] - ev["masked_loss"]
+        return "\n".join([
+            f"Held-out evaluation: {ev['masked_tokens']} masked bases in held-out alignment blocks",
+            f"  masked-base loss {ev['masked_loss']:.3f} nats, accuracy {ev['masked_accuracy']:.3f}   baselines: "
+            f"base frequencies {ev['unigram_masked_loss']:.3f}; copying the closest relative "
+            f"{ev['copy_relative_loss']:.3f} (accuracy {ev['copy_relative_accuracy']:.3f})   -> {abs(gain):.3f} nats "
+            f"{'below' if gain > 0 else 'ABOVE'} copying",
+            f"Model: {run_dir}/model   metrics: {run_dir}/metrics.jsonl   evaluation: {run_dir}/evaluation.json",
+        ])  # fmt: skip
     if "masked_loss" in ev:  # an encoder's masked-token pretraining
         gain = ev["unigram_masked_loss"] - ev["masked_loss"]
         return "\n".join([
