@@ -74,6 +74,8 @@ def _vep(args: argparse.Namespace) -> int:
     else:
         summary = score_vcf(model, args.model, args.vcf, args.genome, args.out, options)
     print(f"scored {summary['variants']:,} variants ({summary['snvs']:,} SNVs, {summary['indels']:,} indels; "
-          f"{summary['skipped']:,} skipped) with {summary['window']}-base windows: {summary['score']} and "
-          f"embedding_distance -> {summary['out']}")  # fmt: skip
+          f"{summary['skipped']:,} skipped) with {summary['window']}-base windows: "
+          f"{' and '.join(summary['scores'])} -> {summary['out']}")  # fmt: skip
+    if summary.get("outside_alignment"):
+        print(f"{summary['outside_alignment']:,} SNVs lie where no block of {args.alignment} reaches: no score (NaN)")
     return 0

@@ -69,6 +69,10 @@ class Alignment:
             raise DataError(f"{self.path}: {chrom}:{start + 1:,}-{end:,} is not covered by the alignment")
         return out
 
+    def has_chromosome(self, chrom: str) -> bool:
+        """Whether the reference has rows on ``chrom`` ("chr22" and "22" alike)."""
+        return _chromosome(chrom) in self.blocks
+
     def reference_bases(self, chrom: str, start: int, end: int) -> bytes:
         """The reference's own bases at ``start .. end - 1`` as the alignment holds them (case kept), N
         where no block covers a position."""

@@ -7,7 +7,8 @@ the input and, at every position, the other species' aligned bases are read besi
 give back the reference base. Half of the windows are read on the reverse strand. A chosen base
 that the reference soft-masks (lower case: a repeat) counts ``repeat_weight`` in the training loss,
 as for the other encoders. Blocks are split whole: every ``valid_every``-th block is held out for
-evaluation (the last one where there are fewer), and blocks touching an excluded region (one an evaluation uses) are never read.
+evaluation (the last one where there are fewer), and blocks touching an excluded region (one an
+evaluation uses) are never read.
 
 Held out, the masked-base loss sits beside two baselines: the reference's base frequencies, and
 copying the base that one other species carries there (the best species, with the confidence

@@ -121,6 +121,15 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
         raise ConfigError(f"--window {options.window}: {reason}")
     calibration = read_calibration(options.calibrate) if options.calibrate else None
     alignment = _alignment_for(model, options.alignment)
+    if alignment is not None:
+        missing = sorted({v.chrom for v in variants if not alignment.has_chromosome(v.chrom)})
+        if missing:
+            raise DataError(f"{options.alignment}: no {alignment.reference} rows on chromosome(s) "
+                            f"{', '.join(missing[:5])}, where variants are")  # fmt: skip
+        first, last = min(v.pos for v in variants), max(v.pos for v in variants)
+        if len({v.chrom for v in variants}) == 1 and not alignment.covered(variants[0].chrom, first - 1, last):
+            raise DataError(f"{options.alignment}: {variants[0].chrom}:{first:,}-{last:,} is not covered by "
+                            "the alignment")  # fmt: skip
     settings = VepSettings(model_name, source, str(Path(genome).resolve()), width, options.species,
                            len(variants), _digest(variants),
                            str(Path(options.alignment).resolve()) if alignment else None)  # fmt: skip
@@ -154,8 +163,13 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
         path.unlink()
     parts.rmdir()
     kinds = [v.kind for v in variants]
-    return dict(variants=len(variants), snvs=kinds.count("SNV"), indels=kinds.count("indel"), window=width,
-                score=column, out=str(out))  # fmt: skip
+    summary = dict(variants=len(variants), snvs=kinds.count("SNV"), indels=kinds.count("indel"), window=width,
+                   score=column, scores=[n for n in table if n in (column, "embedding_distance")],
+                   out=str(out))  # fmt: skip
+    if alignment is not None:  # SNVs the alignment does not reach are left without a score
+        snv = np.array([k == "SNV" for k in kinds])
+        summary["outside_alignment"] = int(np.isnan(table[column][snv]).sum())
+    return summary
 
 
 def _digest(variants: list[Variant]) -> str:

@@ -215,9 +215,9 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
     with the same on the reverse complement of the window (masked at ``width // 2 - 1`` for an even
     width). SNVs only, as GPN's procedure; other variants get NaN. A GPN-MSA model also reads the
     other species' aligned bases over the window from ``alignment`` (reversed and complemented on
-    the reverse strand)."""
+    the reverse strand); a variant whose window the alignment does not reach gets NaN."""
     config = model.config
-    rows, aligned, centre = [], [], width // 2
+    rows, aligned, scored, centre = [], [], [], width // 2
     back = centre - 1 if width % 2 == 0 else centre
     snvs = [i for i, v in enumerate(variants) if len(v.ref) == 1 and len(v.alt) == 1]
     pairs = []
@@ -230,7 +230,10 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
         bases = reference.bases(record, start, start + width)
         if model.aligned_species:
             columns = alignment_columns(model, alignment, v.chrom, start, start + width)
+            if columns is None:  # no block of the alignment reaches the variant: no score
+                continue
             aligned += [columns, reverse_complement_columns(columns)]
+        scored.append(i)
         for window, at, ref, alt in (
             (bases.decode(), centre, v.ref, v.alt),
             (reverse_complement(bases), back, reverse_complement(v.ref.encode()), reverse_complement(v.alt.encode())),
@@ -247,14 +250,15 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
         at, ref_ids, alt_ids = (torch.tensor(x, device=device) for x in zip(*pairs, strict=True))
         picked = logits[torch.arange(len(rows), device=device), at]
         llr = picked.gather(1, alt_ids[:, None])[:, 0] - picked.gather(1, ref_ids[:, None])[:, 0]
-        scores[snvs] = llr.view(-1, 2).mean(1).cpu().numpy()
+        scores[scored] = llr.view(-1, 2).mean(1).cpu().numpy()
     return {"masked_llr": scores}
 
 
 def alignment_columns(model: PretrainedModel, alignment: Alignment | None, chrom: str, start: int,
-                      end: int) -> np.ndarray:  # fmt: skip
-    """The aligned bases a GPN-MSA model reads over reference positions ``start .. end - 1``; an error
-    when there is no alignment, or it holds another number of species than the model reads."""
+                      end: int) -> np.ndarray | None:  # fmt: skip
+    """The aligned bases a GPN-MSA model reads over reference positions ``start .. end - 1`` (None
+    where the alignment covers none of them); an error when there is no alignment, or it holds
+    another number of species than the model reads."""
     if alignment is None:
         raise ConfigError(f"{model.config.name}: a GPN-MSA model reads the aligned bases of "
                           f"{model.aligned_species} other species at every position: give the alignment "
@@ -262,4 +266,6 @@ def alignment_columns(model: PretrainedModel, alignment: Alignment | None, chrom
     if len(alignment.species) != model.aligned_species:
         raise ConfigError(f"{alignment.path}: {len(alignment.species)} species beside {alignment.reference} "
                           f"({', '.join(alignment.species)}), but the model reads {model.aligned_species}")  # fmt: skip
+    if not alignment.covered(chrom, start, end):
+        return None
     return alignment.columns(chrom, start, end)
