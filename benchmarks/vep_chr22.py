@@ -10,7 +10,8 @@ Every row is scored on the same SNVs; the main subset keeps those whose high-con
 allele (upper-case AA) is REF, so that ALT is the new allele whose effect is being asked about.
 
 Scores compared (SNVs):
-  * each model given with --models, through ``dnagpt vep`` (likelihood ratio, embedding distance);
+  * each model given with --models, through ``dnagpt vep`` (likelihood ratio, embedding distance; a
+    GPN-MSA model reads the primate alignment beside the sequence, and gives its likelihood ratio);
   * each model's shape with random weights (what the architecture gives untrained);
   * conservation: how many of chimp, gorilla and orangutan carry the human reference base
     (read from the chr22 primate alignment, source ``hg19-chr22-primates``); where REF is the
@@ -166,7 +167,12 @@ def model_scores(name: str, model, vcf: Path, genome: Path, out: Path, sites: li
         ]:
             table_path.unlink()  # scored on another site list
     if not table_path.exists():
-        score_vcf(model, name, vcf, genome, table_path, VepOptions(batch_size=32))
+        alignment = None
+        if model.aligned_species:  # GPN-MSA: the primate alignment the chr22 sequence comes from
+            (alignment,) = fetch(SOURCES["hg19-chr22-primates"]).rglob("*.maf.gz")
+        score_vcf(
+            model, name, vcf, genome, table_path, VepOptions(batch_size=32, alignment=alignment and str(alignment))
+        )
     return pq.read_table(table_path).to_pydict()
 
 
@@ -213,7 +219,8 @@ def main() -> None:
         column = "llr" if "llr" in table else "masked_llr"
         likelihood = np.array(table[column], dtype=float)
         scores[f"{name}: -{column}"] = -likelihood
-        scores[f"{name}: embedding distance"] = np.array(table["embedding_distance"], dtype=float)
+        if "embedding_distance" in table:  # GPN's own procedure gives the likelihood score alone
+            scores[f"{name}: embedding distance"] = np.array(table["embedding_distance"], dtype=float)
         known = (alt_derived | ref_derived) & snv
         af = np.array([s["af"] for s in sites])
         daf = np.where(alt_derived, af, 1 - af)
