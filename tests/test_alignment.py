@@ -144,3 +144,30 @@ def test_gpn_msa_pretrains_on_the_alignment_and_resumes(tmp_path):
     a = load_file(tmp_path / "whole" / "model" / "model.safetensors")
     b = load_file(tmp_path / "resumed" / "model" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_gpn_msa_model_embeds_bed_regions_of_the_alignment(tmp_path):
+    """Each BED region is read from the alignment (reference bases and the primates' bases; the minus
+    strand reverse-complemented), in windows of the model's context, and its hidden states averaged."""
+    from dnagpt.models import load_model
+
+    model_dir = _gpn_msa(tmp_path)
+    (tmp_path / "r.bed").write_text("chr22\t250\t560\tfirst\t0\t+\nchr22\t300\t340\tsecond\t0\t-\n")
+    out = tmp_path / "e.npy"
+    assert main(["embed", str(model_dir), str(tmp_path / "r.bed"), "--out", str(out)]) == 2  # no alignment
+    assert main(["embed", str(model_dir), str(tmp_path / "r.bed"), "--alignment", str(MAF), "--out", str(out)]) == 0
+    got = np.load(out)
+    model, alignment = load_model(model_dir), read_maf(MAF)
+    ids = {b: i for i, b in enumerate("-ACGT")}
+    with torch.no_grad():
+        bases, columns = alignment.window("chr22", 250, 560)
+        parts = [model(torch.tensor([[ids.get(b, 0) for b in bases[a : a + 256]]]),
+                       aux_features=torch.from_numpy(columns[a : a + 256][None])).hidden_states[0]
+                 for a in (0, 256)]  # fmt: skip
+        first = torch.cat(parts).mean(0).numpy()
+        bases, columns = alignment.window("chr22", 300, 340, "-")
+        second = model(torch.tensor([[ids.get(b, 0) for b in bases]]), aux_features=torch.from_numpy(columns[None]))
+    assert np.abs(got[0] - first).max() <= 1e-5
+    assert np.abs(got[1] - second.hidden_states[0].mean(0).numpy()).max() <= 1e-5
+    (tmp_path / "far.bed").write_text("chr22\t5000\t5100\n")
+    assert main(["embed", str(model_dir), str(tmp_path / "far.bed"), "--alignment", str(MAF), "--out", str(out)]) == 2

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from .data.alignment import Alignment, read_maf
 from .data.batching import length_sorted_batches
 from .data.tables import read_rows
 from .device import precision_context, resolve_device
@@ -91,6 +92,59 @@ def embed_sequences(
     return np.stack([per_window[owners == i].mean(0) for i in range(len(sequences))]).astype(np.float32)
 
 
+@torch.no_grad()
+def embed_aligned(
+    model: PretrainedModel,
+    alignment: Alignment,
+    regions: Sequence[tuple[str, int, int, str]],
+    names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """``[len(regions), d_model]`` float32 embeddings of a GPN-MSA model: each region
+    ``(chromosome, start, end, strand)`` (0-based, end exclusive) read from ``alignment`` (the
+    reference's bases and the other species' aligned bases), in windows of the model's context, the
+    final hidden states averaged over every base."""
+    if model.aligned_species != len(alignment.species):
+        raise ConfigError(f"{alignment.path}: {len(alignment.species)} species beside {alignment.reference}, "
+                          f"but the model reads {model.aligned_species}")  # fmt: skip
+    device, room = next(model.parameters()).device, model.max_input_tokens or 1 << 30
+    model.eval()
+    vectors = []
+    for i, (chrom, start, end, strand) in enumerate(regions):
+        try:
+            bases, columns = alignment.window(chrom, start, end, strand)
+        except DataError as e:
+            raise DataError(f"{names[i] if names else f'region {i + 1}'}: {e}") from None
+        total = torch.zeros(model.config.d_model, device=device)
+        for at in range(0, len(bases), room):
+            ids = torch.tensor([model.config.encode_bases(bases[at : at + room])], device=device)
+            aux = torch.from_numpy(columns[at : at + room][None]).to(device)
+            total += model(ids, aux_features=aux, compute_heads=False).hidden_states[0].float().sum(0)
+        vectors.append((total / len(bases)).cpu().numpy())
+    return np.stack(vectors).astype(np.float32)
+
+
+def read_bed(path: str | Path) -> tuple[list[tuple[str, int, int, str]], list[str]]:
+    """The regions of a BED file (0-based starts, ends exclusive; strand from column 6, + if absent)
+    and their names (column 4, else CHROM:START-END, 1-based). A malformed line is an error naming it."""
+    regions, names = [], []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        try:
+            chrom, start, end = fields[0], int(fields[1]), int(fields[2])
+        except (IndexError, ValueError):
+            raise DataError(f"{path}, line {number}: expected CHROM START END (tab-separated)") from None
+        strand = fields[5] if len(fields) > 5 else "+"
+        if not 0 <= start < end or strand not in "+-.":
+            raise DataError(f"{path}, line {number}: need 0 <= START < END and strand + or -")
+        regions.append((chrom, start, end, "-" if strand == "-" else "+"))
+        names.append(fields[3] if len(fields) > 3 else f"{chrom}:{start + 1}-{end}")
+    if not regions:
+        raise DataError(f"{path}: no regions")
+    return regions, names
+
+
 def embed_file(
     model_path: str | Path,
     source: str | Path,
@@ -102,22 +156,33 @@ def embed_file(
     windows: bool = False,
     precision: str = "fp32",
     device: str = "cpu",
+    alignment: str | Path | None = None,
 ) -> tuple[int, int]:
     """Embed every sequence of a FASTA file or table ``source``; write ``out`` as ``.npy`` (a matrix,
     rows in input order) or ``.parquet`` (name, embedding), running the model on ``device``. Returns
-    the matrix's shape."""
+    the matrix's shape. A GPN-MSA model reads regions instead: ``source`` is a BED file and
+    ``alignment`` the MAF they are read from (:func:`embed_aligned`)."""
     source, out = Path(source), Path(out)
     if out.suffix not in (".npy", ".parquet"):
         raise ConfigError(f"{out}: the output must end in .npy or .parquet")
-    rows = read_rows(source, column)
-    if rows and column not in rows[0]:
-        raise DataError(f"{source}: no column {column!r}; found {', '.join(rows[0])}")
-    if not rows:
-        raise DataError(f"{source}: no sequences")
-    sequences = [str(r[column]) for r in rows]
-    names = [str(r.get("name") or f"{source.name}, row {i}") for i, r in enumerate(rows, start=1)]
     model = load_model(model_path, map_location=resolve_device(device))
-    vectors = embed_sequences(model, sequences, species, pooling, batch_size, windows, names, precision)
+    if model.aligned_species:
+        if not alignment or source.suffix != ".bed":
+            raise ConfigError(f"{model_path} is a GPN-MSA model: it reads regions of an alignment; give a BED "
+                              "file of regions and --alignment MAF")  # fmt: skip
+        regions, names = read_bed(source)
+        vectors = embed_aligned(model, read_maf(alignment), regions, names)
+    else:
+        if alignment:
+            raise ConfigError(f"--alignment {alignment}: this model reads no alignment (only GPN-MSA models do)")
+        rows = read_rows(source, column)
+        if rows and column not in rows[0]:
+            raise DataError(f"{source}: no column {column!r}; found {', '.join(rows[0])}")
+        if not rows:
+            raise DataError(f"{source}: no sequences")
+        sequences = [str(r[column]) for r in rows]
+        names = [str(r.get("name") or f"{source.name}, row {i}") for i, r in enumerate(rows, start=1)]
+        vectors = embed_sequences(model, sequences, species, pooling, batch_size, windows, names, precision)
     if out.suffix == ".npy":
 
         def write_npy(tmp: Path) -> None:

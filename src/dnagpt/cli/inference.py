@@ -71,7 +71,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model directory, shipped model name or published .pth")
-    p.add_argument("input", help="FASTA file, or a table (.csv/.tsv/.parquet) with a sequence column")
+    p.add_argument("input", help="FASTA file, or a table (.csv/.tsv/.parquet) with a sequence column; for a "
+                   "GPN-MSA model, a BED file of regions of its --alignment")  # fmt: skip
     p.add_argument("--out", required=True, help="output: .npy (matrix, rows in input order) or .parquet")
     p.add_argument("--column", default="sequence", help="sequence column of a table (default: sequence)")
     p.add_argument("--species", help="species token or name put before each sequence, e.g. human")
@@ -81,6 +82,8 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default), or bf16: faster where the processor supports it (see the README for "
                    "how far its embeddings lie from fp32's); auto: bf16 where supported; fp16: for GPUs")  # fmt: skip
+    p.add_argument("--alignment", metavar="MAF", help="multiple alignment (MAF) a GPN-MSA model reads the BED "
+                   "regions from: the reference's bases and the other species' aligned bases")  # fmt: skip
     add_device_argument(p, "cpu")
 
 
@@ -89,7 +92,7 @@ def _embed(args: argparse.Namespace) -> int:
     from ..representations import embed_file
 
     n, size = embed_file(args.model, args.input, args.out, args.column, args.species, args.pooling,
-                         args.batch_size, args.windows, args.precision, args.device)  # fmt: skip
+                         args.batch_size, args.windows, args.precision, args.device, args.alignment)  # fmt: skip
     print(f"wrote {n} embeddings of size {size} to {args.out}")
     return 0
 

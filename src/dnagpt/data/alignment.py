@@ -73,6 +73,18 @@ class Alignment:
         """Whether the reference has rows on ``chrom`` ("chr22" and "22" alike)."""
         return _chromosome(chrom) in self.blocks
 
+    def window(self, chrom: str, start: int, end: int, strand: str = "+") -> tuple[str, np.ndarray]:
+        """What GPN-MSA reads of ``start .. end - 1`` (0-based) on ``strand``: the reference's bases (upper
+        case, N where no block covers) and the other species' codes (:meth:`columns`); on the minus
+        strand both are reversed and complemented. An uncovered stretch is an error."""
+        codes = self.columns(chrom, start, end)
+        bases = self.reference_bases(chrom, start, end).upper()
+        if strand == "-":
+            return bases[::-1].translate(_BASE_COMPLEMENT).decode(), reverse_complement_columns(codes)
+        if strand != "+":
+            raise DataError(f"strand {strand!r}: expected + or -")
+        return bases.decode(), codes
+
     def reference_bases(self, chrom: str, start: int, end: int) -> bytes:
         """The reference's own bases at ``start .. end - 1`` as the alignment holds them (case kept), N
         where no block covers a position."""
