@@ -171,3 +171,40 @@ def test_a_gpn_msa_model_embeds_bed_regions_of_the_alignment(tmp_path):
     assert np.abs(got[1] - second.hidden_states[0].mean(0).numpy()).max() <= 1e-5
     (tmp_path / "far.bed").write_text("chr22\t5000\t5100\n")
     assert main(["embed", str(model_dir), str(tmp_path / "far.bed"), "--alignment", str(MAF), "--out", str(out)]) == 2
+
+
+def test_a_gpn_msa_model_fine_tunes_on_rows_placed_on_the_alignment(tmp_path, capsys):
+    """Each row gives its place on the reference (region_column, strand_column); the model reads the
+    primates' bases there through a sequence-level head. `predict` finds the alignment it was
+    fine-tuned with. A row whose sequence is not the reference's at its region is refused."""
+    import json
+
+    import pandas as pd
+
+    model_dir = _gpn_msa(tmp_path)
+    genome = gzip.open(FIXTURE / "chr22.fa.gz", "rt").read().split("\n", 1)[1].replace("\n", "")
+    complement = str.maketrans("ACGT", "TGCA")
+    rows = []
+    for i, start in enumerate(range(220, 740, 20)):  # 40-base windows of the first block, both strands
+        seq, strand = genome[start : start + 40], "+-"[i % 2]
+        rows.append({"sequence": seq if strand == "+" else seq[::-1].translate(complement),
+                     "region": f"chr22:{start + 1}-{start + 40}", "strand": strand,
+                     "label": int(seq.count("G") + seq.count("C") > 20)})  # fmt: skip
+    pd.DataFrame(rows[:18]).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(rows[18:]).to_csv(tmp_path / "dev.csv", index=False)
+    (tmp_path / "task.toml").write_text('name = "gc"\ntemplate = "classification"\nregion_column = "region"\n'
+                                        'strand_column = "strand"\n[labels]\n"1" = "A"\n"0" = "N"\n')  # fmt: skip
+    run = tmp_path / "run"
+    args = ["finetune", str(model_dir), str(tmp_path / "task.toml"), "--train", str(tmp_path / "train.csv"),
+            "--dev", str(tmp_path / "dev.csv"), "--epochs", "1", "--no-progress"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "without")]) == 2
+    assert "reads an alignment" in capsys.readouterr().err
+    assert main([*args, "--alignment", str(MAF), "--out", str(run)]) == 0
+    assert json.loads((run / "best" / "task.json").read_text())["alignment"] == str(MAF.resolve())
+    assert main(["predict", str(run / "best"), str(tmp_path / "dev.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(rows) - 18
+    moved = pd.DataFrame(rows[:18]).assign(region=[f"chr22:{s + 301}-{s + 340}" for s in range(220, 580, 20)])
+    moved.to_csv(tmp_path / "moved.csv", index=False)
+    assert main([*args[:3], "--train", str(tmp_path / "moved.csv"), *args[5:], "--alignment", str(MAF),
+                 "--out", str(tmp_path / "moved")]) == 2  # fmt: skip
+    assert "moved.csv, row 1: the sequence differs from Hsap" in capsys.readouterr().err

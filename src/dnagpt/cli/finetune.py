@@ -99,6 +99,8 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "
                         "recipe.checkpoint_every")  # fmt: skip
+    p.add_argument("--alignment", metavar="MAF", help="multiple alignment a GPN-MSA model reads the other "
+                   "species' bases from, at each row's region (the task file's region_column)")  # fmt: skip
     add_device_argument(p, "auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
 
@@ -119,7 +121,7 @@ def _finetune(args: argparse.Namespace) -> int:
     sweep = Sweep(args.lr or (), args.shrink or ())
     result = finetune_from_files(args.model, args.task, tables, args.out, recipe, sweep,
                                  from_scratch=args.from_scratch, device=args.device, resume=args.resume,
-                                 allow_changes=args.allow_change)  # fmt: skip
+                                 allow_changes=args.allow_change, alignment=args.alignment)  # fmt: skip
     if not is_main_process():
         return 0
     print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")
@@ -136,6 +138,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                    help="average over context-sized windows of long sequences (a model fine-tuned with frame "
                         "shift, the default for DNAGPT, also averages over the reading frames of each)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=32, help="sequences per forward pass (default 32)")
+    p.add_argument("--alignment", metavar="MAF", help="a GPN-MSA model's alignment (default: the one it was "
+                   "fine-tuned with)")  # fmt: skip
     add_device_argument(p, "cpu")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default), or bf16: faster where the processor supports it, probabilities within "
@@ -146,6 +150,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from ..tasks.predict import predict_table
 
-    n = predict_table(args.model, args.table, args.out, args.windows, args.batch_size, args.device, args.precision)
+    n = predict_table(
+        args.model, args.table, args.out, args.windows, args.batch_size, args.device, args.precision, args.alignment
+    )
     print(f"wrote {n} predictions to {args.out}")
     return 0

@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from .checkpoint import check_state_dict, read_checkpoint, write_checkpoint
 from .config import ModelConfig
 from .family import family_of
@@ -149,9 +149,13 @@ class PretrainedModel(nn.Module):
         lengths: torch.Tensor,
         numbers: torch.Tensor | None = None,
         number_mask: torch.Tensor | None = None,
+        aux_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final hidden states of a right-padded batch whose rows hold ``lengths`` real tokens. A
-        causal model never lets padding reach earlier positions; any other is told where it is."""
+        causal model never lets padding reach earlier positions; any other is told where it is.
+        ``aux_features`` (other species' aligned bases) are for the families that read them."""
+        if aux_features is not None:
+            raise ConfigError(f"{self.config.name}: a {self.family!r} model reads no aligned bases")
         if self.causal:
             return self(input_ids, numbers, number_mask, compute_heads=False).hidden_states
         real = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] < lengths[:, None]

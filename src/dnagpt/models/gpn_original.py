@@ -19,6 +19,8 @@ from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
+from ..tokenizers import TokenLanguage
+from ..tokenizers.foreign import BaseVocabulary
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
 from .config import ModelConfig
@@ -71,6 +73,18 @@ class GPNOriginalConfig(ModelConfig):
     def mask_id(self) -> int:
         """The id of GPN's mask token ([MASK]; GPN-MSA's "?")."""
         return 5 if self.model_type == "GPNRoFormer" else 1
+
+    def tokenizer(self) -> TokenLanguage:
+        """The directory's tokenizer.json where it has one (the single-sequence models ship theirs), else
+        the vocabulary the gpn package builds in code: GPN-MSA's "- A C G T ?" (an unknown base reads as a
+        gap, "?" masks), or the single-sequence "[PAD] [MASK] [UNK] a c g t"."""
+        if self.tokenizer_file is not None:
+            return super().tokenizer()
+        if self.model_type == "GPNRoFormer":
+            return BaseVocabulary("GPN-MSA's bases", list("-ACGT?"), {b: i for i, b in enumerate("ACGT", 1)},
+                                  unknown=0, pad=0, mask=5)  # fmt: skip
+        return BaseVocabulary("GPN's bases", ["[PAD]", "[MASK]", "[UNK]", "a", "c", "g", "t"],
+                              {b: i for i, b in enumerate("ACGT", 3)}, unknown=2, pad=0, mask=1)  # fmt: skip
 
     def encode_bases(self, bases: str) -> list[int]:
         """GPN's ids of ``bases`` (upper or lower case alike; N and anything else unknown): [PAD] 0,
@@ -300,12 +314,15 @@ class GPNOriginal(PretrainedModel):
             x = torch.cat([x[..., : cfg.vocab_size], aux, x[..., cfg.vocab_size + cfg.n_aux_features :]], dim=-1)
         return x
 
-    def padded_hidden_states(self, input_ids, lengths, numbers=None, number_mask=None) -> torch.Tensor:
+    def padded_hidden_states(self, input_ids, lengths, numbers=None, number_mask=None,
+                             aux_features=None) -> torch.Tensor:  # fmt: skip
         """Each row read alone at its own length: GPN's models take no padding mask, so padding would
-        reach its neighbours through the convolutions."""
+        reach its neighbours through the convolutions. GPN-MSA reads ``aux_features`` beside the bases."""
         hidden = torch.zeros(*input_ids.shape, self.config.d_model, device=input_ids.device)
         for row, n in enumerate(lengths.tolist()):
-            hidden[row, :n] = self(input_ids[row : row + 1, :n], compute_heads=False).hidden_states[0].to(hidden.dtype)
+            aux = None if aux_features is None else aux_features[row : row + 1, :n]
+            out = self(input_ids[row : row + 1, :n], compute_heads=False, aux_features=aux)
+            hidden[row, :n] = out.hidden_states[0].to(hidden.dtype)
         return hidden
 
     @property

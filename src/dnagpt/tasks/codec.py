@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.alignment import Alignment, read_maf
 from ..errors import ConfigError, DataError, DNAGPTError, InvalidSequenceError
 from ..io import atomic_write_text
 from ..models import PretrainedModel
@@ -70,9 +72,10 @@ class TaskBatch:
     number_mask: torch.Tensor | None
     answers: torch.Tensor  # [B, L] positions of the answers (L label columns; 1 for regression)
     target: torch.Tensor  # [B, L] answer token ids, [B] standardised values, or [B, T] next tokens
+    aux_features: torch.Tensor | None = None  # [B, T, species]: aligned bases, for a model that reads them
 
     def to(self, device: torch.device | str) -> TaskBatch:
-        fields = (self.input_ids, self.numbers, self.number_mask, self.answers, self.target)
+        fields = (self.input_ids, self.numbers, self.number_mask, self.answers, self.target, self.aux_features)
         return TaskBatch(*(t.to(device) if t is not None else None for t in fields))
 
 
@@ -80,11 +83,18 @@ class TaskCodec:
     """Turns examples into batches and model outputs into answers, for one task."""
 
     def __init__(self, spec: TaskSpec, tok: TokenLanguage, context: int | None, target_mean=0.0, target_std=1.0,
-                 readout: Readout = "answer", frames: int = 1) -> None:  # fmt: skip
+                 readout: Readout = "answer", frames: int = 1, alignment: Alignment | None = None) -> None:  # fmt: skip
         """``context``: the most tokens one example may take (``PretrainedModel.max_input_tokens``;
         None: any number). ``frames``: predictions are the mean over this many reading frames of
-        each sequence (1, or the tokenizer's ``reading_frames``; see :meth:`shifted`)."""
-        self.spec, self.tok, self.context = spec, tok, context
+        each sequence (1, or the tokenizer's ``reading_frames``; see :meth:`shifted`). ``alignment``:
+        for a model that reads other species' aligned bases (GPN-MSA), where each example's region
+        (the task's ``region_column``) is looked up."""
+        self.spec, self.tok, self.context, self.alignment = spec, tok, context, alignment
+        if alignment is not None and not spec.region_column:
+            raise ConfigError(
+                f"task {spec.name}: a model that reads an alignment needs each sequence's place "
+                "on the reference: give region_column (CHR:START-END, 1-based) in the task file"
+            )
         if frames not in (1, tok.reading_frames):
             raise ConfigError(f"task {spec.name}: frames must be 1 or the tokenizer's {tok.reading_frames} "
                               f"reading frames, not {frames}")  # fmt: skip
@@ -148,10 +158,30 @@ class TaskCodec:
         return selection_metric(self.spec)
 
     def check(self, examples: list[Example]) -> None:
-        """Encode every example once and check it fits the context, before any work starts: a
-        problem found when its batch is drawn would cost the work done until then."""
+        """Encode every example once and check it fits the context (and, with an alignment, that its
+        region is covered and holds its sequence), before any work starts: a problem found when its
+        batch is drawn would cost the work done until then."""
         for e in examples:
             self._encode(e)
+            if self.alignment is not None:
+                self._aligned(e)
+
+    def _aligned(self, e: Example) -> np.ndarray:
+        """The other species' aligned bases over the example's region, on its strand."""
+        if e.region is None:
+            raise DataError(f"{e.source}, row {e.row}: no region (the task's region_column) to read the alignment at")
+        chrom, start, end, strand = e.region
+        try:
+            bases, columns = self.alignment.window(chrom, start, end, strand)
+        except DataError as err:
+            raise DataError(f"{e.source}, row {e.row}: {err}") from None
+        given = "".join(e.sequence.split()).upper()
+        differ = [i for i, (a, b) in enumerate(zip(given, bases, strict=True)) if a != b and "N" not in (a, b)]
+        if len(differ) > len(given) // 10:  # the odd substitution is a variant; more is a wrong region
+            raise DataError(f"{e.source}, row {e.row}: the sequence differs from {self.alignment.reference} in the "
+                            f"alignment at {len(differ)} of {len(given)} bases of {chrom}:{start + 1}-{end} "
+                            f"({strand}): is the region right?")  # fmt: skip
+        return columns
 
     def _encode(self, e: Example):
         generating = self.spec.output == "sequence"
@@ -205,11 +235,19 @@ class TaskCodec:
         # and asking the device whether a mask is empty would cost a sync per step.
         has_numbers = bool(tb.number_mask.any())
         numbers, number_mask = (tb.numbers, tb.number_mask) if has_numbers else (None, None)
-        return TaskBatch(tb.input_ids, numbers, number_mask, answers, target)
+        aux = None
+        if self.alignment is not None:  # the aligned bases sit at the sequence's positions, after any wrapping
+            aux = torch.zeros((*tb.input_ids.shape, len(self.alignment.species)), dtype=torch.uint8)
+            for row, e in enumerate(examples):
+                columns = torch.from_numpy(self._aligned(e))
+                aux[row, self.tok.wrap_before : self.tok.wrap_before + len(columns)] = columns
+        return TaskBatch(tb.input_ids, numbers, number_mask, answers, target, aux)
 
     def hidden(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
         """Final hidden states of every position, ``[B, T, d_model]``."""
         lengths = batch.answers[:, -1] + 1  # the last answer is each row's last real token
+        if batch.aux_features is not None:
+            return model.padded_hidden_states(batch.input_ids, lengths, aux_features=batch.aux_features)
         return model.padded_hidden_states(batch.input_ids, lengths, batch.numbers, batch.number_mask)
 
     def answer_hidden(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
@@ -259,8 +297,11 @@ class TaskCodec:
         return self.label_names[0]
 
     def to_dict(self) -> dict:
-        return {"spec": dataclasses.asdict(self.spec), "target_mean": self.target_mean, "target_std": self.target_std,
-                "readout": self.readout, "frames": self.frames}  # fmt: skip
+        saved = {"spec": dataclasses.asdict(self.spec), "target_mean": self.target_mean, "target_std": self.target_std,
+                 "readout": self.readout, "frames": self.frames}  # fmt: skip
+        if self.alignment is not None:  # where the model read the aligned bases (predict reads it again)
+            saved["alignment"] = str(Path(self.alignment.path).resolve())
+        return saved
 
     def save(self, model_dir: str | Path) -> None:
         """Write ``task.json`` into a model directory."""
@@ -278,15 +319,16 @@ def read_task_file(model_dir: str | Path) -> dict | None:
         raise ConfigError(f"{path}: not valid JSON ({e})") from e
 
 
-def load_task_codec(model_dir: str | Path, model: PretrainedModel) -> TaskCodec:
-    """The task saved beside fine-tuned weights (``task.json``)."""
+def load_task_codec(model_dir: str | Path, model: PretrainedModel, alignment: Alignment | None = None) -> TaskCodec:
+    """The task saved beside fine-tuned weights (``task.json``); a model that reads an alignment gets
+    ``alignment``, or the one it was fine-tuned with."""
     saved = read_task_file(model_dir)
     path = Path(model_dir) / TASK_FILE
     if saved is None:
         raise ConfigError(f"{model_dir}: no {TASK_FILE}; is this a fine-tuned model directory?")
     keys = {"spec", "target_mean", "target_std"}
-    if not isinstance(saved, dict) or not keys <= set(saved) <= keys | {"readout", "frames"}:
-        raise ConfigError(f"{path}: expected the keys spec, target_mean, target_std (and readout, frames)")
+    if not isinstance(saved, dict) or not keys <= set(saved) <= keys | {"readout", "frames", "alignment"}:
+        raise ConfigError(f"{path}: expected the keys spec, target_mean, target_std (and readout, frames, alignment)")
     mean, std = saved["target_mean"], saved["target_std"]
     if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (mean, std)) or std <= 0:
         raise ConfigError(f"{path}: target_mean and target_std must be finite numbers, std above 0")
@@ -295,7 +337,12 @@ def load_task_codec(model_dir: str | Path, model: PretrainedModel) -> TaskCodec:
     frames = saved.get("frames", 1)  # files written before frame averaging existed
     if not isinstance(frames, int) or isinstance(frames, bool):
         raise ConfigError(f"{path}: frames must be a whole number, not {frames!r}")
-    return TaskCodec(spec, model.tokenizer(), model.max_input_tokens, float(mean), float(std), readout, frames)
+    if model.aligned_species and alignment is None:
+        if not saved.get("alignment"):
+            raise ConfigError(f"{model_dir}: this model reads an alignment; give it (--alignment MAF)")
+        alignment = read_maf(saved["alignment"])
+    return TaskCodec(spec, model.tokenizer(), model.max_input_tokens, float(mean), float(std), readout, frames,
+                     alignment if model.aligned_species else None)  # fmt: skip
 
 
 def task_stop_symbols(model_dir: str | Path) -> list[str]:

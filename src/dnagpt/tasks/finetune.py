@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.alignment import Alignment
 from ..errors import ConfigError
 from ..evaluation.plots import can_draw, confusion_matrix_png, scatter_png
 from ..io import atomic_write_text
@@ -138,6 +139,7 @@ def finetune(
     device: str = "auto",
     resume: bool = False,
     allow_changes: Collection[str] = (),
+    alignment: Alignment | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` (in place) on ``data.train``, keep the best epoch on ``data.dev`` in
     ``RUN/best``, and score ``data.test`` with it (``RUN/test_metrics.json`` and a confusion matrix
@@ -145,7 +147,8 @@ def finetune(
 
     ``resume`` continues the run in ``run_dir``; the recipe, task and data must be those it was
     started with, except the settings ``allow_changes`` names (``recipe.epochs``, ``recipe.patience``,
-    ``recipe.checkpoint_every``)."""
+    ``recipe.checkpoint_every``). A model that reads other species' aligned bases (GPN-MSA) reads them
+    from ``alignment`` at each example's region (the task's ``region_column``)."""
     run_dir = Path(run_dir)
     spec, train, dev, test = data.spec, data.train, data.dev, data.test
     cfg = cfg.for_model(model, spec, len(train))
@@ -171,7 +174,10 @@ def finetune(
         raise ConfigError(f"task {spec.name}: frame_shift serves models that read k-mer tokens (k > 1); this "
                           f"{model.family!r} model has one reading frame")  # fmt: skip
     frames = tok.reading_frames if cfg.frame_shift else 1
-    codec = TaskCodec(spec, tok, model.max_input_tokens, mean, std, cfg.readout, frames)
+    if bool(model.aligned_species) != (alignment is not None):
+        raise ConfigError("a GPN-MSA model reads an alignment (--alignment MAF)" if model.aligned_species
+                          else "--alignment: this model reads no alignment (only GPN-MSA models do)")  # fmt: skip
+    codec = TaskCodec(spec, tok, model.max_input_tokens, mean, std, cfg.readout, frames, alignment)
     for part in (train, dev, test or []):
         codec.check(part)
     if codec.head_outputs and (not resume or codec.head_outputs != model.config.task_outputs):
@@ -205,15 +211,16 @@ def finetune(
     if (best_dir / "selection.json").exists():
         result.dev = json.loads((best_dir / "selection.json").read_text())
     if test:
-        result.test = score_test_set(best_dir, test, run_dir, device_used)
+        result.test = score_test_set(best_dir, test, run_dir, device_used, alignment)
     return result
 
 
-def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: torch.device | str = "cpu") -> dict:
+def score_test_set(model_dir: Path, test: list[Example], out_dir: Path, device: torch.device | str = "cpu",
+                   alignment: Alignment | None = None) -> dict:  # fmt: skip
     """Score the kept model once on the test examples (full precision); write ``test_metrics.json``
     and a picture: a confusion matrix per label column, or predicted against true values."""
     model = load_model(model_dir, map_location=device)
-    codec = load_task_codec(model_dir, model)
+    codec = load_task_codec(model_dir, model, alignment)
     scores, preds = evaluate_examples(codec, model, test, device)
     atomic_write_text(out_dir / "test_metrics.json", json.dumps(scores, indent=2) + "\n")
     columns = codec.spec.label_columns

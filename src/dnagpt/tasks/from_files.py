@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.alignment import read_maf
 from ..data.tables import read_rows, split_rows
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_text
@@ -74,11 +75,13 @@ def finetune_from_files(
     device: str = "auto",
     resume: bool = False,
     allow_changes: Collection[str] = (),
+    alignment: str | Path | None = None,
 ) -> FinetuneResult:
     """What ``dnagpt finetune`` does: read the task file (or a template's name) and tables (every row
     checked first), start from ``model`` (or from random weights of its architecture), and
     fine-tune, over the settings of ``sweep`` when it names several (dev keeping the best). A
-    classification without ``[labels]`` reads them from the training table."""
+    classification without ``[labels]`` reads them from the training table. A GPN-MSA model reads
+    the other species' bases from the MAF ``alignment`` at each row's region."""
     cfg, sweep = cfg or FinetuneConfig(), sweep or Sweep()
     if from_scratch and len(sweep.shrinks) > 1:
         raise ConfigError("random weights (--from-scratch) are never shrunk: give one --shrink, or none")
@@ -90,7 +93,8 @@ def finetune_from_files(
         print(f"labels read from {tables.train}: {mapping}")
     start = starting_model(model, from_scratch, cfg.seed)
     kept, by_setting = finetune_sweep(start, data, cfg, out, sweep, device=device, resume=resume,
-                                      allow_changes=allow_changes)  # fmt: skip
+                                      allow_changes=allow_changes,
+                                      alignment=read_maf(alignment) if alignment else None)  # fmt: skip
     if len(by_setting) > 1 and report:
         for (lr, shrink), score in by_setting.items():
             warm = "" if shrink is None else f", shrink {shrink:g}"

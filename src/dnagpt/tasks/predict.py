@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.alignment import read_maf
 from ..data.batching import length_sorted_batches
 from ..data.tables import read_table
 from ..device import precision_context, resolve_device
@@ -178,14 +179,16 @@ def predict_table(
     batch_size: int = 32,
     device: str = "cpu",
     precision: str = "fp32",
+    alignment: str | Path | None = None,
 ) -> int:
-    """Predict every row of ``table`` with the fine-tuned model in ``model_dir``; write the CSV
+    """Predict every row of ``table`` with the fine-tuned model in ``model_dir`` (a GPN-MSA model reads
+    ``alignment``, by default the one it was fine-tuned with); write the CSV
     ``out`` (see :func:`predictions_csv`) and return the number of rows. A model fine-tuned with
     ``frame_shift`` answers as the mean over the reading frames, as it was scored. ``precision``: ``fp32``,
     or ``bf16`` (faster where supported; the README gives how far its probabilities lie from fp32's)."""
     device = resolve_device(device)
     model = load_model(model_dir, map_location=device)
-    codec = load_task_codec(model_dir, model)
+    codec = load_task_codec(model_dir, model, read_maf(alignment) if alignment else None)
     examples = build_examples(codec.spec, read_table(table), str(table), need_labels=False)
     if not windows:
         codec.check(examples)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..data.datasets import build_dataset, is_built
+from ..data.regions import parse_region
 from ..data.sources import cache_root
 from ..data.tables import read_table
 from ..errors import ConfigError, DataError, InvalidSequenceError
@@ -65,6 +66,10 @@ class TaskSpec:
     number_columns: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # label value -> answer token text
     stop: str = "<Z>"  # generation: the end-of-sequence symbol appended to every training sequence
+    # where each sequence lies on the reference genome, CHR:START-END (1-based), for a model that reads a
+    # multiple alignment beside the sequence (GPN-MSA); and the column of its strand (+ or -; default +)
+    region_column: str = ""
+    strand_column: str = ""
 
     @classmethod
     def load(cls, path: str | Path) -> TaskSpec:
@@ -133,6 +138,9 @@ class Example:
     labels: list[str] | None = None  # classification: one label per label column
     value: float | None = None  # regression
     source: str = "data"  # the file it was read from, for messages
+    region: tuple[str, int, int, str] | None = (
+        None  # (chromosome, 0-based start, end, strand): the task's region_column
+    )
 
 
 # Answer tokens given to labels read from a table, in this order. "0" is left out: the published
@@ -197,7 +205,8 @@ def build_examples(
                           "(with_labels_from), or give them in the task file")  # fmt: skip
     need_labels = need_labels and spec.output != "sequence"  # a generation task learns the sequence itself
     targets = spec.label_columns if spec.output == "token" else [spec.label_column]
-    needed = [spec.sequence_column, *spec.number_columns] + (targets if need_labels else [])
+    located = [c for c in (spec.region_column, spec.strand_column) if c]
+    needed = [spec.sequence_column, *spec.number_columns, *located] + (targets if need_labels else [])
     missing = [c for c in needed if c not in rows[0]]
     if missing:
         raise ConfigError(f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(rows[0])}")
@@ -218,7 +227,8 @@ def build_examples(
         for c in spec.number_columns:
             v = _number(r[c], f"{source}, row {i}, column {c}")
             numbers.append(v)
-        ex = Example(i, spec.text(seq, numbers), seq, numbers, source=source)
+        ex = Example(i, spec.text(seq, numbers), seq, numbers, source=source,
+                     region=_region(spec, r, len("".join(seq.split())), f"{source}, row {i}"))  # fmt: skip
         if need_labels and spec.output == "token":
             ex.labels = []
             for column in spec.label_columns:
@@ -233,6 +243,23 @@ def build_examples(
             ex.value = _number(r[spec.label_column], f"{source}, row {i}, column {spec.label_column}")
         examples.append(ex)
     return examples
+
+
+def _region(spec: TaskSpec, row: dict, length: int, where: str) -> tuple[str, int, int, str] | None:
+    """The row's region (chromosome, 0-based start, end, strand), checked to span its sequence."""
+    if not spec.region_column:
+        return None
+    try:
+        chrom, start, end = parse_region(str(row[spec.region_column]))
+    except DataError as e:
+        raise DataError(f"{where}, column {spec.region_column}: {e}") from None
+    if end - start + 1 != length:
+        raise DataError(f"{where}, column {spec.region_column}: {chrom}:{start}-{end} spans {end - start + 1} bases, "
+                        f"the sequence {length}")  # fmt: skip
+    strand = str(row[spec.strand_column]).strip() if spec.strand_column else "+"
+    if strand not in ("+", "-"):
+        raise DataError(f"{where}, column {spec.strand_column}: strand {strand!r}, expected + or -")
+    return chrom, start - 1, end, strand
 
 
 def _label_key(raw) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
+from ..data.alignment import Alignment
 from ..device import resolve_device
 from ..io import atomic_write_text
 from ..models import PretrainedModel
@@ -30,6 +31,7 @@ def finetune_sweep(
     device: str = "auto",
     resume: bool = False,
     allow_changes: Collection[str] = (),
+    alignment: Alignment | None = None,
 ) -> tuple[FinetuneResult, dict[tuple[float, float | None], float]]:
     """Fine-tune ``model`` at each setting of ``sweep`` (the recipe's own when it names none), keep
     the run with the best dev score, and score ``data.test`` once with it; the test set plays no
@@ -40,7 +42,7 @@ def finetune_sweep(
     setting trains ``model`` itself, the others a copy); the kept run's model is then copied to
     ``RUN/best``, the dev score of every setting written to ``RUN/sweep.json`` and the test scores
     to ``RUN/test_metrics.json``. Returns the kept run and each (learning rate, shrink) setting's
-    dev score. ``resume`` continues the runs a killed sweep left."""
+    dev score. ``resume`` continues the runs a killed sweep left. ``alignment``: for a GPN-MSA model."""
     run_dir, sweep = Path(run_dir), sweep or Sweep()
     settings_tried = sweep.settings(cfg, cfg.for_model(model, data.spec).lr)
     several_shrinks = len(sweep.shrinks) > 1
@@ -49,7 +51,7 @@ def finetune_sweep(
         lr, shrink = settings_tried[0]
         resume_one = resume and (run_dir / "checkpoint.pt").is_file()
         one = finetune(model, data, replace(cfg, lr=lr, shrink=shrink), run_dir, device=device, resume=resume_one,
-                       allow_changes=allow_changes)  # fmt: skip
+                       allow_changes=allow_changes, alignment=alignment)  # fmt: skip
         return one, {(lr, shrink): one.dev.get(metric, float("nan"))}
     runs, folders = {}, {}
     without_test = replace(data, test=None)  # only the kept run is scored on test
@@ -59,7 +61,7 @@ def finetune_sweep(
         start = model if i == len(settings_tried) - 1 else copy.deepcopy(model)  # the last run may train the original
         runs[lr, shrink] = finetune(start, without_test, replace(cfg, lr=lr, shrink=shrink), out, device=device,
                                     resume=resume and (out / "checkpoint.pt").is_file(),
-                                    allow_changes=allow_changes)  # fmt: skip
+                                    allow_changes=allow_changes, alignment=alignment)  # fmt: skip
     sign = -1.0 if data.spec.output == "sequence" else 1.0  # generation: lower loss is better
     by_setting = {key: r.dev.get(metric, float("nan")) for key, r in runs.items()}
     key = max(settings_tried, key=lambda k: sign * by_setting[k] if not math.isnan(by_setting[k]) else float("-inf"))
@@ -72,7 +74,7 @@ def finetune_sweep(
                        for k in settings_tried]}  # fmt: skip
     atomic_write_text(run_dir / "sweep.json", json.dumps(record, indent=2) + "\n")
     if data.test:
-        kept.test = score_test_set(kept.best_dir, data.test, run_dir, resolve_device(device))
+        kept.test = score_test_set(kept.best_dir, data.test, run_dir, resolve_device(device), alignment)
     return kept, by_setting
 
 

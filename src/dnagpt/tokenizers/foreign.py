@@ -131,3 +131,45 @@ class ForeignVocabulary(TokenLanguage):
     @property
     def output_id(self) -> int:
         raise self._none("output")
+
+
+class BaseVocabulary(ForeignVocabulary):
+    """A fixed single-base vocabulary that another library builds in code rather than ships as a file
+    (GPN-MSA's "- A C G T ?"): each base has its id, anything else the unknown id; upper and lower
+    case alike. It has a padding, a mask and an unknown id, and no task tokens."""
+
+    kind = "bases"
+
+    def __init__(self, name: str, pieces: list[str], bases: dict[str, int], unknown: int, pad: int,
+                 mask: int) -> None:  # fmt: skip
+        self.file, self.pieces = name, pieces
+        self.special = {"[PAD]": pad, "[MASK]": mask, "[UNK]": unknown}
+        self.before, self.after = [], []
+        self._table = np.full(256, unknown, dtype=np.int64)
+        for base, i in bases.items():
+            self._table[ord(base.upper())] = self._table[ord(base.lower())] = i
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def bases_per_token(self) -> float:
+        return 1.0
+
+    def base_ids(self, run: bytes) -> np.ndarray:
+        return self._table[np.frombuffer(run, dtype=np.uint8)]
+
+    def piece(self, token_id: int) -> str:
+        return self.pieces[int(token_id)] if 0 <= int(token_id) < len(self.pieces) else "[?]"
+
+    def to_dict(self) -> dict:
+        return {"type": self.kind, "name": self.file, "pieces": self.pieces}
+
+    def token_id(self, token: str) -> int:
+        if token in self.special:
+            return self.special[token]
+        raise ConfigError(f"{token!r} is not a token of {self.file}")
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        raise ConfigError(f"{self.file}: a vocabulary built in code has no tokenizer file to write")
