@@ -222,8 +222,9 @@ def test_a_gpn_directory_fine_tunes_predicts_and_benches(tmp_path):
     predicted = pd.read_csv(tmp_path / "p.csv")
     assert len(predicted) == 32 and np.allclose(predicted[["probability_0", "probability_1"]].sum(axis=1), 1)
     bench = tmp_path / "bench"
-    assert main(["bench", "--out", str(bench), "--tasks", str(gue), "--models", "majority", str(tmp_path / "gpn"),
-                 "--seeds", "1", "--epochs", "1", "--max-train", "32"]) == 0  # fmt: skip
+    assert main(["bench", "--out", str(bench), "--tasks", str(gue), "--models", "majority",
+                 f"gpn-convnet={tmp_path / 'gpn'}", "--seeds", "1", "--epochs", "1",
+                 "--max-train", "32"]) == 0  # fmt: skip
     results = pd.read_parquet(bench / "results.parquet")
-    assert set(results["model"]) == {"majority", str(tmp_path / "gpn")}
-    assert str(tmp_path / "gpn") in (bench / "report.md").read_text()
+    assert set(results["model"]) == {"majority", "gpn-convnet"}  # filed under its label
+    assert f"the model in {tmp_path / 'gpn'}" in (bench / "report.md").read_text()

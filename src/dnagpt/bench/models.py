@@ -174,17 +174,22 @@ def directory_model(path: str) -> BenchModel:
                       default=False)  # fmt: skip
 
 
-def register_models(names: Iterable[str]) -> None:
-    """Make every name a bench model: the registered ones, or model directories (added to
-    :data:`MODELS` under the path as given); anything else is an error listing the choices."""
-    unknown = []
+def register_models(names: Iterable[str]) -> list[str]:
+    """Make every name a bench model and return the names the bench files them under: the registered
+    ones; model directories, filed under the path as given, or under LABEL for ``LABEL=DIR`` (added to
+    :data:`MODELS`); anything else is an error listing the choices."""
+    unknown, filed = [], []
     for name in names:
-        if name in MODELS:
-            continue
-        if Path(name).is_dir() and (Path(name) / "config.json").is_file():
-            MODELS[name] = directory_model(name)
+        labelled = "=" in name
+        label, path = name.split("=", 1) if labelled else (name, name)
+        if name in MODELS and not labelled:
+            filed.append(name)
+        elif Path(path).is_dir() and (Path(path) / "config.json").is_file():
+            MODELS[label] = directory_model(path)
+            filed.append(label)
         else:
             unknown.append(name)
     if unknown:
-        raise ConfigError(f"unknown bench models {', '.join(unknown)}: neither a model directory (with config.json) "
-                          f"nor one of {', '.join(MODELS)}")  # fmt: skip
+        raise ConfigError(f"unknown bench models {', '.join(unknown)}: neither a model directory (with config.json, "
+                          f"or LABEL=DIR) nor one of {', '.join(MODELS)}")  # fmt: skip
+    return filed

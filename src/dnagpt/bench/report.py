@@ -163,7 +163,7 @@ def curves_figure(results: list[dict], tasks: list[str], path: Path) -> None:
 
 def write_report(results: list[dict], cfg: BenchConfig, out: Path) -> Path:
     """Write ``results.parquet``, the figures and ``report.md`` under ``out``; return the report's path."""
-    register_models(dict.fromkeys(r["model"] for r in results))  # model directories benched by path
+    register_models(cfg.models)  # model directories benched by path or label
     write_parquet(tidy_rows(results), out / RESULTS_TABLE)
     figures = {}
     if results and can_draw():  # the figures accompany the tables, which say it all without them

@@ -51,12 +51,12 @@ def saved_config(out: str | Path) -> BenchConfig | None:
 def plan(cfg: BenchConfig, outputs: dict[str, str]) -> list[tuple[str, str, int, int]]:
     """Every run of the bench as ``(task, model, training size, seed)``; ``outputs`` gives each
     task's output, and a model runs only on the tasks whose output it handles."""
-    register_models(cfg.models)
+    models = register_models(cfg.models)
     runs = []
     for task, output in outputs.items():
         sizes = [cfg.max_train] + [s for s in cfg.curve_sizes if cfg.has_curve(task) and s != cfg.max_train]
         for size in sizes:
-            for model in cfg.models or [name for name, m in MODELS.items() if m.default]:
+            for model in models or [name for name, m in MODELS.items() if m.default]:
                 if output in MODELS[model].outputs:
                     runs += [(task, model, size, seed) for seed in range(cfg.seeds)]
     return runs

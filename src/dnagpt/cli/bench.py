@@ -38,7 +38,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="MODEL",
         help=f"from {', '.join(MODELS)}, or a model directory (any model dnagpt reads, a downloaded GPN or "
-        "DNABERT-2 checkpoint among them); default: all but the other families' ("
+        "DNABERT-2 checkpoint among them), filed under its path or, as LABEL=DIR, under LABEL; default: all but "
+        "the other families' ("
         + ", ".join(m for m in MODELS if not MODELS[m].default)
         + ") (each runs on the tasks it handles)",
     )
