@@ -124,10 +124,16 @@ def _finetune(args: argparse.Namespace) -> int:
                                  allow_changes=args.allow_change, alignment=args.alignment)  # fmt: skip
     if not is_main_process():
         return 0
-    print(f"best dev {', '.join(f'{k} {v:.4f}' for k, v in result.dev.items() if isinstance(v, float))}")
+    print(f"best dev {_metrics_line(result.dev)}")
     if result.test is not None:
-        print(f"test {', '.join(f'{k} {v:.4f}' for k, v in result.test.items())}")
+        print(f"test {_metrics_line(result.test)}")
     return 0
+
+
+def _metrics_line(metrics: dict) -> str:
+    """Scores to four decimals, counts (true positives ...) as whole numbers; other entries left out."""
+    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}" for k, v in shown.items())
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
