@@ -103,9 +103,7 @@ def embed_aligned(
     ``(chromosome, start, end, strand)`` (0-based, end exclusive) read from ``alignment`` (the
     reference's bases and the other species' aligned bases), in windows of the model's context, the
     final hidden states averaged over every base."""
-    if model.aligned_species != len(alignment.species):
-        raise ConfigError(f"{alignment.path}: {len(alignment.species)} species beside {alignment.reference}, "
-                          f"but the model reads {model.aligned_species}")  # fmt: skip
+    alignment.check_species(model.aligned_species)
     device, room = next(model.parameters()).device, model.max_input_tokens or 1 << 30
     model.eval()
     vectors = []

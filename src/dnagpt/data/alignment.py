@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 ALIGNED_BASES = "-ACGT"  # code i is ALIGNED_BASES[i]: GPN-MSA's vocabulary of aligned bases
 _CODES = np.zeros(256, dtype=np.uint8)  # anything but a base (gap, N) reads as a gap
@@ -49,6 +49,13 @@ class Alignment:
     species: tuple[str, ...]  # the other species, in the order of the columns of :meth:`columns`
     blocks: dict[str, list[Block]]  # reference chromosome -> its blocks, by start
     _starts: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # each chromosome's block starts
+
+    def check_species(self, count: int) -> None:
+        """Raise an error naming the file unless the alignment holds ``count`` species beside the
+        reference (what a GPN-MSA model reads: its ``n_aux_features`` / 5)."""
+        if len(self.species) != count:
+            raise ConfigError(f"{self.path}: {len(self.species)} species beside {self.reference} "
+                              f"({', '.join(self.species)}), but the model reads {count}")  # fmt: skip
 
     def columns(self, chrom: str, start: int, end: int) -> np.ndarray:
         """The other species' bases at reference positions ``start .. end - 1`` (0-based), as codes of

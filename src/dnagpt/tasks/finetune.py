@@ -177,6 +177,8 @@ def finetune(
     if bool(model.aligned_species) != (alignment is not None):
         raise ConfigError("a GPN-MSA model reads an alignment (--alignment MAF)" if model.aligned_species
                           else "--alignment: this model reads no alignment (only GPN-MSA models do)")  # fmt: skip
+    if alignment is not None:
+        alignment.check_species(model.aligned_species)
     codec = TaskCodec(spec, tok, model.max_input_tokens, mean, std, cfg.readout, frames, alignment)
     for part in (train, dev, test or []):
         codec.check(part)

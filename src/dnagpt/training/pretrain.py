@@ -277,10 +277,10 @@ def _pretrain_on_alignment(cfg: PretrainConfig, model_cfg, resolved: dict, run_d
     init = cfg.model.get("init")
     seed_everything(cfg.train.seed)
     model = load_model(init) if init else build_model(model_cfg)
-    if model.aligned_species != len(alignment.species):
-        raise ConfigError(f"{cfg.data.alignment}: {len(alignment.species)} species beside {alignment.reference}, "
-                          f"but the model reads {model.aligned_species} (a GPN-MSA configuration: "
-                          "model.n_aux_features = 5 x species)")  # fmt: skip
+    if not model.aligned_species:
+        raise ConfigError(f"data.alignment: a {model.family!r} model reads no alignment; pretrain a GPN-MSA "
+                          "configuration on it (model.config = gpn-msa-primates-small)")  # fmt: skip
+    alignment.check_species(model.aligned_species)
     resolved["data"] |= {"manifest": None, "alignment": str(Path(cfg.data.alignment).resolve())}
     if resume and (run_dir / "config.json").is_file():
         check_resume(run_dir / "config.json", resolved, PRETRAIN_RESUME, allow_changes, ignore=("gc_standardization",))

@@ -240,9 +240,7 @@ def _alignment_for(model: PretrainedModel, path: str | None) -> Alignment | None
         raise ConfigError(f"{model.config.name} is a GPN-MSA model: it reads the aligned bases of "
                           f"{model.aligned_species} other species; give --alignment MAF")  # fmt: skip
     alignment = read_maf(path)
-    if len(alignment.species) != model.aligned_species:
-        raise ConfigError(f"{path}: {len(alignment.species)} species beside {alignment.reference} "
-                          f"({', '.join(alignment.species)}), but the model reads {model.aligned_species}")  # fmt: skip
+    alignment.check_species(model.aligned_species)
     return alignment
 
 

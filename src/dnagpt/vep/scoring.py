@@ -263,9 +263,7 @@ def alignment_columns(model: PretrainedModel, alignment: Alignment | None, chrom
         raise ConfigError(f"{model.config.name}: a GPN-MSA model reads the aligned bases of "
                           f"{model.aligned_species} other species at every position: give the alignment "
                           "(--alignment MAF)")  # fmt: skip
-    if len(alignment.species) != model.aligned_species:
-        raise ConfigError(f"{alignment.path}: {len(alignment.species)} species beside {alignment.reference} "
-                          f"({', '.join(alignment.species)}), but the model reads {model.aligned_species}")  # fmt: skip
+    alignment.check_species(model.aligned_species)
     if not alignment.covered(chrom, start, end):
         return None
     return alignment.columns(chrom, start, end)
