@@ -281,7 +281,9 @@ def _pretrain_on_alignment(cfg: PretrainConfig, model_cfg, resolved: dict, run_d
         raise ConfigError(f"data.alignment: a {model.family!r} model reads no alignment; pretrain a GPN-MSA "
                           "configuration on it (model.config = gpn-msa-primates-small)")  # fmt: skip
     alignment.check_species(model.aligned_species)
-    resolved["data"] |= {"manifest": None, "alignment": str(Path(cfg.data.alignment).resolve())}
+    window = model_cfg.context_length  # every window is one context long (padded at a block's end)
+    resolved["data"] |= {"manifest": None, "alignment": str(Path(cfg.data.alignment).resolve()),
+                         "min_tokens": window, "max_tokens": window}  # fmt: skip
     if resume and (run_dir / "config.json").is_file():
         check_resume(run_dir / "config.json", resolved, PRETRAIN_RESUME, allow_changes, ignore=("gc_standardization",))
     dist = DistributedContext.from_environment(device)
