@@ -46,8 +46,11 @@ NAMED_MODELS: dict[str, NamedModel] = {
         NamedModel("dnagpt-small-multispecies", "DNAGPT decoder, 4 x 128, pretrained on 2 CPU cores"),
         NamedModel("bert-small-multispecies", "DNABERT-2 style encoder, pretrained on the same corpus"),
         NamedModel("gpn-small-multispecies", "GPN style ConvNet, pretrained on the same corpus"),
-        NamedModel("gpn-msa-primates-chr22", "GPN-MSA shape, pretrained on the human/chimp/gorilla/orangutan "
-                   "chr22 alignment (reads it: vep --alignment)"),
+        NamedModel(
+            "gpn-msa-primates-chr22",
+            "GPN-MSA shape, pretrained on the human/chimp/gorilla/orangutan "
+            "chr22 alignment (reads it: vep --alignment)",
+        ),
     )
 }
 
