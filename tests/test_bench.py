@@ -249,3 +249,22 @@ def test_a_gue_folder_runs_without_a_task_file(tmp_path):
     (folder / "train.csv").write_text("seq,y\nACGT,1\n")
     with pytest.raises(ConfigError, match=r"no task\.toml, and the train table has no sequence or label column"):
         run_bench(BenchConfig(tasks=[str(folder)], models=["majority"]), tmp_path / "c", log=lambda _: None)
+
+
+def test_a_model_directory_and_its_random_weights_twin_are_paired(tmp_path, capsys):
+    """``LABEL=random:DIR`` is the architecture (and vocabulary) of DIR from random weights; a pair
+    named X-pretrained / X-scratch is compared in the report as the families' pairs are."""
+    from dnagpt.bench.models import MODELS
+
+    folder = "models/bert-small-bpe1024-multispecies"
+    task = str(_own_task(tmp_path / "gc", n=48))
+    out = tmp_path / "b"
+    assert main(["bench", "--tasks", task, "--models", "kmer-logreg", f"enc-pretrained={folder}",
+                 f"enc-scratch=random:{folder}", "--seeds", "2", "--max-train", "0", "--epochs", "1",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "from random weights" in MODELS["enc-scratch"].description
+    assert "from random weights" not in MODELS["enc-pretrained"].description
+    report = (out / "report.md").read_text()
+    assert "enc-pretrained − enc-scratch (mcc)" in report and "enc-scratch − kmer-logreg (mcc)" in report
+    assert main(["bench", "--tasks", task, "--models", "x=random:no/such/folder", "--out", str(tmp_path / "c")]) != 0
+    assert "unknown bench models x=random:no/such/folder" in capsys.readouterr().err

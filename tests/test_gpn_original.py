@@ -97,9 +97,14 @@ def test_gpn_msa_reads_the_alignment_as_gpn_does(tmp_path):
     expected = reference(input_ids=ids, aux_features=aux_features).logits
     model = load_model(tmp_path / "msa")
     got = model(ids, aux_features=aux_features).logits
-    # float32 rounds differently in each code: 7.9e-6 to 1.0e-5 apart, by machine (gpn's model builds its
-    # one-hot inputs in float32, so it cannot be run in float64 to show the difference is rounding alone)
+    # float32 rounds differently in each code (7.9e-6 to 1.0e-5 apart, by machine; each is as far from
+    # the float64 answer as the other), so float32 is held to 2e-5 and float64 shows the same arithmetic
     assert (got - expected).abs().max().item() <= 2e-5, (got - expected).abs().max().item()
+    reference.double().model.embedding.register_forward_hook(lambda module, inputs, out: out.double())
+    expected64 = reference(input_ids=ids, aux_features=aux_features).logits  # gpn's one-hot is float32
+    got64 = model.double()(ids, aux_features=aux_features).logits
+    assert expected64.dtype == got64.dtype == torch.float64
+    assert (got64 - expected64).abs().max().item() <= 1e-10, (got64 - expected64).abs().max().item()
     with pytest.raises(ConfigError, match="aligned bases of other species"):
         model(ids)
 

@@ -164,32 +164,40 @@ def bench_models() -> dict[str, BenchModel]:
 MODELS = bench_models()
 
 
-def directory_model(path: str) -> BenchModel:
+RANDOM_PREFIX = "random:"  # LABEL=random:DIR: the shape of the model in DIR, from random weights
+
+
+def directory_model(path: str, from_scratch: bool = False) -> BenchModel:
     """A model directory as a bench model: any model dnagpt reads (its own, or a downloaded GPN or
     DNABERT-2 checkpoint), fine-tuned from its weights with the bench's recipe and read as
-    ``dnagpt finetune`` reads it by default."""
+    ``dnagpt finetune`` reads it by default; with ``from_scratch``, its architecture and vocabulary
+    from random weights (seeded by the run), the twin that shows what its pretraining adds."""
     config = load_config(Path(path) / "config.json")
-    return BenchModel(f"{get_family(config.family).title}: the model in {path}, fine-tuned",
-                      ("token", "number"), lambda run: _fine_tuned(run, path, False), classical=False,
+    start = "its shape from random weights" if from_scratch else "fine-tuned"
+    return BenchModel(f"{get_family(config.family).title}: the model in {path}, {start}",
+                      ("token", "number"), lambda run: _fine_tuned(run, path, from_scratch), classical=False,
                       default=False)  # fmt: skip
 
 
 def register_models(names: Iterable[str]) -> list[str]:
     """Make every name a bench model and return the names the bench files them under: the registered
     ones; model directories, filed under the path as given, or under LABEL for ``LABEL=DIR`` (added to
-    :data:`MODELS`); anything else is an error listing the choices."""
+    :data:`MODELS`), and ``LABEL=random:DIR`` for the same architecture from random weights; anything
+    else is an error listing the choices."""
     unknown, filed = [], []
     for name in names:
         labelled = "=" in name
         label, path = name.split("=", 1) if labelled else (name, name)
+        from_scratch = labelled and path.startswith(RANDOM_PREFIX)
+        path = path.removeprefix(RANDOM_PREFIX) if from_scratch else path
         if name in MODELS and not labelled:
             filed.append(name)
         elif Path(path).is_dir() and (Path(path) / "config.json").is_file():
-            MODELS[label] = directory_model(path)
+            MODELS[label] = directory_model(path, from_scratch)
             filed.append(label)
         else:
             unknown.append(name)
     if unknown:
-        raise ConfigError(f"unknown bench models {', '.join(unknown)}: neither a model directory (with config.json, "
-                          f"or LABEL=DIR) nor one of {', '.join(MODELS)}")  # fmt: skip
+        raise ConfigError(f"unknown bench models {', '.join(unknown)}: neither a model directory (with config.json; "
+                          f"or LABEL=DIR, LABEL=random:DIR) nor one of {', '.join(MODELS)}")  # fmt: skip
     return filed

@@ -34,18 +34,23 @@ def headline_table(results: list[dict], cfg: BenchConfig) -> list[str]:
 
 
 def paired_table(results: list[dict], cfg: BenchConfig) -> list[str]:
-    """Each family's pretrained model against its scratch twin and the task's best classical model."""
+    """Each pretrained model (a family's, or a directory filed as X-pretrained) against its scratch twin
+    (X-scratch), and every fine-tuned model against the task's best classical model."""
     output = {r["task"]: r["output"] for r in results}
     size = cfg.max_train
     lines = ["| task | comparison | mean difference ± sd | p | first better in |", "|---|---|---:|---:|---:|"]
     for task in dict.fromkeys(r["task"] for r in results):
         metric = PRIMARY[output[task]]
         rival = best_classical(results, task, size, metric)
+        models = fine_tuned_models(results)
         pairs = []
-        for family in FAMILIES:
-            pairs.append((f"{family}-pretrained", f"{family}-scratch"))
+        for model in sorted(models, key=lambda m: not m.endswith("-pretrained")):  # each twin after its model
+            twin = model.removesuffix("pretrained") + "scratch"
+            group = [model, twin] if model.endswith("-pretrained") and twin in models else [model]
+            if len(group) == 2:
+                pairs.append((model, twin))
             if rival:
-                pairs += [(f"{family}-pretrained", rival), (f"{family}-scratch", rival)]
+                pairs += [(m, rival) for m in group if (m, rival) not in pairs]
         for a, b in pairs:
             xa, xb = values(results, task, a, size, metric), values(results, task, b, size, metric)
             if not xa or not xb:
@@ -55,6 +60,13 @@ def paired_table(results: list[dict], cfg: BenchConfig) -> list[str]:
             lines.append(f"| {task} | {a} − {b} ({metric}) | {t['mean']:+.3f} ± {t['sd']:.3f} | {t['p']:.3g}{star} "
                          f"| {t['wins']}/{t['n']} |")  # fmt: skip
     return lines
+
+
+def fine_tuned_models(results: list[dict]) -> list[str]:
+    """The bench's neural models in the results, in the order they ran: the families' pretrained
+    and scratch models and any model directory (a name the bench does not know is one of these)."""
+    names = dict.fromkeys(r["model"] for r in results)
+    return [m for m in names if m not in MODELS or not MODELS[m].classical]
 
 
 def families_section(results: list[dict], cfg: BenchConfig) -> list[str]:

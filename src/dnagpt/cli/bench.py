@@ -38,7 +38,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="MODEL",
         help=f"from {', '.join(MODELS)}, or a model directory (any model dnagpt reads, a downloaded GPN or "
-        "DNABERT-2 checkpoint among them), filed under its path or, as LABEL=DIR, under LABEL; default: all but "
+        "DNABERT-2 checkpoint among them), filed under its path or, as LABEL=DIR, under LABEL; LABEL=random:DIR "
+        "is its architecture from random weights, the twin that shows what its pretraining adds (a pair named "
+        "X-pretrained and X-scratch is compared in the report); default: all but "
         "the other families' ("
         + ", ".join(m for m in MODELS if not MODELS[m].default)
         + ") (each runs on the tasks it handles)",
