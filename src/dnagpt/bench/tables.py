@@ -39,18 +39,19 @@ def paired_table(results: list[dict], cfg: BenchConfig) -> list[str]:
     output = {r["task"]: r["output"] for r in results}
     size = cfg.max_train
     lines = ["| task | comparison | mean difference ± sd | p | first better in |", "|---|---|---:|---:|---:|"]
+    models = fine_tuned_models(results)
+    twins = {m: m.removesuffix("pretrained") + "scratch" for m in models if m.endswith("-pretrained")}
+    twins = {m: twin for m, twin in twins.items() if twin in models}
+    ordered = sorted(models, key=lambda m: not m.endswith("-pretrained"))  # a twin after its pretrained model
     for task in dict.fromkeys(r["task"] for r in results):
         metric = PRIMARY[output[task]]
         rival = best_classical(results, task, size, metric)
-        models = fine_tuned_models(results)
         pairs = []
-        for model in sorted(models, key=lambda m: not m.endswith("-pretrained")):  # each twin after its model
-            twin = model.removesuffix("pretrained") + "scratch"
-            group = [model, twin] if model.endswith("-pretrained") and twin in models else [model]
-            if len(group) == 2:
-                pairs.append((model, twin))
+        for model in ordered:
+            if model in twins:
+                pairs.append((model, twins[model]))
             if rival:
-                pairs += [(m, rival) for m in group if (m, rival) not in pairs]
+                pairs += [(m, rival) for m in (model, twins.get(model)) if m and (m, rival) not in pairs]
         for a, b in pairs:
             xa, xb = values(results, task, a, size, metric), values(results, task, b, size, metric)
             if not xa or not xb:
