@@ -8,12 +8,32 @@ never a traceback.
 
 from __future__ import annotations
 
+import argparse
+import logging
 import sys
+import textwrap
 
 from .. import __version__
 from ..errors import DNAGPTError
 from . import bench, data, finetune, genomes, inference, models, pretrain, vep  # noqa: F401  (each registers its commands)
-from .registry import COMMANDS, ArgumentParser
+from .registry import COMMAND_GROUPS, COMMANDS, GROUPS, ArgumentParser, add_verbosity_arguments
+
+
+def _command_list() -> str:
+    """The commands, grouped by job, for ``dnagpt --help``."""
+    width = max(len(name) for name in COMMANDS) + 2
+    lines = []
+    for group, title in GROUPS.items():
+        names = [name for name in COMMANDS if COMMAND_GROUPS[name] == group]
+        if names:
+            lines.append(f"{title}:")
+            for name in names:
+                summary = textwrap.wrap(COMMANDS[name][0], 100 - width - 2)
+                lines.append(f"  {name:<{width}}{summary[0]}")
+                lines += [" " * (width + 2) + more for more in summary[1:]]
+            lines.append("")
+    lines.append("Run `dnagpt COMMAND --help` for a command's options.")
+    return "\n".join(lines)
 
 
 def build_parser() -> ArgumentParser:
@@ -22,14 +42,31 @@ def build_parser() -> ArgumentParser:
         prog="dnagpt",
         description="DNA language models (DNAGPT, GPN and DNABERT-2 style, and their published checkpoints): "
         "pretrain, fine-tune, benchmark and use them.",
+        epilog=_command_list(),
+        usage="dnagpt [-h] [--version] COMMAND ...",
     )
     parser.add_argument("--version", action="version", version=f"dnagpt {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
     for name, (summary, add_arguments, run) in COMMANDS.items():
-        p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+        p = sub.add_parser(name, description=summary[0].upper() + summary[1:] + ".")
         add_arguments(p)
+        add_verbosity_arguments(p)
         p.set_defaults(run=run)
     return parser
+
+
+def configure_logging(verbosity: int) -> None:
+    """Send the library's reports (logger ``dnagpt``) to standard error: warnings only with ``-q``,
+    progress lines by default, debugging detail with ``-v``."""
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
+    logger = logging.getLogger("dnagpt")
+    logger.setLevel(level)
+    if not any(getattr(h, "dnagpt_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.dnagpt_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 1
+    configure_logging(getattr(args, "verbosity", 0))
     try:
         return int(args.run(args) or 0)
     except (DNAGPTError, OSError) as e:  # the user's input, or unreadable / unwritable files

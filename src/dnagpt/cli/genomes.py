@@ -51,7 +51,7 @@ def _genomes_args(p: argparse.ArgumentParser) -> None:
 
 
 @command("genomes", "artificial human genomes: fine-tune on real haplotypes, generate, evaluate (paper section 6)",
-         _genomes_args)  # fmt: skip
+         _genomes_args, group="evaluate")  # fmt: skip
 def _genomes(args: argparse.Namespace) -> int:
     flags = {"source": "--source", "vcf": "--vcf", "samples": "--samples", "region": "--region",
              "n_snps": "--snps", "min_maf": "--min-maf", "held_out": "--held-out",

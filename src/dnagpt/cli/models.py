@@ -16,7 +16,12 @@ def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-@command("info", "list the pretrained models dnagpt knows by name and the named configurations", _info_args)
+@command(
+    "info",
+    "list the pretrained models dnagpt knows by name and the named configurations",
+    _info_args,
+    group="resources",
+)
 def _info(args: argparse.Namespace) -> int:
     from ..models import describe_configs
     from ..models.hub import NAMED_MODELS, model_source
@@ -70,7 +75,12 @@ def _tokenizer_args(p: argparse.ArgumentParser) -> None:
                    help="at most this many bases per genome (default 5,000,000; held in memory)")  # fmt: skip
 
 
-@command("tokenizer", "learn a byte-pair (BPE) token vocabulary from a corpus, DNABERT-2 style", _tokenizer_args)
+@command(
+    "tokenizer",
+    "learn a byte-pair (BPE) token vocabulary from a corpus, DNABERT-2 style",
+    _tokenizer_args,
+    group="train",
+)
 def _tokenizer(args: argparse.Namespace) -> int:
     from ..data.corpus import training_sequences
     from ..data.sources import cache_root
@@ -91,7 +101,9 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="configuration (dna_gpt0.1b_h, dna_gpt0.1b_m, dna_gpt3b_m); inferred if omitted")
 
 
-@command("convert-official", "convert a published DNAGPT .pth checkpoint to safetensors", _convert_args)
+@command(
+    "convert-official", "convert a published DNAGPT .pth checkpoint to safetensors", _convert_args, group="resources"
+)
 def _convert(args: argparse.Namespace) -> int:
     from ..models import convert_official
 

@@ -40,6 +40,7 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
     "pretrain a DNAGPT model on genome FASTA files with the paper's three tasks "
     "(next k-mer, sequence order, GC content); works under torchrun",
     _pretrain_args,
+    group="train",
 )
 def _pretrain(args: argparse.Namespace) -> int:
     from ..training.pretrain import run_pretraining

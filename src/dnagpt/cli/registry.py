@@ -7,23 +7,56 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from ..device import PRECISIONS
+
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {}
 
+# the jobs ``dnagpt --help`` groups its commands by, in the order it lists them
+GROUPS: dict[str, str] = {
+    "train": "Train a model",
+    "use": "Use a model",
+    "evaluate": "Benchmarks and artificial genomes",
+    "resources": "Models, token vocabularies and data",
+}
+COMMAND_GROUPS: dict[str, str] = {}
 
-def command(name: str, summary: str, add_arguments: AddArguments) -> Callable[[Run], Run]:
-    """Register the decorated ``run(args)`` as subcommand ``name``, with ``summary`` as its help."""
+
+def command(name: str, summary: str, add_arguments: AddArguments, group: str = "use") -> Callable[[Run], Run]:
+    """Register the decorated ``run(args)`` as subcommand ``name``, with ``summary`` as its help,
+    listed under ``group`` (a key of :data:`GROUPS`) in ``dnagpt --help``."""
+    if group not in GROUPS:
+        raise ValueError(f"command group {group!r} is not one of {', '.join(GROUPS)}")
 
     def bind(run: Run) -> Run:
         COMMANDS[name] = (summary, add_arguments, run)
+        COMMAND_GROUPS[name] = group
         return run
 
     return bind
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, unless the text already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS, []) and not isinstance(
+            action, (argparse._StoreConstAction, argparse._HelpAction, argparse._VersionAction)
+        )
+        if shown and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``dnagpt CMD: error: ...`` and exit status 2, no usage dump."""
+    """argparse with one-line errors (``dnagpt CMD: error: ...``, exit status 2, no usage dump) and
+    every default shown in ``--help``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -49,8 +82,38 @@ positive_float = _bounded(float, 0.0, False, "a number above 0")
 non_negative_float = _bounded(float, 0.0, True, "a number of at least 0")
 
 
+# The options every command that runs a model shares: the same name means the same thing everywhere.
+
+
 def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
-    """The one ``--device`` option every command that runs a model shares."""
+    """``--device``: where the model runs."""
     parser.add_argument("--device", default=default,
-                        help=f"where to run the model: cpu, cuda, cuda:N, or auto (a GPU if there is one); "
+                        help=f"where to run the model: cpu, cuda, cuda:N, mps, or auto (a GPU if there is one); "
                              f"default {default}")  # fmt: skip
+
+
+def add_precision_argument(parser: argparse.ArgumentParser, default: str = "fp32") -> None:
+    """``--precision``: the number format of the model's arithmetic."""
+    parser.add_argument("--precision", default=default, choices=PRECISIONS,
+                        help="number format: fp32 (exact reference), bf16 (faster where the processor supports "
+                             f"it), fp16 (GPUs), or auto (bf16 where supported); default {default}")  # fmt: skip
+
+
+def add_batch_size_argument(parser: argparse.ArgumentParser, default: int, what: str = "sequences per forward pass"):
+    """``--batch-size``: how many items go through the model at once (memory against speed)."""
+    parser.add_argument("--batch-size", type=positive_int, default=default,
+                        help=f"{what}; lower it if memory runs out (default {default})")  # fmt: skip
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``: no progress bar (for logs and batch jobs)."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+
+
+def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
+    """``-q`` / ``-v``: how much the command reports on standard error (warnings only, or debug detail)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                       help="report warnings and errors only")  # fmt: skip
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                       help="report debugging detail too")  # fmt: skip
