@@ -76,7 +76,7 @@ def test_save_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
     model = DNAGPT(get_config("dnagpt-tiny")).eval()
     model.save_pretrained(tmp_path / "m")
-    files = ["config.json", "model.safetensors", "model.safetensors.sha256", "tokenizer.json"]
+    files = ["config.json", "model.safetensors", "model.safetensors.sha256", "tokenizer.json", "tokenizer_config.json"]
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == files
     again = DNAGPT.from_pretrained(tmp_path / "m")
     ids = torch.randint(0, 19_564, (2, 30))

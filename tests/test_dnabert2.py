@@ -184,7 +184,23 @@ def test_the_published_layout_fine_tunes_on_cls_predicts_and_benches(published, 
     assert isinstance(best, DNABERT2) and best.config.task_outputs == 2
     assert json.loads((run / "best" / "task.json").read_text())["readout"] == "first"
     assert main(["predict", str(run / "best"), str(gue / "test.csv"), "--out", str(tmp_path / "p.csv")]) == 0
-    assert len(pd.read_csv(tmp_path / "p.csv")) == 24
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert len(predicted) == 24
+    # the fine-tuned directory reads the Hugging Face way and answers as `dnagpt predict` does
+    import transformers
+
+    import dnagpt.hf  # noqa: F401  (registers the Auto classes)
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(run / "best")
+    classifier = transformers.AutoModelForSequenceClassification.from_pretrained(run / "best")
+    sequences = pd.read_csv(gue / "test.csv")["sequence"].tolist()[:6]
+    assert tokenizer(sequences[0])["input_ids"] == best.tokenizer().wrap(
+        best.tokenizer().encode_bases(sequences[0]).tolist()
+    )
+    with torch.no_grad():
+        probabilities = torch.softmax(classifier(**tokenizer(sequences, padding=True, return_tensors="pt")).logits, -1)
+    label = classifier.config.id2label[1]
+    assert abs(probabilities[:, 1].numpy() - predicted[f"probability_{label}"].to_numpy()[:6]).max() < 2e-6
     (tmp_path / "af.toml").write_text('name = "af"\ntemplate = "mixed_regression"\nnumber_columns = ["eur"]\n'
                                       'value_column = "afr"\n')  # fmt: skip
     pd.DataFrame({"sequence": ["ACGTACGTAC"] * 8, "eur": [0.1] * 8, "afr": [0.2] * 8}).to_csv(tmp_path / "af.csv")

@@ -233,3 +233,35 @@ def test_a_gpn_directory_fine_tunes_predicts_and_benches(tmp_path):
     results = pd.read_parquet(bench / "results.parquet")
     assert set(results["model"]) == {"majority", "gpn-convnet"}  # filed under its label
     assert f"the model in {tmp_path / 'gpn'}" in (bench / "report.md").read_text()
+
+
+@torch.no_grad()
+def test_a_fine_tuned_gpn_directory_reads_with_transformers_auto_classes(tmp_path):
+    """A GPN directory (the gpn package's model and tokenizer) given a task head, as `dnagpt finetune`
+    leaves it: AutoTokenizer gives the ids dnagpt reads, AutoModelForSequenceClassification the
+    probabilities `dnagpt predict` gives."""
+    import transformers
+
+    import dnagpt.hf  # noqa: F401  (registers the Auto classes)
+    from dnagpt.tasks.codec import TaskCodec
+    from dnagpt.tasks.predict import predict_examples
+    from dnagpt.tasks.spec import Example, TaskSpec
+
+    torch.manual_seed(0)
+    reference = GPNForMaskedLM(GPNConfig(encoder="convnet", num_hidden_layers=2, hidden_size=64, intermediate_size=128))
+    reference.save_pretrained(tmp_path / "gpn")
+    _gpn_tokenizer().save_pretrained(tmp_path / "gpn")
+    model = load_model(tmp_path / "gpn")
+    spec = TaskSpec.from_dict({"name": "t", "template": "classification", "labels": {"1": "A", "0": "N"}})
+    codec = TaskCodec(spec, model.tokenizer(), model.max_input_tokens, readout="mean")
+    model.add_task_head(codec.head_outputs)
+    model.save_pretrained(tmp_path / "tuned")
+    codec.save(tmp_path / "tuned")
+    sequences = ["ACGTTGCAAAtttgGGCCNATA", "GGGCCCAAATTTACGTACGTACGTAA"]
+    tuned = load_model(tmp_path / "tuned")
+    want = predict_examples(codec, tuned, [Example(i + 1, s, s) for i, s in enumerate(sequences)])[:, 0, :]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "tuned")
+    assert tokenizer(sequences[0])["input_ids"] == tuned.tokenizer().encode_bases(sequences[0]).tolist()
+    classifier = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "tuned")
+    got = torch.softmax(classifier(**tokenizer(sequences, padding=True, return_tensors="pt")).logits, -1).numpy()
+    assert np.abs(got - want).max() < 1e-5

@@ -114,3 +114,116 @@ def test_shipped_model_loads_by_name():
         dnagpt.models.checkpoint.resolve_model_path("dnagpt-small-multispecies")
     )
     assert hf.dnagpt.config.name == "dnagpt-small"
+
+
+# ------------------------------------------------------------------------- tokenizers and fine-tuned models
+_PIECES = ["A", "C", "G", "T", "N", "a", "c", "g", "t", "n", "R", "y", "<R>", "<B>", "<+>", "<M>", "<=>", "<5>",
+           "<A>", "<N>", "<ACG>", "<gt>", " ", "\n", ",", "0.31", "-1.2", "3e-4", "7", "<P>", "<Z>", "<X>"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [("dnagpt-tiny", {}), ("dnagpt-tiny", {"kmer_sizes": (6,), "vocab_size": 15659}), ("bert-tiny", {}),
+     ("gpn-tiny", {}), ("bert-small-bpe", {"n_layer": 1})],
+)  # fmt: skip
+def test_auto_tokenizer_gives_dnagpts_ids_for_every_family(tmp_path, name, overrides):
+    """Every dnagpt family's directory holds Hugging Face's tokenizer.json: AutoTokenizer (and the
+    tokenizers library itself) give the ids dnagpt gives, on random texts of the token language with
+    species, answer and number tokens, soft-masked and IUPAC bases, separators and bracketed runs."""
+    import random
+
+    from tokenizers import Tokenizer
+
+    model, path = _saved(tmp_path, name, **overrides)
+    ours = model.tokenizer()
+    auto = transformers.AutoTokenizer.from_pretrained(path)
+    raw = Tokenizer.from_file(str(path / "tokenizer.json"))
+    assert len(auto) == ours.vocab_size
+    rng = random.Random(0)
+    checked = 0
+    for _ in range(400):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 40)))
+        try:
+            want = ours.encode(text).ids
+        except dnagpt.errors.InvalidSequenceError:
+            continue  # text dnagpt refuses (e.g. "<>"): a Hugging Face tokenizer raises no errors
+        assert auto(text)["input_ids"] == want, text
+        assert raw.encode(text).ids == want, text
+        checked += 1
+    assert checked > 300
+
+
+def _fine_tuned(tmp_path, name, task, readout=None, **overrides):
+    """A model of ``name`` (random weights) saved with a task, as `dnagpt finetune` leaves its best model."""
+    from dnagpt.tasks.codec import TaskCodec, default_readout
+    from dnagpt.tasks.spec import TaskSpec
+
+    model, path = _saved(tmp_path, name, **overrides)
+    spec = TaskSpec.from_dict(task)
+    pooling = None if model.tokenizer().has_task_tokens else model.pooling  # as the fine-tuning recipe settles it
+    readout = readout or default_readout(model.causal, spec, pooling)
+    codec = TaskCodec(spec, model.tokenizer(), model.max_input_tokens, 0.4, 2.0, readout)
+    if codec.head_outputs:
+        model.add_task_head(codec.head_outputs)
+        model.save_pretrained(path)
+    codec.save(path)
+    return path
+
+
+_SEQUENCES = ["ACGTACGTTTGACCAGGCTA", "GGGCCCAAATTTacgtNNAC", "ATG"]
+
+
+@pytest.mark.parametrize(("name", "readout"), [("dnagpt-tiny", None), ("bert-tiny", None), ("bert-tiny", "answer"),
+                                               ("gpn-tiny", None), ("bert-small-bpe", None)])  # fmt: skip
+def test_a_fine_tuned_classifier_answers_the_same_through_a_transformers_pipeline(tmp_path, name, readout):
+    from dnagpt.models import load_model
+    from dnagpt.tasks.codec import load_task_codec
+    from dnagpt.tasks.predict import predict_examples
+    from dnagpt.tasks.spec import Example
+
+    task = {"name": "tis", "template": "classification", "species": "arabidopsis", "labels": {"yes": "A", "no": "N"}}
+    path = _fine_tuned(tmp_path, name, task, readout)
+    model = load_model(path)
+    codec = load_task_codec(path, model)
+    examples = [Example(i + 1, codec.spec.text(s), s) for i, s in enumerate(_SEQUENCES)]
+    want = predict_examples(codec, model, examples)[:, 0, :]
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(path)
+    assert isinstance(hf, dnagpt.hf.HFForSequenceClassification)
+    assert hf.config.id2label == {0: "yes", 1: "no"}
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    batch = tokenizer(_SEQUENCES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        got = torch.softmax(hf(**batch).logits, dim=-1).numpy()
+    assert abs(got - want).max() < 1e-5
+    classify = transformers.pipeline("text-classification", model=hf, tokenizer=tokenizer, top_k=None)
+    answers = classify(_SEQUENCES)
+    for row, scored in enumerate(answers):
+        by_label = {a["label"]: a["score"] for a in scored}
+        assert abs(by_label["yes"] - want[row, 0]) < 1e-5 and abs(by_label["no"] - want[row, 1]) < 1e-5
+
+
+def test_a_fine_tuned_regression_model_gives_its_values_and_refuses_left_padding(tmp_path):
+    from dnagpt.models import load_model
+    from dnagpt.tasks.codec import load_task_codec
+    from dnagpt.tasks.predict import predict_examples
+    from dnagpt.tasks.spec import Example
+
+    path = _fine_tuned(tmp_path, "dnagpt-tiny", {"name": "expression", "template": "regression", "species": "human"})
+    model = load_model(path)
+    codec = load_task_codec(path, model)
+    want = predict_examples(codec, model, [Example(i + 1, codec.spec.text(s), s) for i, s in enumerate(_SEQUENCES)])
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(path)
+    assert hf.config.problem_type == "regression"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    with torch.no_grad():
+        got = hf(**tokenizer(_SEQUENCES, padding=True, return_tensors="pt")).logits[:, 0].numpy()
+        assert abs(got - want).max() < 1e-4
+        tokenizer.padding_side = "left"
+        with pytest.raises(dnagpt.errors.ConfigError, match="pad on the right"):
+            hf(**tokenizer(_SEQUENCES, padding=True, return_tensors="pt"))
+
+
+def test_a_generation_model_is_not_a_sequence_classifier(tmp_path):
+    path = _fine_tuned(tmp_path, "dnagpt-tiny", {"name": "gen", "template": "generation", "species": "human"})
+    with pytest.raises(CheckpointError, match="AutoModelForCausalLM"):
+        transformers.AutoModelForSequenceClassification.from_pretrained(path)

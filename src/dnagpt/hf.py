@@ -16,7 +16,12 @@ dnagpt's ``save_pretrained`` (or a shipped model's directory) loads the Hugging 
 * ``AutoModel``: the trunk of any family, returning ``last_hidden_state``;
 * ``AutoModelForCausalLM``: the DNAGPT decoder with its token head; works with ``generate``
   (greedy, sampling, beam search), its key/value cache kept in ``transformers``' cache object;
-* ``AutoModelForMaskedLM``: the encoders (``bert`` and ``gpn`` families) with their token head.
+* ``AutoModelForMaskedLM``: the encoders (``bert`` and ``gpn`` families) with their token head;
+* ``AutoModelForSequenceClassification``: a model fine-tuned by dnagpt (its directory holds
+  ``task.json``) for classification or regression, of any family; logits over its labels (or its
+  value), usable in a ``transformers`` ``pipeline("text-classification")``;
+* ``AutoTokenizer``: every model directory's ``tokenizer.json`` is Hugging Face's format and gives
+  dnagpt's ids; a fine-tuned model's puts its task's prompt around each sequence.
 
 Each wrapper holds the dnagpt model as ``.dnagpt``; loading and saving go through dnagpt's own
 checked reader and writer, so the files are the same either way.
@@ -33,12 +38,18 @@ from transformers import (
     AutoModel,
     AutoModelForCausalLM,
     AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
     GenerationMixin,
     PretrainedConfig,
     PreTrainedModel,
 )
 from transformers.cache_utils import Cache, DynamicCache
-from transformers.modeling_outputs import BaseModelOutput, CausalLMOutputWithPast, MaskedLMOutput
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    CausalLMOutputWithPast,
+    MaskedLMOutput,
+    SequenceClassifierOutput,
+)
 
 from .errors import CheckpointError, ConfigError
 from .models import FAMILIES, ModelConfig, PretrainedModel, build_model, get_family, load_model
@@ -65,7 +76,8 @@ class HFConfig(PretrainedConfig):
             config_class = get_family(family, "Hugging Face configuration").config
         except ConfigError as e:
             raise CheckpointError(str(e)) from None
-        own = {f: fields.pop(f) for f in config_class.__dataclass_fields__ if f in fields and f != "family"}
+        keys = {*config_class.__dataclass_fields__, *config_class.saved_keys} - {"family", "model_type"}
+        own = {f: fields.pop(f) for f in keys if f in fields}
         own["family"] = family
         self.dnagpt_fields = own
         for key, value in own.items():
@@ -193,14 +205,95 @@ class HFForCausalLM(HFModel, GenerationMixin):
         return CausalLMOutputWithPast(loss=loss, logits=out.logits, **{_CACHE_FIELD: cache})
 
 
+class HFForSequenceClassification(HFModel):
+    """A model fine-tuned by dnagpt for classification or regression (any family), under
+    ``AutoModelForSequenceClassification``: ``logits`` ``[batch, labels]`` (the label tokens' or the
+    task head's), or ``[batch, 1]`` holding the predicted value in the task's units. Its inputs are
+    what the directory's tokenizer gives (the task's prompt around each sequence), right-padded.
+    dnagpt's ``predict`` gives the same answers, except that it also averages the reading frames of
+    a model fine-tuned with ``frame_shift`` and the windows of a sequence longer than the context."""
+
+    def __init__(self, config: HFConfig, model: PretrainedModel | None = None, codec=None) -> None:
+        super().__init__(config, model)
+        self.codec = codec
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args, dtype=None, **kwargs):
+        """Read a fine-tuned model directory (weights, ``config.json`` and ``task.json``)."""
+        from .tasks.codec import load_task_codec
+
+        wrapper = HFModel.from_pretrained.__func__(cls, pretrained_model_name_or_path, *args, dtype=dtype, **kwargs)
+        codec = load_task_codec(pretrained_model_name_or_path, wrapper.dnagpt)
+        spec = codec.spec
+        if spec.output == "sequence":
+            raise CheckpointError(f"{pretrained_model_name_or_path}: fine-tuned to generate sequences; read it with "
+                                  "AutoModelForCausalLM")  # fmt: skip
+        if spec.output == "token" and len(spec.label_columns) > 1:
+            raise CheckpointError(f"{pretrained_model_name_or_path}: answers {len(spec.label_columns)} label columns "
+                                  "at once; a sequence classifier answers one (use dnagpt predict)")  # fmt: skip
+        if codec.alignment is not None:
+            raise CheckpointError(f"{pretrained_model_name_or_path}: reads a multiple alignment beside each sequence, "
+                                  "which a transformers pipeline cannot pass (use dnagpt predict)")  # fmt: skip
+        wrapper.codec = codec
+        config = wrapper.config
+        if spec.output == "token":
+            config.id2label = dict(enumerate(codec.label_names))
+            config.label2id = {name: i for i, name in enumerate(codec.label_names)}
+            config.problem_type = "single_label_classification"
+        else:
+            config.id2label, config.label2id = {0: spec.name}, {spec.name: 0}
+            config.problem_type = "regression"
+        return wrapper
+
+    def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:
+        """Write the fine-tuned directory: weights, ``config.json``, tokenizer and ``task.json``."""
+        self.dnagpt.save_pretrained(save_directory)
+        self.codec.save(save_directory)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        numbers: torch.Tensor | None = None,
+        number_mask: torch.Tensor | None = None,
+        **_,
+    ) -> SequenceClassifierOutput:
+        """Label logits (or the value) of each right-padded row. ``numbers`` and ``number_mask``
+        (``[batch, length]``) carry the values of a task with numeric inputs, which a tokenizer
+        cannot; with ``labels`` (class indices, or values) the loss."""
+        from .tasks.codec import TaskBatch
+
+        if attention_mask is None:
+            lengths = torch.full((input_ids.shape[0],), input_ids.shape[1], device=input_ids.device)
+        else:
+            mask = attention_mask.bool()
+            lengths = mask.sum(dim=1)
+            if (mask != (torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None])).any():
+                raise ConfigError("dnagpt reads each answer at a row's last real token: pad on the right "
+                                  "(tokenizer.padding_side = 'right')")  # fmt: skip
+        answers = (lengths - 1)[:, None]
+        batch = TaskBatch(input_ids, numbers, number_mask, answers, target=answers)
+        scores = self.codec.scores(self.dnagpt, batch)
+        logits = scores[:, 0, :] if scores.dim() == 3 else scores[:, None]
+        loss = None
+        if labels is not None:
+            if self.config.problem_type == "regression":
+                loss = torch.nn.functional.mse_loss(logits[:, 0], labels.float())
+            else:
+                loss = torch.nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
 def register() -> None:
     """Register dnagpt's configuration and models with the Auto classes (done on import; repeat-safe)."""
     AutoConfig.register(MODEL_TYPE, HFConfig, exist_ok=True)
     AutoModel.register(HFConfig, HFModel, exist_ok=True)
     AutoModelForCausalLM.register(HFConfig, HFForCausalLM, exist_ok=True)
     AutoModelForMaskedLM.register(HFConfig, HFForMaskedLM, exist_ok=True)
+    AutoModelForSequenceClassification.register(HFConfig, HFForSequenceClassification, exist_ok=True)
 
 
 register()
 
-__all__ = ["HFConfig", "HFForCausalLM", "HFForMaskedLM", "HFModel", "register"]
+__all__ = ["HFConfig", "HFForCausalLM", "HFForMaskedLM", "HFForSequenceClassification", "HFModel", "register"]

@@ -56,10 +56,10 @@ def write_checkpoint(
     write_with_digest(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=meta))
     fields = config.to_dict()
     if config.tokenizer_file is not None:  # the model keeps its own copy of its BPE or foreign vocabulary
-        config.tokenizer().save_pretrained(directory)  # the standard Hugging Face tokenizer.json
+        config.tokenizer().save_pretrained(directory)  # Hugging Face's tokenizer.json
         fields["tokenizer_file"] = TOKENIZER_FILE
     elif not config.foreign:  # (another library's model without a tokenizer file: GPN-MSA's fixed bases)
-        config.tokenizer().save(directory / TOKENIZER_FILE)
+        config.tokenizer().save_pretrained(directory)
     atomic_write_text(directory / CONFIG_FILE, json.dumps(fields, indent=2) + "\n")
 
 

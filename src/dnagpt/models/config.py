@@ -47,6 +47,8 @@ class ModelConfig:
 
     # True: the directory's config.json and tokenizer.json are another library's (its own vocabulary)
     foreign: ClassVar[bool] = False
+    # keys of config.json that describe the model beside the fields (a family's own names)
+    saved_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         tokens = self.tokenizer().vocab_size

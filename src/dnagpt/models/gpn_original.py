@@ -23,7 +23,7 @@ from ..tokenizers import TokenLanguage
 from ..tokenizers.foreign import BaseVocabulary
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
-from .config import ModelConfig
+from .config import MODEL_TYPE, ModelConfig
 from .family import ModelFamily
 from .layers import RoFormerLayer, rotary_table
 
@@ -61,6 +61,21 @@ class GPNOriginalConfig(ModelConfig):
     aux_features_vocab_size: Annotated[int, Field(ge=1)] = 5
 
     foreign: ClassVar[bool] = True  # its config.json and tokenizer.json are the gpn package's, not dnagpt's
+    # dnagpt's config.json keeps "model_type" for transformers' Auto classes ("dnagpt"); GPN's own goes here
+    saved_keys: ClassVar[frozenset[str]] = frozenset({"gpn_model_type"})
+
+    def to_dict(self) -> dict:
+        """The fields as dnagpt's ``config.json`` holds them: GPN's model type as ``gpn_model_type``."""
+        d = super().to_dict()
+        d["gpn_model_type"], d["model_type"] = self.model_type, MODEL_TYPE
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "model configuration") -> GPNOriginalConfig:
+        """Read :meth:`to_dict`'s fields (or those of an older dnagpt, whose ``model_type`` was GPN's)."""
+        if isinstance(d, dict) and "gpn_model_type" in d:
+            d = {**{k: v for k, v in d.items() if k != "gpn_model_type"}, "model_type": d["gpn_model_type"]}
+        return super().from_dict(d, where)
 
     def __post_init__(self) -> None:  # GPN's vocabulary is its own, so the k-mer check does not apply
         if self.encoder == "roformer" and self.d_model % self.n_head:

@@ -275,19 +275,41 @@ class TaskCodec:
             return F.cross_entropy(model.token_logits(h).float().flatten(0, 1), batch.target.flatten())
         return F.mse_loss(model.regression_output(h[:, 0]).float(), batch.target)
 
-    def predict(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
-        """Probabilities ``[B, label columns, labels]`` (softmax over the label tokens), or values ``[B]``."""
+    def scores(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
+        """What the model answers before any softmax: label logits ``[B, label columns, labels]``, or
+        values ``[B]`` in the task's own units."""
         if self.spec.output == "sequence":
             raise ConfigError(f"task {self.spec.name} generates sequences: use `dnagpt generate`")
         h = self.answer_hidden(model, batch)
         if self.head:
             out = model.task_output(h[:, 0]).float()
             if self.spec.output == "token":
-                return torch.softmax(out, dim=-1)[:, None, :]
+                return out[:, None, :]
             return out[:, 0] * self.target_std + self.target_mean
         if self.spec.output == "token":
-            return torch.softmax(model.token_logits(h).float()[..., self.label_ids], dim=-1)
+            return model.token_logits(h).float()[..., self.label_ids]
         return model.regression_output(h[:, 0]).float() * self.target_std + self.target_mean
+
+    def predict(self, model: PretrainedModel, batch: TaskBatch) -> torch.Tensor:
+        """Probabilities ``[B, label columns, labels]`` (softmax over the label tokens), or values ``[B]``."""
+        out = self.scores(model, batch)
+        return torch.softmax(out, dim=-1) if self.spec.output == "token" else out
+
+    def prompt_around(self) -> tuple[list[int], list[int]] | None:
+        """The token ids this task's prompt puts before and after a sequence (the species token; the
+        output and query tokens), or None where the prompt holds anything else (numbers, bases)
+        or the vocabulary adds its own special tokens instead."""
+        if self.head or self.spec.number_columns:
+            return None
+        marker = "\x00"
+        before, after = self.spec.text(marker).split(marker)
+        try:
+            ids = [self.tok.encode(part).ids for part in (before, after)]
+        except DNAGPTError:
+            return None
+        if any(i >= self.tok.first_base_id for part in ids for i in part):
+            return None
+        return ids[0], ids[1]
 
     def positive_label(self) -> str:
         """The label whose answer token is the "yes" token (A), else the first label."""
@@ -304,8 +326,12 @@ class TaskCodec:
         return saved
 
     def save(self, model_dir: str | Path) -> None:
-        """Write ``task.json`` into a model directory."""
+        """Write ``task.json`` into a model directory, and its Hugging Face tokenizer with the task's
+        prompt around every sequence, so a ``transformers`` pipeline reads bare sequences."""
         atomic_write_text(Path(model_dir) / TASK_FILE, json.dumps(self.to_dict(), indent=2) + "\n")
+        around = self.prompt_around()
+        if around is not None:
+            self.tok.save_pretrained(model_dir, around=around)
 
 
 def read_task_file(model_dir: str | Path) -> dict | None:

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from .bpe import BPETokenizer, train_bpe
 from .foreign import ForeignVocabulary
 from .kmer import KmerTokenizer
-from .language import Encoding, TokenBatch, TokenLanguage
+from .language import HF_CONFIG, HF_FILE, Encoding, TokenBatch, TokenLanguage
 from .vocabulary import BASES, RESERVED_TOKENS, SPECIES_TOKENS, UNKNOWN_ID, normalise_bases, species_token
 
 TOKENIZERS: dict[str, type[TokenLanguage]] = {"kmer": KmerTokenizer, "bpe": BPETokenizer}
@@ -31,20 +31,42 @@ def tokenizer_from_dict(spec: dict) -> TokenLanguage:
 
 
 def load_tokenizer(path: str | Path) -> TokenLanguage:
-    """A tokenizer from a JSON file written by ``save``, or from a folder written by
-    ``dnagpt tokenizer train`` (the standard ``tokenizer.json`` with its ``tokenizer_config.json``)."""
+    """A tokenizer from a folder written by ``save_pretrained`` (a model's, or one of ``dnagpt tokenizer
+    train``: Hugging Face's ``tokenizer.json`` with its ``tokenizer_config.json``), from such a
+    ``tokenizer.json``, or from a JSON description written by ``save``."""
     path = Path(path)
     if path.is_dir():
-        path = path / "tokenizer.json"  # a tokenizer folder, or a model folder
+        path = path / HF_FILE  # a tokenizer folder, or a model folder
     try:
         spec = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: cannot read a tokenizer ({e})") from None
     if not isinstance(spec, dict):
         raise ConfigError(f"{path}: expected a tokenizer description (a JSON object)")
-    if "model" in spec and "type" not in spec:  # a Hugging Face tokenizer file
-        return BPETokenizer.from_file(path)
+    if "model" in spec and "type" not in spec:  # Hugging Face's file: the language is named beside it
+        described = _hf_companion(path)
+        if described.get("type", "bpe") == "bpe":
+            return BPETokenizer.from_file(path)
+        tok = tokenizer_from_dict(described)
+        if tok.vocab_size != len(spec["model"].get("vocab", ())):
+            raise ConfigError(f"{path}: {len(spec['model'].get('vocab', ()))} tokens, but {HF_CONFIG} describes "
+                              f"a vocabulary of {tok.vocab_size}")  # fmt: skip
+        return tok
     return tokenizer_from_dict(spec)
+
+
+def _hf_companion(path: Path) -> dict:
+    """dnagpt's description of the language in the ``tokenizer_config.json`` beside ``path`` ({} if none)."""
+    companion = path.parent / HF_CONFIG
+    if not companion.is_file():
+        return {}
+    try:
+        described = json.loads(companion.read_text()).get("dnagpt", {})
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise ConfigError(f"{companion}: cannot read it ({e})") from None
+    if not isinstance(described, dict):
+        raise ConfigError(f'{companion}: its "dnagpt" entry must be a JSON object')
+    return described
 
 
 __all__ = [

@@ -22,12 +22,9 @@ import numpy as np
 import tokenizers
 
 from ..errors import ConfigError, InvalidSequenceError
-from ..io import atomic_write_text
-from .language import TokenLanguage
+from .language import HF_CONFIG, HF_FILE, TokenLanguage
 from .vocabulary import BASES, RESERVED_TOKENS, normalise_bases
 
-HF_FILE = "tokenizer.json"  # the standard Hugging Face file
-HF_CONFIG = "tokenizer_config.json"  # its companion; our figures sit under its "dnagpt" key
 CHUNK = 2000  # bases per training "word": BPE never merges across chunks
 
 
@@ -46,7 +43,9 @@ class BPETokenizer(TokenLanguage):
         for i, token in enumerate(RESERVED_TOKENS):
             if hf.token_to_id(f"<{token}>") != i:
                 raise ConfigError(f"BPE vocabulary: id {i} must be the reserved token <{token}> of the DNAGPT language")
-        self._hf = hf
+        self._hf = tokenizers.Tokenizer.from_str(hf.to_str())  # its merges alone: base_ids gets normalised runs
+        # (a saved file carries the whole language's normaliser, and a fine-tuned task's prompt)
+        self._hf.normalizer = self._hf.pre_tokenizer = self._hf.post_processor = None
         self._bases_per_token = float(bases_per_token)
         self._pieces = [hf.id_to_token(i) for i in range(hf.get_vocab_size())]
         if any(p is None for p in self._pieces):
@@ -103,17 +102,12 @@ class BPETokenizer(TokenLanguage):
             raise ConfigError(f"tokenizer spec says vocab_size {spec['vocab_size']} but holds {tok.vocab_size}")
         return tok
 
-    def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write ``tokenizer.json`` (the standard Hugging Face file) and ``tokenizer_config.json``
-        into ``out_dir``; returns the folder."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / HF_FILE, self._hf.to_str(pretty=True) + "\n")
-        config = {"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<P>", "mask_token": "<X>",
-                  "model_max_length": 1_000_000,
-                  "dnagpt": {"type": self.kind, "bases_per_token": self._bases_per_token}}  # fmt: skip
-        atomic_write_text(out / HF_CONFIG, json.dumps(config, indent=2) + "\n")
-        return out
+    def hf_base_model(self) -> tuple[tokenizers.models.Model, None]:
+        """The learned merges; a whole run of bases is one word, as in :meth:`base_ids`."""
+        return self._hf.model, None
+
+    def hf_figures(self) -> dict:
+        return {"type": self.kind, "bases_per_token": self._bases_per_token}
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> BPETokenizer:

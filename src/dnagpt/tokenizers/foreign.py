@@ -11,6 +11,7 @@ for one is an error that says so.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from tokenizers import Tokenizer
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from .language import TokenLanguage
+from .language import HF_CONFIG, HF_FILE, TokenLanguage
 
 
 class ForeignVocabulary(TokenLanguage):
@@ -63,12 +64,18 @@ class ForeignVocabulary(TokenLanguage):
     def to_dict(self) -> dict:
         return {"type": self.kind, "file": self.file}
 
-    def save_pretrained(self, out_dir: str | Path) -> Path:
+    def save_pretrained(self, out_dir: str | Path, around: tuple[list[int], list[int]] | None = None) -> Path:
         """Write the file, unchanged in meaning, as ``out_dir/tokenizer.json`` (a fine-tuned model
         keeps its own copy); returns the folder."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "tokenizer.json", self.hf.to_str(pretty=True) + "\n")
+        atomic_write_text(out / HF_FILE, self.hf.to_str(pretty=True) + "\n")
+        roles = {"pad_token": "[PAD]", "mask_token": "[MASK]", "unk_token": "[UNK]", "cls_token": "[CLS]",
+                 "sep_token": "[SEP]"}  # fmt: skip
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 1_000_000,
+                  **{role: token for role, token in roles.items() if token in self.special},
+                  "model_input_names": ["input_ids", "attention_mask"]}  # fmt: skip
+        atomic_write_text(out / HF_CONFIG, json.dumps(config, indent=2) + "\n")
         return out
 
     def wrap(self, ids: list[int]) -> list[int]:
@@ -171,5 +178,5 @@ class BaseVocabulary(ForeignVocabulary):
             return self.special[token]
         raise ConfigError(f"{token!r} is not a token of {self.file}")
 
-    def save_pretrained(self, out_dir: str | Path) -> Path:
+    def save_pretrained(self, out_dir: str | Path, around: tuple[list[int], list[int]] | None = None) -> Path:
         raise ConfigError(f"{self.file}: a vocabulary built in code has no tokenizer file to write")

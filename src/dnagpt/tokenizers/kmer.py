@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from tokenizers import Regex, models, pre_tokenizers
 
 from ..errors import ConfigError
 from .language import TokenLanguage
@@ -115,6 +116,13 @@ class KmerTokenizer(TokenLanguage):
                 tail_id = UNKNOWN_ID  # published behaviour of the 6-mer-only vocabulary
             ids = np.append(ids, tail_id)
         return ids
+
+    def hf_base_model(self) -> tuple[models.Model, pre_tokenizers.PreTokenizer]:
+        """A word-level model over the vocabulary's pieces, fed words of up to k bases cut from the
+        start of each run (the last word of a run may be shorter)."""
+        vocabulary = {piece: i for i, piece in enumerate(self._pieces)}
+        words = pre_tokenizers.Split(Regex(f"[{BASES}]{{1,{self.k}}}"), "isolated")
+        return models.WordLevel(vocabulary, unk_token=self._pieces[UNKNOWN_ID]), words
 
     # -------------------------------------------------------------- persistence
     def to_dict(self) -> dict:

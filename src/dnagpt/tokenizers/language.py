@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import tokenizers
 import torch
+from tokenizers import AddedToken, Regex, normalizers, pre_tokenizers, processors
 
 from ..errors import ConfigError, InvalidSequenceError
 from ..io import atomic_write_text
@@ -54,6 +56,12 @@ _SCAN = re.compile(
     re.S,
 )
 _BRACKETS = re.compile(r"<([^<>]*)>")
+
+HF_FILE = "tokenizer.json"  # Hugging Face's tokenizer file
+HF_CONFIG = "tokenizer_config.json"  # its companion; dnagpt's description of the language sits under "dnagpt"
+# The same number literal as _SCAN's, for the tokenizers library's (Oniguruma) regular expressions
+_HF_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_IUPAC = "RYSWKMBDHV"
 
 
 @dataclass
@@ -137,6 +145,15 @@ class TokenLanguage(ABC):
     @abstractmethod
     def to_dict(self) -> dict:
         """JSON-serialisable description with ``"type"`` (enough to rebuild the same ids)."""
+
+    def hf_base_model(self) -> tuple[tokenizers.models.Model, pre_tokenizers.PreTokenizer | None]:
+        """How a run of bases becomes ids, in the ``tokenizers`` library's terms: its model, and the
+        pre-tokenizer that cuts a run into the model's words (None: the whole run is one word)."""
+        raise ConfigError(f"a {self.kind} vocabulary has no Hugging Face form")
+
+    def hf_figures(self) -> dict:
+        """What ``tokenizer_config.json`` keeps under ``"dnagpt"`` to rebuild this tokenizer."""
+        return self.to_dict()
 
     def wrap(self, ids: list[int]) -> list[int]:
         """A sequence's ids with the tokens this vocabulary puts around every sequence (none here)."""
@@ -367,3 +384,53 @@ class TokenLanguage(ABC):
     def save(self, path: str | Path) -> None:
         """Write the tokenizer as JSON (see :meth:`to_dict`)."""
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def hf_tokenizer(self) -> tokenizers.Tokenizer:
+        """The whole token language as a Hugging Face ``tokenizers.Tokenizer``, giving the same ids as
+        :meth:`encode` for every text :meth:`encode` accepts (the tests compare them on random texts).
+
+        The reserved tokens are special tokens; the normaliser upper-cases bases, turns IUPAC codes
+        into ``N`` (but not inside a reserved token such as ``<R>``), removes separators and writes
+        each number as ``<P>``, the id :meth:`encode` stores at a number's position. What it cannot
+        carry is the number's value, which the model embeds: texts with numbers need
+        :meth:`batch_encode`. It raises no error on a character that is not a base: check input with
+        dnagpt first."""
+        model, base_words = self.hf_base_model()
+        hf = tokenizers.Tokenizer(model)
+        upper_iupac = f"(?<!<)[{_IUPAC}]|[{_IUPAC}](?!>)"  # a reserved token is one letter between < and >
+        steps = [
+            normalizers.Replace(Regex(f"(?<!<){_HF_NUMBER}|{_HF_NUMBER}(?!>)"), "<P>"),
+            normalizers.Replace(Regex(r"[\s,]+"), ""),
+            normalizers.Replace(Regex(upper_iupac), "N"),
+            normalizers.Replace(Regex(f"[{_IUPAC.lower()}]"), "N"),
+            *(normalizers.Replace(base.lower(), base) for base in BASES),
+        ]
+        hf.normalizer = normalizers.Sequence(steps)
+        # what is left of < and > after the reserved tokens are taken out brackets a base run: a boundary
+        words = [pre_tokenizers.Split(Regex("[<>]"), "removed")] + ([base_words] if base_words else [])
+        hf.pre_tokenizer = pre_tokenizers.Sequence(words)
+        hf.add_special_tokens([AddedToken(f"<{t}>", normalized=True, special=True) for t in RESERVED_TOKENS])
+        return hf
+
+    def save_pretrained(self, out_dir: str | Path, around: tuple[list[int], list[int]] | None = None) -> Path:
+        """Write ``tokenizer.json`` (Hugging Face's format: ``AutoTokenizer.from_pretrained`` and
+        ``tokenizers.Tokenizer.from_file`` read it) and ``tokenizer_config.json`` into ``out_dir``;
+        returns the folder. dnagpt reads the folder back with :func:`~dnagpt.tokenizers.load_tokenizer`.
+
+        ``around``: reserved-token ids to put before and after every text that Hugging Face's
+        tokenizer encodes with its special tokens (a fine-tuned task's prompt, e.g. ``<R>`` ... ``<=><B>``)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        hf = self.hf_tokenizer()
+        if around is not None:
+            before, after = ([self.piece(i) for i in ids] for ids in around)
+            hf.post_processor = processors.TemplateProcessing(
+                single=[*before, "$A", *after], pair=[*before, "$A", "$B", *after],
+                special_tokens=[(piece, self.token_id(piece)) for piece in {*before, *after}],
+            )  # fmt: skip
+        atomic_write_text(out / HF_FILE, hf.to_str(pretty=True) + "\n")
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": f"<{PAD}>", "mask_token": f"<{MASK}>",
+                  "unk_token": self.piece(UNKNOWN_ID), "model_max_length": 1_000_000,
+                  "model_input_names": ["input_ids", "attention_mask"], "dnagpt": self.hf_figures()}  # fmt: skip
+        atomic_write_text(out / HF_CONFIG, json.dumps(config, indent=2) + "\n")
+        return out
