@@ -44,9 +44,10 @@ def test_quick_bench_runs_every_model_and_resumes(tmp_path, capsys):
     lost.unlink()
     capsys.readouterr()
     assert main(["bench", "--quick", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    progress = [line for line in printed.splitlines() if line.startswith("[")]  # one line per run done
-    assert "10 runs, 9 already saved" in printed and len(progress) == 1 and "kmer-logreg" in progress[0]
+    captured = capsys.readouterr()
+    printed, logged = captured.out, captured.err  # progress is logged (standard error), the summary printed
+    progress = [line for line in logged.splitlines() if line.startswith("[")]  # one line per run done
+    assert "10 runs, 9 already saved" in logged and len(progress) == 1 and "kmer-logreg" in progress[0]
     assert "about 0 min left" in progress[0]  # the only run left is done, wherever the saved ones lay
     assert "| tis_arabidopsis (mcc) | 64 / 64 |" in printed  # the headline table, on the terminal too
     assert "dnagpt-pretrained − dnagpt-scratch" in printed

@@ -1,6 +1,7 @@
 """The fine-tuning entry point and the trainer's contract with its tasks."""
 
 import json
+import logging
 import threading
 from dataclasses import replace
 
@@ -58,7 +59,8 @@ def test_the_default_learning_rate_follows_the_model_size(tmp_path):
     assert recipe["frame_shift"] is True and json.loads((result.best_dir / "task.json").read_text())["frames"] == 6
 
 
-def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not(tmp_path, capsys):
+def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="dnagpt")
     torch.manual_seed(0)
     DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "pretrained")
     loaded = load_model(tmp_path / "pretrained")
@@ -92,8 +94,9 @@ def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not
     )
     recipe = json.loads((tmp_path / "run" / "finetune.json").read_text())["recipe"]
     assert recipe["shrink"] == 1.0  # settled for this 2-step run and recorded, so a resume checks it
-    said = capsys.readouterr().out  # and said before training
+    said = caplog.text  # and said before training
     assert "(2 steps at most)" in said and "pretrained weights as loaded" in said
+    caplog.clear()
     finetune(
         load_model(tmp_path / "pretrained"),
         TaskData(SPEC, _examples(16, 0), _examples(8, 1)),
@@ -101,7 +104,7 @@ def test_loaded_weights_are_shrunk_before_fine_tuning_and_random_weights_are_not
         tmp_path / "run-shrunk",
     )
     assert json.loads((tmp_path / "run-shrunk" / "finetune.json").read_text())["recipe"]["shrink"] == 0.2
-    assert "pretrained weights shrunk by 0.2" in capsys.readouterr().out
+    assert "pretrained weights shrunk by 0.2" in caplog.text
 
 
 def test_finetune_trains_selects_and_scores_the_test_set(tmp_path):
@@ -354,3 +357,26 @@ def test_fasta_writer_round_trips(tmp_path):
     assert text.splitlines()[1] == "ACGT" * 12 + "AC" and len(text.splitlines()) == 6
     (tmp_path / "x.fa").write_text(text)
     assert read_fasta_records(tmp_path / "x.fa") == [("one", "ACGT" * 30), ("two", "N" * 5)]
+
+
+def test_a_finished_run_keeps_its_model_not_its_checkpoint_unless_asked(tmp_path):
+    """The resumable checkpoint (optimiser state) goes once a run finishes; --resume then finds the run
+    finished and trains no further, and asks for a new run to train more. --keep-checkpoint keeps it."""
+    from dnagpt.tasks.finetune import run_started
+
+    torch.manual_seed(0)
+    DNAGPT(get_config("dnagpt-tiny")).save_pretrained(tmp_path / "pretrained")
+    data = TaskData(SPEC, _examples(16, 0), _examples(8, 1))
+    cfg = FinetuneConfig(epochs=1, progress=False, tensorboard=False)
+    done = finetune(load_model(tmp_path / "pretrained"), data, cfg, tmp_path / "run")
+    assert not any((tmp_path / "run").glob("checkpoint.pt*"))  # the state and its digest
+    assert (done.best_dir / "model.safetensors").is_file() and run_started(tmp_path / "run")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        finetune(load_model(tmp_path / "pretrained"), data, cfg, tmp_path / "run")
+    again = finetune(load_model(tmp_path / "pretrained"), data, cfg, tmp_path / "run", resume=True)
+    assert again.dev == done.dev
+    with pytest.raises(ConfigError, match="keep-checkpoint"):
+        finetune(load_model(tmp_path / "pretrained"), data, replace(cfg, epochs=2), tmp_path / "run", resume=True,
+                 allow_changes=["recipe.epochs"])  # fmt: skip
+    finetune(load_model(tmp_path / "pretrained"), data, cfg, tmp_path / "kept", keep_checkpoint=True)
+    assert (tmp_path / "kept" / "checkpoint.pt").is_file()

@@ -80,7 +80,7 @@ def test_finetune_takes_a_template_name_and_a_plain_labelled_table(tmp_path, spe
     out = _cli("finetune", "dnagpt-tiny", "classification", "--train", str(species_table), "--out",
                str(tmp_path / "run"), "--epochs", "1", "--no-progress", "--from-scratch")  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    assert f"labels read from {species_table}: 1 -> <A>, 0 -> <N>" in out.stdout
+    assert f"labels read from {species_table}: 1 -> <A>, 0 -> <N>" in out.stderr  # a progress report
     saved = json.loads((tmp_path / "run" / "best" / "task.json").read_text())
     assert saved["spec"]["labels"] == {"1": "A", "0": "N"}  # kept with the model, so predict reads alike
     pred = _cli("predict", str(tmp_path / "run" / "best"), str(species_table), "--out", str(tmp_path / "p.csv"))
@@ -103,7 +103,7 @@ def test_finetune_tries_several_warm_starts_and_keeps_the_best_dev_run_in_best(t
     assert [r["folder"] for r in sweep["runs"]] == ["lr0.003-shrink1", "lr0.003-shrink0.2"]
     kept = max(sweep["runs"], key=lambda r: r["dev"])["folder"]
     assert sweep["kept"] == kept
-    marked = [line for line in out.stdout.splitlines() if line.endswith("<- kept")]
+    marked = [line for line in out.stderr.splitlines() if line.endswith("<- kept")]
     assert len(marked) == 1 and f"shrink {kept.split('shrink')[1]}: best dev" in marked[0]
     weights = (run / kept / "best" / "model.safetensors").read_bytes()
     assert (run / "best" / "model.safetensors").read_bytes() == weights  # predict reads RUN/best as ever

@@ -10,6 +10,7 @@ models are paired) and seeds the model's own randomness. Dev picks each model's 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import time
@@ -32,6 +33,8 @@ RESULTS_TABLE = "results.parquet"  # the tidy table of every run, written with t
 MAY_CHANGE = ("tasks", "models", "seeds", "curve_tasks", "curve_sizes", "data")
 # Settings that benches of an older dnagpt did not record, with the value they ran with.
 BENCH_RESUME = ResumeRules(added_later={"readout": "answer", "frame_shift": False, "shrink": 1.0})
+# Named logger, not log: run_bench's parameter ``log`` (callers pass their own) would hide it.
+logger = logging.getLogger(__name__)
 
 
 def saved_config(out: str | Path) -> BenchConfig | None:
@@ -95,7 +98,7 @@ def saved_in_table(path: Path) -> dict[tuple[str, str, int, int], dict]:
 
 
 def run_bench(
-    cfg: BenchConfig, out: str | Path, log: Callable[[str], None] = print, execute: bool = True
+    cfg: BenchConfig, out: str | Path, log: Callable[[str], None] = logger.info, execute: bool = True
 ) -> list[dict]:
     """Run every run of the bench not yet saved under ``out`` (as ``runs/*.json``, or in the
     results table where no ``runs`` folder is kept); return all results, saved ones included.
@@ -103,7 +106,9 @@ def run_bench(
     bench that is still going, or was stopped). Every task is loaded (and built, for datasets of
     ``dnagpt data build``) before the first run, so a bad task stops the bench before any work.
     The settings are kept in ``out/bench.json``; a later bench in the same folder may add tasks,
-    models, seeds or curve sizes, but not change how a run is done."""
+    models, seeds or curve sizes, but not change how a run is done. Progress lines (runs to do, each
+    run's score and the time left) go to ``log``: by default this module's logger at level INFO,
+    which ``dnagpt bench`` shows on standard error (``-q`` hides them)."""
     out = Path(out)
     settings_now = cfg.record()
     check_resume(out / "bench.json", settings_now, BENCH_RESUME, ignore=MAY_CHANGE)

@@ -55,18 +55,27 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test may have swapped it since)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(verbosity: int) -> None:
     """Send the library's reports (logger ``dnagpt``) to standard error: warnings only with ``-q``,
     progress lines by default, debugging detail with ``-v``."""
-    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
     logger = logging.getLogger("dnagpt")
-    logger.setLevel(level)
-    if not any(getattr(h, "dnagpt_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    logger.setLevel({-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity])
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler.dnagpt_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

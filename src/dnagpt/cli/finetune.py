@@ -96,6 +96,10 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                         "Several values (e.g. --shrink 1 0.2): each is tried, in OUT/lr<lr>-shrink<s>, and dev "
                         "keeps the best, as for --lr")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings and data)")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep the resumable checkpoint.pt of a finished run (about three times the model's size), "
+                        "so that --resume --allow-change recipe.epochs can train it further; by default a finished "
+                        "run keeps only its model in OUT/best")  # fmt: skip
     p.add_argument("--allow-change", action="append", default=[], metavar="KEY",
                    help="on --resume, accept a changed recipe.epochs, recipe.patience or "
                         "recipe.checkpoint_every")  # fmt: skip
@@ -121,7 +125,8 @@ def _finetune(args: argparse.Namespace) -> int:
     sweep = Sweep(args.lr or (), args.shrink or ())
     result = finetune_from_files(args.model, args.task, tables, args.out, recipe, sweep,
                                  from_scratch=args.from_scratch, device=args.device, resume=args.resume,
-                                 allow_changes=args.allow_change, alignment=args.alignment)  # fmt: skip
+                                 allow_changes=args.allow_change, alignment=args.alignment,
+                                 keep_checkpoint=args.keep_checkpoint)  # fmt: skip
     if not is_main_process():
         return 0
     print(f"best dev {_metrics_line(result.dev)}")

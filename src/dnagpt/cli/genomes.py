@@ -1,67 +1,195 @@
-"""``dnagpt genomes``: artificial human genomes (paper section 6)."""
+"""``dnagpt genomes``: artificial human genomes (paper section 6), one subcommand per step.
+
+The first step stores the study's settings in WORK/config.json; every later step reads them, so an
+option is given once. Options are stored settings only when the user passes them (their argparse
+default is ``SUPPRESS``); ``--device``, ``--batch-size`` and ``--no-progress`` only change how one
+command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
-from ..genomes.pipeline import STEPS, GenomesConfig, run_steps
-from ..validation import build
-from .registry import add_device_argument, command
+from ..genomes.pipeline import GENERATE_BATCH, MODELS, GenomesConfig, run_steps
+from .registry import (
+    add_batch_size_argument,
+    add_device_argument,
+    add_precision_argument,
+    add_progress_argument,
+    add_verbosity_arguments,
+    command,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 _DEFAULTS = GenomesConfig()
 
+# stored setting -> the option that sets it
+NAMES = {"source": "--source", "vcf": "--vcf", "samples": "--samples", "region": "--region", "n_snps": "--snps",
+         "min_maf": "--min-maf", "held_out": "--held-out", "seed": "--seed", "pretrained": "--pretrained",
+         "epochs": "--epochs", "lr": "--lr", "precision": "--precision", "models": "--models",
+         "n_generate": "--generate", "temperatures": "--temperatures", "constrain": "--unconstrained"}  # fmt: skip
+
+_KEEPS = ("Options left out keep the value stored in WORK/config.json by an earlier step; the defaults "
+          "shown apply to a new work directory. A step's settings cannot change once it has written its "
+          "output: use a new work directory for that.")  # fmt: skip
+
+STEP_HELP = {
+    "prepare": (
+        "read real (or simulated) phased haplotypes, keep a run of SNPs, set people aside for evaluation",
+        "Read phased haplotypes (1000 Genomes chr20 by default, msprime simulations or your own phased VCF), "
+        "keep a dense run of SNPs and split the people into a training and a held-out set (both haplotypes "
+        "of a person on one side). Writes WORK/data and WORK/config.json, the settings the later steps read.",
+    ),
+    "fit": (
+        "fine-tune DNAGPT on the training haplotypes",
+        "Fine-tune DNAGPT on the training haplotypes of WORK/data; the epoch that scores best on 10% of the "
+        "training people is kept in WORK/dnagpt/best. Needs `prepare` first. A killed run resumes.",
+    ),
+    "generate": (
+        "draw artificial haplotypes from DNAGPT and classical generators; write them as .npz and phased VCF",
+        "Draw artificial haplotypes from the fine-tuned DNAGPT (needs `fit`) and from classical generators "
+        "fitted on the same training haplotypes. Each set is written to WORK/generated as MODEL.npz (0/1 "
+        "alleles) and MODEL.vcf.gz: a bgzip-compressed phased VCF at the real SNPs' chromosome, positions, "
+        "ids and alleles, two artificial haplotypes per sample (ART_0001, ...; with an odd number the last "
+        "haplotype is left out of the VCF).",
+    ),
+    "evaluate": (
+        "score every generated set against the held-out real haplotypes",
+        "Compare every generated set, and the training haplotypes themselves, with the held-out real "
+        "haplotypes: principal components, allele frequencies, linkage (LD), distances between haplotypes "
+        "and copies of training haplotypes. Writes WORK/evaluation.json.",
+    ),
+    "report": (
+        "every step not done yet, then WORK/report.md with figures",
+        "Run every step that WORK does not hold yet (prepare, fit, generate, evaluate), then write "
+        "WORK/report.md with a table and figures. Takes the options of all steps.",
+    ),
+}
+
+
+def _no_default(parser: argparse.ArgumentParser, *dests: str) -> None:
+    """Leave these options out of the parsed arguments unless given (they are stored settings)."""
+    for action in parser._actions:
+        if action.dest in dests:
+            action.default = argparse.SUPPRESS
+
+
+def _prepare_options(p: argparse.ArgumentParser) -> None:
+    d = _DEFAULTS
+    g = p.add_argument_group("haplotypes (prepare)")
+    g.add_argument("--source", choices=["1000g", "msprime", "vcf"],
+                   help="where the haplotypes come from: 1000g: 1000 Genomes EUR haplotypes of chr20 from the "
+                        "shapeit4 example (downloaded once); msprime: simulated with the coalescent; vcf: your "
+                        f"own phased VCF or BCF (--vcf) (default {d.source}, or vcf with --vcf)")  # fmt: skip
+    g.add_argument("--vcf", metavar="FILE",
+                   help="your own phased VCF or BCF file (any chromosome, population or diploid species)")  # fmt: skip
+    g.add_argument("--samples", metavar="NAMES",
+                   help="with --vcf: the people to keep, comma-separated or a file with one sample name per "
+                        "line (default: all)")  # fmt: skip
+    g.add_argument("--region", metavar="CHR:START-END",
+                   help="with --vcf: the stretch to read SNPs from, e.g. chr20:1-2000000 (default: the whole "
+                        "file, which must then hold one chromosome)")  # fmt: skip
+    g.add_argument("--snps", dest="n_snps", type=positive_int, metavar="N",
+                   help=f"how many consecutive SNPs each haplotype covers, the first ones at or above --min-maf "
+                        f"(default {d.n_snps})")  # fmt: skip
+    g.add_argument(
+        "--min-maf",
+        type=non_negative_float,
+        metavar="F",
+        help=f"leave out SNPs whose minor allele frequency is below this (default {d.min_maf:g})",
+    )
+    g.add_argument("--held-out", type=positive_float, metavar="F",
+                   help="fraction of the people set aside, both haplotypes each, to evaluate the generated "
+                        f"haplotypes; no model sees them (default {d.held_out:g})")  # fmt: skip
+    g.add_argument("--seed", type=non_negative_int,
+                   help=f"random seed of the training/held-out split, of fine-tuning and of sampling "
+                        f"(default {d.seed})")  # fmt: skip
+
+
+def _fit_options(p: argparse.ArgumentParser) -> None:
+    d = _DEFAULTS
+    g = p.add_argument_group("fine-tuning (fit)")
+    g.add_argument("--pretrained", metavar="MODEL",
+                   help="the DNAGPT model to fine-tune: a shipped model's name, a model directory or a "
+                        f"published .pth file (default {d.pretrained})")  # fmt: skip
+    g.add_argument("--epochs", type=positive_float,
+                   help="passes over the training haplotypes; the epoch that scores best on 10%% of the "
+                        f"training people is kept (default {d.epochs:g})")  # fmt: skip
+    g.add_argument("--lr", type=positive_float, help=f"peak learning rate of fine-tuning (default {d.lr:g})")
+    add_precision_argument(g, d.precision)
+
+
+def _generate_options(p: argparse.ArgumentParser) -> None:
+    d = _DEFAULTS
+    g = p.add_argument_group("artificial haplotypes (generate)")
+    g.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL",
+                   help="generators to compare: dnagpt (the fine-tuned model), independent (allele "
+                        "frequencies only), markov (each allele given the 3 before it) and li-stephens "
+                        "(a mosaic of training haplotypes) (default: all four)")  # fmt: skip
+    g.add_argument("--generate", dest="n_generate", type=positive_int, metavar="N",
+                   help="artificial haplotypes to draw from each generator, and from DNAGPT at each temperature "
+                        f"(default {d.n_generate})")  # fmt: skip
+    g.add_argument("--temperatures", type=positive_float, nargs="+", metavar="T",
+                   help="DNAGPT's sampling temperatures: below 1 favours its likeliest haplotypes, above 1 adds "
+                        f"diversity (default {' '.join(f'{t:g}' for t in d.temperatures)})")  # fmt: skip
+    g.add_argument("--unconstrained", dest="constrain", action="store_const", const=False,
+                   help="let DNAGPT draw any letters, not only the two alleles of each SNP (more haplotypes "
+                        "come out malformed and are dropped)")  # fmt: skip
+    add_batch_size_argument(g, GENERATE_BATCH, "haplotypes DNAGPT generates per forward pass")
+
+
+def _step_parser(sub, step: str, parts) -> None:
+    summary, description = STEP_HELP[step]
+    paragraphs = [description, _KEEPS] if parts else [description]
+    p = sub.add_parser(step, help=summary, prog=f"dnagpt genomes {step}",
+                       description="\n\n".join(textwrap.fill(text, 100) for text in paragraphs))  # fmt: skip
+    p.add_argument("work", metavar="WORK",
+                   help="work directory: the study's settings (config.json) and every step's output; a rerun "
+                        "skips what is done and resumes a killed step")  # fmt: skip
+    for add in parts:
+        add(p)
+    if step in ("fit", "generate", "report"):
+        add_device_argument(p, "auto")
+        add_progress_argument(p)
+    add_verbosity_arguments(p)  # also after the step's name; the parent's -q / -v stays when not given here
+    _no_default(p, "verbosity", *NAMES)
+
 
 def _genomes_args(p: argparse.ArgumentParser) -> None:
-    d = _DEFAULTS
-    p.add_argument("action", choices=list(STEPS),
-                   help="prepare: haplotypes, split by sample; fit: fine-tune DNAGPT; generate: artificial "
-                        "haplotypes from every model; evaluate: score them on held-out real ones; report: all "
-                        "of these that are not done yet, then WORK/report.md with figures")  # fmt: skip
-    p.add_argument("work", help="work directory; each step skips what is already there, so a rerun resumes")
-    p.add_argument(
-        "--source",
-        default=None,
-        choices=["1000g", "msprime", "vcf"],
-        help="1000g (default): real 1000 Genomes EUR haplotypes, chr20 (shapeit4 example); msprime: simulated; "
-        "vcf: your own phased VCF/BCF (--vcf)",
+    p.prog = "dnagpt genomes"  # in usage lines and errors
+    p.description = textwrap.fill(
+        "Artificial human genomes, one step at a time: prepare, fit, generate, evaluate (or report: every "
+        "step not done yet, then a report). Options are given once, at the step they belong to; later steps "
+        "read them from WORK/config.json. Run `dnagpt genomes STEP --help` for a step's options.",
+        100,
     )
-    p.add_argument("--vcf", default="", help="your own phased VCF or BCF file (any chromosome or population)")
-    p.add_argument("--samples", default="",
-                   help="with --vcf: samples to keep, comma-separated or a file with one name per line")  # fmt: skip
-    p.add_argument("--region", default="", help="with --vcf: CHR:START-END to read SNPs from, e.g. chr20:1-2000000")
-    p.add_argument("--snps", type=int, default=d.n_snps, help="length of the dense SNP run")
-    p.add_argument("--min-maf", type=float, default=d.min_maf, help="leave out SNPs rarer than this")
-    p.add_argument("--held-out", type=float, default=d.held_out, help="fraction of samples kept for evaluation")
-    p.add_argument("--pretrained", default=d.pretrained, help="model to fine-tune: shipped name, directory or .pth")
-    p.add_argument("--epochs", type=float, default=d.epochs, help="fine-tuning epochs (best dev epoch kept)")
-    p.add_argument("--lr", type=float, default=d.lr, help="fine-tuning peak learning rate")
-    p.add_argument("--generate", type=int, default=d.n_generate, help="artificial haplotypes per model/temperature")
-    p.add_argument("--temperatures", type=float, nargs="+", default=d.temperatures,
-                   help="sampling temperatures of DNAGPT")  # fmt: skip
-    p.add_argument("--models", nargs="+", default=["dnagpt", "independent", "markov", "li-stephens"],
-                   help="generators to compare")  # fmt: skip
-    p.add_argument(
-        "--unconstrained",
-        action="store_true",
-        help="let DNAGPT draw any token, not only the two alleles of each SNP (more samples dropped)",
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help="sample split, fine-tuning and sampling seed")
-    add_device_argument(p, "auto")
+    sub = p.add_subparsers(dest="step", metavar="STEP", required=True, prog="dnagpt genomes")
+    parts = {"prepare": [_prepare_options], "fit": [_fit_options], "generate": [_generate_options], "evaluate": [],
+             "report": [_prepare_options, _fit_options, _generate_options]}  # fmt: skip
+    for step, adds in parts.items():
+        _step_parser(sub, step, adds)
 
 
 @command("genomes", "artificial human genomes: fine-tune on real haplotypes, generate, evaluate (paper section 6)",
          _genomes_args, group="evaluate")  # fmt: skip
 def _genomes(args: argparse.Namespace) -> int:
-    flags = {"source": "--source", "vcf": "--vcf", "samples": "--samples", "region": "--region",
-             "n_snps": "--snps", "min_maf": "--min-maf", "held_out": "--held-out",
-             "seed": "--seed", "pretrained": "--pretrained", "epochs": "--epochs", "lr": "--lr",
-             "n_generate": "--generate", "temperatures": "--temperatures"}  # fmt: skip
-    values = {field: getattr(args, flag.removeprefix("--").replace("-", "_")) for field, flag in flags.items()}
-    values["source"] = args.source or ("vcf" if args.vcf else _DEFAULTS.source)
-    values["samples"] = _sample_list(args.samples)
-    cfg = build(GenomesConfig, {**values, "constrain": not args.unconstrained}, "dnagpt genomes", flags)
-    run_steps(args.action, cfg, Path(args.work), args.models, args.device)
+    given = {key: getattr(args, key) for key in NAMES if hasattr(args, key)}
+    if "samples" in given:
+        given["samples"] = _sample_list(given["samples"])
+    run_steps(
+        args.step,
+        Path(args.work),
+        given,
+        NAMES,
+        device=getattr(args, "device", "auto"),
+        batch=getattr(args, "batch_size", GENERATE_BATCH),
+        progress=not getattr(args, "no_progress", False),
+    )
     return 0
 
 

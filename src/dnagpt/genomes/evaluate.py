@@ -7,6 +7,8 @@ held-out set of real haplotypes that no model saw; ``train`` is what the models 
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import wasserstein_distance
+from sklearn.decomposition import PCA
 
 from ..evaluation.metrics import pearson
 
@@ -16,26 +18,24 @@ LD_BINS = 50  # SNP-distance bins of the LD decay curve
 
 def wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
     """Earth mover's distance between two samples of numbers (area between their distribution functions)."""
-    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
-    grid = np.sort(np.concatenate([a, b]))
-    fa = np.searchsorted(a, grid[:-1], side="right") / len(a)
-    fb = np.searchsorted(b, grid[:-1], side="right") / len(b)
-    return float(np.sum(np.abs(fa - fb) * np.diff(grid)))
+    return float(wasserstein_distance(np.asarray(a, float), np.asarray(b, float)))
 
 
 def pca_fit(reference: np.ndarray, k: int = N_COMPONENTS) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and the first ``k`` principal axes of ``reference`` (SNPs with no variation get no weight)."""
-    mean = reference.mean(axis=0)
-    _, _, vt = np.linalg.svd(reference - mean, full_matrices=False)
-    return mean, vt[:k]
+    """Mean and the first ``k`` principal axes of ``reference`` (exact SVD; fewer axes when it has
+    fewer rows or columns). The sign of each axis is arbitrary: compare coordinates within one fit."""
+    k = min(k, *reference.shape)
+    pca = PCA(n_components=k, svd_solver="full").fit(reference)
+    return pca.mean_, pca.components_
 
 
 def pca_distances(real: np.ndarray, generated: np.ndarray, k: int = N_COMPONENTS) -> list[float]:
     """Wasserstein distance between real and generated coordinates on each of the first ``k`` components
     of a PCA fitted on both sets together (as the paper's joint PCA plots)."""
-    mean, axes = pca_fit(np.vstack([real, generated]).astype(float), k)
-    pr, pg = (real - mean) @ axes.T, (generated - mean) @ axes.T
-    return [wasserstein_1d(pr[:, i], pg[:, i]) for i in range(axes.shape[0])]
+    both = np.vstack([real, generated]).astype(float)
+    pca = PCA(n_components=min(k, *both.shape), svd_solver="full").fit(both)
+    pr, pg = pca.transform(real.astype(float)), pca.transform(generated.astype(float))
+    return [wasserstein_1d(pr[:, i], pg[:, i]) for i in range(pca.n_components_)]
 
 
 def allele_frequency_correlation(real: np.ndarray, generated: np.ndarray, below: float | None = None) -> float:

@@ -18,10 +18,12 @@ class IndependentSites:
     """Alleles drawn independently at each SNP from the training allele frequencies."""
 
     def fit(self, alleles: np.ndarray) -> IndependentSites:
+        """Learn each SNP's alternative allele frequency from training alleles (haplotypes x SNPs)."""
         self.freq = alleles.mean(axis=0)
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` new haplotypes (n x SNPs, 0/1)."""
         return (rng.random((n, len(self.freq))) < self.freq).astype(np.uint8)
 
 
@@ -32,6 +34,7 @@ class MarkovChain:
         self.order = order
 
     def fit(self, alleles: np.ndarray) -> MarkovChain:
+        """Count each SNP's alternative allele after every context of the ``order`` alleles before it."""
         m = alleles.shape[1]
         k = self.order
         ones = np.ones((m, 2**k))  # add-one: counts of ALT after each context
@@ -50,6 +53,7 @@ class MarkovChain:
         return ctx
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` new haplotypes, drawn SNP by SNP along the chain."""
         m = self.p_alt.shape[0]
         out = np.zeros((n, m), dtype=np.uint8)
         for s in range(m):
@@ -67,10 +71,12 @@ class LiStephens:
         self.switch, self.miscopy = switch, miscopy
 
     def fit(self, alleles: np.ndarray) -> LiStephens:
+        """Keep the training haplotypes as the panel to copy from."""
         self.panel = alleles.copy()
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` new haplotypes, each a mosaic of panel haplotypes with occasional miscopied alleles."""
         panel_size, m = self.panel.shape
         template = rng.integers(0, panel_size, n)
         out = np.zeros((n, m), dtype=np.uint8)

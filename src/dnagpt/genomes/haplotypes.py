@@ -1,8 +1,10 @@
 """Phased haplotypes as allele matrices: read from VCF, simulated with msprime, split, written as text.
 
 A :class:`Haplotypes` holds ``alleles[h, s]`` (0 = reference, 1 = alternative) for haplotype ``h``
-at SNP ``s``, with each SNP's position and bases. For the language model a haplotype is written
-as the string of its alleles' bases (``"ACG..."``, one letter per SNP), as in the paper (S1.4.2).
+at SNP ``s``, with the chromosome and each SNP's position, identifier and bases, so that generated
+haplotypes can be written back as a phased VCF (:func:`write_vcf`). For the language model a
+haplotype is written as the string of its alleles' bases (``"ACG..."``, one letter per SNP), as in
+the paper (S1.4.2).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from ..data.regions import parse_region
 from ..errors import DataError
 from ..io import atomic_write
 
+GENOTYPES = np.array(["0|0", "0|1", "1|0", "1|1"])  # by 2 * first allele + second allele
+SIMULATED_CHROM = "1"  # the chromosome name written for msprime's simulated sites
+
 
 @dataclass
 class Haplotypes:
@@ -28,20 +33,27 @@ class Haplotypes:
     alt: list[str]  # alternative base of each SNP
     names: list[str]  # one per haplotype, "SAMPLE_1" / "SAMPLE_2"
     source: str = ""  # where the haplotypes came from
+    chrom: str = ""  # chromosome of every SNP as the source names it ("" = unknown: a file of an older dnagpt)
+    ids: list[str] | None = None  # identifier of each SNP (rs number), "." where there is none
 
     def __post_init__(self) -> None:
         self.alleles = np.asarray(self.alleles, dtype=np.uint8)
         self.positions = np.asarray(self.positions, dtype=np.int64)
         n, m = self.alleles.shape
-        if not (len(self.positions) == len(self.ref) == len(self.alt) == m and len(self.names) == n):
+        if self.ids is None:
+            self.ids = ["."] * m
+        lengths = {len(self.positions), len(self.ref), len(self.alt), len(self.ids)}
+        if lengths != {m} or len(self.names) != n:
             raise DataError(f"{self.source}: {n} x {m} alleles do not match the site and haplotype lists")
 
     @property
     def n_haplotypes(self) -> int:
+        """Number of haplotypes (rows)."""
         return self.alleles.shape[0]
 
     @property
     def n_snps(self) -> int:
+        """Number of SNPs (columns)."""
         return self.alleles.shape[1]
 
     def frequencies(self) -> np.ndarray:
@@ -52,12 +64,14 @@ class Haplotypes:
         """The haplotypes and SNPs selected by index arrays (None = all)."""
         h = np.arange(self.n_haplotypes) if haplotypes is None else np.asarray(haplotypes)
         s = np.arange(self.n_snps) if snps is None else np.asarray(snps)
+        ids = self.ids or []
         return Haplotypes(self.alleles[np.ix_(h, s)], self.positions[s], [self.ref[i] for i in s],
-                          [self.alt[i] for i in s], [self.names[i] for i in h], self.source)  # fmt: skip
+                          [self.alt[i] for i in s], [self.names[i] for i in h], self.source, self.chrom,
+                          [ids[i] for i in s])  # fmt: skip
 
     def with_alleles(self, alleles: np.ndarray, names: list[str], source: str) -> Haplotypes:
         """New haplotypes over the same SNPs (e.g. generated ones)."""
-        return Haplotypes(alleles, self.positions, self.ref, self.alt, names, source)
+        return Haplotypes(alleles, self.positions, self.ref, self.alt, names, source, self.chrom, self.ids)
 
     # ------------------------------------------------------------------ text
     def to_texts(self) -> list[str]:
@@ -78,7 +92,8 @@ class Haplotypes:
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` file (atomically)."""
-        meta = json.dumps({"ref": self.ref, "alt": self.alt, "names": self.names, "source": self.source})
+        meta = json.dumps({"ref": self.ref, "alt": self.alt, "names": self.names, "source": self.source,
+                           "chrom": self.chrom, "ids": self.ids})  # fmt: skip
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
@@ -88,11 +103,12 @@ class Haplotypes:
 
     @classmethod
     def load(cls, path: str | Path) -> Haplotypes:
-        """Read a file written by :meth:`save`."""
+        """Read a file written by :meth:`save` (older ones lack the chromosome and SNP ids)."""
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                return cls(z["alleles"], z["positions"], meta["ref"], meta["alt"], meta["names"], meta["source"])
+                return cls(z["alleles"], z["positions"], meta["ref"], meta["alt"], meta["names"], meta["source"],
+                           meta.get("chrom", ""), meta.get("ids"))  # fmt: skip
         except (OSError, KeyError, ValueError) as e:
             raise DataError(f"{path}: not a haplotype file written by dnagpt ({e})") from None
 
@@ -116,7 +132,7 @@ def read_vcf(
     except ImportError:
         raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
     where = parse_region(region) if region else None
-    blocks, names, sites, found = [], [], None, set()
+    blocks, names, sites, found, chroms = [], [], None, set(), []
     for path in paths:
         if not Path(path).is_file():
             raise DataError(f"{path}: no such VCF file")
@@ -158,11 +174,11 @@ def read_vcf(
             if len(unphased):
                 raise DataError(f"{path}: position {record.POS}, sample {vcf.samples[keep[unphased[0]]]}: unphased "
                                 "genotype (a/b); give phased genotypes (a|b), e.g. from SHAPEIT or Beagle")  # fmt: skip
-            here.append((record.POS, record.REF, record.ALT[0]))
+            here.append((record.POS, record.REF, record.ALT[0], record.ID or "."))
             rows.append(gt[:, :2].reshape(-1).astype(np.uint8))  # sample 1 hap 1, sample 1 hap 2, ...
-        if sites is not None and here != sites:
+        if sites is not None and ([site[:3] for site in here] != [site[:3] for site in sites] or chrom != chroms[0]):
             raise DataError(f"{path}: its SNPs differ from those of {paths[0]}; give files over the same sites")
-        sites = here
+        sites, chroms = sites or here, [*chroms, chrom]
         blocks.append(np.array(rows, dtype=np.uint8).reshape(len(rows), 2 * len(keep)).T)
         names += [f"{vcf.samples[i]}_{k}" for i in keep for k in (1, 2)]
         vcf.close()
@@ -171,9 +187,9 @@ def read_vcf(
         raise DataError(f"{paths[0]}: samples not in the VCF: {', '.join(absent[:10])}")
     if not sites:
         raise DataError(f"{paths[0]}: no biallelic SNP{' in ' + region if region else ''}")
-    pos, ref, alt = zip(*sites, strict=True)
+    pos, ref, alt, ids = zip(*sites, strict=True)
     source = " + ".join(Path(p).name for p in paths) + (f" {region}" if region else "")
-    return Haplotypes(np.vstack(blocks), np.array(pos), list(ref), list(alt), names, source)
+    return Haplotypes(np.vstack(blocks), np.array(pos), list(ref), list(alt), names, source, chroms[0], list(ids))
 
 
 def select_snps(haps: Haplotypes, n_snps: int, min_maf: float = 0.01, start: int = 0) -> Haplotypes:
@@ -222,4 +238,46 @@ def simulate(n_samples: int, length: float = 1e6, seed: int = 1, population_size
         alt.append(variant.alleles[1])
         last = p
     names = [f"sim{i}_{k}" for i in range(n_samples) for k in (1, 2)]
-    return Haplotypes(np.array(rows).T, np.array(pos), ref, alt, names, f"msprime seed {seed}")
+    return Haplotypes(np.array(rows).T, np.array(pos), ref, alt, names, f"msprime seed {seed}", SIMULATED_CHROM)
+
+
+def write_vcf(haps: Haplotypes, path: str | Path, prefix: str = "ART", note: str = "") -> int:
+    """Write ``haps`` as a bgzip-compressed, phased VCF (atomically); returns the number of samples.
+
+    Haplotypes ``2i`` and ``2i + 1`` become sample ``PREFIX_000(i+1)`` with genotype ``a|b``, at the
+    chromosome, positions, SNP ids and REF/ALT bases of ``haps``. An odd last haplotype has no
+    partner and is left out (a warning in the header says so). ``note`` is added to the header.
+    """
+    if not haps.chrom:
+        raise DataError(f"{haps.source}: the chromosome of these SNPs is unknown (haplotypes prepared by an older "
+                        "dnagpt); prepare the data again in a new work directory to write VCF files")  # fmt: skip
+    from Bio.bgzf import BgzfWriter
+
+    n = haps.n_haplotypes // 2
+    width = max(4, len(str(n)))
+    samples = [f"{prefix}_{i + 1:0{width}d}" for i in range(n)]
+    pairs = haps.alleles[: 2 * n].astype(np.int64)
+    codes = (2 * pairs[0::2] + pairs[1::2]).T  # (snps, samples)
+    header = [
+        "##fileformat=VCFv4.2",
+        f"##source=dnagpt genomes{': ' + ' '.join(note.split()) if note else ''}",  # one line, no tabs
+        f"##contig=<ID={haps.chrom}>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Phased genotype: two artificial haplotypes">',
+    ]
+    if haps.n_haplotypes % 2:
+        header.append(f"##dnagpt_note=an odd number of haplotypes ({haps.n_haplotypes}): the last one is left out")
+    genotypes = ["FORMAT", *samples] if n else []  # a single haplotype makes no sample: sites only
+    header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", *genotypes]))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as raw:
+            out = BgzfWriter(fileobj=raw, mode="wb")
+            out.write(("\n".join(header) + "\n").encode())
+            for s in range(haps.n_snps):
+                site = [haps.chrom, str(haps.positions[s]), haps.ids[s], haps.ref[s], haps.alt[s], ".", ".", "."]
+                calls = ["GT", *GENOTYPES[codes[s]]] if n else []
+                out.write(("\t".join([*site, *calls]) + "\n").encode())
+            out.close()  # writes the end-of-file block
+
+    atomic_write(path, write)
+    return n

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ import numpy as np
 import torch
 
 from ..data.alignment import Alignment
+from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation.plots import can_draw, confusion_matrix_png, scatter_png
-from ..io import atomic_write_text
+from ..io import atomic_write_text, digest_path
 from ..models import PretrainedModel, build_model, config_names, get_config, load_model
 from ..seeding import seed_everything
 from ..training.distributed import DistributedContext
@@ -34,6 +36,16 @@ from .predict import evaluate_examples
 from .recipe import FinetuneConfig
 from .spec import Example, TaskData
 from .warm_start import shrink_and_perturb
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"  # the trainer's resumable state
+FINISHED = "finished.json"  # a finished run whose resumable checkpoint was removed
+
+
+def run_started(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a fine-tuning run: one ``--resume`` continues, or finds finished."""
+    return (Path(run_dir) / CHECKPOINT).is_file() or (Path(run_dir) / FINISHED).is_file()
 
 
 @dataclass
@@ -140,10 +152,14 @@ def finetune(
     resume: bool = False,
     allow_changes: Collection[str] = (),
     alignment: Alignment | None = None,
+    keep_checkpoint: bool = False,
 ) -> FinetuneResult:
     """Fine-tune ``model`` (in place) on ``data.train``, keep the best epoch on ``data.dev`` in
     ``RUN/best``, and score ``data.test`` with it (``RUN/test_metrics.json`` and a confusion matrix
     or scatter plot). Loaded weights are first shrunk as ``cfg.shrink`` says (:mod:`.warm_start`).
+    A finished run removes its resumable ``checkpoint.pt`` (the optimiser's state, about three times
+    the model's size) unless ``keep_checkpoint``; only a kept checkpoint lets a later ``--resume``
+    train it further (more epochs).
 
     ``resume`` continues the run in ``run_dir``; the recipe, task and data must be those it was
     started with, except the settings ``allow_changes`` names (``recipe.epochs``, ``recipe.patience``,
@@ -152,7 +168,7 @@ def finetune(
     run_dir = Path(run_dir)
     spec, train, dev, test = data.spec, data.train, data.dev, data.test
     cfg = cfg.for_model(model, spec, len(train))
-    if not resume and (run_dir / "checkpoint.pt").exists():
+    if not resume and run_started(run_dir):
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --out")
     settings_now = {
         "recipe": dataclasses.asdict(cfg),
@@ -161,6 +177,8 @@ def finetune(
     }
     if resume:  # before any work: changed settings or data would silently make another run
         check_resume(run_dir / RUN_SETTINGS, settings_now, FINETUNE_RESUME, allow_changes)
+        if (run_dir / FINISHED).is_file() and not (run_dir / CHECKPOINT).is_file():
+            return _finished_run(run_dir, cfg, test, device, alignment, allow_changes)
     if spec.output == "sequence" and not model.causal:
         raise ConfigError(f"task {spec.name} generates sequences, which a {model.family!r} encoder cannot do; "
                           "fine-tune a DNAGPT decoder for it")  # fmt: skip
@@ -193,17 +211,21 @@ def finetune(
         trainable = add_lora(model, cfg.lora_rank, cfg.lora_alpha)
         task.lora = (cfg.lora_rank, cfg.lora_alpha)
         if dist.is_main:
-            print(f"LoRA rank {cfg.lora_rank}: {trainable:,} trainable parameters")
+            log.info("LoRA rank %d: %s trainable parameters", cfg.lora_rank, f"{trainable:,}")
     if dist.is_main:
-        print(_recipe_line(cfg, model, len(train), train_cfg.max_steps, frames))  # what the defaults settled to
+        log.info(_recipe_line(cfg, model, len(train), train_cfg.max_steps, frames))  # what the defaults settled to
         run_dir.mkdir(parents=True, exist_ok=True)
         codec.save(run_dir)
         atomic_write_text(run_dir / RUN_SETTINGS, json.dumps(settings_now, indent=2) + "\n")
     trainer_may_change = {_TRAINER_NAME[k] for k in allow_changes if k in _TRAINER_NAME}
-    Trainer(model, task, train_cfg, run_dir, dist, trainer_may_change).train(resume=resume)
+    trained = Trainer(model, task, train_cfg, run_dir, dist, trainer_may_change).train(resume=resume)
     best_dir = run_dir / "best"
     if dist.is_main and best_dir.exists():
         codec.save(best_dir)
+        if not keep_checkpoint:  # the run is done: what a user keeps is best/, not the optimiser's state
+            atomic_write_text(run_dir / FINISHED, json.dumps({"step": trained.step}) + "\n")
+            for leftover in (run_dir / CHECKPOINT, digest_path(run_dir / CHECKPOINT)):
+                leftover.unlink(missing_ok=True)
     dist.barrier()
     device_used = dist.device
     dist.close()
@@ -214,6 +236,23 @@ def finetune(
         result.dev = json.loads((best_dir / "selection.json").read_text())
     if test:
         result.test = score_test_set(best_dir, test, run_dir, device_used, alignment)
+    return result
+
+
+def _finished_run(run_dir: Path, cfg: FinetuneConfig, test: list[Example] | None, device: str,
+                  alignment: Alignment | None, allow_changes: Collection[str]) -> FinetuneResult:  # fmt: skip
+    """A resumed run that had finished: its kept model, dev and test scores as they stand."""
+    if allow_changes:
+        raise ConfigError(f"{run_dir}: this run finished and its resumable checkpoint was removed, so it cannot "
+                          "train further; fine-tune again in another --out (--keep-checkpoint keeps a finished "
+                          "run resumable)")  # fmt: skip
+    best_dir = run_dir / "best"
+    log.info("%s: the run had finished; its kept model is %s", run_dir, best_dir)
+    result = FinetuneResult(best_dir, cfg.lr, cfg.shrink)
+    if (best_dir / "selection.json").is_file():
+        result.dev = json.loads((best_dir / "selection.json").read_text())
+    if test and best_dir.is_dir():
+        result.test = score_test_set(best_dir, test, run_dir, resolve_device(device), alignment)
     return result
 
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Collection
+import logging
+import shutil
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.alignment import read_maf
 from ..data.tables import read_rows, split_rows
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, DNAGPTError
 from ..io import atomic_write_text
 from ..training.distributed import is_main_process
-from .finetune import FinetuneResult, starting_model
+from .finetune import CHECKPOINT, FinetuneResult, starting_model
 from .recipe import FinetuneConfig, Sweep
 from .spec import TaskData, TaskSpec, build_examples, with_labels_from
 from .sweep import finetune_sweep
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,12 +81,42 @@ def finetune_from_files(
     resume: bool = False,
     allow_changes: Collection[str] = (),
     alignment: str | Path | None = None,
+    keep_checkpoint: bool = False,
 ) -> FinetuneResult:
     """What ``dnagpt finetune`` does: read the task file (or a template's name) and tables (every row
     checked first), start from ``model`` (or from random weights of its architecture), and
     fine-tune, over the settings of ``sweep`` when it names several (dev keeping the best). A
     classification without ``[labels]`` reads them from the training table. A GPN-MSA model reads
-    the other species' bases from the MAF ``alignment`` at each row's region."""
+    the other species' bases from the MAF ``alignment`` at each row's region. A run refused on bad
+    input leaves ``out`` as it found it; a finished run keeps its resumable checkpoint only with
+    ``keep_checkpoint``."""
+    with _untouched_on_refusal(Path(out)):
+        return _finetune_from_files(model, task_file, tables, out, cfg, sweep, from_scratch=from_scratch,
+                                    device=device, resume=resume, allow_changes=allow_changes, alignment=alignment,
+                                    keep_checkpoint=keep_checkpoint)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _untouched_on_refusal(out: Path) -> Iterator[None]:
+    """On an error of the user's input, remove what the refused run made in ``out`` (``out`` itself
+    if it made it), unless training had begun: a checkpoint holds work worth resuming."""
+    existed = out.is_dir()
+    before = set(out.iterdir()) if existed else set()
+    try:
+        yield
+    except DNAGPTError:
+        if out.is_dir() and not any(out.rglob(CHECKPOINT)):
+            for made in set(out.iterdir()) - before:
+                shutil.rmtree(made) if made.is_dir() else made.unlink()
+            if not existed:
+                out.rmdir()
+        raise
+
+
+def _finetune_from_files(model: str, task_file: str | Path, tables: TaskTables, out: str | Path,
+                         cfg: FinetuneConfig | None, sweep: Sweep | None, *, from_scratch: bool, device: str,
+                         resume: bool, allow_changes: Collection[str], alignment: str | Path | None,
+                         keep_checkpoint: bool) -> FinetuneResult:  # fmt: skip
     cfg, sweep = cfg or FinetuneConfig(), sweep or Sweep()
     if from_scratch and len(sweep.shrinks) > 1:
         raise ConfigError("random weights (--from-scratch) are never shrunk: give one --shrink, or none")
@@ -90,14 +125,14 @@ def finetune_from_files(
     report = is_main_process()
     if data.spec.labels != given.labels and report:
         mapping = ", ".join(f"{value} -> <{token}>" for value, token in data.spec.labels.items())
-        print(f"labels read from {tables.train}: {mapping}")
+        log.info("labels read from %s: %s", tables.train, mapping)
     start = starting_model(model, from_scratch, cfg.seed)
     kept, by_setting = finetune_sweep(start, data, cfg, out, sweep, device=device, resume=resume,
-                                      allow_changes=allow_changes,
+                                      allow_changes=allow_changes, keep_checkpoint=keep_checkpoint,
                                       alignment=read_maf(alignment) if alignment else None)  # fmt: skip
     if len(by_setting) > 1 and report:
         for (lr, shrink), score in by_setting.items():
             warm = "" if shrink is None else f", shrink {shrink:g}"
             mark = "  <- kept" if lr == kept.lr and shrink in (None, kept.shrink) else ""
-            print(f"lr {lr:g}{warm}: best dev {score:.4f}{mark}")
+            log.info("lr %s%s: best dev %.4f%s", f"{lr:g}", warm, score, mark)
     return kept

@@ -107,11 +107,11 @@ def evaluate_examples(
         else:
             per_column.append(classification_metrics(truth, preds[:, j].argmax(-1), preds[:, j]))
     if len(per_column) == 1:
-        return {k: float(v) for k, v in per_column[0].items()}, preds
+        return dict(per_column[0]), preds  # counts stay whole numbers
     # several label columns: macro averages, then each column's metrics
     out = {k: float(np.mean([m[k] for m in per_column])) for k in ("accuracy", "f1", "mcc", "auroc")}
     for column, m in zip(codec.spec.label_columns, per_column, strict=True):
-        out |= {f"{column}:{k}": float(v) for k, v in m.items()}
+        out |= {f"{column}:{k}": v for k, v in m.items()}
     return out, preds
 
 

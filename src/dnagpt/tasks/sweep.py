@@ -16,7 +16,7 @@ from ..io import atomic_write_text
 from ..models import PretrainedModel
 from ..training.distributed import is_main_process
 from .codec import selection_metric
-from .finetune import FinetuneResult, finetune, score_test_set
+from .finetune import FinetuneResult, finetune, run_started, score_test_set
 from .recipe import FinetuneConfig, Sweep
 from .spec import TaskData
 
@@ -32,6 +32,7 @@ def finetune_sweep(
     resume: bool = False,
     allow_changes: Collection[str] = (),
     alignment: Alignment | None = None,
+    keep_checkpoint: bool = False,
 ) -> tuple[FinetuneResult, dict[tuple[float, float | None], float]]:
     """Fine-tune ``model`` at each setting of ``sweep`` (the recipe's own when it names none), keep
     the run with the best dev score, and score ``data.test`` once with it; the test set plays no
@@ -42,16 +43,17 @@ def finetune_sweep(
     setting trains ``model`` itself, the others a copy); the kept run's model is then copied to
     ``RUN/best``, the dev score of every setting written to ``RUN/sweep.json`` and the test scores
     to ``RUN/test_metrics.json``. Returns the kept run and each (learning rate, shrink) setting's
-    dev score. ``resume`` continues the runs a killed sweep left. ``alignment``: for a GPN-MSA model."""
+    dev score. ``resume`` continues the runs a killed sweep left. ``alignment``: for a GPN-MSA model.
+    ``keep_checkpoint``: each finished run keeps its resumable checkpoint (see :func:`~.finetune.finetune`)."""
     run_dir, sweep = Path(run_dir), sweep or Sweep()
     settings_tried = sweep.settings(cfg, cfg.for_model(model, data.spec).lr)
     several_shrinks = len(sweep.shrinks) > 1
     metric = selection_metric(data.spec)
     if len(settings_tried) == 1:
         lr, shrink = settings_tried[0]
-        resume_one = resume and (run_dir / "checkpoint.pt").is_file()
-        one = finetune(model, data, replace(cfg, lr=lr, shrink=shrink), run_dir, device=device, resume=resume_one,
-                       allow_changes=allow_changes, alignment=alignment)  # fmt: skip
+        one = finetune(model, data, replace(cfg, lr=lr, shrink=shrink), run_dir, device=device,
+                       resume=resume and run_started(run_dir), allow_changes=allow_changes, alignment=alignment,
+                       keep_checkpoint=keep_checkpoint)  # fmt: skip
         return one, {(lr, shrink): one.dev.get(metric, float("nan"))}
     runs, folders = {}, {}
     without_test = replace(data, test=None)  # only the kept run is scored on test
@@ -60,8 +62,8 @@ def finetune_sweep(
         out = run_dir / folders[lr, shrink]
         start = model if i == len(settings_tried) - 1 else copy.deepcopy(model)  # the last run may train the original
         runs[lr, shrink] = finetune(start, without_test, replace(cfg, lr=lr, shrink=shrink), out, device=device,
-                                    resume=resume and (out / "checkpoint.pt").is_file(),
-                                    allow_changes=allow_changes, alignment=alignment)  # fmt: skip
+                                    resume=resume and run_started(out), allow_changes=allow_changes,
+                                    alignment=alignment, keep_checkpoint=keep_checkpoint)  # fmt: skip
     sign = -1.0 if data.spec.output == "sequence" else 1.0  # generation: lower loss is better
     by_setting = {key: r.dev.get(metric, float("nan")) for key, r in runs.items()}
     key = max(settings_tried, key=lambda k: sign * by_setting[k] if not math.isnan(by_setting[k]) else float("-inf"))
