@@ -49,6 +49,8 @@ def render() -> str:
         lines += ["", "## dnagpt", "", "```text", parser.format_help().rstrip(), "```", ""]
         for name in COMMANDS:
             lines += [f"## {name}", "", "```text", commands[name].format_help().rstrip(), "```", ""]
+            for step, step_parser in _subparsers(commands[name]).items():  # e.g. genomes prepare, fit ...
+                lines += [f"### {name} {step}", "", "```text", step_parser.format_help().rstrip(), "```", ""]
         return "\n".join(lines)
     finally:
         if previous is None:

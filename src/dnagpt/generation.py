@@ -18,6 +18,7 @@ import torch
 from pydantic import Field
 
 from .data.fasta import format_fasta
+from .device import precision_context
 from .errors import ConfigError
 from .models import DNAGPT
 from .tokenizers import UNKNOWN_ID, KmerTokenizer
@@ -71,13 +72,19 @@ def generate(
     prompts: Sequence[str],
     config: SamplingConfig | None = None,
     tokenizer: KmerTokenizer | None = None,
+    batch_size: int | None = None,
+    precision: str = "fp32",
 ) -> list[Generation]:
     """Continue each prompt ``config.num_samples`` times; returns one :class:`Generation` each,
-    in prompt order. Prompts are texts of the token language, e.g. ``"<R>ATGGCG"``."""
+    in prompt order. Prompts are texts of the token language, e.g. ``"<R>ATGGCG"``.
+    ``batch_size``: sequences generated together (None: all at once; fewer use less memory).
+    ``precision``: the number format of the model's arithmetic (see :mod:`dnagpt.device`)."""
     cfg = config or SamplingConfig()
     tok = tokenizer or model.tokenizer()
     if not prompts:
         raise ConfigError("no prompts to generate from")
+    if batch_size is not None and batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
     encs = [tok.encode(p) for p in prompts for _ in range(cfg.num_samples)]
     owners = [i for i in range(len(prompts)) for _ in range(cfg.num_samples)]
     longest = max(len(e) for e in encs)
@@ -87,12 +94,28 @@ def generate(
             f"{model.config.context_length}; lower max_new_tokens"
         )
     device = next(model.parameters()).device
-    batch = tok.batch_encode(encs, padding_side="left").to(device)
-    stop = torch.tensor(cfg.stop_ids if cfg.stop_ids is not None else (tok.pad_id, UNKNOWN_ID), device=device)
     generator = torch.Generator(device=device)
     if cfg.seed is not None:
         generator.manual_seed(cfg.seed)
     model.eval()
+    step = batch_size or len(encs)
+    results = []
+    with precision_context(precision, device):
+        for start in range(0, len(encs), step):
+            rows = range(start, min(start + step, len(encs)))
+            tables = _generate_batch(model, [encs[i] for i in rows], cfg, tok, generator)
+            for row, ids in zip(rows, tables, strict=True):
+                stopped, ids = ids
+                results.append(Generation(owners[row], ids, stopped, text=tok.decode(ids) if ids else ""))
+    return results
+
+
+def _generate_batch(model: DNAGPT, encs: list, cfg: SamplingConfig, tok: KmerTokenizer,
+                    generator: torch.Generator) -> list[tuple[bool, list[int]]]:  # fmt: skip
+    """Generate after each of ``encs`` together: (stopped by a stop token, new token ids) per row."""
+    device = next(model.parameters()).device
+    batch = tok.batch_encode(encs, padding_side="left").to(device)
+    stop = torch.tensor(cfg.stop_ids if cfg.stop_ids is not None else (tok.pad_id, UNKNOWN_ID), device=device)
     # Without padding (prompts of one length, decided here on the host) the causal order is the whole
     # mask, and the prompt's attention can take its fast unmasked path.
     mask = batch.attention_mask if len({len(e) for e in encs}) > 1 else None
@@ -122,11 +145,7 @@ def generate(
         logits = model.decode_step(next_ids[:, None], position, cache, column, visible)
         position = position + 1
     table = torch.stack(new_tokens, dim=1).tolist()
-    results = []
-    for row, owner in enumerate(owners):
-        ids = [t for t in table[row] if t >= 0]
-        results.append(Generation(owner, ids, bool(stopped[row]), text=tok.decode(ids) if ids else ""))
-    return results
+    return [(bool(stopped[row]), [t for t in table[row] if t >= 0]) for row in range(len(encs))]
 
 
 def _preallocated_cache(prompt_cache: list, prompt_mask: torch.Tensor | None,

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from tqdm.auto import tqdm
 
 from .data.alignment import Alignment, read_maf
 from .data.batching import length_sorted_batches
@@ -39,8 +40,10 @@ def embed_sequences(
     windows: bool = False,
     names: Sequence[str] | None = None,
     precision: str = "fp32",
+    progress: bool = False,
 ) -> np.ndarray:
-    """``[len(sequences), d_model]`` float32 embeddings of plain DNA sequences.
+    """``[len(sequences), d_model]`` float32 embeddings of plain DNA sequences (``progress``: a
+    progress bar over the batches).
 
     ``precision="bf16"`` runs the model in bfloat16 (faster where the processor supports it; see
     the README for how far its embeddings lie from fp32's); ``auto`` picks it where supported."""
@@ -70,7 +73,8 @@ def embed_sequences(
     device = next(model.parameters()).device
     model.eval()
     vectors, order = [], []
-    for indices in length_sorted_batches([len(p) for p in pieces], batch_size):
+    batches = length_sorted_batches([len(p) for p in pieces], batch_size)
+    for indices in tqdm(batches, desc="embed", unit="batch", disable=not progress, dynamic_ncols=True):
         chunk = [pieces[i] for i in indices]
         order += indices
         lengths = torch.tensor([len(p) for p in chunk], device=device)
@@ -155,6 +159,7 @@ def embed_file(
     precision: str = "fp32",
     device: str = "cpu",
     alignment: str | Path | None = None,
+    progress: bool = False,
 ) -> tuple[int, int]:
     """Embed every sequence of a FASTA file or table ``source``; write ``out`` as ``.npy`` (a matrix,
     rows in input order) or ``.parquet`` (name, embedding), running the model on ``device``. Returns
@@ -180,7 +185,7 @@ def embed_file(
             raise DataError(f"{source}: no sequences")
         sequences = [str(r[column]) for r in rows]
         names = [str(r.get("name") or f"{source.name}, row {i}") for i, r in enumerate(rows, start=1)]
-        vectors = embed_sequences(model, sequences, species, pooling, batch_size, windows, names, precision)
+        vectors = embed_sequences(model, sequences, species, pooling, batch_size, windows, names, precision, progress)
     if out.suffix == ".npy":
 
         def write_npy(tmp: Path) -> None:

@@ -48,7 +48,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dnagpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
     for name, (summary, add_arguments, run) in COMMANDS.items():
-        p = sub.add_parser(name, description=summary[0].upper() + summary[1:] + ".")
+        p = sub.add_parser(name, prog=f"dnagpt {name}", description=summary[0].upper() + summary[1:] + ".")
         add_arguments(p)
         add_verbosity_arguments(p)
         p.set_defaults(run=run)

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 
-from ..device import PRECISIONS
 from ..tasks.codec import READOUTS
 from ..tasks.recipe import FinetuneConfig, Sweep
 from ..tasks.warm_start import DEFAULT_SHRINK, MIN_SHRINK_STEPS
 from ..training.distributed import is_main_process
 from ..validation import build
-from .registry import add_device_argument, command, positive_int
+from .registry import (
+    add_batch_size_argument,
+    add_device_argument,
+    add_precision_argument,
+    add_progress_argument,
+    command,
+)
 
 _RECIPE = FinetuneConfig()  # the defaults shown and used below
 _OPTIONS = (
@@ -57,14 +62,13 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                         "Several values: each is tried, in OUT/lr<lr>, and the run with the best dev score "
                         "is copied to OUT/best (dev scores in OUT/sweep.json); the test table scores only "
                         "that one")  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=_RECIPE.batch_size, help="examples per step (paper: 8)")
+    add_batch_size_argument(p, _RECIPE.batch_size, "examples per optimiser step (paper: 8)")
     p.add_argument("--warmup-epochs", type=float, default=_RECIPE.warmup_epochs,
                    help="linear warm-up before the cosine decay, in epochs (paper: 1)")  # fmt: skip
     p.add_argument("--patience", type=int, default=_RECIPE.patience,
                    help="stop after this many epochs without a better dev score (0 = never)")  # fmt: skip
     p.add_argument("--seed", type=int, default=_RECIPE.seed, help="shuffling, and the random weights of --from-scratch")
-    p.add_argument("--precision", default=_RECIPE.precision, choices=PRECISIONS,
-                   help="auto = bf16 autocast where the CPU or GPU supports it")  # fmt: skip
+    add_precision_argument(p, _RECIPE.precision)
     p.add_argument("--checkpoint-every", type=int, default=_RECIPE.checkpoint_every,
                    help="steps between resumable checkpoints (0 = once per epoch)")  # fmt: skip
     p.add_argument("--lora-rank", type=int, default=_RECIPE.lora_rank,
@@ -106,7 +110,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alignment", metavar="MAF", help="multiple alignment a GPN-MSA model reads the other "
                    "species' bases from, at each row's region (the task file's region_column)")  # fmt: skip
     add_device_argument(p, "auto")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    add_progress_argument(p)
 
 
 @command("finetune", "fine-tune a pretrained model (any family) on a classification, regression or generation task",
@@ -148,13 +152,11 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--windows", action="store_true",
                    help="average over context-sized windows of long sequences (a model fine-tuned with frame "
                         "shift, the default for DNAGPT, also averages over the reading frames of each)")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=32, help="sequences per forward pass (default 32)")
+    add_batch_size_argument(p, 32)
     p.add_argument("--alignment", metavar="MAF", help="a GPN-MSA model's alignment (default: the one it was "
                    "fine-tuned with)")  # fmt: skip
-    add_device_argument(p, "cpu")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="fp32 (default), or bf16: faster where the processor supports it, probabilities within "
-                   "about 0.01 of fp32's (see the README); auto: bf16 where supported; fp16: for GPUs")  # fmt: skip
+    add_device_argument(p, "auto")
+    add_precision_argument(p)  # bf16: probabilities within about 0.01 of fp32's (README)
 
 
 @command("predict", "predict labels (with probabilities) or values for a table with a fine-tuned model", _predict_args)

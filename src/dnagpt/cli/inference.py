@@ -9,9 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..device import PRECISIONS, resolve_device
+from ..device import resolve_device
 from ..errors import ConfigError, DNAGPTError
-from .registry import add_device_argument, command, positive_int
+from .registry import (
+    add_batch_size_argument,
+    add_device_argument,
+    add_precision_argument,
+    add_progress_argument,
+    command,
+)
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
@@ -28,7 +34,9 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
                         "unknown)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed, for reproducible samples")
     p.add_argument("--out", help="FASTA file to write (default: print to the terminal)")
-    add_device_argument(p, "cpu")
+    add_batch_size_argument(p, 64, "sequences generated together")
+    add_precision_argument(p)
+    add_device_argument(p, "auto")
 
 
 @command(
@@ -59,7 +67,7 @@ def _generate(args: argparse.Namespace) -> int:
             raise ConfigError(f"--stop {symbol!r} is not a token of this model ({e})") from None
     stop = tuple(stop_ids) or None
     cfg = SamplingConfig(**sampling, stop_ids=stop)
-    generations = generate(model, prompts, cfg, tok)
+    generations = generate(model, prompts, cfg, tok, batch_size=args.batch_size, precision=args.precision)
     text = generations_fasta(generations, tok)
     if args.out:
         atomic_write_text(Path(args.out), text)
@@ -78,13 +86,12 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--species", help="species token or name put before each sequence, e.g. human")
     p.add_argument("--pooling", choices=["mean", "last"], default="mean", help="mean of tokens, or last token")
     p.add_argument("--windows", action="store_true", help="average context-sized windows of long sequences")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="sequences per forward pass (default 16)")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="fp32 (default), or bf16: faster where the processor supports it (see the README for "
-                   "how far its embeddings lie from fp32's); auto: bf16 where supported; fp16: for GPUs")  # fmt: skip
+    add_batch_size_argument(p, 16)
+    add_precision_argument(p)
     p.add_argument("--alignment", metavar="MAF", help="multiple alignment (MAF) a GPN-MSA model reads the BED "
                    "regions from: the reference's bases and the other species' aligned bases")  # fmt: skip
-    add_device_argument(p, "cpu")
+    add_device_argument(p, "auto")
+    add_progress_argument(p)
 
 
 @command("embed", "write one embedding per sequence (mean or last-token pooling) to .npy or parquet", _embed_args)
@@ -92,7 +99,8 @@ def _embed(args: argparse.Namespace) -> int:
     from ..representations import embed_file
 
     n, size = embed_file(args.model, args.input, args.out, args.column, args.species, args.pooling,
-                         args.batch_size, args.windows, args.precision, args.device, args.alignment)  # fmt: skip
+                         args.batch_size, args.windows, args.precision, args.device, args.alignment,
+                         progress=not args.no_progress)  # fmt: skip
     print(f"wrote {n} embeddings of size {size} to {args.out}")
     return 0
 

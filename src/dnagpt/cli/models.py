@@ -18,23 +18,32 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 
 @command(
     "info",
-    "list the pretrained models dnagpt knows by name and the named configurations",
+    "list the pretrained models dnagpt knows by name (with their shapes), the named configurations, and "
+    "the published formats it reads",
     _info_args,
     group="resources",
 )
 def _info(args: argparse.Namespace) -> int:
-    from ..models import describe_configs
-    from ..models.hub import NAMED_MODELS, model_source
+    from ..models import describe_config, describe_configs, load_config
+    from ..models.hub import NAMED_MODELS, model_source, named_model_dir
 
-    models = [{"name": m.name, "source": model_source(m.name), "description": m.description}
-              for m in NAMED_MODELS.values()]  # fmt: skip
+    models = []
+    for m in NAMED_MODELS.values():
+        source = model_source(m.name)
+        shape = None
+        if not source.startswith("huggingface.co/"):  # on this machine: its own config.json tells its shape
+            shape = describe_config(load_config(named_model_dir(m.name) / "config.json"))
+        models.append({"name": m.name, "source": source, "description": m.description, "shape": shape})
     rows = describe_configs()
     if args.json:
         print(json.dumps({"models": models, "configurations": rows}, indent=2))
         return 0
     print("Pretrained models (load or fine-tune by name; those not in the package are fetched on first use):")
     for m in models:
-        print(f"  {m['name']:36s} {m['source']}\n  {'':36s} {m['description']}")
+        shape = m["shape"]
+        size = ("shape known once fetched" if shape is None else
+                f"{shape['family']}, {_shape_text(shape)}, {shape['parameters'] / 1e6:.2f}M parameters")  # fmt: skip
+        print(f"  {m['name']:36s} {m['source']}\n  {'':36s} {m['description']}\n  {'':36s} {size}")
     print("\nConfigurations (shapes to pretrain or fine-tune from random weights):")
     print(f"{'name':15s} {'parameters':>12s} {'layers':>6s} {'heads':>5s} {'width':>5s} {'context':>7s} {'vocab':>6s}")
     for r in rows:
@@ -42,7 +51,17 @@ def _info(args: argparse.Namespace) -> int:
             f"{r['name']:15s} {r['parameters'] / 1e6:11.2f}M {r['layers']:6d} {r['heads'] or '-':>5} {r['width']:5d} "
             f"{r['context_tokens']:7d} {r['vocabulary']:6d}  {r['description']}"
         )
+    print(
+        "\nAlso readable: published DNAGPT .pth checkpoints (dnagpt convert-official), and directories of the "
+        "gpn package (GPN, GPN-MSA) and of DNABERT-2 (config.json with its weights and tokenizer.json)."
+    )
     return 0
+
+
+def _shape_text(shape: dict) -> str:
+    """``4 layers x 128 wide, 256 tokens`` (blocks for a ConvNet, which has no heads)."""
+    unit = "layers" if shape["heads"] else "blocks"
+    return f"{shape['layers']} {unit} x {shape['width']} wide, {shape['context_tokens']} tokens"
 
 
 def _tokenize_args(p: argparse.ArgumentParser) -> None:

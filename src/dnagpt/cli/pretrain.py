@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .registry import add_device_argument, command
+from .registry import add_device_argument, add_progress_argument, command
 
 
 def _pretrain_args(p: argparse.ArgumentParser) -> None:
@@ -32,13 +32,14 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-steps", type=int, help="shortcut for --set train.max_steps=N")
     add_device_argument(p, "auto")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    add_progress_argument(p)
 
 
 @command(
     "pretrain",
-    "pretrain a DNAGPT model on genome FASTA files with the paper's three tasks "
-    "(next k-mer, sequence order, GC content); works under torchrun",
+    "pretrain a model on genome FASTA files (or a GPN-MSA model on an alignment): a DNAGPT decoder on the "
+    "paper's three tasks (next k-mer, sequence order, GC content), an encoder (BERT, GPN) on masked tokens; "
+    "works under torchrun",
     _pretrain_args,
     group="train",
 )

@@ -88,7 +88,7 @@ non_negative_float = _bounded(float, 0.0, True, "a number of at least 0")
 def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     """``--device``: where the model runs."""
     parser.add_argument("--device", default=default,
-                        help=f"where to run the model: cpu, cuda, cuda:N, mps, or auto (a GPU if there is one); "
+                        help=f"where to run the model: cpu, cuda, cuda:N, or auto (a GPU if there is one, else CPU); "
                              f"default {default}")  # fmt: skip
 
 

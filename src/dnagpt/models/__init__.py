@@ -43,31 +43,23 @@ def load_model(path: str | Path, **options) -> PretrainedModel:
     return PretrainedModel.from_pretrained(path, **options)
 
 
+def describe_config(cfg: ModelConfig) -> dict:
+    """A configuration's family, shape and parameter count (embeddings and heads included), counted
+    on the meta device so that nothing is allocated."""
+    with torch.device("meta"):
+        n = build_model(cfg).num_parameters()
+    return dict(family=cfg.family, parameters=n, layers=cfg.n_layer, heads=getattr(cfg, "n_head", None),
+                width=cfg.d_model, context_tokens=cfg.context_length, vocabulary=cfg.vocab_size)  # fmt: skip
+
+
 def describe_configs() -> list[dict]:
-    """Every named configuration with its shape and parameter count (embeddings and heads included),
-    counted on the meta device so that nothing is allocated."""
-    rows = []
-    for name in config_names():
-        cfg = get_config(name)
-        with torch.device("meta"):
-            n = build_model(cfg).num_parameters()
-        rows.append(
-            dict(
-                name=name,
-                family=cfg.family,
-                parameters=n,
-                layers=cfg.n_layer,
-                heads=getattr(cfg, "n_head", None),
-                width=cfg.d_model,
-                context_tokens=cfg.context_length,
-                vocabulary=cfg.vocab_size,
-                description=config_description(name),
-            )
-        )
-    return rows
+    """Every named configuration with its shape and parameter count (see :func:`describe_config`)."""
+    return [dict(name=name, **describe_config(get_config(name)), description=config_description(name))
+            for name in config_names()]  # fmt: skip
 
 
 __all__ = ["DNABERT", "DNAGPT", "FAMILIES", "GPN", "AttentionConfig", "ConvConfig", "DNAGPTConfig", "EncoderConfig",
            "KeyValue", "ModelConfig", "ModelFamily", "ModelOutput", "PretrainedModel", "build_model",
-           "config_description", "config_from_dict", "config_names", "convert_official", "describe_configs",
-           "family_of", "get_config", "get_family", "load_config", "load_model", "register_family"]  # fmt: skip
+           "config_description", "config_from_dict", "config_names", "convert_official", "describe_config",
+           "describe_configs", "family_of", "get_config", "get_family", "load_config", "load_model",
+           "register_family"]  # fmt: skip

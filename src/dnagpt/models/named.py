@@ -60,8 +60,8 @@ _NAMED: dict[str, tuple[str, dict]] = {
         dict(context_length=128, n_layer=2, n_head=2, d_model=64),
     ),
     "dnagpt-small": (
-        "laptop pretraining: 4 layers x 192 wide, 256 tokens (1.5 kbp)",
-        dict(context_length=256, n_layer=4, n_head=4, d_model=192),
+        "laptop pretraining: 4 layers x 128 wide, 256 tokens (1.5 kbp); the shape of the dnagpt-small-* models",
+        dict(context_length=256, n_layer=4, n_head=4, d_model=128),
     ),
     # DNABERT-2 style encoders (bidirectional, ALiBi, GEGLU), here with the k-mer vocabulary.
     "bert-tiny": (
@@ -69,8 +69,8 @@ _NAMED: dict[str, tuple[str, dict]] = {
         dict(family="bert", context_length=128, n_layer=2, n_head=2, d_model=64),
     ),
     "bert-small": (
-        "encoder for laptop pretraining: 4 layers x 192 wide, 256 tokens",
-        dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=192),
+        "encoder for laptop pretraining: 4 layers x 128 wide, 256 tokens; the shape of the bert-small-* models",
+        dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=128),
     ),
     # ... and with DNABERT-2's token language: BPE, 4,096 ids (learned from the bundled corpus).
     "dnabert-2": (
@@ -78,8 +78,8 @@ _NAMED: dict[str, tuple[str, dict]] = {
         dict(family="bert", context_length=512, n_layer=12, n_head=12, d_model=768, tokenizer_file=_BPE_4096),
     ),
     "bert-small-bpe": (
-        "DNABERT-2 style encoder for laptop pretraining: 4 layers x 192 wide, BPE 4,096, 256 tokens (~1.3 kbp)",
-        dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=192, tokenizer_file=_BPE_4096),
+        "DNABERT-2 style encoder for laptop pretraining: 4 layers x 128 wide, BPE 4,096, 256 tokens (~1.3 kbp)",
+        dict(family="bert", context_length=256, n_layer=4, n_head=4, d_model=128, tokenizer_file=_BPE_4096),
     ),
     # GPN style dilated ConvNets over single nucleotides.
     "gpn": (

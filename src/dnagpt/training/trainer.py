@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Collection
@@ -35,6 +36,8 @@ from ..validation import setting_changes
 from .distributed import DistributedContext
 from .optimization import TRAIN_RESUME, TrainConfig, build_optimizer, learning_rate
 from .prefetch import BatchPrefetcher
+
+log = logging.getLogger(__name__)
 
 
 class TrainingTask:
@@ -314,7 +317,7 @@ class Trainer:
                 self.save_checkpoint()
             if early_stop:
                 if self.dist.is_main:
-                    print(f"early stop at step {self.step}: no better evaluation in {cfg.patience} tries")
+                    log.info("early stop at step %d: no better evaluation in %d tries", self.step, cfg.patience)
                 break
             if stop_after is not None and self.step >= stop_after:
                 break
