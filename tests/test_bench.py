@@ -1,15 +1,24 @@
 """`dnagpt bench`: runs are paired and resumable, results come out as a tidy table and a report,
-a user's own task folder runs the same way, and the statistics are right."""
+a user's own task folder runs the same way, the statistics are right, and a bench shared among
+worker processes gives the table of one process, killed or not."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 
 import numpy as np
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -17,18 +26,26 @@ import torch
 from dnagpt import DNAGPT, get_config
 from dnagpt.bench.config import BENCH_RECIPE, BenchConfig
 from dnagpt.bench.report import write_report
-from dnagpt.bench.runner import run_bench
+from dnagpt.bench.runner import WorkerFailed, Workers, launch_workers, run_bench, share_out, single_process
 from dnagpt.bench.statistics import paired_test
 from dnagpt.bench.tables import transfer_section
-from dnagpt.bench.tasks import subsample
+from dnagpt.bench.tasks import load_bench_task, subsample
 from dnagpt.cli import main
 from dnagpt.errors import ConfigError
 from dnagpt.models import load_model
 
 
-def test_quick_bench_runs_every_model_and_resumes(tmp_path, capsys):
-    out = tmp_path / "bench"
+@pytest.fixture(scope="module")
+def quick_bench(tmp_path_factory):
+    """`dnagpt bench --quick` in one process, run once: tests copy it or compare with it, never change it."""
+    out = tmp_path_factory.mktemp("quick") / "bench"
     assert main(["bench", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_bench_runs_every_model_and_resumes(quick_bench, tmp_path, capsys):
+    out = tmp_path / "bench"
+    shutil.copytree(quick_bench, out)
     table = pq.read_table(out / "results.parquet").to_pylist()
     mcc = {(r["model"], r["seed"]): r["value"] for r in table if r["metric"] == "mcc"}
     models = {"majority", "kmer-logreg", "cnn", "dnagpt-scratch", "dnagpt-pretrained"}
@@ -269,3 +286,169 @@ def test_a_model_directory_and_its_random_weights_twin_are_paired(tmp_path, caps
     assert "enc-pretrained − enc-scratch (mcc)" in report and "enc-scratch − kmer-logreg (mcc)" in report
     assert main(["bench", "--tasks", task, "--models", "x=random:no/such/folder", "--out", str(tmp_path / "c")]) != 0
     assert "unknown bench models x=random:no/such/folder" in capsys.readouterr().err
+
+
+def _table(out) -> list[str]:
+    """A bench's results.parquet, row by row, without the timings (which differ between any two runs)."""
+    rows = pq.read_table(out / "results.parquet").to_pylist()
+    return [json.dumps({k: v for k, v in row.items() if k != "seconds"}, sort_keys=True) for row in rows]
+
+
+def _run_files(out) -> dict[str, str]:
+    """Every saved run's figures (dev scores included), by file."""
+    return {str(p.relative_to(out)): json.dumps(json.loads(p.read_text())["metrics"], sort_keys=True)
+            for p in sorted(out.glob("runs/*/*/*.json"))}  # fmt: skip
+
+
+def _progress(logged: str) -> list[str]:
+    """The progress lines of runs done: `[i/n] ...` of one process, `worker R: [i/n] ...` of several."""
+    return [line for line in logged.splitlines() if re.match(r"(worker \d+: )?\[\d+/\d+\] ", line)]
+
+
+def test_two_workers_give_the_table_of_one(quick_bench, tmp_path, capfd):
+    """`--workers 2` shares the quick bench's runs between two processes (torch's launcher, gloo);
+    the first writes the table and report, identical to one process's, figure for figure."""
+    out = tmp_path / "two"
+    assert main(["bench", "--quick", "--workers", "2", "--out", str(out)]) == 0
+    printed, logged = capfd.readouterr()
+    assert _table(out) == _table(quick_bench) and _run_files(out) == _run_files(quick_bench)
+    done = _progress(logged)
+    assert len(done) == 10 and {line.split(":")[0] for line in done} == {"worker 0", "worker 1"}
+    assert "10 to do by 2 workers" in logged and "| tis_arabidopsis (mcc) | 64 / 64 |" in printed
+    report, serial = ([line for line in (o / "report.md").read_text().splitlines() if "wall time" not in line]
+                      for o in (out, quick_bench))  # fmt: skip
+    assert report == serial  # all but the sum of the runs' wall times
+    assert (out / "figures" / "headline.png").is_file() and not (out / "work").exists()
+
+
+def test_a_killed_worker_and_a_rerun(quick_bench, tmp_path, capfd):
+    """A worker killed mid-bench stops the others (torchrun's agent), with one line of error; the rerun
+    starts a fresh launch, does only the runs not saved, and ends with the one-process table. (The
+    one-process bench with its classical runs taken out stands for a bench killed earlier.)"""
+    out = tmp_path / "killed"
+    shutil.copytree(quick_bench, out)
+    folder = out / "runs" / "tis_arabidopsis"
+    classical = [folder / m / f"n64-seed{s}.json" for m in ("majority", "kmer-logreg", "cnn") for s in (0, 1)]
+    for path in classical:
+        path.unlink()
+    command = [sys.executable, "-m", "dnagpt.cli", "bench", "--quick", "--workers", "2", "--out", str(out)]
+    launcher = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not any(p.is_file() for p in classical):
+            assert launcher.poll() is None and time.monotonic() < deadline, launcher.stderr.read()
+            time.sleep(0.01)
+        workers = [p for p in psutil.Process(launcher.pid).children(recursive=True) if "spawn_main" in " ".join(
+            p.cmdline())]  # fmt: skip
+        assert len(workers) == 2
+        workers[-1].kill()
+        _, err = launcher.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+    last = err.strip().splitlines()[-1]  # one line, not the launcher's tracebacks
+    assert launcher.returncode == 2 and "Traceback" not in err and err.count("dnagpt bench: error:") == 1
+    assert last.startswith("dnagpt bench: error: worker") and "(killed by SIGKILL)" in last and "run the same" in last
+    saved = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/*.json")}
+    unsaved = [p for p in classical if p not in saved]
+    assert 4 < len(saved) < 10 and unsaved
+    # what a worker killed while writing would leave: a temporary file (writes are atomic); and were a
+    # result file damaged anyhow, it is no finished run either
+    damaged, temporary = unsaved[-1], unsaved[-1].with_name(f".{unsaved[-1].name}.x1y2.tmp")
+    temporary.write_text('{"task": "tis_arab')
+    damaged.write_text('{"task": "tis_arab')
+    capfd.readouterr()
+    assert main(["bench", "--quick", "--workers", "2", "--out", str(out)]) == 0
+    logged = capfd.readouterr().err
+    assert f"10 runs, {len(saved)} already saved" in logged and "not a finished result" in logged
+    assert len(_progress(logged)) == 10 - len(saved)  # the saved runs are not done again
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in saved.items())
+    assert _table(out) == _table(quick_bench) and _run_files(out) == _run_files(quick_bench)
+    assert not temporary.exists() and not (out / "work").exists()
+
+
+def test_runs_are_shared_out_by_cost_the_same_way_every_time():
+    costs = [1.0, 1.0, 50.0, 50.0, 3.0, 2.0, 0.1]
+    shares = share_out(costs, 2)
+    assert shares == share_out(costs, 2) and sorted(i for s in shares for i in s) == list(range(7))
+    assert {2, 3} not in [set(s) & {2, 3} for s in shares]  # the two costly runs go to different workers
+    assert share_out(costs, 1) == [list(range(7))] and share_out([], 3) == [[], [], []]
+
+
+def test_a_worker_runs_fine_tuning_as_one_process(monkeypatch):
+    """torchrun's variables say which worker a process is; inside a run they say "one process", so
+    fine-tuning (DistributedContext.from_environment, is_main_process) never joins the bench's group."""
+    from dnagpt.training.distributed import DistributedContext, is_main_process
+
+    for name, value in (("RANK", "3"), ("WORLD_SIZE", "4"), ("LOCAL_RANK", "1"), ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    workers = Workers.from_environment()
+    assert workers == Workers(rank=3, size=4, local_rank=1, local_size=2) and not is_main_process()
+    with single_process(workers):
+        context = DistributedContext.from_environment("cpu")
+        assert not context.distributed and context.is_main and is_main_process()
+    assert os.environ["RANK"] == "3" and os.environ["WORLD_SIZE"] == "4"
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(ConfigError, match="do not fit together"):
+        Workers.from_environment()
+
+
+def test_workers_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        main(["bench", "--quick", "--workers", "0", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--workers: must be a whole number of at least 1, got 0" in err
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)  # as torchrun starts it: torchrun's processes are the workers
+    assert main(["bench", "--quick", "--workers", "3", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already runs under torchrun" in err and not (tmp_path / "b").exists()
+
+
+def test_a_failing_worker_is_one_line_error():
+    with pytest.raises(WorkerFailed, match=r"worker \d of 2 stopped \(ConfigError: task 'no-such-task'"):
+        launch_workers(2, load_bench_task, "no-such-task")
+
+
+MACHINE = """
+import json, os, sys
+from pathlib import Path
+from dnagpt.bench.config import BenchConfig
+from dnagpt.bench.runner import run_bench
+
+task, base = sys.argv[1], Path(sys.argv[2])
+cfg = BenchConfig(tasks=[task], models=["majority", "kmer-logreg"], seeds=3, max_train=0, curve_tasks=[])
+results = run_bench(cfg, base / f"machine{os.environ['RANK']}", log=lambda _: None)
+(base / f"returned{os.environ['RANK']}.json").write_text(json.dumps(results))
+"""
+
+
+def test_workers_on_machines_that_share_no_folder(tmp_path):
+    """Two torchrun workers, each with its own --out as on two machines without a shared file system:
+    what either holds saved is not run again, and the first receives and keeps every result."""
+    task = str(_own_task(tmp_path / "gc", n=60))
+    cfg = BenchConfig(tasks=[task], models=["majority", "kmer-logreg"], seeds=3, max_train=0, curve_tasks=[])
+    alone = run_bench(cfg, tmp_path / "alone", log=lambda _: None)
+    runs = tmp_path / "alone" / "runs" / "gc"
+    for machine, kept in ((0, ["majority/nall-seed0.json"]), (1, [f"kmer-logreg/nall-seed{s}.json" for s in (1, 2)])):
+        for name in kept:
+            (tmp_path / f"machine{machine}" / "runs" / "gc" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(runs / name, tmp_path / f"machine{machine}" / "runs" / "gc" / name)
+    (tmp_path / "machine.py").write_text(MACHINE)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(tmp_path / "machine.py"), task, str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads((tmp_path / f"returned{r}.json").read_text()) for r in (0, 1))
+
+    def figures(records):
+        return [json.dumps({k: v for k, v in r.items() if k != "seconds"}, sort_keys=True) for r in records]
+
+    assert figures(first) == figures(alone)  # every result, in the plan's order
+    # 3 runs left: the costliest to the first worker, the two cheap ones to the second, which returns its own
+    assert sorted((r["model"], r["seed"]) for r in second) == [("majority", 1), ("majority", 2)]
+    kept = tmp_path / "machine0" / "runs" / "gc"
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*.json")) == sorted(
+        str(p.relative_to(runs)) for p in runs.rglob("*.json")
+    )

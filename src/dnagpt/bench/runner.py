@@ -5,24 +5,39 @@ saved as its own JSON file the moment it finishes, so a killed bench continues w
 seed draws the training subsample (the same for every model at that seed, so differences between
 models are paired) and seeds the model's own randomness. Dev picks each model's hyper-parameters
 (learning rate or regularisation, and the epoch); test is scored once.
+
+A bench may share its runs among several worker processes, on one machine or many: under
+``torchrun`` (or ``dnagpt bench --workers N``, which starts torch's own launcher), every worker
+takes its share of the runs not saved yet and runs them one at a time; the first worker (rank 0)
+then gathers every result and writes the report. Each run is seeded by itself alone, so which
+worker did it changes nothing in its figures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import shutil
+import signal
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+import torch
 
 from ..data.datasets import TASKS
-from ..errors import ConfigError
-from ..io import atomic_write_text
+from ..errors import ConfigError, DNAGPTError
+from ..io import atomic_write_text, remove_stale_temporaries
 from ..validation import ResumeRules, check_resume
 from .config import PRIMARY, BenchConfig
 from .models import MODELS, Run, register_models
@@ -33,8 +48,57 @@ RESULTS_TABLE = "results.parquet"  # the tidy table of every run, written with t
 MAY_CHANGE = ("tasks", "models", "seeds", "curve_tasks", "curve_sizes", "data")
 # Settings that benches of an older dnagpt did not record, with the value they ran with.
 BENCH_RESUME = ResumeRules(added_later={"readout": "answer", "frame_shift": False, "shrink": 1.0})
+# How long a worker waits for the others (for the first to build the datasets, or for the last to
+# finish its share). Long, as a share may hold hours-long runs; torchrun stops every worker of a
+# machine when one of them fails, so the wait only runs out where a whole machine is lost.
+WORKERS_WAIT = timedelta(days=7)
+# A run's rough cost per training example, base and pass over the data, as a share of a neural
+# model's (measured on the quick bench); each neural model counts 1. Used only to share out runs.
+RELATIVE_COST = {"majority": 0.005, "kmer-logreg": 0.15, "ridge": 0.15, "cnn": 0.07}
 # Named logger, not log: run_bench's parameter ``log`` (callers pass their own) would hide it.
 logger = logging.getLogger(__name__)
+
+Key = tuple[str, str, int, int]  # (task name, model, training size, seed): one run
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Which worker this process is among a bench's workers: ``rank`` of ``size`` in all, the
+    ``local_rank``-th of ``local_size`` on its own machine. A plain command is one worker."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+
+    @classmethod
+    def from_environment(cls) -> Workers:
+        """The worker torchrun made this process (its ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and
+        ``LOCAL_WORLD_SIZE``); one worker where they are not set."""
+        names = {"rank": "RANK", "size": "WORLD_SIZE", "local_rank": "LOCAL_RANK", "local_size": "LOCAL_WORLD_SIZE"}
+        given = {}
+        for field_name, variable in names.items():
+            text = os.environ.get(variable)
+            if text is None:
+                continue
+            try:
+                given[field_name] = int(text)
+            except ValueError:
+                raise ConfigError(f"environment variable {variable}={text!r} is not a whole number") from None
+        workers = cls(**given)
+        if not 0 <= workers.rank < workers.size or workers.local_rank < 0 or workers.local_size < 1:
+            raise ConfigError(f"torchrun's RANK {workers.rank} / WORLD_SIZE {workers.size} (LOCAL_RANK "
+                              f"{workers.local_rank} / LOCAL_WORLD_SIZE {workers.local_size}) do not fit "
+                              "together")  # fmt: skip
+        return workers
+
+
+def available_cores() -> int:
+    """The processor cores this process may use (its affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
 
 
 def saved_config(out: str | Path) -> BenchConfig | None:
@@ -75,17 +139,17 @@ def model_folder(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_.")
 
 
-def _key(task: str, model: str, size: int, seed: int) -> tuple[str, str, int, int]:
+def _key(task: str, model: str, size: int, seed: int) -> Key:
     return Path(task).name, model, size, seed
 
 
-def saved_in_table(path: Path) -> dict[tuple[str, str, int, int], dict]:
+def saved_in_table(path: Path) -> dict[Key, dict]:
     """The runs a bench's results table holds, as the records of :func:`run_bench`, keyed by
     (task, model, training size, seed): a bench whose per-run files were not kept (a committed
     bench keeps its table and report) still reports and resumes from it."""
     if not path.is_file():
         return {}
-    records: dict[tuple[str, str, int, int], dict] = {}
+    records: dict[Key, dict] = {}
     for row in pq.read_table(path).to_pylist():
         key = _key(row["task"], row["model"], row["n_train"], row["seed"])
         record = records.setdefault(key, {
@@ -97,8 +161,53 @@ def saved_in_table(path: Path) -> dict[tuple[str, str, int, int], dict]:
     return records
 
 
+def prepare_bench(cfg: BenchConfig, out: str | Path) -> tuple[dict[str, BenchTask], list[tuple[str, str, int, int]]]:
+    """Check the settings against those the bench in ``out`` was started with and record them
+    (``bench.json``), load every task (building datasets of ``dnagpt data build`` on first use), and
+    plan the runs: every check that can fail is made here, before any work."""
+    out = Path(out)
+    settings_now = cfg.record()
+    check_resume(out / "bench.json", settings_now, BENCH_RESUME, ignore=MAY_CHANGE)
+    tasks = {name: load_bench_task(name, cfg.data) for name in cfg.tasks or TASKS}
+    runs = plan(cfg, {name: task.output for name, task in tasks.items()})
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "bench.json", json.dumps(settings_now, indent=2) + "\n")
+    return tasks, runs
+
+
+def saved_runs(out: Path, runs: list[tuple[str, str, int, int]], log: Callable[[str], None] = logger.warning
+               ) -> dict[Key, dict]:  # fmt: skip
+    """The results of ``runs`` saved in ``out``: each run's JSON file or, for a bench kept as its
+    results table alone (no ``runs`` folder), the table's rows. A result file that cannot be read is
+    no finished run (``log`` says so) and is run again."""
+    table = {} if (out / "runs").is_dir() else saved_in_table(out / RESULTS_TABLE)
+    saved = {}
+    for run in runs:
+        key, path = _key(*run), result_path(out, *run)
+        if path.is_file():
+            try:
+                saved[key] = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                log(f"{path}: not a finished result (unreadable); the run is done again")
+        elif key in table:  # a bench kept as its table alone
+            saved[key] = table[key]
+    return saved
+
+
+def runs_to_do(cfg: BenchConfig, out: str | Path) -> list[tuple[str, str, int, int]]:
+    """The runs of the bench not saved in ``out`` yet (after :func:`prepare_bench`'s checks)."""
+    _, runs = prepare_bench(cfg, out)
+    saved = saved_runs(Path(out), runs, log=lambda _: None)
+    return [r for r in runs if _key(*r) not in saved]
+
+
 def run_bench(
-    cfg: BenchConfig, out: str | Path, log: Callable[[str], None] = logger.info, execute: bool = True
+    cfg: BenchConfig,
+    out: str | Path,
+    log: Callable[[str], None] = logger.info,
+    execute: bool = True,
+    workers: Workers | None = None,
+    threads: int = 1,
 ) -> list[dict]:
     """Run every run of the bench not yet saved under ``out`` (as ``runs/*.json``, or in the
     results table where no ``runs`` folder is kept); return all results, saved ones included.
@@ -108,48 +217,288 @@ def run_bench(
     The settings are kept in ``out/bench.json``; a later bench in the same folder may add tasks,
     models, seeds or curve sizes, but not change how a run is done. Progress lines (runs to do, each
     run's score and the time left) go to ``log``: by default this module's logger at level INFO,
-    which ``dnagpt bench`` shows on standard error (``-q`` hides them)."""
+    which ``dnagpt bench`` shows on standard error (``-q`` hides them).
+
+    ``threads``: torch threads of each run, the same whatever the number of workers, as the
+    figures of a neural model may change with it (in the last digits, or the epoch dev picks).
+    ``workers`` (by default read from the environment torchrun sets): with several, this process
+    is one of them and runs its share of the runs (see :func:`_run_shared`); the first worker
+    (rank 0) returns every result, the others only the runs they did."""
     out = Path(out)
-    settings_now = cfg.record()
-    check_resume(out / "bench.json", settings_now, BENCH_RESUME, ignore=MAY_CHANGE)
-    tasks = {name: load_bench_task(name, cfg.data) for name in cfg.tasks or TASKS}
-    runs = plan(cfg, {name: task.output for name, task in tasks.items()})
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "bench.json", json.dumps(settings_now, indent=2) + "\n")
-    table = {} if (out / "runs").is_dir() else saved_in_table(out / RESULTS_TABLE)
-    todo = [r for r in runs if not result_path(out, *r).is_file() and _key(*r) not in table]
+    workers = workers or Workers.from_environment()
+    if threads < 1:
+        raise ConfigError(f"threads: a run needs at least one thread, got {threads}")
+    if execute and workers.size > 1:
+        return _run_shared(cfg, out, log, workers, threads)
+    tasks, runs = prepare_bench(cfg, out)
+    saved = saved_runs(out, runs)
+    todo = [r for r in runs if _key(*r) not in saved]
     log(f"bench: {len(runs)} runs, {len(runs) - len(todo)} already saved in {out}")
     results, start, executed = [], time.perf_counter(), 0
-    for task_name, model_name, size, seed in runs:
-        path = result_path(out, task_name, model_name, size, seed)
-        if path.is_file():
-            results.append(json.loads(path.read_text()))
-            continue
-        if _key(task_name, model_name, size, seed) in table:  # a bench kept as its table alone
-            results.append(table[_key(task_name, model_name, size, seed)])
+    for run in runs:
+        if _key(*run) in saved:
+            results.append(saved[_key(*run)])
             continue
         if not execute:
             continue
-        task = tasks[task_name]
-        run = make_run(task, model_name, seed, size, out, cfg)
-        began = time.perf_counter()
-        metrics = MODELS[model_name].run(run)
-        record = {"task": task.name, "description": task.description, "output": task.output, "model": model_name,
-                  "seed": seed, "n_train": size,
-                  "train_examples": len(run.train), "test_examples": len(run.test),
-                  "seconds": time.perf_counter() - began, "metrics": _plain(metrics)}  # fmt: skip
-        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
-        shutil.rmtree(run.work, ignore_errors=True)
+        with torch_threads(threads):
+            record = _do_run(tasks[run[0]], *run[1:], out, cfg)
         results.append(record)
         executed += 1  # saved runs are met anywhere in the plan, so they are not counted here
         minutes_left = (time.perf_counter() - start) / executed * (len(todo) - executed) / 60
-        primary = PRIMARY[task.output]
-        log(f"[{len(results)}/{len(runs)}] {task.name} {model_name} n={size or 'all'} seed {seed}: "
-            f"{primary} {metrics.get(primary, float('nan')):.3f} ({record['seconds']:.0f} s; about "
-            f"{minutes_left:.0f} min left)")  # fmt: skip
+        log(f"[{len(results)}/{len(runs)}] {_progress(record, minutes_left)}")
+    _tidy(out, temporaries=execute)
+    return results
+
+
+def _do_run(task: BenchTask, model_name: str, size: int, seed: int, out: Path, cfg: BenchConfig) -> dict:
+    """Fit one model on one task with one seed and training size; save its result (atomically: a
+    run killed midway leaves no result file) and return it."""
+    run = make_run(task, model_name, seed, size, out, cfg)
+    began = time.perf_counter()
+    metrics = MODELS[model_name].run(run)
+    record = {"task": task.name, "description": task.description, "output": task.output, "model": model_name,
+              "seed": seed, "n_train": size, "train_examples": len(run.train), "test_examples": len(run.test),
+              "seconds": time.perf_counter() - began, "metrics": _plain(metrics)}  # fmt: skip
+    atomic_write_text(result_path(out, task.name, model_name, size, seed), json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(run.work, ignore_errors=True)
+    return record
+
+
+def _progress(record: dict, minutes_left: float) -> str:
+    primary = PRIMARY[record["output"]]
+    score = record["metrics"].get(primary, float("nan"))
+    return (f"{record['task']} {record['model']} n={record['n_train'] or 'all'} seed {record['seed']}: "
+            f"{primary} {score:.3f} ({record['seconds']:.0f} s; about {minutes_left:.0f} min left)")  # fmt: skip
+
+
+def _tidy(out: Path, temporaries: bool = True) -> None:
+    """Remove what finished runs leave behind: the empty work folders and (``temporaries``; only
+    once every run of this bench is over) the temporary files of result files a killed bench was
+    writing."""
     if (out / "work").is_dir() and not any((out / "work").rglob("*.*")):
         shutil.rmtree(out / "work")  # only the empty folders of finished runs are left
-    return results
+    if temporaries:
+        for folder in (out / "runs").glob("*/*"):
+            remove_stale_temporaries(folder)
+
+
+def expected_cost(task: BenchTask, model: str, size: int, cfg: BenchConfig) -> float:
+    """A run's rough cost, for sharing runs out fairly among workers: training examples x their
+    mean length x passes over them (epochs, learning rates, warm starts) x the model's relative
+    cost. Only the sharing depends on it, never a result."""
+    train = task.tables["train"]
+    examples = len(train) if size == 0 else min(size, len(train))
+    length = float(np.mean([len(s) for s in task.sequences(train[:200])])) if train else 1.0
+    if MODELS[model].classical:
+        weight = RELATIVE_COST.get(model, RELATIVE_COST["kmer-logreg"])
+        passes = cfg.cnn_epochs if model == "cnn" else 1
+    else:
+        weight, passes = 1.0, cfg.recipe.epochs * len(cfg.lrs) * max(len(cfg.sweep.shrinks), 1)
+    return examples * length * passes * weight
+
+
+def share_out(costs: list[float], workers: int) -> list[list[int]]:
+    """Which runs each worker does (indices into ``costs``, in their order): the costliest run
+    first goes to the worker with the least work so far, the lowest rank on a tie. The same
+    costs always give the same shares."""
+    loads, shares = [0.0] * workers, [[] for _ in range(workers)]
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        w = min(range(workers), key=lambda w: (loads[w], w))
+        shares[w].append(i)
+        loads[w] += costs[i]
+    return [sorted(share) for share in shares]
+
+
+@contextlib.contextmanager
+def single_process(workers: Workers) -> Iterator[None]:
+    """Inside this block the process looks like a plain, single-process command to the code a run
+    calls: the fine-tuning reads torchrun's ``RANK`` and ``WORLD_SIZE`` to decide whether to train
+    across processes (:meth:`~dnagpt.training.distributed.DistributedContext.from_environment`) and
+    which process writes files (:func:`~dnagpt.training.distributed.is_main_process`), and a bench
+    worker's fine-tuning is its own. ``LOCAL_RANK`` picks the GPU a worker's runs use, where there
+    are GPUs (worker i of a machine takes GPU i modulo their number)."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    alone = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
+             "LOCAL_RANK": str(workers.local_rank % gpus if gpus else 0)}  # fmt: skip
+    before = {name: os.environ.get(name) for name in alone}
+    os.environ.update(alone)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Torch computes with ``threads`` threads inside this block."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _wait_for_all(group: Any) -> None:
+    """Wait until every worker is here (gloo's monitored barrier: a worker that never comes is
+    named in the error)."""
+    import torch.distributed as dist
+
+    dist.monitored_barrier(group, timeout=WORKERS_WAIT, wait_all_ranks=True)
+
+
+def _run_shared(cfg: BenchConfig, out: Path, log: Callable[[str], None], workers: Workers, threads: int
+                ) -> list[dict]:  # fmt: skip
+    """This worker's part of a bench shared among ``workers`` (torch.distributed, gloo backend).
+
+    1. The first worker checks the settings and builds the datasets, then the first worker of
+       every other machine, then the rest (so no two build the same dataset at once).
+    2. The workers tell each other which runs they hold saved (a machine may keep its own
+       ``out`` folder); the runs saved nowhere are shared out by :func:`share_out` on their
+       :func:`expected_cost`, the same on every worker.
+    3. Each worker does its share one run at a time with ``threads`` torch threads, each run
+       single-process (:func:`single_process`), saving each result file as it finishes.
+    4. When all are done, the first worker receives the results it does not hold, saves them in
+       its ``out`` too and returns every result, in the plan's order, as a one-process bench does.
+    """
+    import torch.distributed as dist
+
+    made_group = not dist.is_initialized()
+    if made_group:
+        dist.init_process_group("gloo")
+    # the bench's messages go through gloo (CPU objects), even where the caller's group is NCCL's
+    group = None if made_group or dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
+    try:
+        turn = 0 if workers.rank == 0 else 1 if workers.local_rank == 0 else 2
+        for step in range(3):
+            if step == turn:
+                tasks, runs = prepare_bench(cfg, out)
+            _wait_for_all(group)
+        saved = saved_runs(out, runs, log=logger.warning if workers.rank == 0 else lambda _: None)
+        held: list[set[Key]] = [set()] * workers.size
+        dist.all_gather_object(held, set(saved), group=group)
+        anywhere = set().union(*held)
+        todo = [r for r in runs if _key(*r) not in anywhere]
+        costs = [expected_cost(tasks[t], m, n, cfg) for t, m, n, _ in todo]
+        picked = share_out(costs, workers.size)[workers.rank]
+        mine = [todo[i] for i in picked]
+        if workers.rank == 0:
+            elsewhere = len(anywhere - held[0])  # saved in the out folders of other machines' workers
+            where = f" ({elsewhere} of them only in other machines' folders)" if elsewhere else ""
+            log(f"bench: {len(runs)} runs, {len(runs) - len(todo)} already saved in {out}{where}; {len(todo)} to do "
+                f"by {workers.size} workers")  # fmt: skip
+        share = sum(costs[i] for i in picked) / sum(costs) if sum(costs) > 0 else len(mine) / max(len(todo), 1)
+        log(f"worker {workers.rank}: {len(mine)} run{'' if len(mine) == 1 else 's'} (about {share:.0%} of the work)")
+        if workers.local_rank == 0 and threads * workers.local_size > available_cores():
+            logger.warning("%d workers of %d torch threads each share %d cores on this machine: they slow each "
+                           "other down (fewer --workers or --threads)", workers.local_size, threads,
+                           available_cores())  # fmt: skip
+        done, start = [], time.perf_counter()
+        with single_process(workers), torch_threads(threads):
+            for run in mine:
+                done.append(_do_run(tasks[run[0]], *run[1:], out, cfg))
+                minutes_left = (time.perf_counter() - start) / len(done) * (len(mine) - len(done)) / 60
+                log(f"worker {workers.rank}: [{len(done)}/{len(mine)}] {_progress(done[-1], minutes_left)}")
+        # the saved runs the first worker lacks, each sent by the first worker that holds it
+        sends = [record for key, record in saved.items()
+                 if key not in held[0] and workers.rank == min(r for r, h in enumerate(held) if key in h)]  # fmt: skip
+        _wait_for_all(group)  # every share is done
+        received: list[list[dict]] | None = [[] for _ in range(workers.size)] if workers.rank == 0 else None
+        dist.gather_object(done + sends, received, dst=0, group=group)
+        if workers.rank != 0:
+            return done
+        for record in (r for records in received for r in records):
+            key = _key(record["task"], record["model"], record["n_train"], record["seed"])
+            path = result_path(out, *key)
+            if not path.is_file():  # a worker on another machine, with its own out folder
+                atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+            saved[key] = record
+        missing = [r for r in runs if _key(*r) not in saved]
+        if missing:
+            raise RuntimeError(f"bench: no worker returned the results of {missing}")
+        _tidy(out)
+        log(f"bench: every worker is done; {len(runs)} results in {out}")
+        return [saved[_key(*r)] for r in runs]
+    finally:
+        if group is not None:
+            dist.destroy_process_group(group)
+        if made_group:
+            dist.destroy_process_group()
+
+
+class WorkerFailed(DNAGPTError):
+    """A bench worker stopped with an error or was killed; the runs saved so far are kept."""
+
+
+def launch_workers(workers: int, entrypoint: Callable[..., Any], *args: Any, threads: int = 1,
+                   traceback: bool = False) -> Any:  # fmt: skip
+    """Call ``entrypoint(*args)`` in ``workers`` new processes on this machine, started by torch's
+    elastic launcher as ``torchrun --standalone --nproc-per-node WORKERS`` starts them (a fresh
+    rendezvous on a free port each time, so an earlier, killed launch leaves nothing in the way);
+    return the first worker's (rank 0's) answer. ``entrypoint`` must be importable (a module's
+    function). A worker that fails stops the others and raises :class:`WorkerFailed` with its
+    error in one line (``traceback``: the worker's traceback is logged too). ``threads``: the
+    threads of the workers' numerical libraries (``OMP_NUM_THREADS``, where it is not set)."""
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    # the launcher's own files (the workers' error reports) go to a folder removed afterwards
+    with tempfile.TemporaryDirectory(prefix="dnagpt-bench-launch-") as files:
+        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=workers, run_id=f"bench-{uuid.uuid4().hex}",
+                              rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5,
+                              start_method="spawn", logs_specs=DefaultLogsSpecs(log_dir=files))  # fmt: skip
+        try:
+            with _launcher_environment(threads, quiet=not traceback):
+                answers = elastic_launch(config, entrypoint)(*args)
+        except ChildFailedError as e:
+            rank, failure = e.get_first_failure()
+            if failure.exitcode < 0:
+                what = f"killed by {failure.signal_name()}"
+            elif isinstance(failure.message, dict):  # the worker's exception, as torch's error file keeps it
+                what = failure.message.get("message", "")
+                if traceback and failure.message.get("extraInfo", {}).get("py_callstack"):
+                    logger.error("worker %d: %s", rank, failure.message["extraInfo"]["py_callstack"])
+            else:
+                what = f"exit status {failure.exitcode}"
+            raise WorkerFailed(f"worker {rank} of {workers} stopped ({what}); the others were stopped too, and "
+                               "the runs saved so far are kept: run the same command again to continue"
+                               ) from None  # fmt: skip
+        except SignalException as e:
+            raise KeyboardInterrupt from e
+    return answers[0]
+
+
+@contextlib.contextmanager
+def _launcher_environment(threads: int, quiet: bool) -> Iterator[None]:
+    """What a launch changes in this process, undone afterwards: ``OMP_NUM_THREADS`` for the
+    workers' numerical libraries (where the user has not set it, as torchrun does), the signal
+    handlers the launcher installs, and (``quiet``) its own error reports, which repeat the one
+    line :class:`WorkerFailed` gives."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    omp = os.environ.get("OMP_NUM_THREADS")
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    noisy = [logging.getLogger(name) for name in ("torch.distributed.elastic.multiprocessing.api",
+                                                  "torch.multiprocessing.spawn")]  # fmt: skip
+    levels = [lg.level for lg in noisy]
+    if quiet:
+        for lg in noisy:
+            lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(noisy, levels, strict=True):
+            lg.setLevel(level)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
 def make_run(task: BenchTask, model: str, seed: int, size: int, out: Path, cfg: BenchConfig) -> Run:

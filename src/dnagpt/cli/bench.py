@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..bench.config import CURVE_TASKS, BenchConfig, quick_config
 from ..bench.models import MODELS
+from ..errors import ConfigError
 from ..tasks.codec import READOUTS
 from .registry import command, non_negative_int, positive_float, positive_int
 
@@ -98,6 +99,19 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: write the table and report of the runs saved so far in --out, with the "
                         "settings it was run with (its bench.json; other options are then ignored)")  # fmt: skip
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="share the runs not saved yet among N worker processes on this machine, started by torch's "
+                        "launcher as `torchrun --standalone --nproc-per-node N` starts them; the first writes the "
+                        "table and report, the same as one process's. N x --threads at most the cores. Across "
+                        "machines, start the same command under torchrun on each instead, e.g. `torchrun --nnodes 2 "
+                        "--nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 -m dnagpt.cli bench "
+                        "...`: its processes are the workers, and the first (rank 0) receives every result "
+                        "and writes the report in its --out")  # fmt: skip
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                   help="torch threads of each run, the same whatever --workers, so that how the runs were shared "
+                        "out never changes a figure (a neural model's may change with the threads: in the last "
+                        "digits, or the epoch dev picks); more threads speed up each run where cores are "
+                        "spare")  # fmt: skip
     p.add_argument("--quick", action="store_true",
                    help="a few minutes on the dataset that ships with dnagpt (2 seeds, 64 examples): checks an "
                         "installation, proves nothing")  # fmt: skip
@@ -106,9 +120,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 @command("bench", "benchmark models on many real tasks and seeds; writes results.parquet and report.md",
          _bench_args, group="evaluate")  # fmt: skip
 def _bench(args: argparse.Namespace) -> int:
-    from ..bench.report import write_report
-    from ..bench.runner import run_bench, saved_config
-    from ..bench.tables import summary
+    from ..bench.runner import Workers, launch_workers, runs_to_do, saved_config
 
     saved = saved_config(args.out) if args.report_only else None
     if saved is not None:
@@ -126,7 +138,43 @@ def _bench(args: argparse.Namespace) -> int:
                                   "frame_shift": args.frame_shift,
                                   "shrink": args.shrink,
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
-    results = run_bench(cfg, args.out, execute=not args.report_only)
-    report = write_report(results, cfg, args.out)
-    print(f"\n{summary(results, cfg)}\n\nresults: {args.out / 'results.parquet'}; report: {report}")
+    verbosity = getattr(args, "verbosity", 0)
+    given = Workers.from_environment()  # several where torchrun started this command
+    if given.size > 1 and args.workers not in (1, given.local_size):
+        raise ConfigError(f"--workers {args.workers}: this command already runs under torchrun, as one of "
+                          f"{given.local_size} processes on this machine ({given.size} in all); leave --workers out "
+                          "(torchrun's --nproc-per-node sets the workers)")  # fmt: skip
+    workers = 1 if given.size > 1 or args.report_only else args.workers
+    if workers > 1:  # the settings are checked and the datasets built once, here, before any worker starts
+        workers = min(workers, len(runs_to_do(cfg, args.out)))
+    if workers > 1:
+        printed = launch_workers(workers, bench_worker, cfg, args.out, not args.report_only, args.threads, verbosity,
+                                 threads=args.threads, traceback=verbosity > 0)  # fmt: skip
+    else:
+        printed = bench_worker(cfg, args.out, not args.report_only, args.threads, verbosity, configure=False)
+    if printed:
+        print(printed)
     return 0
+
+
+def bench_worker(cfg: BenchConfig, out: Path, execute: bool, threads: int, verbosity: int, configure: bool = True
+                 ) -> str | None:  # fmt: skip
+    """One worker's bench: its runs (every run, for a bench of one worker), then, on the first
+    worker (rank 0), the results table and report; returns what the command prints (the first
+    worker) or None (the others). ``configure``: set up this process's progress lines, as a worker
+    that :func:`~dnagpt.bench.runner.launch_workers` started must."""
+    from ..bench.report import write_report
+    from ..bench.runner import Workers, run_bench
+    from ..bench.tables import summary
+    from . import configure_logging
+
+    if configure:
+        configure_logging(verbosity)
+    workers = Workers.from_environment()
+    if not execute and workers.rank != 0:  # a report under torchrun: the first worker writes it
+        return None
+    results = run_bench(cfg, out, execute=execute, threads=threads)
+    if workers.rank != 0:
+        return None
+    report = write_report(results, cfg, out)
+    return f"\n{summary(results, cfg)}\n\nresults: {out / 'results.parquet'}; report: {report}"
