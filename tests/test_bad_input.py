@@ -157,8 +157,9 @@ def d(tmp_path_factory):
     blob[-2] ^= 0x55
     (root / "tampered" / "model.safetensors").write_bytes(bytes(blob))
     model.save_pretrained(root / "other_tokenizer")
-    tok = json.loads((root / "other_tokenizer" / "tokenizer.json").read_text()) | {"k": 5}
-    (root / "other_tokenizer" / "tokenizer.json").write_text(json.dumps(tok))
+    described = json.loads((root / "other_tokenizer" / "tokenizer_config.json").read_text())
+    described["dnagpt"] |= {"k": 5, "kmer_sizes": [1, 2, 3, 4, 5]}  # a vocabulary the model was not trained on
+    (root / "other_tokenizer" / "tokenizer_config.json").write_text(json.dumps(described))
     for name, text in {
         "task_broken": "{oops",
         "task_extended": json.dumps({"spec": {**TASK, "prompt": "{species}{sequence}<=>{queries}",
@@ -357,7 +358,7 @@ ARGUMENT_CASES = [
     ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --lr 0", "--lr = 0"),
     ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --lr -1", "--lr = -1"),
     ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --lr nan", "--lr = nan"),
-    ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --batch-size 0", "--batch-size = 0"),
+    ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --batch-size 0", "--batch-size: must be"),
     ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --patience -1", "--patience = -1"),
     ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --lora-rank -2", "--lora-rank = -2"),
     ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --lora-alpha 0", "--lora-alpha = 0"),
@@ -369,15 +370,15 @@ ARGUMENT_CASES = [
     ("finetune {d}/model {d}/task.json --train {d}/good.csv --out {d}/r --epochs ten", "invalid float value"),
     ("finetune nope {d}/task.json --train {d}/good.csv --out {d}/r --from-scratch", "nope"),
     ("finetune {d}/model {d}/task.json --out {d}/r", "--train"),
-    ("genomes prepare {d}/g --snps 0", "--snps = 0"),
+    ("genomes prepare {d}/g --snps 0", "--snps: must be"),
     ("genomes prepare {d}/g --held-out 1.0", "--held-out = 1.0"),
-    ("genomes prepare {d}/g --held-out 0", "--held-out = 0"),
+    ("genomes prepare {d}/g --held-out 0", "--held-out: must be"),
     ("genomes prepare {d}/g --min-maf 0.6", "--min-maf = 0.6"),
-    ("genomes prepare {d}/g --temperatures 0", "--temperatures.0 = 0"),
-    ("genomes prepare {d}/g --generate 0", "--generate = 0"),
+    ("genomes generate {d}/g --temperatures 0", "--temperatures: must be"),
+    ("genomes generate {d}/g --generate 0", "--generate: must be"),
     ("genomes prepare {d}/g --source foo", "invalid choice: 'foo'"),
-    ("genomes prepare {d}/g --epochs -1", "--epochs = -1"),
-    ("genomes prepare {d}/g --lr 0", "--lr = 0"),
+    ("genomes fit {d}/g --epochs -1", "--epochs: must be"),
+    ("genomes fit {d}/g --lr 0", "--lr: must be"),
     ("pretrain {d}/cfg_m_heavy.toml --out {d}/pr --max-steps 0", "max_steps = 0"),
     ("pretrain {d}/cfg_m_heavy.toml --out {d}/pr --max-steps -5", "max_steps = -5"),
     ("pretrain {d}/absent.toml", "no such config file"),
@@ -562,4 +563,4 @@ def test_vcf_of_ones_own(vcfs, capsys, tmp_path):
     summary = json.loads((tmp_path / "work" / "data" / "summary.json").read_text())
     assert (summary["snps"], summary["first_position"], summary["train_haplotypes"]) == (3, 101, 2)
     code, err = _run(f"genomes prepare {tmp_path}/work --vcf {{d}}/good.vcf --snps 4", vcfs, capsys)
-    _assert_clear(code, err, "started with other settings")
+    _assert_clear(code, err, "--snps cannot change from 3 to 4")

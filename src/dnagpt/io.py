@@ -12,7 +12,10 @@ import fcntl
 import gzip
 import hashlib
 import json
+import logging
 import os
+import shlex
+import shutil
 import sys
 import tempfile
 import warnings
@@ -20,6 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
+
+from .errors import DNAGPTError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,18 +118,83 @@ def _recorded_digests(recorded: Path) -> list[str]:
     return [line.split()[0] for line in recorded.read_text().splitlines() if line.strip()]
 
 
-def verify_digest(path: str | Path, error: type[Exception]) -> None:
+# Set to 1 (also true/yes/on), a file read through verify_digest that has no recorded digest is refused
+# instead of read with a warning; `dnagpt --verify` (any command) sets it for its own run and children.
+VERIFY_ENV = "DNAGPT_VERIFY"
+_log = logging.getLogger("dnagpt.io")
+_warned_unchecked: set[str] = set()  # files already warned about in this process: one warning each
+
+
+def digests_required() -> bool:
+    """Whether files without a recorded digest are refused (``DNAGPT_VERIFY`` set, e.g. by ``--verify``)."""
+    return os.environ.get(VERIFY_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextlib.contextmanager
+def requiring_digests(required: bool = True) -> Iterator[None]:
+    """Refuse (``required``) or allow with a warning files without a recorded digest while the block
+    runs. It sets ``DNAGPT_VERIFY`` rather than a module flag so that worker processes started
+    meanwhile (torchrun, data loaders) inherit the choice; the previous value comes back after."""
+    before = os.environ.get(VERIFY_ENV)
+    os.environ[VERIFY_ENV] = "1" if required else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(VERIFY_ENV, None)
+        else:
+            os.environ[VERIFY_ENV] = before
+
+
+def _record_instruction(path: Path) -> str:
+    """The command that records ``path``'s digest in the format :func:`verify_digest` reads: ``sha256sum``'s
+    own, run beside the file so that ``sha256sum -c`` checks it too."""
+    recorded = digest_path(path)
+    return f"(cd {shlex.quote(str(path.parent))} && sha256sum {shlex.quote(path.name)} > {shlex.quote(recorded.name)})"
+
+
+def warn_unverified(path: str | Path) -> None:
+    """Log, once per file and process, that ``path`` was read without a digest to check it against."""
+    path = Path(path)
+    key = str(path.resolve())
+    if key in _warned_unchecked:
+        return
+    _warned_unchecked.add(key)
+    _log.warning(
+        "%s has no %s to check it against, so damage or changes to it go unnoticed; once you trust the "
+        "file, record its digest: %s (--verify or %s=1 refuses files without one)",
+        path, digest_path(path).name, _record_instruction(path), VERIFY_ENV,
+    )  # fmt: skip
+
+
+def verify_digest(path: str | Path, error: type[Exception], strict: bool | None = None, warn: bool = True) -> bool:
     """Raise ``error`` when ``path`` no longer has the SHA-256 recorded beside it (a file damaged,
-    truncated or changed since it was written). Files without a recorded digest pass."""
+    truncated or changed since it was written); True when the digest was checked.
+
+    A file without a recorded digest (another library's, or one whose ``.sha256`` was lost) is
+    refused when ``strict`` (default: :func:`digests_required`); otherwise it passes, with a warning
+    once per file unless ``warn`` is False (then the caller warns with :func:`warn_unverified` once the
+    file has been read, so that a file refused for another reason gets one message, not two).
+    """
+    path = Path(path)
     recorded = digest_path(path)
     if not recorded.is_file():
-        return
+        if digests_required() if strict is None else strict:
+            raise error(
+                f"{path}: no {recorded.name} beside it to check it against, and verification was asked for "
+                f"(--verify or {VERIFY_ENV}=1); once you trust the file, record its digest: "
+                f"{_record_instruction(path)}"
+            )
+        if warn:
+            warn_unverified(path)
+        return False
     actual = file_sha256(path)
     if actual not in _recorded_digests(recorded):
         raise error(
             f"{path}: its SHA-256 {actual[:16]}... does not match the one recorded in {recorded.name} when it was "
             "written; the file is damaged, truncated or was changed"
         )
+    return True
 
 
 @contextlib.contextmanager
@@ -179,31 +249,46 @@ def read_structured(path: Path, what: str = "file", error: type[Exception] = Val
 
     A missing file or malformed text raises ``error`` naming the file and ``what`` it should be.
     """
+    if path.is_dir():
+        raise error(f"{path}: a directory, not a {what} (give the file itself)")
     if not path.is_file():
         raise error(f"{path}: no such {what}")
     try:
-        return _parse_structured(path)
+        data = _parse_structured(path)
     except ValueError as e:
         detail = " ".join(str(e).split())  # parsers' messages span several lines
         raise error(f"{path}: cannot parse {what} ({detail})") from None
-
-
-def _parse_structured(path: Path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix == ".toml":
-            data = parse_toml(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as e:  # each parser has its own error type
-        raise ValueError(str(e)) from e
     if data is None:
         return {}
-    if not isinstance(data, dict):
-        raise ValueError("expected a mapping of sections at the top level")
+    if not isinstance(data, dict):  # parsed well, but not settings: say what it holds instead
+        raise error(f"{path}: a {what} must hold a table of settings at the top level (a JSON object, or TOML / "
+                    f"YAML keys), but this one holds {json_kind(data)}")  # fmt: skip
     return data
+
+
+def json_kind(value: object) -> str:
+    """What a parsed JSON / TOML / YAML value is, in the file's own terms: ``a list``, ``a number`` ..."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    kinds = {dict: "a table (JSON object)", list: "a list", str: "a string", type(None): "null"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
+def _parse_structured(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:  # a binary file given by mistake
+        raise ValueError(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        if path.suffix == ".toml":
+            return parse_toml(text)
+        if path.suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except Exception as e:  # each parser has its own error type
+        raise ValueError(str(e)) from e
 
 
 def parse_toml(text: str) -> dict:
@@ -212,3 +297,22 @@ def parse_toml(text: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(str(e)) from e
+
+
+@contextlib.contextmanager
+def untouched_on_refusal(folder: str | Path, keep_if: str | None = None) -> Iterator[None]:
+    """On an error of the user's input (:class:`~dnagpt.errors.DNAGPTError`), remove what was made in
+    ``folder`` since entering (``folder`` itself if it was made then), so that a refused run leaves
+    it as it found it; unless a file named ``keep_if`` lies below it (work worth resuming)."""
+    folder = Path(folder)
+    existed = folder.is_dir()
+    before = set(folder.iterdir()) if existed else set()
+    try:
+        yield
+    except DNAGPTError:
+        if folder.is_dir() and not (keep_if and any(folder.rglob(keep_if))):
+            for made in set(folder.iterdir()) - before:
+                shutil.rmtree(made) if made.is_dir() else made.unlink()
+            if not existed:
+                folder.rmdir()
+        raise

@@ -54,14 +54,18 @@ def describe(
     """One line: each problem of a pydantic ``ValidationError`` as ``key = value: what is wrong``."""
     known = sorted(f.name for f in dataclasses.fields(cls)) if cls and dataclasses.is_dataclass(cls) else []
     problems = []
+    unknown: list[str] = []  # every unknown key goes into one problem, which lists the known settings once
+    slot = 0  # where that problem stands among the others: where the first unknown key was met
     for err in error.errors():
         parts = [str(part) for part in err["loc"]]
         if parts and aliases and parts[0] in aliases:
             parts[0] = aliases[parts[0]]
         key = ".".join(parts)
         if err["type"] == "unexpected_keyword_argument":
-            hint = f" (known: {', '.join(known)})" if known else ""
-            problems.append(f"unknown setting {key!r}{hint}")
+            if not unknown:
+                slot = len(problems)
+                problems.append("")  # filled in below, once every unknown key is known
+            unknown.append(key)
         elif err["type"] in ("missing_argument", "missing"):
             problems.append(f"{key}: missing value")
         elif err["type"] == "value_error":  # a check of the class itself (several fields together)
@@ -69,6 +73,10 @@ def describe(
             problems.append(f"{key}: {reason}" if key else reason)
         else:
             problems.append(f"{key} = {err['input']!r}: {err['msg'][0].lower()}{err['msg'][1:]}")
+    if unknown:
+        hint = f" (known: {', '.join(known)})" if known else ""
+        keys = ", ".join(repr(k) for k in unknown)
+        problems[slot] = f"unknown setting{'s' if len(unknown) > 1 else ''} {keys}{hint}"
     return f"{where}: " + "; ".join(problems)
 
 

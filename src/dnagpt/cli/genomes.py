@@ -16,6 +16,7 @@ from ..genomes.pipeline import GENERATE_BATCH, MODELS, GenomesConfig, run_steps
 from .registry import (
     add_batch_size_argument,
     add_device_argument,
+    add_integrity_argument,
     add_precision_argument,
     add_progress_argument,
     add_verbosity_arguments,
@@ -157,7 +158,8 @@ def _step_parser(sub, step: str, parts) -> None:
         add_device_argument(p, "auto")
         add_progress_argument(p)
     add_verbosity_arguments(p)  # also after the step's name; the parent's -q / -v stays when not given here
-    _no_default(p, "verbosity", *NAMES)
+    add_integrity_argument(p)
+    _no_default(p, "verbosity", "verify", *NAMES)
 
 
 def _genomes_args(p: argparse.ArgumentParser) -> None:

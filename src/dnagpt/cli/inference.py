@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from ..device import resolve_device
-from ..errors import ConfigError, DNAGPTError
+from ..errors import ConfigError, DataError, DNAGPTError
 from .registry import (
     add_batch_size_argument,
     add_device_argument,
@@ -50,8 +50,8 @@ def _generate(args: argparse.Namespace) -> int:
     from ..validation import build
 
     prompts = list(args.prompt)
-    if args.prompts_file:
-        prompts += [ln.strip() for ln in Path(args.prompts_file).read_text().splitlines() if ln.strip()]
+    from_file = _read_prompts(Path(args.prompts_file)) if args.prompts_file else []
+    prompts += [prompt for _, prompt in from_file]
     if not prompts:
         raise ConfigError("give at least one --prompt or a --prompts-file")
     names = ("max_new_tokens", "temperature", "top_k", "top_p", "num_samples", "seed")
@@ -59,6 +59,11 @@ def _generate(args: argparse.Namespace) -> int:
     build(SamplingConfig, sampling, "dnagpt generate", {n: "--" + n.replace("_", "-") for n in names})
     model = DNAGPT.from_pretrained(args.model, map_location=resolve_device(args.device))
     tok = model.tokenizer()
+    for line, prompt in from_file:  # a bad prompt is named by its line, before any generating
+        try:
+            tok.encode(prompt)
+        except DNAGPTError as e:
+            raise DataError(f"{args.prompts_file}, line {line}: {e}") from None
     stop_ids = []
     for symbol in args.stop or task_stop_symbols(args.model):
         try:
@@ -75,6 +80,23 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
+
+
+def _read_prompts(path: Path) -> list[tuple[int, str]]:
+    """The prompts of a ``--prompts-file`` with their line numbers (blank lines skipped); a file that
+    is missing, not text or holds no prompt is an error naming it."""
+    if path.is_dir():
+        raise DataError(f"{path}: a directory, not a prompts file (one prompt per line)")
+    if not path.is_file():
+        raise DataError(f"{path}: no such prompts file (--prompts-file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text file of prompts (byte {e.start}: {e.reason})") from None
+    prompts = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not prompts:
+        raise DataError(f"{path}: no prompts (every line is blank); write one prompt per line, e.g. <R>ATGGCG")
+    return prompts
 
 
 def _embed_args(p: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from ..device import PRECISIONS
+from ..io import VERIFY_ENV
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -117,3 +118,11 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser) -> None:
                        help="report warnings and errors only")  # fmt: skip
     group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
                        help="report debugging detail too")  # fmt: skip
+
+
+def add_integrity_argument(parser: argparse.ArgumentParser) -> None:
+    """``--verify``: refuse weight files that have no recorded SHA-256 to check them against (every
+    command has it, as any command may load a model; without it such a file is read with a warning)."""
+    parser.add_argument("--verify", action="store_true",
+                        help="refuse weight files without a recorded SHA-256 (FILE.sha256) instead of reading "
+                             f"them with a warning (also: {VERIFY_ENV}=1)")  # fmt: skip

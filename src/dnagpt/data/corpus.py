@@ -93,8 +93,12 @@ def read_manifest(path: str | Path) -> list[GenomeEntry]:
         except ConfigError as e:
             raise DataError(str(e)) from None
         file = (path.parent / entry.path).resolve()
+        if file.is_dir():
+            raise DataError(f"{path}: genome entry {i}: {entry.path} is a directory; give a FASTA file (paths are "
+                            "relative to the manifest)")  # fmt: skip
         if not file.is_file():
-            raise DataError(f"{path}: genome entry {i}: file {entry.path} does not exist")
+            raise DataError(f"{path}: genome entry {i}: file {entry.path} does not exist (paths are relative to the "
+                            f"manifest, so it was looked for at {file})")  # fmt: skip
         try:
             token = species_token(entry.species)
         except ConfigError as e:

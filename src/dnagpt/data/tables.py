@@ -1,6 +1,8 @@
 """Tables in: CSV, TSV (plain or gzipped) and parquet, as lists of row dicts.
 
-The GUE / DNABERT-2 layout (``sequence,label``) reads unchanged.
+The GUE / DNABERT-2 layout (``sequence,label``) reads unchanged. A parquet null reads as None; an
+empty CSV cell as "". A settings file (TOML, JSON, YAML) or a directory given where a table is
+expected is refused by name rather than read as a one-column CSV.
 """
 
 from __future__ import annotations
@@ -17,12 +19,32 @@ import pyarrow.parquet as pq
 from ..errors import DataError
 from .fasta import read_fasta_records
 
+FASTA_SUFFIXES = (".fa", ".fasta", ".fna")
+TABLE_KINDS = ".csv, .tsv (either optionally gzipped) or .parquet"
+SETTINGS_SUFFIXES = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
+
+
+def _check_table_path(path: Path, kinds: str = TABLE_KINDS) -> None:
+    """Refuse, by what it is, a path that cannot be a table: missing, a directory, a settings file
+    (``finetune MODEL task.toml --train task.toml``) or, where ``kinds`` has no FASTA, a FASTA file."""
+    name = path.name.lower().removesuffix(".gz")
+    suffix = Path(name).suffix
+    if path.is_dir():
+        raise DataError(f"{path}: a directory, not a file; give a table file: {kinds}")
+    if not path.is_file():
+        raise DataError(f"{path}: no such {'FASTA file' if name.endswith(FASTA_SUFFIXES) else 'table'}")
+    if suffix in SETTINGS_SUFFIXES:
+        raise DataError(f"{path}: looks like a {SETTINGS_SUFFIXES[suffix]} settings file (a task file?), not a "
+                        f"table; tables are {kinds}")  # fmt: skip
+    if name.endswith(FASTA_SUFFIXES) and "FASTA" not in kinds:
+        raise DataError(f"{path}: a FASTA file, not a table; here a table is read ({kinds}) with the sequences "
+                        "in a column")  # fmt: skip
+
 
 def read_table(path: str | Path) -> list[dict]:
     """Rows of a ``.csv``, ``.tsv`` (optionally ``.gz``) or ``.parquet`` file."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such table")
+    _check_table_path(path)
     name = path.name.removesuffix(".gz")
     if name.endswith(".parquet"):
         try:
@@ -80,12 +102,30 @@ def split_rows(rows: list, seed: int = 0, fractions: tuple[float, float, float] 
     return tuple([rows[i] for i in part] for part in parts)
 
 
-FASTA_SUFFIXES = (".fa", ".fasta", ".fna")
-
-
 def read_rows(path: str | Path, sequence_column: str = "sequence") -> list[dict]:
-    """Rows of a table, or of a FASTA file (one row per record: ``name`` and the sequence column)."""
+    """Rows of a table, or of a FASTA file (one row per record: ``name`` and the sequence column).
+
+    Where a table has ``sequence_column``, every row's cell must hold text: an empty or missing
+    (null) cell is an error naming the file, row and column, not a sequence read as "" or "None".
+    """
     path = Path(path)
-    if path.name.removesuffix(".gz").endswith(FASTA_SUFFIXES):
+    _check_table_path(path, ".csv, .tsv (either optionally gzipped), .parquet, or FASTA (.fa, .fasta, .fna)")
+    if path.name.lower().removesuffix(".gz").endswith(FASTA_SUFFIXES):
         return [{"name": name, sequence_column: seq} for name, seq in read_fasta_records(path)]
-    return read_table(path)
+    rows = read_table(path)
+    if rows and sequence_column in rows[0]:
+        for i, row in enumerate(rows, start=1):
+            _check_sequence_cell(path, i, sequence_column, row[sequence_column])
+    return rows
+
+
+def _check_sequence_cell(path: Path, row: int, column: str, value: object) -> None:
+    """A sequence cell holds text with something in it (what the text may hold is the reader's to check)."""
+    where = f"{path}, row {row}, column {column}"
+    if value is None:
+        raise DataError(f"{where}: empty sequence (the cell is missing: null); give every row a sequence "
+                        "or remove the row")  # fmt: skip
+    if not isinstance(value, str):  # e.g. a parquet column of numbers
+        raise DataError(f"{where}: {value!r} is not a DNA sequence (the column holds {type(value).__name__} values)")
+    if not value.strip():
+        raise DataError(f"{where}: empty sequence (the cell is empty); give every row a sequence or remove the row")

@@ -36,7 +36,7 @@ from ..data.sources import SOURCES, fetch
 from ..device import Precision, resolve_device
 from ..errors import ConfigError
 from ..generation import SamplingConfig, generate
-from ..io import atomic_write_text, remove_stale_temporaries
+from ..io import atomic_write_text, remove_stale_temporaries, untouched_on_refusal
 from ..models import DNAGPT
 from ..tasks.finetune import finetune, run_started
 from ..tasks.recipe import FinetuneConfig
@@ -170,8 +170,6 @@ def open_study(work: str | Path, given: Mapping[str, Any] | None = None,
     for key in changed:
         log.info(f"{names.get(key, key)}: {_show(before[key])} -> {_show(now[key])}")
     if stored != now:
-        if stored is None:
-            log.info(f"settings of this study: {path} (later steps read them)")
         atomic_write_text(path, json.dumps(now, indent=2) + "\n")
     return cfg
 
@@ -396,10 +394,14 @@ def run_steps(
         raise ConfigError(f"unknown step {action!r}; choose one of: {', '.join(STEPS)}")
     work = Path(work)
     _check_order(action, work)
-    cfg = open_study(work, given, names)
-    for folder in (work, work / "data", work / "generated"):
-        remove_stale_temporaries(folder)  # left by a step that was killed mid-write
-    train, heldout = prepare(cfg, work)
+    new_study = not (work / "config.json").is_file()
+    with untouched_on_refusal(work):  # haplotypes refused: no settings or work directory left behind
+        cfg = open_study(work, given, names)
+        for folder in (work, work / "data", work / "generated"):
+            remove_stale_temporaries(folder)  # left by a step that was killed mid-write
+        train, heldout = prepare(cfg, work)
+    if new_study:
+        log.info(f"settings of this study: {work / 'config.json'} (later steps read them)")
     log.info(f"haplotypes: {train.n_haplotypes} training, {heldout.n_haplotypes} held out, {train.n_snps} SNPs "
              f"on {train.chrom or '?'}:{train.positions[0]}-{train.positions[-1]} ({work / 'data'})")  # fmt: skip
     if action == "fit" or (action == "report" and LANGUAGE_MODEL in cfg.models):

@@ -7,6 +7,13 @@ one under the key ``model``) are read with ``torch.load(weights_only=True)``,
 so a file cannot run code when opened. This module knows files, configurations
 and tensors, not the network: :meth:`dnagpt.models.PretrainedModel.from_pretrained` builds
 the model and checks every key and shape with :func:`check_state_dict`.
+
+Files of other libraries are data, never code: a directory's Python files (the ``auto_map`` of a
+Hugging Face directory names them) are never imported, and its pickled weights are read tensors only.
+
+Every weight file is checked against the SHA-256 recorded beside it (``model.safetensors.sha256``,
+written with the file). A file without one is read with a warning, once per process, or refused
+where verification was asked for: ``verify=True``, ``DNAGPT_VERIFY=1`` or the command line's ``--verify``.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write_text, verify_digest, write_with_digest
+from ..io import atomic_write_text, verify_digest, warn_unverified, write_with_digest
 from ..tokenizers import load_tokenizer
 from .config import ModelConfig
 from .family import load_config
@@ -72,33 +79,52 @@ def resolve_model_path(path: str | Path) -> Path:
     return Path(path)
 
 
-def read_checkpoint(path: str | Path, name: str | None = None) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+def read_checkpoint(
+    path: str | Path, name: str | None = None, verify: bool | None = None
+) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The configuration and state dict of a dnagpt directory, a ``.safetensors`` file, a published
     ``.pth`` file or a shipped model's name.
 
     ``name`` picks the configuration of a bare weight file; without it the configuration is read
-    from a ``config.json`` beside a ``.safetensors`` file, or inferred from the shapes.
+    from a ``config.json`` beside a ``.safetensors`` file, or inferred from the shapes. ``verify``:
+    refuse a weight file without a recorded SHA-256 (default: as ``DNAGPT_VERIFY`` says; otherwise
+    it is read, with a warning once the whole checkpoint has been read, so that a file refused for
+    another reason gets one message).
     """
     named = get_config(name) if name is not None else None  # an unknown name fails before any reading
     path = resolve_model_path(path)
+    unchecked: list[Path] = []
     if path.is_dir():
-        return _read_directory(path)
-    state = read_official_state(path) if path.suffix != ".safetensors" else _read_safetensors(path)
-    beside = path.parent / CONFIG_FILE
-    if named is not None:
-        config = named
-    elif path.suffix == ".safetensors" and beside.exists():
-        config = load_config(beside)
+        config, state = _read_directory(path, verify, unchecked)
     else:
-        config = infer_config(state, path)
+        if path.suffix == ".safetensors":
+            state = _read_safetensors(path, verify, unchecked)
+        else:
+            state = read_official_state(path, verify, unchecked)
+        beside = path.parent / CONFIG_FILE
+        if named is not None:
+            config = named
+        elif path.suffix == ".safetensors" and beside.exists():
+            config = load_config(beside)
+        else:
+            config = infer_config(state, path)
+    for file in unchecked:
+        warn_unverified(file)
     return config, state
 
 
-def read_official_state(path: Path) -> dict[str, torch.Tensor]:
-    """The state dict of a published ``.pth`` file, opened with ``weights_only=True``."""
+def read_official_state(
+    path: Path, verify: bool | None = None, unchecked: list[Path] | None = None
+) -> dict[str, torch.Tensor]:
+    """The state dict of a published ``.pth`` file (or another library's ``pytorch_model.bin``), opened
+    with ``weights_only=True``: a pickle that would build Python objects (and so could run code) is
+    refused. ``verify`` as in :func:`read_checkpoint`; a file without a recorded digest is appended to
+    ``unchecked`` for the caller to warn about, or warned about here when no list is given."""
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a directory without {CONFIG_FILE}; give a model directory or a weight file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
-    verify_digest(path, CheckpointError)
+    checked = verify_digest(path, CheckpointError, strict=verify, warn=False)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's own message advises unsafe loading: not repeated here
@@ -112,7 +138,24 @@ def read_official_state(path: Path) -> dict[str, torch.Tensor]:
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors (bare or under 'model')")
+    _unchecked(path, checked, unchecked)
     return {_strip_wrappers(k): v for k, v in obj.items()}
+
+
+def _unchecked(path: Path, checked: bool, unchecked: list[Path] | None) -> None:
+    """Note (or, without a list to note it in, warn) that ``path`` was read without a digest to check."""
+    if checked:
+        return
+    if unchecked is None:
+        warn_unverified(path)
+    else:
+        unchecked.append(path)
+
+
+def _naming(file: Path, error: Exception) -> str:
+    """``error``'s message, led by ``file`` unless it already names it or its directory (no path printed twice)."""
+    text = str(error)
+    return text if str(file) in text or text.startswith(f"{file.parent} ") else f"{file}: {text}"
 
 
 def infer_config(state: dict[str, torch.Tensor], path: Path | str = "checkpoint") -> ModelConfig:
@@ -159,7 +202,11 @@ def check_state_dict(
         )
 
 
-def _read_directory(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+def _read_directory(
+    path: Path, verify: bool | None, unchecked: list[Path]
+) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """The configuration and weights of a model directory. Only ``config.json``, the weights and
+    ``tokenizer.json`` are read: Python files beside them (a Hugging Face ``auto_map``) never run."""
     if not (path / CONFIG_FILE).exists():
         raise CheckpointError(f"{path}: not a model directory (no {CONFIG_FILE})")
     weights = path / WEIGHTS_FILE
@@ -169,27 +216,33 @@ def _read_directory(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
         raise CheckpointError(f"{path}: not a model directory (no {WEIGHTS_FILE} or {TORCH_WEIGHTS_FILE})")
     try:
         config = load_config(path / CONFIG_FILE)
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{path / CONFIG_FILE}: {e}") from e
-    state = _read_safetensors(weights) if weights.suffix == ".safetensors" else read_official_state(weights)
+    except (ConfigError, TypeError) as e:  # load_config's messages name the file already
+        raise CheckpointError(_naming(path / CONFIG_FILE, e)) from e
+    if weights.suffix == ".safetensors":
+        state = _read_safetensors(weights, verify, unchecked)
+    else:
+        state = read_official_state(weights, verify, unchecked)
     if config.foreign:  # another library's directory: its tokenizer.json is its own format
         return config, state
     if (path / TOKENIZER_FILE).exists():
         try:
             saved = load_tokenizer(path / TOKENIZER_FILE)
         except (ConfigError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{path / TOKENIZER_FILE}: {e}") from e
+            raise CheckpointError(_naming(path / TOKENIZER_FILE, e)) from e
         if saved.to_dict() != config.tokenizer().to_dict():
             raise CheckpointError(f"{path}: tokenizer.json does not match config.json")
     return config, state
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    verify_digest(path, CheckpointError)
+def _read_safetensors(path: Path, verify: bool | None, unchecked: list[Path]) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file (a format of tensors alone: nothing in it can run)."""
+    checked = verify_digest(path, CheckpointError, strict=verify, warn=False)
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({e})") from e
+    _unchecked(path, checked, unchecked)
+    return state
 
 
 def _strip_wrappers(key: str) -> str:

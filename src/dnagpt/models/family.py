@@ -14,7 +14,8 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import ConfigError
-from .config import ModelConfig
+from ..io import json_kind
+from .config import MODEL_TYPE, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class ModelFamily:
     # its models run in a bench that names none, starting from the bench's --pretrained model (of this
     # family) instead of the shipped one; the other families' run when named, within a CPU budget
     bench_default: bool = False
+    # a family that reads another library's directories (its config class is ``foreign``): which ones, in
+    # a few words, e.g. "GPN's (model_type ConvNet, GPN or GPNRoFormer)"; the message for a directory
+    # dnagpt cannot read lists these (the title stands in where a family gives none)
+    reads: str = ""
 
 
 FAMILIES: dict[str, ModelFamily] = {}
@@ -43,7 +48,10 @@ def register_family(family: ModelFamily) -> ModelFamily:
 
 def get_family(name: object, where: str = "model configuration") -> ModelFamily:
     """The registered family called ``name``, or a :class:`ConfigError` naming ``where`` and the known ones."""
-    if not isinstance(name, str) or name not in FAMILIES:
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: family = {name!r}: expected the name of a model family, one of "
+                          f"{', '.join(FAMILIES)}")  # fmt: skip
+    if name not in FAMILIES:
         raise ConfigError(f"{where}: unknown model family {name!r}; known: {', '.join(FAMILIES)}")
     return FAMILIES[name]
 
@@ -57,16 +65,48 @@ def config_from_dict(data: object, where: str = "model configuration") -> ModelC
     """The configuration ``data`` describes, of the family it names (``dnagpt`` where it names none,
     as files of the first dnagpt versions do)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a table of model settings, got {type(data).__name__}")
+        raise ConfigError(f"{where}: must be a JSON object (a table of model settings such as \"family\" and "
+                          f"\"n_layer\"), but it holds {json_kind(data)}")  # fmt: skip
     if _foreign(data):  # another library's file: the family that recognises it reads it
         family = next(f for f in FAMILIES.values() if f.config.recognises(data))
         return family.config.from_foreign(data, where)
+    if "family" not in data and _written_elsewhere(data):  # one sentence, not one per key dnagpt does not know
+        raise ConfigError(_unreadable(data, where))
     return get_family(data.get("family", "dnagpt"), where).config.from_dict(data, where)
 
 
 def _foreign(data: dict) -> bool:
     """Whether ``data`` is another library's configuration that a registered family reads."""
     return "family" not in data and any(family.config.recognises(data) for family in FAMILIES.values())
+
+
+def _written_elsewhere(data: dict) -> bool:
+    """Whether ``data`` (no family recognises it) is another library's configuration: a ``model_type``
+    other than dnagpt's, or the keys ``transformers`` writes into every config.json and dnagpt never does."""
+    model_type = data.get("model_type", MODEL_TYPE)
+    return model_type != MODEL_TYPE or "transformers_version" in data or "architectures" in data
+
+
+def readable_formats() -> str:
+    """What dnagpt reads, for messages: its own directories and each foreign-reading family's."""
+    foreign = [f.reads or f.title for f in FAMILIES.values() if f.config.foreign]
+    return ", ".join(["dnagpt's own model directories", *foreign[:-1]]) + (f" and {foreign[-1]}" if foreign else "")
+
+
+def _unreadable(data: dict, where: str) -> str:
+    """The message for another library's configuration that no family reads: what it holds, what
+    dnagpt reads instead."""
+    subject = str(Path(where).parent) if Path(where).name == "config.json" else where
+    model_type, architectures = data.get("model_type"), data.get("architectures")
+    if isinstance(architectures, list) and architectures:
+        what = f"a {' / '.join(map(str, architectures))}"
+    else:
+        what = f"a {model_type} model" if model_type else "another library's model"
+    details = [f"model_type {model_type!r}" if model_type else "no model_type"]
+    if "transformers_version" in data:
+        details.append(f"written by transformers {data['transformers_version']}")
+    return (f"{subject} holds {what} ({', '.join(details)}), which dnagpt cannot read; it reads "
+            f"{readable_formats()}; load this one with the library that wrote it")  # fmt: skip
 
 
 def load_config(path: str | Path) -> ModelConfig:

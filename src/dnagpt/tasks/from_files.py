@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import shutil
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.alignment import read_maf
 from ..data.tables import read_rows, split_rows
-from ..errors import ConfigError, DataError, DNAGPTError
-from ..io import atomic_write_text
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_text, untouched_on_refusal
 from ..training.distributed import is_main_process
 from .finetune import CHECKPOINT, FinetuneResult, starting_model
 from .recipe import FinetuneConfig, Sweep
@@ -90,27 +88,10 @@ def finetune_from_files(
     the other species' bases from the MAF ``alignment`` at each row's region. A run refused on bad
     input leaves ``out`` as it found it; a finished run keeps its resumable checkpoint only with
     ``keep_checkpoint``."""
-    with _untouched_on_refusal(Path(out)):
+    with untouched_on_refusal(Path(out), keep_if=CHECKPOINT):  # a checkpoint: work worth resuming
         return _finetune_from_files(model, task_file, tables, out, cfg, sweep, from_scratch=from_scratch,
                                     device=device, resume=resume, allow_changes=allow_changes, alignment=alignment,
                                     keep_checkpoint=keep_checkpoint)  # fmt: skip
-
-
-@contextlib.contextmanager
-def _untouched_on_refusal(out: Path) -> Iterator[None]:
-    """On an error of the user's input, remove what the refused run made in ``out`` (``out`` itself
-    if it made it), unless training had begun: a checkpoint holds work worth resuming."""
-    existed = out.is_dir()
-    before = set(out.iterdir()) if existed else set()
-    try:
-        yield
-    except DNAGPTError:
-        if out.is_dir() and not any(out.rglob(CHECKPOINT)):
-            for made in set(out.iterdir()) - before:
-                shutil.rmtree(made) if made.is_dir() else made.unlink()
-            if not existed:
-                out.rmdir()
-        raise
 
 
 def _finetune_from_files(model: str, task_file: str | Path, tables: TaskTables, out: str | Path,

@@ -30,7 +30,14 @@ from tqdm.auto import tqdm
 
 from ..device import autocast_dtype, precision_context
 from ..errors import CheckpointError, ConfigError, RunFolderBusyError
-from ..io import atomic_write_text, exclusive_directory, remove_stale_temporaries, verify_digest, write_with_digest
+from ..io import (
+    atomic_write_text,
+    exclusive_directory,
+    remove_stale_temporaries,
+    verify_digest,
+    warn_unverified,
+    write_with_digest,
+)
 from ..seeding import seed_everything
 from ..validation import setting_changes
 from .distributed import DistributedContext
@@ -154,7 +161,7 @@ class Trainer:
     def load_checkpoint(self) -> None:
         """Restore the state written by :meth:`save_checkpoint` (its SHA-256 checked first)."""
         path = self.checkpoint_path
-        verify_digest(path, CheckpointError)
+        checked = verify_digest(path, CheckpointError, warn=False)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             step = int(state["step"])
@@ -163,6 +170,8 @@ class Trainer:
                 f"{path}: truncated or corrupt checkpoint ({type(e).__name__}); delete it and its .sha256 "
                 "to start the run again"
             ) from None
+        if not checked:  # said once it is known the file reads: a damaged one gets its own one-line error
+            warn_unverified(path)
         saved = {"train": json.loads(state.get("train_config", "{}"))}
         now = {"train": json.loads(json.dumps(asdict(self.cfg)))}
         changes = setting_changes(saved, now, TRAIN_RESUME, self.allow_changes)
