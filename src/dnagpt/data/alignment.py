@@ -11,6 +11,7 @@ keeps only the covered stretches, one array per alignment block.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ for _i, _base in enumerate("ACGT", start=1):
     _CODES[ord(_base)] = _CODES[ord(_base.lower())] = _i
 _COMPLEMENT = np.array([0, 4, 3, 2, 1], dtype=np.uint8)  # - A C G T -> - T G C A
 _BASE_COMPLEMENT = bytes.maketrans(b"ACGTNacgtn", b"TGCANtgcan")
+MAX_SOURCE_SIZE = 2**50  # a chromosome is far shorter; positions past it would not fit numpy's int64 searches
 
 
 @dataclass
@@ -154,13 +156,17 @@ def read_maf(path: str | Path, reference: str | None = None) -> Alignment:
                         reference = species
                     if species == reference and place is None:
                         a = record.annotations
+                        if not 0 <= a["start"] <= a["start"] + a["size"] <= a["srcSize"] <= MAX_SOURCE_SIZE:
+                            where = f"{path}: block {number}: row {record.id}"
+                            raise DataError(f"{where}: start {a['start']} and size {a['size']} do not lie within its "
+                                            f"source of {a['srcSize']} bases")  # fmt: skip
                         start = a["start"] if a["strand"] in (1, "+") else a["srcSize"] - a["start"] - a["size"]
                         place = (chrom, start, 1 if a["strand"] in (1, "+") else -1)
                     rows.setdefault(species, str(record.seq))
                     order.setdefault(species)
                 if place is not None:
                     raw.append((*place, rows))
-    except (ValueError, KeyError, UnicodeDecodeError, EOFError, OSError) as e:
+    except (ValueError, KeyError, UnicodeDecodeError, EOFError, OSError, zlib.error) as e:
         raise DataError(f"{path}: block {number + 1}: not a readable MAF alignment ({e})") from None
     if not raw:
         raise DataError(f"{path}: no alignment block with a {reference or 'reference'} row")

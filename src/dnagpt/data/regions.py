@@ -36,13 +36,24 @@ def format_region(sequence: str, start: int, end: int) -> str:
 def parse_region(region: str) -> tuple[str, int, int]:
     """``CHR:START-END`` (1-based, inclusive; commas allowed) as ``(chromosome, start, end)``,
     with START and END as written."""
-    m = re.fullmatch(r"\s*([^:\s]+):([\d,]+)-([\d,]+)\s*", region)
+    m = re.fullmatch(r"\s*([^:\s]+):([0-9,]*[0-9][0-9,]*)-([0-9,]*[0-9][0-9,]*)\s*", region)
     if not m:
-        raise DataError(f"region {region!r}: expected CHR:START-END, e.g. chr20:1,000,000-2,000,000")
-    chrom, start, end = m.group(1), int(m.group(2).replace(",", "")), int(m.group(3).replace(",", ""))
+        raise DataError(f"region {_shown(region)}: expected CHR:START-END, e.g. chr20:1,000,000-2,000,000")
+    digits = m.group(2).replace(",", ""), m.group(3).replace(",", "")
+    if max(len(d.lstrip("0")) for d in digits) > MAX_POSITION_DIGITS:
+        raise DataError(f"region {_shown(region)}: a position of more than {MAX_POSITION_DIGITS} digits")
+    chrom, start, end = m.group(1), int(digits[0]), int(digits[1])
     if not 1 <= start <= end:
-        raise DataError(f"region {region!r}: need 1 <= START <= END")
+        raise DataError(f"region {_shown(region)}: need 1 <= START <= END")
     return chrom, start, end
+
+
+MAX_POSITION_DIGITS = 15  # a position of a genome (the longest known: ~1.5e11 bases) has at most 12
+
+
+def _shown(region: str) -> str:
+    """``region`` quoted for a message, cut to 100 characters."""
+    return repr(region) if len(region) <= 100 else repr(region[:100]) + f"... ({len(region):,} characters)"
 
 
 def block_split(sequence: str, block: int) -> str:

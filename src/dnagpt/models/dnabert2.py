@@ -24,6 +24,7 @@ from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
 from .config import ModelConfig
 from .family import ModelFamily
+from .gpn_original import MAX_LAYERS, MAX_TOKENS, MAX_WIDTH
 from .layers import alibi_slopes
 
 
@@ -32,13 +33,15 @@ class DNABERT2Config(ModelConfig):
     """A DNABERT-2 ``config.json`` in dnagpt's terms (``d_model`` is ``hidden_size``)."""
 
     family: Literal["dnabert2"] = "dnabert2"  # type: ignore[assignment]
-    vocab_size: Annotated[int, Field(ge=1)] = 4096
-    context_length: Annotated[int, Field(ge=1)] = 512  # alibi_starting_size: ALiBi grows past it
-    n_layer: Annotated[int, Field(ge=1)] = 12
-    d_model: Annotated[int, Field(ge=1)] = 768
-    n_head: Annotated[int, Field(ge=1)] = 12
-    intermediate_size: Annotated[int, Field(ge=1)] = 3072
-    type_vocab_size: Annotated[int, Field(ge=1)] = 2
+    # bounds far above the published model's (see gpn_original.MAX_LAYERS): the network is built before its
+    # weights are checked
+    vocab_size: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 4096
+    context_length: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 512  # alibi_starting_size: ALiBi grows past it
+    n_layer: Annotated[int, Field(ge=1, le=MAX_LAYERS)] = 12
+    d_model: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 768
+    n_head: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 12
+    intermediate_size: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 3072
+    type_vocab_size: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 2
     layer_norm_eps: Annotated[float, Field(gt=0)] = 1e-12
 
     foreign: ClassVar[bool] = True  # the authors' config.json and tokenizer.json
@@ -50,8 +53,9 @@ class DNABERT2Config(ModelConfig):
     @classmethod
     def recognises(cls, data: dict) -> bool:
         """A DNABERT-2 config.json: ALiBi's ``alibi_starting_size`` or an ``auto_map`` into ``bert_layers``."""
-        auto_map = data.get("auto_map") or {}
-        return "alibi_starting_size" in data or any("bert_layers" in str(v) for v in auto_map.values())
+        auto_map = data.get("auto_map")
+        classes = auto_map.values() if isinstance(auto_map, dict) else ()
+        return "alibi_starting_size" in data or any("bert_layers" in str(v) for v in classes)
 
     @classmethod
     def from_foreign(cls, data: dict, where: str) -> DNABERT2Config:

@@ -30,6 +30,13 @@ from .layers import RoFormerLayer, rotary_table
 GPN_TYPES = ("ConvNet", "GPN", "GPNRoFormer")  # the model_type values of the gpn package's masked models
 _SS_IDS = {"A": 3, "C": 4, "G": 5, "T": 6, "?": 2}  # the single-sequence vocabulary; "?": anything else ([UNK])
 _MSA_IDS = {"-": 0, "A": 1, "C": 2, "G": 3, "T": 4, "?": 0}  # GPN-MSA's; an unknown base reads as a gap
+# Bounds on what a foreign config.json may claim, far above any published model (GPN: 25 layers x 512,
+# GPN-MSA and DNABERT-2: 12 x 768): the network is built (on the meta device) before its weights are
+# checked, so a few bytes saying 400,000 layers or a width of 2**31 would take minutes or overflow
+MAX_LAYERS = 1024
+MAX_WIDTH = 2**16  # hidden and intermediate sizes, heads, alignment channels
+MAX_TOKENS = 2**20  # vocabulary and context length
+MAX_KERNEL = 4096
 
 
 @settings
@@ -39,14 +46,16 @@ class GPNOriginalConfig(ModelConfig):
 
     family: Literal["gpn-original"] = "gpn-original"  # type: ignore[assignment]
     model_type: Literal["ConvNet", "GPN", "GPNRoFormer"] = "GPN"
-    vocab_size: Annotated[int, Field(ge=1)] = 7  # [PAD] [MASK] [UNK] a c g t (GPN-MSA: - A C G T ?)
+    vocab_size: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 7  # [PAD] [MASK] [UNK] a c g t (GPN-MSA: - A C G T ?)
     kmer: Annotated[int, Field(ge=1, le=12)] = 1
-    context_length: Annotated[int, Field(ge=1)] = 512  # the window it was trained on
+    context_length: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 512  # the window it was trained on
+    n_layer: Annotated[int, Field(ge=1, le=MAX_LAYERS)] = 12
+    d_model: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 768
     embedding: Literal["one_hot", "embedding"] = "one_hot"
     encoder: Literal["convnet", "bytenet", "roformer"] = "convnet"
-    intermediate_size: Annotated[int, Field(ge=1)] = 2048
-    first_kernel_size: Annotated[int, Field(ge=1)] = 9
-    rest_kernel_size: Annotated[int, Field(ge=1)] = 5
+    intermediate_size: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 2048
+    first_kernel_size: Annotated[int, Field(ge=1, le=MAX_KERNEL)] = 9
+    rest_kernel_size: Annotated[int, Field(ge=1, le=MAX_KERNEL)] = 5
     dilation_double_every: Annotated[int, Field(ge=1)] = 1
     dilation_max: Annotated[int, Field(ge=1)] = 9999
     dilation_cycle: Annotated[int, Field(ge=1)] = 8
@@ -55,10 +64,11 @@ class GPNOriginalConfig(ModelConfig):
     bias: bool = False  # Linear, Conv and LayerNorm outside the RoFormer layers carry a bias
     mlm_head_transform: bool = True
     slim: bool = False  # bytenet: blocks work at half width
-    n_head: Annotated[int, Field(ge=1)] = 12  # roformer encoders
+    n_head: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 12  # roformer encoders
     roformer_eps: Annotated[float, Field(gt=0)] = 1e-12  # the RoFormer layers' LayerNorm eps
-    n_aux_features: Annotated[int, Field(ge=0)] = 0  # GPN-MSA: one-hot channels of the other species' bases
-    aux_features_vocab_size: Annotated[int, Field(ge=1)] = 5
+    # GPN-MSA: one-hot channels of the other species' bases
+    n_aux_features: Annotated[int, Field(ge=0, le=MAX_WIDTH)] = 0
+    aux_features_vocab_size: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 5
 
     foreign: ClassVar[bool] = True  # its config.json and tokenizer.json are the gpn package's, not dnagpt's
     # dnagpt's config.json keeps "model_type" for transformers' Auto classes ("dnagpt"); GPN's own goes here

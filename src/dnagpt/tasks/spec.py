@@ -28,6 +28,7 @@ instead of a named template.
 from __future__ import annotations
 
 import math
+import string
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -87,14 +88,17 @@ class TaskSpec:
         d = dict(d)
         template = d.pop("template", None)
         if template is not None:
-            if template not in TEMPLATES:
+            if not isinstance(template, str) or template not in TEMPLATES:
                 raise ConfigError(f"{where}: unknown template {template!r}; choose one of: {', '.join(TEMPLATES)}")
             d.setdefault("prompt", TEMPLATES[template][0])
             d.setdefault("output", TEMPLATES[template][1])
         if "prompt" not in d or "output" not in d:
             raise ConfigError(f"{where}: give a template, or both prompt and output")
         if d.get("species"):
-            d["species"] = species_token(str(d["species"]))
+            try:
+                d["species"] = species_token(str(d["species"]))
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
         labels = d.get("labels") or {}
         if not isinstance(labels, dict):
             raise ConfigError(f"{where}: labels must be a table of label value -> answer token, got {labels!r}")
@@ -111,13 +115,7 @@ class TaskSpec:
             raise ConfigError(f"{where}: a classification task needs [labels] mapping at least two values to tokens")
         if "{numbers}" in spec.prompt and not spec.number_columns:
             raise ConfigError(f"{where}: the prompt has {{numbers}} but number_columns is empty")
-        try:
-            spec.text("ACGT", [0.0] * len(spec.number_columns))
-        except (KeyError, IndexError, ValueError) as e:
-            raise ConfigError(
-                f"{where}: prompt {spec.prompt!r} has a placeholder other than {{species}}, {{sequence}}, "
-                f"{{numbers}} and {{queries}} ({e})"
-            ) from None
+        _check_prompt(spec.prompt, where)
         return spec
 
     def text(self, sequence: str, numbers: list[float] | None = None) -> str:
@@ -125,6 +123,26 @@ class TaskSpec:
         nums = ",".join(repr(float(x)) for x in (numbers or []))
         queries = "<B>" * len(self.label_columns) if self.output == "token" else ""
         return self.prompt.format(species=self.species, sequence=sequence, numbers=nums, queries=queries)
+
+
+PLACEHOLDERS = ("species", "sequence", "numbers", "queries")
+
+
+def _check_prompt(prompt: str, where: str) -> None:
+    """A prompt holds text and the placeholders of :data:`PLACEHOLDERS` as they are: no other name, index,
+    attribute, conversion or format (``{sequence:>999999999}`` would build a gigabyte of padding)."""
+    try:
+        fields = [(name, conversion, spec) for _, name, spec, conversion in string.Formatter().parse(prompt)
+                  if name is not None]  # fmt: skip
+    except ValueError as e:  # an unmatched brace
+        raise ConfigError(
+            f"{where}: prompt {prompt!r} is not a template ({e}); write a literal brace as {{{{ or }}}}"
+        ) from None
+    for name, conversion, spec in fields:
+        if name not in PLACEHOLDERS or conversion or spec:
+            written = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"{where}: prompt {prompt!r} has the placeholder {written}; a prompt may hold only "
+                              "{species}, {sequence}, {numbers} and {queries}, as they are")  # fmt: skip
 
 
 @dataclass
@@ -166,10 +184,11 @@ def with_labels_from(spec: TaskSpec, rows: list[dict], source: str) -> TaskSpec:
     saved with the fine-tuned model (``task.json``), so predictions read the same."""
     if spec.output != "token" or spec.labels:
         return spec
-    present = [c for c in spec.label_columns if rows and c in rows[0]]
+    present = [c for c in spec.label_columns if rows and isinstance(rows[0], dict) and c in rows[0]]
     if not present:  # build_examples names the missing column
         return spec
-    values = {_label_key(r[c]) for r in rows for c in present if r[c] is not None and str(r[c]).strip()}
+    cells = [r.get(c) for r in rows if isinstance(r, dict) for c in present]  # build_examples names a row without
+    values = {_label_key(v) for v in cells if v is not None and str(v).strip()}
     if len(values) < 2:
         raise DataError(f"{source}: column(s) {', '.join(present)} hold {len(values)} distinct label value(s) "
                         f"({', '.join(sorted(values))}); a classification needs at least two")  # fmt: skip
@@ -200,6 +219,9 @@ def build_examples(
     """
     if not rows:
         raise ConfigError(f"{source}: the table has no rows")
+    if not all(isinstance(r, dict) for r in rows):
+        i = next(i for i, r in enumerate(rows, start=1) if not isinstance(r, dict))
+        raise DataError(f"{source}, row {i}: expected a row of named columns, got {type(rows[i - 1]).__name__}")
     if need_labels and spec.output == "token" and not spec.labels:
         raise ConfigError(f"{source}: task {spec.name} has no [labels]; read them from the training table first "
                           "(with_labels_from), or give them in the task file")  # fmt: skip
@@ -213,6 +235,9 @@ def build_examples(
     examples = []
     seq_column = spec.sequence_column
     for i, r in zip(row_numbers or range(1, len(rows) + 1), rows, strict=True):
+        lacking = [c for c in needed if c not in r]
+        if lacking:  # a table's rows all have every column; rows made otherwise may not
+            raise DataError(f"{source}, row {i}: no value in column(s) {', '.join(lacking)}")
         raw = r[seq_column]
         if raw is not None and not isinstance(raw, str):  # e.g. a parquet column of numbers
             raise DataError(f"{source}, row {i}, column {seq_column}: {raw!r} is not a DNA sequence")
@@ -271,8 +296,9 @@ def _label_key(raw) -> str:
 def _number(raw, where: str) -> float:
     try:
         v = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {raw!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
+        shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:60] + "..."
+        raise ConfigError(f"{where}: {shown} is not a number (or not a finite one)") from None
     if math.isnan(v) or math.isinf(v):
         raise ConfigError(f"{where}: value is {raw!r}; targets and inputs must be finite numbers")
     return v

@@ -24,8 +24,10 @@ TOKENIZERS: dict[str, type[TokenLanguage]] = {"kmer": KmerTokenizer, "bpe": BPET
 
 def tokenizer_from_dict(spec: dict) -> TokenLanguage:
     """The tokenizer a ``to_dict`` description names by its ``"type"`` (``kmer`` when absent)."""
+    if not isinstance(spec, dict):
+        raise ConfigError(f"expected a tokenizer description (a JSON object), got {type(spec).__name__}")
     kind = spec.get("type", "kmer")
-    if kind not in TOKENIZERS:
+    if not isinstance(kind, str) or kind not in TOKENIZERS:
         raise ConfigError(f"unknown tokenizer type {kind!r}; known: {', '.join(TOKENIZERS)}")
     return TOKENIZERS[kind].from_dict(spec)
 
@@ -33,26 +35,31 @@ def tokenizer_from_dict(spec: dict) -> TokenLanguage:
 def load_tokenizer(path: str | Path) -> TokenLanguage:
     """A tokenizer from a folder written by ``save_pretrained`` (a model's, or one of ``dnagpt tokenizer
     train``: Hugging Face's ``tokenizer.json`` with its ``tokenizer_config.json``), from such a
-    ``tokenizer.json``, or from a JSON description written by ``save``."""
+    ``tokenizer.json``, or from a JSON description written by ``save``. A file that cannot be read
+    as one is a :class:`ConfigError` naming it."""
     path = Path(path)
     if path.is_dir():
         path = path / HF_FILE  # a tokenizer folder, or a model folder
     try:
         spec = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad UTF-8 or JSON, an int of 4,300+ digits
         raise ConfigError(f"{path}: cannot read a tokenizer ({e})") from None
     if not isinstance(spec, dict):
         raise ConfigError(f"{path}: expected a tokenizer description (a JSON object)")
-    if "model" in spec and "type" not in spec:  # Hugging Face's file: the language is named beside it
-        described = _hf_companion(path)
-        if described.get("type", "bpe") == "bpe":
-            return BPETokenizer.from_file(path)
-        tok = tokenizer_from_dict(described)
-        if tok.vocab_size != len(spec["model"].get("vocab", ())):
-            raise ConfigError(f"{path}: {len(spec['model'].get('vocab', ()))} tokens, but {HF_CONFIG} describes "
-                              f"a vocabulary of {tok.vocab_size}")  # fmt: skip
-        return tok
-    return tokenizer_from_dict(spec)
+    try:
+        if "model" in spec and "type" not in spec:  # Hugging Face's file: the language is named beside it
+            described = _hf_companion(path)
+            if described.get("type", "bpe") == "bpe":
+                return BPETokenizer.from_file(path)
+            tok = tokenizer_from_dict(described)
+            vocab = spec["model"].get("vocab") if isinstance(spec["model"], dict) else None
+            if not isinstance(vocab, (dict, list)) or tok.vocab_size != len(vocab):
+                count = len(vocab) if isinstance(vocab, (dict, list)) else "no"
+                raise ConfigError(f"{count} tokens, but {HF_CONFIG} describes a vocabulary of {tok.vocab_size}")
+            return tok
+        return tokenizer_from_dict(spec)
+    except ConfigError as e:  # name the file, once (a message about its companion names that one)
+        raise (e if str(path.parent) in str(e) else ConfigError(f"{path}: {e}")) from None
 
 
 def _hf_companion(path: Path) -> dict:
@@ -62,7 +69,7 @@ def _hf_companion(path: Path) -> dict:
         return {}
     try:
         described = json.loads(companion.read_text()).get("dnagpt", {})
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+    except (OSError, ValueError, RecursionError, AttributeError) as e:  # ValueError: bad UTF-8 or JSON
         raise ConfigError(f"{companion}: cannot read it ({e})") from None
     if not isinstance(described, dict):
         raise ConfigError(f'{companion}: its "dnagpt" entry must be a JSON object')

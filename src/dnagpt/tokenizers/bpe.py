@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 import tokenizers
 
 from ..errors import ConfigError, InvalidSequenceError
-from .language import HF_CONFIG, HF_FILE, TokenLanguage
+from .language import HF_CONFIG, HF_FILE, TokenLanguage, tokenizers_failure
 from .vocabulary import BASES, RESERVED_TOKENS, normalise_bases
 
 CHUNK = 2000  # bases per training "word": BPE never merges across chunks
@@ -43,8 +44,13 @@ class BPETokenizer(TokenLanguage):
         for i, token in enumerate(RESERVED_TOKENS):
             if hf.token_to_id(f"<{token}>") != i:
                 raise ConfigError(f"BPE vocabulary: id {i} must be the reserved token <{token}> of the DNAGPT language")
-        self._hf = tokenizers.Tokenizer.from_str(hf.to_str())  # its merges alone: base_ids gets normalised runs
-        # (a saved file carries the whole language's normaliser, and a fine-tuned task's prompt)
+        # its merges alone: base_ids gets normalised runs (a saved file carries the whole language's normaliser,
+        # and a fine-tuned task's prompt). Without a normaliser the reserved tokens' "normalized" flag means
+        # nothing: it is set one way, so that a vocabulary describes itself alike (to_dict) wherever it was read
+        state = json.loads(hf.to_str())
+        for token in state.get("added_tokens") or []:
+            token["normalized"] = False
+        self._hf = tokenizers.Tokenizer.from_str(json.dumps(state))
         self._hf.normalizer = self._hf.pre_tokenizer = self._hf.post_processor = None
         self._bases_per_token = float(bases_per_token)
         self._pieces = [hf.id_to_token(i) for i in range(hf.get_vocab_size())]
@@ -91,11 +97,16 @@ class BPETokenizer(TokenLanguage):
 
     @classmethod
     def from_dict(cls, spec: dict) -> BPETokenizer:
+        per_token = spec.get("bases_per_token")
+        if not _positive(per_token):
+            raise ConfigError(f"BPE tokenizer spec: bases_per_token must be a positive number, got {per_token!r}")
         try:
             hf = tokenizers.Tokenizer.from_str(json.dumps(spec["hf_tokenizer"]))
-            tok = cls(hf, float(spec["bases_per_token"]))
-        except (KeyError, TypeError, ValueError, Exception) as e:
-            if isinstance(e, ConfigError):
+            tok = cls(hf, float(per_token))
+        except ConfigError:
+            raise
+        except BaseException as e:  # the Rust library raises its own exception types, or panics
+            if not tokenizers_failure(e):
                 raise
             raise ConfigError(f"BPE tokenizer spec is incomplete or damaged ({e})") from None
         if "vocab_size" in spec and spec["vocab_size"] != tok.vocab_size:
@@ -125,19 +136,31 @@ class BPETokenizer(TokenLanguage):
         path = Path(path)
         try:
             hf = tokenizers.Tokenizer.from_file(str(path))
-        except Exception as e:  # the Rust library raises its own exception type
+        except BaseException as e:  # the Rust library raises its own exception type, or panics
+            if not tokenizers_failure(e):
+                raise
             raise ConfigError(f"{path}: not a readable Hugging Face tokenizer ({e})") from None
         figures = {}
         with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
             figures = json.loads((path.parent / HF_CONFIG).read_text()).get("dnagpt", {})
         per_token = figures.get("bases_per_token") if isinstance(figures, dict) else None
-        if not isinstance(per_token, (int, float)) or per_token <= 0:
+        if not _positive(per_token):
             pieces = [p for p in hf.get_vocab() if not p.startswith("<")]
             per_token = sum(map(len, pieces)) / max(len(pieces), 1)
         return cls(hf, float(per_token))
 
     def __repr__(self) -> str:
         return f"BPETokenizer(vocab_size={self.vocab_size}, bases_per_token={self._bases_per_token:.2f})"
+
+
+def _positive(value: object) -> bool:
+    """Whether ``value`` is a finite number above 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and value > 0
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 def _chunks(sequences: Iterable[str], chunk: int) -> Iterator[str]:

@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from .language import HF_CONFIG, HF_FILE, TokenLanguage
+from .language import HF_CONFIG, HF_FILE, TokenLanguage, tokenizers_failure
 
 
 class ForeignVocabulary(TokenLanguage):
@@ -31,11 +31,13 @@ class ForeignVocabulary(TokenLanguage):
         self.file = str(file)
         try:
             self.hf = Tokenizer.from_file(self.file)
-        except Exception as e:  # the tokenizers library raises its own exception types
+            plain = self.hf.encode("A", add_special_tokens=False).ids
+            wrapped = self.hf.encode("A", add_special_tokens=True).ids
+        except BaseException as e:  # the tokenizers library raises its own exception types, or panics
+            if not tokenizers_failure(e):
+                raise
             raise ConfigError(f"{file}: not a Hugging Face tokenizer file ({e})") from None
         self.special = {t: i for t, i in self.hf.get_vocab(with_added_tokens=True).items() if t.startswith("[")}
-        plain = self.hf.encode("A", add_special_tokens=False).ids
-        wrapped = self.hf.encode("A", add_special_tokens=True).ids
         at = wrapped.index(plain[0]) if plain and plain[0] in wrapped else 0
         self.before, self.after = wrapped[:at], wrapped[at + len(plain) :]
         pieces = [t for t in self.hf.get_vocab() if not t.startswith("[")]

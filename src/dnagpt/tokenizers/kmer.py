@@ -10,7 +10,6 @@ the k-mers over ``NAGCT`` in ``itertools.product`` order, shorter k first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,8 +37,11 @@ class KmerTokenizer(TokenLanguage):
     kind = "kmer"
 
     def __init__(self, k: int = 6, kmer_sizes: Sequence[int] | None = None) -> None:
-        if not 1 <= k <= 8:
-            raise ConfigError(f"k must be between 1 and 8, got {k}")
+        if not _is_int(k) or not 1 <= k <= 8:
+            raise ConfigError(f"k must be a whole number between 1 and 8, got {k!r}")
+        if kmer_sizes is not None and (isinstance(kmer_sizes, (str, bytes)) or not isinstance(kmer_sizes, Sequence)
+                                       or not all(_is_int(s) for s in kmer_sizes)):  # fmt: skip
+            raise ConfigError(f"kmer_sizes must be a list of whole numbers within 1..k, got {kmer_sizes!r}")
         sizes = tuple(sorted(set(kmer_sizes))) if kmer_sizes is not None else tuple(range(1, k + 1))
         if not sizes or sizes[-1] != k or sizes[0] < 1:
             raise ConfigError(f"kmer_sizes must be within 1..k and include k={k}, got {sizes}")
@@ -142,20 +144,34 @@ class KmerTokenizer(TokenLanguage):
         """Rebuild a tokenizer from :meth:`to_dict` output, checking it matches."""
         if spec.get("type", "kmer") != "kmer":
             raise ConfigError(f"unsupported tokenizer type {spec.get('type')!r}")
-        if spec.get("bases", BASES) != BASES or tuple(spec.get("reserved_tokens", RESERVED_TOKENS)) != RESERVED_TOKENS:
+        reserved = spec.get("reserved_tokens", list(RESERVED_TOKENS))
+        if spec.get("bases", BASES) != BASES or not isinstance(reserved, list) or tuple(reserved) != RESERVED_TOKENS:
             raise ConfigError("tokenizer spec uses a different base order or reserved-token list than dnagpt")
-        tok = cls(int(spec["k"]), spec.get("kmer_sizes"))
+        if "k" not in spec:
+            raise ConfigError("k-mer tokenizer spec without its k-mer length 'k'")
+        tok = cls(spec["k"], spec.get("kmer_sizes"))
         if "vocab_size" in spec and spec["vocab_size"] != tok.vocab_size:
             raise ConfigError(f"tokenizer spec says vocab_size {spec['vocab_size']} but builds {tok.vocab_size}")
         return tok
 
     @classmethod
     def load(cls, path: str | Path) -> KmerTokenizer:
-        """Read a tokenizer spec written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a tokenizer spec written by :meth:`save`; a damaged or other file is a :class:`ConfigError`
+        naming it."""
+        from . import load_tokenizer  # the package's reader checks the file; imported here: it imports this module
+
+        tok = load_tokenizer(path)
+        if not isinstance(tok, cls):
+            raise ConfigError(f"{path}: a {tok.kind} tokenizer, not a k-mer one")
+        return tok
 
     def __repr__(self) -> str:
         return f"KmerTokenizer(k={self.k}, kmer_sizes={self.kmer_sizes}, vocab_size={self.vocab_size})"
+
+
+def _is_int(value: object) -> bool:
+    """Whether ``value`` is a whole number (an int, or numpy's; not a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _all_kmers(size: int) -> list[str]:

@@ -64,6 +64,13 @@ _HF_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _IUPAC = "RYSWKMBDHV"
 
 
+def tokenizers_failure(error: BaseException) -> bool:
+    """Whether ``error`` is the ``tokenizers`` library failing on a file or spec it was given: one of its
+    exceptions, or a panic of its Rust code (pyo3's ``PanicException``, e.g. on a ``continuing_subword_prefix``
+    its BPE cannot apply), which derives from ``BaseException`` so that ``except Exception`` misses it."""
+    return isinstance(error, Exception) or type(error).__name__ == "PanicException"
+
+
 @dataclass
 class Encoding:
     """One encoded text: token ids plus the numbers it carries.

@@ -117,7 +117,10 @@ def load_pretrain_config(source: str, overrides: list[str] | None = None) -> Pre
     section = data.get("data")
     manifest = section.get("manifest") if isinstance(section, dict) else None
     if isinstance(manifest, str) and manifest != "bundled" and not Path(manifest).is_absolute():
-        section["manifest"] = str((path.parent / manifest).resolve())  # relative to the config file
+        try:
+            section["manifest"] = str((path.parent / manifest).resolve())  # relative to the config file
+        except (OSError, ValueError) as e:  # a NUL character, a loop of links
+            raise ConfigError(f"{path} [data]: manifest = {manifest!r} is not a usable path ({e})") from None
     for item in overrides or []:
         apply_override(data, item)
     return PretrainConfig.from_dict(data, str(path))
