@@ -137,8 +137,6 @@ class KnownBug:
 
 
 _VCF_GZIP = "wrap the reading in vcf_layout in try/except (OSError, EOFError, zlib.error) and raise DataError"
-_JSON_INT = ("json.loads raises a plain ValueError for an integer of more than 4,300 digits: catch ValueError "
-             "(JSONDecodeError and UnicodeDecodeError are ValueErrors) and RecursionError")  # fmt: skip
 KNOWN_BUGS: list[KnownBug] = [
     KnownBug("fasta", "error", r"data/fasta\.py:\d+ in _stream_records$", "src/dnagpt/data/fasta.py (_stream_records)",
              "catch zlib.error beside OSError, EOFError and gzip.BadGzipFile: a corrupt gzip stream raises it"),
@@ -162,15 +160,6 @@ KNOWN_BUGS: list[KnownBug] = [
              "src/dnagpt/vep/variants.py (read_variants, _variant, vcf_records)",
              "cyvcf2 decodes CHROM/REF/ALT/ID as UTF-8 when they are read: catch UnicodeDecodeError around the "
              "record's fields and raise InvalidVariant naming the line"),
-    KnownBug("model_config", "ValueError", r"models/family\.py:\d+ in load_config$",
-             "src/dnagpt/models/family.py (load_config)", _JSON_INT),
-    KnownBug("foreign_config", "ValueError", r"models/family\.py:\d+ in load_config$",
-             "src/dnagpt/models/family.py (load_config)", _JSON_INT),
-    KnownBug("model_dir", "ValueError", r"models/family\.py:\d+ in load_config$",
-             "src/dnagpt/models/family.py (load_config)", _JSON_INT),
-    KnownBug("model_dir", "UnicodeDecodeError", r"dnagpt/io\.py:\d+ in _recorded_digests$",
-             "src/dnagpt/io.py (_recorded_digests)",
-             "a damaged .sha256 file: read it with errors='replace' (its digest then does not match)"),
     KnownBug("model_dir", "HangTimeout", r"^src/dnagpt/models/",
              "src/dnagpt/models/config.py (ModelConfig), base.py (PretrainedModel.from_pretrained)",
              "dnagpt's own config.json may claim any n_layer (e.g. 2**40): from_pretrained builds the network "

@@ -115,7 +115,8 @@ def write_with_digest(path: str | Path, write: Callable[[Path], object]) -> None
 def _recorded_digests(recorded: Path) -> list[str]:
     if not recorded.is_file():
         return []
-    return [line.split()[0] for line in recorded.read_text().splitlines() if line.strip()]
+    # a damaged digest file reads as text anyway: its digest then does not match, which is the error to give
+    return [line.split()[0] for line in recorded.read_text(errors="replace").splitlines() if line.strip()]
 
 
 # Set to 1 (also true/yes/on), a file read through verify_digest that has no recorded digest is refused

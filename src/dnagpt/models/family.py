@@ -113,7 +113,7 @@ def load_config(path: str | Path) -> ModelConfig:
     """The configuration saved at ``path`` (a ``config.json``), of the family it names."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, huge integers
         raise ConfigError(f"{path}: not valid JSON ({e})") from e
     if isinstance(data, dict) and isinstance(data.get("tokenizer_file"), str):  # a saved model names its own copy
         data["tokenizer_file"] = str(Path(path).parent / data["tokenizer_file"])
