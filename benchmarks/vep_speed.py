@@ -22,7 +22,7 @@ import torch
 
 from dnagpt.bench.harness import write_results
 from dnagpt.data.datasets.genomes import hg19_chr22
-from dnagpt.data.fasta import prepare_fasta
+from dnagpt.data.fasta import open_fasta
 from dnagpt.data.sources import SOURCES, cache_root, fetch
 from dnagpt.device import describe_machine
 from dnagpt.models import load_model
@@ -70,7 +70,7 @@ def main() -> None:
     sites = [s for s in variant_sites() if len(s["ref"]) == len(s["alt"]) == 1 and chrom[s["pos"] - 1] == s["ref"]]
     sites = sites[: args.variants]
     write_vcf(sites, work / "speed.vcf")
-    reference = Reference(prepare_fasta(genome_fasta(), cache_root() / "genomes"))
+    reference = Reference(open_fasta(genome_fasta(), cache_root()))
     variants, _ = read_variants(work / "speed.vcf", reference)
     model = load_model(args.model).eval()
     width = default_window(model, args.window)

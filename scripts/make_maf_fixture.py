@@ -11,6 +11,9 @@ import argparse
 import gzip
 from pathlib import Path
 
+import pysam
+from Bio import bgzf
+
 from dnagpt.data.sources import SOURCES, fetch
 
 BLOCKS = (19, 21, 23)  # 0-based block numbers: 555, 340 and 302 human bases; the last has a human gap
@@ -47,8 +50,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with gzip.open(args.out / "alignment.maf.gz", "wt") as fh:
         fh.write("".join(text))
-    with gzip.open(args.out / "chr22.fa.gz", "wt") as fh:
-        fh.write(">chr22\n" + "\n".join(genome[i : i + 80].decode() for i in range(0, LENGTH, 80)) + "\n")
+    # bgzip with its index, so that dnagpt vep reads it in place (a plain-gzip FASTA cannot be)
+    with bgzf.BgzfWriter(args.out / "chr22.fa.gz", "wb") as fh:
+        fh.write((">chr22\n" + "\n".join(genome[i : i + 80].decode() for i in range(0, LENGTH, 80)) + "\n").encode())
+    pysam.faidx(str(args.out / "chr22.fa.gz"))
     print(f"wrote {args.out}")
 
 

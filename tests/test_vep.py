@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import random
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from dnagpt.cli import main
-from dnagpt.data.fasta import prepare_fasta
+from dnagpt.data.fasta import open_fasta
 from dnagpt.models import build_model, get_config
 from dnagpt.training.masked_lm import MASK_TOKEN
 from dnagpt.vep import run as vep_run
@@ -34,14 +35,18 @@ def _other(base: str) -> str:
 
 @pytest.fixture(scope="module")
 def genome(tmp_path_factory):
+    """A FASTA with its index, as genomes come (a missing index is built and logged: test_genome_files)."""
+    import pysam
+
     folder = tmp_path_factory.mktemp("genome")
     (folder / "genome.fa").write_text(f">chr1 test\n{CHR1}\n>chr2\n{CHR2}\n")
+    pysam.faidx(str(folder / "genome.fa"))
     return folder / "genome.fa"
 
 
 @pytest.fixture(scope="module")
 def reference(genome, tmp_path_factory):
-    return Reference(prepare_fasta(genome, tmp_path_factory.mktemp("cache")))
+    return Reference(open_fasta(genome, tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +334,89 @@ def test_shared_prefix_equals_whole_windows_without_species_and_at_the_ends(mode
         got = _causal_scores(model, pairs, None)["llr"]
         direct = [log_likelihood(p.alt) - log_likelihood(p.ref) for p in pairs]
         assert np.allclose(got, direct, atol=1e-4)
+
+
+def _region_vcf(tmp_path):
+    """A sorted VCF of SNVs every 50 bases of chr1, a deletion reaching into chr1:500-1000 from the left
+    and one SNV on chr2; each record has its own ID."""
+    rows = []
+    for p in range(100, 1900, 50):
+        rows.append((p, f"chr1\t{p}\tsnv{p}\t{CHR1[p - 1]}\t{_other(CHR1[p - 1])}\t.\t.\t.\n"))
+    rows.append((498, f"chr1\t498\tdel498\t{CHR1[497:500]}\t{CHR1[497]}\t.\t.\t.\n"))  # covers 498-500
+    text = (
+        VCF_HEADER
+        + "".join(line for _, line in sorted(rows))
+        + f"chr2\t20\tsnv_chr2\t{CHR2[19]}\t{_other(CHR2[19])}\t.\t.\t.\n"
+    )
+    (tmp_path / "plain.vcf").write_text(text)
+    return tmp_path / "plain.vcf"
+
+
+def _bgzip(plain, index: str | None):
+    import pysam
+
+    out = plain.with_suffix(".vcf.gz")
+    pysam.tabix_compress(str(plain), str(out), force=True)
+    if index:
+        pysam.tabix_index(str(out), preset="vcf", csi=index == "csi", force=True)
+    return out
+
+
+@pytest.mark.parametrize("index", ["tbi", "csi"])
+def test_region_of_an_indexed_vcf_reads_only_that_region(reference, tmp_path, monkeypatch, index):
+    """--region on a bgzipped VCF with its index gives the variants of a full read that overlap the
+    region (a deletion reaching in from the left included), without a pass over the whole file; a
+    'chr' prefix may differ from the VCF's."""
+    from dnagpt.vep import variants as vep_variants
+
+    plain = _region_vcf(tmp_path)
+    vcf = _bgzip(plain, index)
+    everything, _ = read_variants(plain, reference)
+    inside = {f"snv{p}" for p in range(500, 1001, 50)} | {"del498"}
+    expected = [(v.chrom, v.pos, v.ref, v.alt, v.id) for v in everything if v.id in inside]
+    monkeypatch.setattr(vep_variants, "vcf_layout", lambda path: pytest.fail("the whole VCF was read"))
+    for region in ("chr1:500-1000", "1:500-1,000"):
+        got, skipped = read_variants(vcf, reference, region=region)
+        assert [(v.chrom, v.pos, v.ref, v.alt, v.id) for v in got] == expected and skipped == 0
+        assert [v.line for v in got] == list(range(1, len(got) + 1))  # numbered within the region
+
+
+def test_region_of_a_vcf_without_an_index(models, reference, genome, tmp_path, capsys, caplog, monkeypatch):
+    """A bgzipped VCF without its index: one line naming the file and the command that makes the
+    index. A plain-text VCF cannot have one: it is read whole and filtered, with a warning, to the
+    same variants as an indexed read; the scored VCF holds the region's records only."""
+    from cyvcf2 import VCF
+
+    plain = _region_vcf(tmp_path)
+    model_dir = _save(models["dnagpt-tiny"], tmp_path / "model")
+    base = ["vep", model_dir, "--genome", str(genome), "--window", "60", "--no-progress", "--region", "chr1:500-1000"]
+    unindexed = _bgzip(plain, None)
+    assert main([*base[:2], str(unindexed), *base[2:], "--out", str(tmp_path / "x.tsv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(unindexed) in err and f"tabix -p vcf {unindexed}" in err
+    monkeypatch.setattr(logging.getLogger("dnagpt"), "handlers", [])  # main() keeps the library's log lines
+    monkeypatch.setattr(logging.getLogger("dnagpt"), "propagate", True)  # to its own handler
+    with caplog.at_level(logging.WARNING, logger="dnagpt"):
+        scanned, _ = read_variants(plain, reference, region="chr1:500-1000")
+    assert "not bgzip-compressed" in caplog.text and "tabix -p vcf" in caplog.text
+    indexed, _ = read_variants(_bgzip(plain, "tbi"), reference, region="chr1:500-1000")
+    assert [(v.pos, v.id) for v in scanned] == [(v.pos, v.id) for v in indexed] and len(indexed) == 12
+    assert main([*base[:2], str(plain), *base[2:], "--out", str(tmp_path / "y.vcf.gz")]) == 0
+    records = list(VCF(str(tmp_path / "y.vcf.gz")))
+    assert [r.ID for r in records] == [v.id for v in indexed]
+    assert all(np.isfinite(r.INFO["DNAGPT_LLR"]) for r in records)
+    assert main([*base[:2], str(plain), *base[2:-1], "chr2:100-200", "--out", str(tmp_path / "z.tsv")]) == 2
+    assert "no variant to score in chr2:100-200" in capsys.readouterr().err
+
+
+def test_bf16_scores_follow_fp32(models, genome, tmp_path):
+    """--precision bf16 runs the model under bf16 autocast; the scores stay near fp32's."""
+    import pyarrow.parquet as pq
+
+    model_dir = _save(models["dnagpt-tiny"], tmp_path / "model")
+    base = ["vep", model_dir, "--genome", str(genome), "--window", "60", "--no-progress", "--region", "chr1:301-306"]
+    for precision in ("fp32", "bf16"):
+        assert main([*base, "--precision", precision, "--out", str(tmp_path / f"{precision}.parquet")]) == 0
+    fp32, bf16 = (pq.read_table(tmp_path / f"{p}.parquet").to_pydict() for p in ("fp32", "bf16"))
+    assert np.isfinite(bf16["llr"]).all() and np.isfinite(bf16["embedding_distance"]).all()
+    assert np.allclose(fp32["llr"], bf16["llr"], atol=0.01) and np.corrcoef(fp32["llr"], bf16["llr"])[0, 1] > 0.9

@@ -9,17 +9,33 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .registry import add_device_argument, command, positive_int
+from .registry import (
+    add_batch_size_argument,
+    add_device_argument,
+    add_precision_argument,
+    add_progress_argument,
+    command,
+    positive_int,
+)
 
 
 def _vep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model directory or shipped model name (any family: dnagpt, bert, gpn)")
-    p.add_argument("vcf", nargs="?", help="VCF or BCF file of variants (plain or bgzipped); multi-allelic "
+    p.add_argument("vcf", nargs="?", help="VCF file of variants (plain text, bgzipped, or BCF); multi-allelic "
                                           "records give one row per ALT")  # fmt: skip
-    p.add_argument("--region", help="instead of a VCF: score all three substitutions at every base of "
-                                    "CHR:START-END (1-based), e.g. for a .bedgraph or .bw track")  # fmt: skip
-    p.add_argument("--genome", required=True, help="FASTA of the genome the VCF is on (plain or gzipped); "
-                                                   "chromosome names may differ by a 'chr' prefix")  # fmt: skip
+    p.add_argument("--region", metavar="CHR:START-END",
+                   help="1-based, inclusive. With a VCF: score only its records overlapping the region, read "
+                        "through the VCF's index (FILE.tbi or FILE.csi); a bgzipped VCF or BCF without one is "
+                        "an error that says how to make it (tabix -p vcf FILE, or bcftools index FILE), and a "
+                        "plain-text VCF, which cannot be indexed, is read whole and filtered, with a warning. "
+                        "Without a VCF: score all three substitutions at every base of the region, e.g. for a "
+                        ".bedgraph or .bw track")  # fmt: skip
+    p.add_argument("--genome", required=True,
+                   help="FASTA of the genome the variants are on, plain or bgzip-compressed, read in place "
+                        "through its index (FILE.fai, and FILE.gzi for bgzip, as samtools faidx FILE makes "
+                        "them); a missing index is built once, beside the FASTA or, where that folder cannot "
+                        "be written, in the cache. A plain-gzip FASTA cannot be read in place: recompress it "
+                        "with bgzip. Chromosome names may differ by a 'chr' prefix")  # fmt: skip
     p.add_argument("--out", required=True, help="output file: .parquet, .tsv, .vcf.gz (the input VCF with "
                                                 "the scores added as INFO fields), or a genome-browser track "
                                                 "of the mean score at each position: .bedgraph or .bw")  # fmt: skip
@@ -30,17 +46,17 @@ def _vep_args(p: argparse.ArgumentParser) -> None:
                    help="bases around each variant that the model reads (default 512, or what fits in the "
                         "model's context)")  # fmt: skip
     p.add_argument("--species", default="human", help="species token put before every window, e.g. human, "
-                                                      "mouse, arabidopsis; 'none' for no species token "
-                                                      "(default human)")  # fmt: skip
+                                                      "mouse, arabidopsis; 'none' for no species token")  # fmt: skip
     p.add_argument("--alignment", metavar="MAF", help="multiple alignment on the genome (MAF, plain or gzipped), "
                    "for a GPN-MSA model: it reads the other species' bases at every position")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=16, help="variants scored at once (default 16)")
+    add_batch_size_argument(p, 16, "variants scored at once")
     p.add_argument("--skip-invalid", action="store_true", help="skip records that cannot be scored (REF not "
                                                                "matching the genome, unknown chromosome, "
                                                                "symbolic alleles) and count them, instead of "
                                                                "stopping at the first")  # fmt: skip
-    add_device_argument(p, "cpu")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_argument(p, "auto")
+    add_precision_argument(p)
+    add_progress_argument(p)
 
 
 @command("vep", "score variants of a VCF without labels (likelihood ratio and embedding distance), for any "
@@ -59,8 +75,8 @@ def _vep(args: argparse.Namespace) -> int:
     from ..vep.run import VepOptions, output_format, score_region, score_vcf
 
     output_format(args.out)  # a wrong ending is an error before any work
-    if (args.vcf is None) == (args.region is None):
-        raise ConfigError("give either a VCF file or --region CHR:START-END")
+    if args.vcf is None and args.region is None:
+        raise ConfigError("give either a VCF file or --region CHR:START-END (or both: the VCF's records there)")
     model = load_model(args.model, map_location=resolve_device(args.device))
     species = args.species
     if args.species.lower() == "none" or model.variant_scoring == "gpn" or not model.tokenizer().has_species:
@@ -68,11 +84,11 @@ def _vep(args: argparse.Namespace) -> int:
     if species:
         model.tokenizer().species_id(species)  # an unknown species is an error before any work
     options = VepOptions(args.window, species, args.batch_size, args.skip_invalid, args.calibrate,
-                         not args.no_progress, args.alignment)  # fmt: skip
-    if args.region:
+                         not args.no_progress, args.alignment, args.precision)  # fmt: skip
+    if args.vcf is None:
         summary = score_region(model, args.model, args.region, args.genome, args.out, options)
     else:
-        summary = score_vcf(model, args.model, args.vcf, args.genome, args.out, options)
+        summary = score_vcf(model, args.model, args.vcf, args.genome, args.out, options, args.region)
     print(f"scored {summary['variants']:,} variants ({summary['snvs']:,} SNVs, {summary['indels']:,} indels; "
           f"{summary['skipped']:,} skipped) with {summary['window']}-base windows: "
           f"{' and '.join(summary['scores'])} -> {summary['out']}")  # fmt: skip

@@ -14,15 +14,16 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ..data.alignment import Alignment, read_maf
-from ..data.fasta import prepare_fasta
+from ..data.fasta import open_fasta
 from ..data.regions import parse_region
 from ..data.sources import cache_root
 from ..data.tables import read_table
+from ..device import precision_context
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, atomic_write, atomic_write_text
 from ..models import PretrainedModel
 from .scoring import default_window, score_column, score_variants
-from .variants import Reference, Variant, read_variants, vcf_layout
+from .variants import Reference, Variant, open_vcf, read_variants, vcf_records
 
 FORMATS = (".parquet", ".tsv", ".vcf.gz", ".bedgraph", ".bw")
 TRACKS = (".bedgraph", ".bw")  # one value per position
@@ -41,6 +42,7 @@ class VepOptions:
     calibrate: str | None = None  # a score table of reference variants: add each score's percentile
     progress: bool = True
     alignment: str | None = None  # a MAF alignment on the genome, for models that read one (GPN-MSA)
+    precision: str = "fp32"  # the model's arithmetic: fp32, bf16, fp16 or auto (dnagpt.device)
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,12 @@ def output_format(out: str | Path) -> str:
 
 
 def score_vcf(model: PretrainedModel, model_name: str, vcf: str | Path, genome: str | Path, out: str | Path,
-              options: VepOptions = VepOptions()) -> dict:  # fmt: skip
-    """Score every ALT allele of ``vcf`` with ``model`` and write ``out``; returns a summary.
+              options: VepOptions = VepOptions(), region: str | None = None) -> dict:  # fmt: skip
+    """Score every ALT allele of ``vcf`` (or of its records overlapping ``region``, ``CHR:START-END``,
+    read through the VCF's index: :func:`dnagpt.vep.variants.vcf_records`) with ``model`` and write
+    ``out``; returns a summary.
 
+    The genome FASTA is read in place through its index (:func:`dnagpt.data.fasta.open_fasta`).
     Every record is checked (REF against the genome, chromosome present, alleles readable) before
     any scoring starts. Finished chunks are kept in ``OUT.parts/`` until the end, so rerunning the
     same command after an interruption scores only what is left.
@@ -77,12 +82,14 @@ def score_vcf(model: PretrainedModel, model_name: str, vcf: str | Path, genome: 
     fmt = output_format(out)
     if options.calibrate and fmt in TRACKS:
         raise ConfigError(f"{out}: --calibrate adds percentile columns, which .parquet, .tsv or .vcf.gz hold")
-    reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
-    variants, skipped = read_variants(vcf, reference, options.skip_invalid)
-    if not variants:
-        raise DataError(f"{vcf}: no variant to score")
-    source = str(Path(vcf).resolve())
-    summary = _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf)
+    with open_fasta(genome, cache_root()) as fasta:
+        reference = Reference(fasta)
+        variants, skipped = read_variants(vcf, reference, options.skip_invalid, region)
+        if not variants:
+            raise DataError(f"{vcf}: no variant to score" + (f" in {region}" if region else ""))
+        source = str(Path(vcf).resolve())
+        summary = _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options,
+                                   vcf, region)  # fmt: skip
     return dict(summary, skipped=skipped)
 
 
@@ -96,23 +103,25 @@ def score_region(model: PretrainedModel, model_name: str, region: str, genome: s
         raise ConfigError(f"{out}: a region is written as .bedgraph, .bw, .parquet or .tsv")
     if options.calibrate and fmt in TRACKS:
         raise ConfigError(f"{out}: --calibrate adds percentile columns, which .parquet or .tsv hold")
-    reference = Reference(prepare_fasta(genome, cache_root() / "genomes"))
     chrom, start, end = parse_region(region)
-    record = reference.record(chrom)
-    if record is None:
-        raise DataError(f"region {region}: chromosome {chrom!r} is not in {genome}")
-    if end > record.length:
-        raise DataError(f"region {region}: {chrom} has {record.length:,} bases")
-    bases = reference.bases(record, start - 1, end).decode()
-    variants = [Variant(chrom, pos, base, alt) for pos, base in enumerate(bases, start=start) if base != "N"
-                for alt in BASES if alt != base]  # fmt: skip
-    if not variants:
-        raise DataError(f"region {region}: only N bases")
-    summary = _score_and_write(model, model_name, region, variants, reference, genome, out, fmt, options, None)
+    with open_fasta(genome, cache_root()) as fasta:
+        reference = Reference(fasta)
+        record = reference.record(chrom)
+        if record is None:
+            raise DataError(f"region {region}: chromosome {chrom!r} is not in {genome}")
+        if end > record.length:
+            raise DataError(f"region {region}: {chrom} has {record.length:,} bases")
+        bases = reference.bases(record, start - 1, end).decode()
+        variants = [Variant(chrom, pos, base, alt) for pos, base in enumerate(bases, start=start) if base != "N"
+                    for alt in BASES if alt != base]  # fmt: skip
+        if not variants:
+            raise DataError(f"region {region}: only N bases")
+        summary = _score_and_write(model, model_name, region, variants, reference, genome, out, fmt, options, None)
     return dict(summary, skipped=0)
 
 
-def _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf) -> dict:
+def _score_and_write(model, model_name, source, variants, reference, genome, out, fmt, options, vcf,
+                     region=None) -> dict:  # fmt: skip
     width = default_window(model, options.window)
     if options.window and width != options.window:
         most, k = default_window(model, 1 << 30), model.reading_frames
@@ -158,7 +167,7 @@ def _score_and_write(model, model_name, source, variants, reference, genome, out
     table = {name: np.concatenate(values) for name, values in saved_scores.items()}
     if calibration is not None:
         table.update(percentiles(table, calibration, options.calibrate))
-    _write(out, fmt, variants, table, column, vcf, reference)
+    _write(out, fmt, variants, table, column, vcf, reference, region)
     for path in parts.iterdir():
         path.unlink()
     parts.rmdir()
@@ -247,9 +256,12 @@ def _alignment_for(model: PretrainedModel, path: str | None) -> Alignment | None
 def _score_chunk(model, reference, chunk: list[Variant], width, options: VepOptions, alignment,
                  bar) -> dict[str, np.ndarray]:  # fmt: skip
     parts: dict[str, list[np.ndarray]] = {}
+    device = next(model.parameters()).device
     for i in range(0, len(chunk), options.batch_size):
         batch = chunk[i : i + options.batch_size]
-        for name, values in score_variants(model, reference, batch, width, options.species, alignment).items():
+        with precision_context(options.precision, device):
+            scores = score_variants(model, reference, batch, width, options.species, alignment)
+        for name, values in scores.items():
             parts.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
         if bar is not None:
             bar.update(len(batch))
@@ -269,7 +281,7 @@ def variant_table(variants: list[Variant], scores: dict[str, np.ndarray]) -> dic
 
 
 def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray], column: str, vcf,
-           reference: Reference) -> None:  # fmt: skip
+           reference: Reference, region: str | None = None) -> None:  # fmt: skip
     table = variant_table(variants, scores)
     if fmt == ".parquet":
         atomic_write(out, lambda tmp: pq.write_table(pa.table(table), tmp))
@@ -284,7 +296,7 @@ def _write(out, fmt: str, variants: list[Variant], scores: dict[str, np.ndarray]
     elif fmt == ".bw":
         _write_bigwig(out, variants, scores[column], reference)
     else:
-        _write_vcf(out, vcf, variants, scores, column)
+        _write_vcf(out, vcf, variants, scores, column, region)
 
 
 def _mean_by_position(variants: list[Variant], values: np.ndarray) -> dict[tuple[str, int], float]:
@@ -320,23 +332,24 @@ def _write_bigwig(out, variants: list[Variant], values: np.ndarray, reference: R
         track.close()
 
 
-def _write_vcf(out, vcf, variants: list[Variant], scores: dict[str, np.ndarray], column: str) -> None:
-    """A copy of the input VCF with ``DNAGPT_<SCORE>`` INFO fields (with ``--calibrate`` also
-    ``DNAGPT_<SCORE>_PERCENTILE``), one value per ALT (``.`` where skipped); records without an
-    ALT allele are copied unchanged."""
-    from cyvcf2 import VCF, Writer  # optional: the genomes extra
+def _write_vcf(out, vcf, variants: list[Variant], scores: dict[str, np.ndarray], column: str,
+               region: str | None = None) -> None:  # fmt: skip
+    """A copy of the input VCF (of its records in ``region``, when given) with ``DNAGPT_<SCORE>`` INFO
+    fields (with ``--calibrate`` also ``DNAGPT_<SCORE>_PERCENTILE``), one value per ALT (``.`` where
+    skipped); records without an ALT allele are copied unchanged."""
+    from cyvcf2 import Writer  # optional: the genomes extra
 
     by_allele = {(v.line, v.allele): i for i, v in enumerate(variants)}
     names = (column, "embedding_distance", f"{column}_percentile", "embedding_distance_percentile")
     fields = {f"DNAGPT_{name.upper()}": name for name in names if name in scores}
-    reader = VCF(str(vcf))
+    reader = open_vcf(vcf)
     for field, name in fields.items():
         what = f"dnagpt vep: {name.replace('_', ' ')} of each ALT allele"
         reader.add_info_to_header({"ID": field, "Number": "A", "Type": "Float", "Description": what})
-    header_lines = vcf_layout(vcf).header_lines
+    _, records = vcf_records(reader, vcf, region)  # numbered as read_variants numbered them
     with atomic_path(out) as tmp:
         writer = Writer(str(tmp), reader, mode="wz")
-        for line, record in enumerate(reader, start=header_lines + 1):
+        for line, record in records:
             for field, name in fields.items() if record.ALT else ():
                 values = []
                 for allele in range(1, len(record.ALT) + 1):

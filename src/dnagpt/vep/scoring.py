@@ -61,7 +61,8 @@ def score_variants(
 ) -> dict[str, np.ndarray]:
     """Scores of ``variants`` (one batch): the likelihood score and ``embedding_distance``, each
     averaged over both strands and every frame (GPN's models: GPN's own score, :func:`gpn_scores`;
-    a GPN-MSA model reads ``alignment``)."""
+    a GPN-MSA model reads ``alignment``). The model runs in whatever precision the caller's autocast
+    sets (``dnagpt vep --precision``); log-probabilities and distances are taken in float32."""
     model.eval()
     if model.variant_scoring == "gpn":
         return gpn_scores(model, reference, variants, width, alignment)
@@ -102,7 +103,9 @@ def token_log_probs(model: PretrainedModel, hidden: torch.Tensor, targets: torch
 
 
 def _mean_hidden(hidden: torch.Tensor, lengths: torch.Tensor, first: int) -> torch.Tensor:
-    """Mean hidden state over positions ``first .. length - 1`` of each row."""
+    """Mean hidden state over positions ``first .. length - 1`` of each row, in float32 (under bf16
+    autocast the states are bf16, whose 8-bit mantissa would blur a distance between two means)."""
+    hidden = hidden.float()
     positions = torch.arange(hidden.shape[1], device=hidden.device)[None, :]
     keep = ((positions >= first) & (positions < lengths[:, None])).to(hidden.dtype)
     return (hidden * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)

@@ -1,6 +1,7 @@
 """Variants in, reference and alternative windows out.
 
-A VCF is read with cyvcf2; each ALT of a multi-allelic record becomes its own :class:`Variant`,
+A VCF is read with cyvcf2 (all of it, or one region of it through its tabix or CSI index); each ALT
+of a multi-allelic record becomes its own :class:`Variant`,
 checked against the genome (REF must match) and left-normalised (indels shifted to their
 leftmost equivalent position, shared bases trimmed). :func:`variant_windows` then cuts the
 reference window around the variant and builds the alternative window of the same length,
@@ -11,16 +12,20 @@ share their computation between the two.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+import logging
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data.fasta import GenomeStore, Record
+from ..data.fasta import Genome, Record, compression
+from ..data.regions import parse_region
 from ..errors import DataError
 
-_BASES = np.frombuffer(b"NAGCT", dtype=np.uint8)  # GenomeStore codes 0..4
+log = logging.getLogger(__name__)
+_BASES = np.frombuffer(b"NAGCT", dtype=np.uint8)  # base codes 0..4 of a Genome
 _COMPLEMENT = bytes.maketrans(b"ACGTN", b"TGCAN")
 
 
@@ -45,12 +50,13 @@ class Variant:
 
 
 class Reference:
-    """A prepared genome, looked up by chromosome name with or without a ``chr`` prefix."""
+    """A genome (usually a FASTA read in place, :func:`dnagpt.data.fasta.open_fasta`), looked up by
+    chromosome name with or without a ``chr`` prefix."""
 
-    def __init__(self, store: GenomeStore) -> None:
-        self.store = store
+    def __init__(self, genome: Genome) -> None:
+        self.genome = genome
         self.records: dict[str, Record] = {}
-        for record in store.records:
+        for record in genome.records:
             name = record.name.split()[0]
             self.records.setdefault(name, record)
             self.records.setdefault(name.removeprefix("chr"), record)
@@ -62,7 +68,7 @@ class Reference:
     def bases(self, record: Record, start: int, end: int) -> bytes:
         """Upper-case bases of ``record[start:end]`` (0-based, half-open); N beyond either end."""
         left, right = max(start, 0), min(end, record.length)
-        inside = _BASES[self.store.fetch(record, left, right)].tobytes() if right > left else b""
+        inside = _BASES[self.genome.fetch(record, left, right)].tobytes() if right > left else b""
         return b"N" * (left - start) + inside + b"N" * (end - max(right, start))
 
 
@@ -86,28 +92,21 @@ class InvalidVariant(DataError):
     """A VCF record that cannot be scored (REF mismatch, unknown chromosome, symbolic allele...)."""
 
 
-def read_variants(path: str | Path, reference: Reference, skip_invalid: bool = False) -> tuple[list[Variant], int]:
-    """Every ALT allele of every record of a VCF/BCF, normalised against ``reference``.
+def read_variants(
+    path: str | Path, reference: Reference, skip_invalid: bool = False, region: str | None = None
+) -> tuple[list[Variant], int]:
+    """Every ALT allele of every record of a VCF/BCF (or of the records overlapping ``region``,
+    ``CHR:START-END``, see :func:`vcf_records`), normalised against ``reference``.
 
     Returns the variants and how many were skipped: records without an ALT allele (``.``) always,
     invalid alleles with ``skip_invalid``. Without ``skip_invalid`` the first
     problem (REF not matching the genome, a chromosome missing from the FASTA, a symbolic or
     non-ACGT allele, a malformed line) is an :class:`InvalidVariant` naming the file and line.
     """
-    try:
-        from cyvcf2 import VCF  # optional: the genomes extra
-    except ImportError:
-        raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such VCF file")
-    try:
-        vcf = VCF(str(path))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable VCF/BCF file ({e})") from None
-    layout = vcf_layout(path)
+    vcf = open_vcf(path)
+    layout, records = vcf_records(vcf, path, region, warn=True)
     variants, skipped = [], 0
-    for line, record in _records(vcf, path, layout):
+    for line, record in records:
         skipped += not record.ALT  # ALT "." (a site without an alternative allele): nothing to score
         for allele, alt in enumerate(record.ALT, start=1):
             try:
@@ -120,6 +119,61 @@ def read_variants(path: str | Path, reference: Reference, skip_invalid: bool = F
                 skipped += 1
     vcf.close()
     return variants, skipped
+
+
+def open_vcf(path: str | Path):
+    """A cyvcf2 reader of a VCF or BCF file; a missing or unreadable file is a :class:`DataError`."""
+    try:
+        from cyvcf2 import VCF  # optional: the genomes extra
+    except ImportError:
+        raise DataError("reading VCF needs cyvcf2: pip install 'dnagpt[genomes]'") from None
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such VCF file")
+    try:
+        return VCF(str(path))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable VCF/BCF file ({e})") from None
+
+
+def vcf_records(vcf, path: str | Path, region: str | None = None, warn: bool = False) -> tuple[VcfLayout, Iterable]:
+    """The records of an open VCF (``vcf``, read from ``path``) as ``(number, record)`` pairs, and how
+    they are numbered in messages.
+
+    Without ``region``: every record, numbered by its line in the file (BCF: by its place). With
+    ``region`` (``CHR:START-END``, 1-based; a ``chr`` prefix may differ from the VCF's): the records
+    overlapping it, numbered from 1 within the region. A bgzipped VCF or a BCF is then read through
+    its index (``FILE.tbi`` or ``FILE.csi``), only that region; without one it is a
+    :class:`DataError` saying how to make it (``tabix -p vcf FILE`` or ``bcftools index FILE``). A
+    plain-text (or plain-gzip) VCF cannot have an index: it is read whole and filtered, with a
+    warning logged when ``warn``.
+    """
+    path = Path(path)
+    if region is None:
+        layout = vcf_layout(path)
+        return layout, _records(vcf, path, layout)
+    chrom, start, end = parse_region(region)
+    names = {chrom, chrom.removeprefix("chr"), "chr" + chrom.removeprefix("chr")}
+    if compression(path) != "bgzip":
+        if warn:
+            log.warning("%s is not bgzip-compressed, so it has no index: reading all of it for the records in "
+                        "%s (for a large file, compress and index it once: bgzip %s && tabix -p vcf %s.gz)",
+                        path, region, path, path)  # fmt: skip
+        layout = vcf_layout(path)
+        inside = ((line, record) for line, record in _records(vcf, path, layout)
+                  if record.CHROM in names and record.start < end and record.end >= start)  # fmt: skip
+        return layout, inside
+    if not any(Path(f"{path}{ext}").is_file() for ext in (".tbi", ".csi")):
+        how = f"bcftools index {path}" if path.suffix == ".bcf" else f"tabix -p vcf {path} (or bcftools index {path})"
+        raise DataError(f"{path}: --region reads only that region through the file's index ({path}.tbi or "
+                        f".csi), which is missing; make it once with: {how}")  # fmt: skip
+    contig = next((n for n in (chrom, *sorted(names - {chrom})) if n in set(vcf.seqnames)), chrom)
+    layout = VcfLayout(0, f"region {region}, record")
+    try:
+        records = vcf(f"{contig}:{start}-{end}")
+    except Exception as e:  # htslib reports an index it cannot read as a plain exception
+        raise DataError(f"{path}: cannot read its index for --region {region} ({e})") from None
+    return layout, _records(records, path, layout)
 
 
 @dataclass(frozen=True)
@@ -159,17 +213,23 @@ def vcf_layout(path: str | Path) -> VcfLayout:
     return VcfLayout(header, "line")
 
 
-def _records(vcf, path: Path, layout: VcfLayout) -> Iterator[tuple[int, object]]:
+def _records(vcf: Iterable, path: Path, layout: VcfLayout) -> Iterator[tuple[int, object]]:
     records = iter(vcf)
     line = layout.header_lines
     while True:
         line += 1
         try:
-            yield line, next(records)
+            if line > layout.header_lines + 1:
+                record = next(records)
+            else:  # cyvcf2 warns, on the first, of a region on a chromosome its index does not hold: no
+                with warnings.catch_warnings():  # record, which the caller reports ("no variant to score")
+                    warnings.simplefilter("ignore", UserWarning)
+                    record = next(records)
         except StopIteration:
             return
         except Exception as e:  # htslib reports malformed records as plain exceptions
             raise DataError(f"{path}: {layout.unit} {line}: malformed record ({e})") from None
+        yield line, record
 
 
 def _variant(reference: Reference, record, alt: str, allele: int, line: int) -> Variant:
@@ -183,7 +243,7 @@ def _variant(reference: Reference, record, alt: str, allele: int, line: int) -> 
         raise InvalidVariant(f"{chrom}:{pos}: alleles {ref_allele}>{alt} hold letters other than ACGTN")
     rec = reference.record(chrom)
     if rec is None:
-        known = ", ".join(list(dict.fromkeys(r.name.split()[0] for r in reference.store.records))[:5])
+        known = ", ".join(list(dict.fromkeys(r.name.split()[0] for r in reference.genome.records))[:5])
         raise InvalidVariant(f"chromosome {chrom!r} is not in the genome FASTA (its records: {known}, ...)")
     if pos < 1 or pos - 1 + len(ref_allele) > rec.length:
         raise InvalidVariant(f"{chrom}:{pos}: outside the genome's {chrom} of {rec.length:,} bases")
