@@ -103,9 +103,8 @@ def generate(
     with precision_context(precision, device):
         for start in range(0, len(encs), step):
             rows = range(start, min(start + step, len(encs)))
-            tables = _generate_batch(model, [encs[i] for i in rows], cfg, tok, generator)
-            for row, ids in zip(rows, tables, strict=True):
-                stopped, ids = ids
+            drawn = _generate_batch(model, [encs[i] for i in rows], cfg, tok, generator)
+            for row, (stopped, ids) in zip(rows, drawn, strict=True):
                 results.append(Generation(owners[row], ids, stopped, text=tok.decode(ids) if ids else ""))
     return results
 

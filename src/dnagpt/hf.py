@@ -222,7 +222,7 @@ class HFForSequenceClassification(HFModel):
         """Read a fine-tuned model directory (weights, ``config.json`` and ``task.json``)."""
         from .tasks.codec import load_task_codec
 
-        wrapper = HFModel.from_pretrained.__func__(cls, pretrained_model_name_or_path, *args, dtype=dtype, **kwargs)
+        wrapper = super().from_pretrained(pretrained_model_name_or_path, *args, dtype=dtype, **kwargs)
         codec = load_task_codec(pretrained_model_name_or_path, wrapper.dnagpt)
         spec = codec.spec
         if spec.output == "sequence":

@@ -127,19 +127,28 @@ def setting_changes(
     return changes
 
 
+def read_recorded_settings(path: Path, what: str) -> dict | None:
+    """The settings a ``what`` (run, bench, study) recorded in the JSON file ``path``, or None where
+    there is no such file; a file that is not a JSON object is a :class:`ConfigError`."""
+    if not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON ({e}); cannot tell the {what}'s settings") from None
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{path}: expected the {what}'s settings, got {type(recorded).__name__}")
+    return recorded
+
+
 def check_resume(path: Path, now: dict, rules: ResumeRules = ResumeRules(), allow: Collection[str] = (),
                  ignore: Collection[str] = ()) -> None:  # fmt: skip
     """Refuse to resume a run whose settings recorded in ``path`` (JSON) differ from ``now`` beyond
     what ``rules`` and ``allow`` let differ; top-level keys in ``ignore`` (values the run computes
     itself) are not compared."""
-    if not path.is_file():
+    saved = read_recorded_settings(path, "run")
+    if saved is None:
         return
-    try:
-        saved = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid JSON ({e}); cannot tell the run's settings") from None
-    if not isinstance(saved, dict):
-        raise ConfigError(f"{path}: expected the run's settings, got {saved!r}")
     saved = {k: v for k, v in saved.items() if k not in ignore}
     now = {k: v for k, v in json.loads(json.dumps(now)).items() if k not in ignore}
     changes = setting_changes(saved, now, rules, allow)

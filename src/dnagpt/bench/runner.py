@@ -38,7 +38,7 @@ import torch
 from ..data.datasets import TASKS
 from ..errors import ConfigError, DNAGPTError
 from ..io import atomic_write_text, remove_stale_temporaries
-from ..validation import ResumeRules, check_resume
+from ..validation import ResumeRules, check_resume, read_recorded_settings
 from .config import PRIMARY, BenchConfig
 from .models import MODELS, Run, register_models
 from .tasks import BenchTask, load_bench_task, subsample
@@ -104,14 +104,9 @@ def available_cores() -> int:
 def saved_config(out: str | Path) -> BenchConfig | None:
     """The settings a bench in ``out`` was run with (its ``bench.json``), or None where there is none."""
     path = Path(out) / "bench.json"
-    if not path.is_file():
+    record = read_recorded_settings(path, "bench")
+    if record is None:
         return None
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid JSON ({e}); cannot tell the bench's settings") from None
-    if not isinstance(record, dict):
-        raise ConfigError(f"{path}: expected the bench's settings, got {type(record).__name__}")
     return BenchConfig.from_record({**BENCH_RESUME.added_later, **record}, str(path))
 
 

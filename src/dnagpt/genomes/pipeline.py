@@ -41,7 +41,7 @@ from ..models import DNAGPT
 from ..tasks.finetune import finetune, run_started
 from ..tasks.recipe import FinetuneConfig
 from ..tasks.spec import TaskData, TaskSpec, build_examples
-from ..validation import build, settings
+from ..validation import build, read_recorded_settings, settings
 from .generators import GENERATORS
 from .haplotypes import Haplotypes, read_vcf, select_snps, simulate, split_samples, write_vcf
 from .report import evaluate_all, write_report
@@ -144,14 +144,8 @@ def open_study(work: str | Path, given: Mapping[str, Any] | None = None,
     if "vcf" in given and "source" not in given and given["vcf"]:
         given["source"] = "vcf"  # a VCF file says where the haplotypes come from
     path = work / "config.json"
-    stored = None
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: not valid JSON ({e}); cannot tell the study's settings") from None
-        if not isinstance(stored, dict):
-            raise ConfigError(f"{path}: expected the study's settings, got {stored!r}")
+    stored = read_recorded_settings(path, "study")
+    if stored is not None:
         stored = {k: v for k, v in stored.items() if k not in RETIRED}
     # settings added after a work directory was started take their default, which older runs used
     before = {**_plain(asdict(GenomesConfig())), **(stored or {})}
