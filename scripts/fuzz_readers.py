@@ -118,69 +118,6 @@ class Outcome:
         return f"{self.status}|{self.error}|{self.where}"
 
 
-@dataclass(frozen=True)
-class KnownBug:
-    """A finding in a file this fuzzing may not change, reported to its owner with a proposed fix.
-    ``tests/test_fuzz.py`` tolerates exactly these until they are fixed (then delete the entry: the test
-    holds the reader to the rule again); the report marks them."""
-
-    reader: str  # the fuzz target
-    error: str  # the exception's type name
-    where: str  # a regular expression that ``Outcome.where`` (file:line in function) must match
-    owner: str  # the file and function to fix
-    fix: str  # the proposed fix
-    status: str = UNEXPECTED
-
-    def matches(self, reader: str, outcome: Outcome) -> bool:
-        return (reader == self.reader and outcome.status == self.status and outcome.error == self.error
-                and re.search(self.where, outcome.where) is not None)  # fmt: skip
-
-
-_VCF_GZIP = "wrap the reading in vcf_layout in try/except (OSError, EOFError, zlib.error) and raise DataError"
-KNOWN_BUGS: list[KnownBug] = [
-    KnownBug("fasta", "error", r"data/fasta\.py:\d+ in _stream_records$", "src/dnagpt/data/fasta.py (_stream_records)",
-             "catch zlib.error beside OSError, EOFError and gzip.BadGzipFile: a corrupt gzip stream raises it"),
-    KnownBug("genome", "UnicodeDecodeError", r"data/fasta\.py:\d+ in _text$",
-             "src/dnagpt/data/fasta.py (IndexedFasta._text)",
-             "pysam's fetch decodes the bases as UTF-8: catch UnicodeDecodeError and raise DataError naming the "
-             "record (a byte that is no DNA base)"),
-    KnownBug("genome", "FileNotFoundError", r"data/fasta\.py:\d+ in _text$",
-             "src/dnagpt/data/fasta.py (IndexedFasta._text)",
-             "htslib fails to fetch some record names (e.g. one starting with '{', its region syntax) and pysam "
-             "reports ENOENT: catch OSError and ValueError around fetch and raise DataError naming the record"),
-    KnownBug("vcf", "Exception", r"vep/variants\.py:\d+ in open_vcf$", "src/dnagpt/vep/variants.py (open_vcf)",
-             "cyvcf2 raises a plain Exception('cannot parse VCF header'): catch Exception there"),
-    KnownBug("vcf", "BadGzipFile", r"vep/variants\.py:\d+ in vcf_layout$", "src/dnagpt/vep/variants.py (vcf_layout)",
-             _VCF_GZIP),
-    KnownBug("vcf", "EOFError", r"vep/variants\.py:\d+ in vcf_layout$", "src/dnagpt/vep/variants.py (vcf_layout)",
-             _VCF_GZIP),
-    KnownBug("vcf", "error", r"vep/variants\.py:\d+ in vcf_layout$", "src/dnagpt/vep/variants.py (vcf_layout)",
-             _VCF_GZIP),
-    KnownBug("vcf", "UnicodeDecodeError", r"vep/variants\.py:\d+ in (read_variants|_variant|<genexpr>)$",
-             "src/dnagpt/vep/variants.py (read_variants, _variant, vcf_records)",
-             "cyvcf2 decodes CHROM/REF/ALT/ID as UTF-8 when they are read: catch UnicodeDecodeError around the "
-             "record's fields and raise InvalidVariant naming the line"),
-    KnownBug("model_dir", "HangTimeout", r"^src/dnagpt/models/",
-             "src/dnagpt/models/config.py (ModelConfig), base.py (PretrainedModel.from_pretrained)",
-             "dnagpt's own config.json may claim any n_layer (e.g. 2**40): from_pretrained builds the network "
-             "(on the meta device) before checking the weights, and loops for hours. Bound n_layer, d_model, "
-             "n_head and context_length in ModelConfig (as gpn_original.py and dnabert2.py now do), or count the "
-             "layers in the state dict before building", status=HANG),
-    KnownBug("table", "UnicodeDecodeError", r"data/tables\.py:\d+ in read_table$",
-             "src/dnagpt/data/tables.py (read_table)",
-             "a parquet file whose strings (column names, cells) are not UTF-8: pyarrow decodes them in "
-             "column_names and to_pylist, outside the try around pq.read_table; move them inside it"),
-    KnownBug("safetensors", "IndexError", r"models/checkpoint\.py:\d+ in infer_config$",
-             "src/dnagpt/models/checkpoint.py (infer_config)",
-             "a 0-dimensional transformer.wpe.weight: catch IndexError beside KeyError and ValueError"),
-]  # fmt: skip
-
-
-def known_bug(reader: str, outcome: Outcome) -> KnownBug | None:
-    """The entry of :data:`KNOWN_BUGS` that ``outcome`` is, if any."""
-    return next((bug for bug in KNOWN_BUGS if bug.matches(reader, outcome)), None)
-
-
 class HangTimeout(BaseException):
     """Raised in a reader by the per-example alarm."""
 
@@ -1866,14 +1803,6 @@ def _place(where: str) -> str:
     return re.sub(r":\d+ in ", " in ", where)
 
 
-def _finding_status(name: str, f: dict) -> str:
-    """Whether a finding is a known bug of a file this fuzzing may not change (and its proposed fix)."""
-    bug = known_bug(name, Outcome(f["status"], f["error"], f.get("message", ""), f["where"]))
-    if bug is None:
-        return "Open: not yet fixed or reported."
-    return f"Known, in `{bug.owner}` (another task's file; tolerated by tests/test_fuzz.py until fixed). Fix: {bug.fix}"
-
-
 def _before_section(before: dict, results: dict[str, dict]) -> list[str]:
     """Each finding of a run on the sources before the fixes, and how often it occurs now."""
     meta = before["meta"]
@@ -1933,7 +1862,6 @@ def write_report(results: dict[str, dict], meta: dict, out_dir: Path, before: di
         for f in sorted(r["findings"].values(), key=lambda f: -f["count"]):
             any_finding = True
             lines += [f"### {name}: {f['status']} — {f['error']} at `{f['where']}` ({f['count']:,} examples)", "",
-                      _finding_status(name, f), "",
                       "Message: `" + " ".join(str(f.get("message", "")).split())[:600].replace("`", "'") + "`", "",
                       "Smallest input:", "", "```", str(f.get("input", ""))[:3000], "```", ""]  # fmt: skip
     if not any_finding:

@@ -5,8 +5,7 @@ The readers and their strategies are those of ``scripts/fuzz_readers.py``, which
 per reader and writes ``benchmarks/fuzz/results.md``. Each example is either a valid input, which must be
 accepted and read back exactly, or a mutated one (bytes flipped, cut or inserted, settings of the wrong
 type, huge numbers, odd text), which must be accepted or refused with a :class:`dnagpt.errors.DNAGPTError`
-naming the file. Bugs found in files that other work owns are listed in the script's ``KNOWN_BUGS`` with
-their proposed fix; a test tolerates exactly those (reader, exception, place) and nothing else.
+naming the file.
 """
 
 from __future__ import annotations
@@ -41,8 +40,6 @@ def test_reader_accepts_or_refuses_with_a_project_error(name: str) -> None:
     @given(target.cases())
     def check(case: fuzz.Case) -> None:
         outcome = fuzz.run_case(target, case, folder, timeout=30)
-        if fuzz.known_bug(name, outcome) is not None:  # reported to the file's owner; tolerated until fixed
-            return
         assert outcome.ok, (f"{name}: {outcome.status} {outcome.error} at {outcome.where}: {outcome.message}\n"
                             f"{case.describe()}")  # fmt: skip
 
@@ -50,15 +47,6 @@ def test_reader_accepts_or_refuses_with_a_project_error(name: str) -> None:
         check()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def test_known_bugs_name_real_readers() -> None:
-    """Every tolerated finding names a fuzz target, and none is in a file this fuzzing may fix."""
-    mine = ("tokenizers/", "alignment.py", "regions.py", "tasks/spec.py", "pretrain_config.py", "gpn_original.py",
-            "dnabert2.py")  # fmt: skip
-    for bug in fuzz.KNOWN_BUGS:
-        assert bug.reader in fuzz.TARGET, bug
-        assert not any(m in bug.owner for m in mine), f"{bug.owner} is fixed here, not tolerated"
 
 
 def test_mutators_keep_within_bounds() -> None:

@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,14 @@ class IndexedFasta:
                             f"{record.name} ({record.length:,} bases)")  # fmt: skip
         if start == end:
             return b""
-        text = self._file.fetch(reference=record.name, start=start, end=end).encode("utf-8", "replace")
+        try:
+            text = self._file.fetch(reference=record.name, start=start, end=end).encode("utf-8", "replace")
+        except UnicodeDecodeError:  # pysam decodes the bases as UTF-8: a byte that is no text, let alone a base
+            raise DataError(f"{self.path}: record '{record.name}', {start + 1:,}-{end:,}: bytes that are not "
+                            f"text, so not DNA bases (a binary or damaged file?)") from None  # fmt: skip
+        except (OSError, ValueError) as e:  # htslib cannot fetch the record (a name it parses as a region, I/O)
+            raise DataError(f"{self.path}: cannot read record '{record.name}' {start + 1:,}-{end:,} through "
+                            f"its index ({e})") from None  # fmt: skip
         if len(text) != end - start:  # a stale index: it no longer describes the file
             raise DataError(f"{self.path}: {record.name}:{start + 1}-{end} reads {len(text)} bases through "
                             f"{self.index}; the index does not match the file: delete it and rerun")  # fmt: skip
@@ -408,7 +416,7 @@ def _stream_records(path: Path, sink, records: list[dict], soft: _SoftMask | Non
                     pending.clear()
                     pending_bytes = 0
             finish(line_no + 1)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib.error: damaged compressed data
         raise DataError(f"{path}: cannot read ({e})") from e
 
 

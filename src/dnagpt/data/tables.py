@@ -49,10 +49,14 @@ def read_table(path: str | Path) -> list[dict]:
     if name.endswith(".parquet"):
         try:
             table = pq.read_table(path)
+            names = table.column_names  # names and cells are decoded as UTF-8 here, not when read
+            rows = table.to_pylist()
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: a column name or text cell is not UTF-8 text ({e})") from None
         except Exception as e:  # pyarrow raises its own error types for every kind of damage
             raise DataError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
-        _check_header(path, table.column_names)
-        return table.to_pylist()
+        _check_header(path, names)
+        return rows
     delimiter = "\t" if name.endswith((".tsv", ".txt")) else ","
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":

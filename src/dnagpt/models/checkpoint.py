@@ -163,7 +163,7 @@ def infer_config(state: dict[str, torch.Tensor], path: Path | str = "checkpoint"
     try:
         vocab, width = state["transformer.wte.weight"].shape
         context = state["transformer.wpe.weight"].shape[0]
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, IndexError) as e:  # IndexError: a weight of no dimensions
         raise CheckpointError(f"{path}: not a DNAGPT state dict (missing or odd embedding tables)") from e
     layers = len({m.group(1) for k in state if (m := re.match(r"transformer\.h\.(\d+)\.", k))})
     matches = []

@@ -21,6 +21,12 @@ from ..tokenizers import ForeignVocabulary, KmerTokenizer, TokenLanguage, load_t
 from ..validation import build, settings
 
 MODEL_TYPE = "dnagpt"  # written as "model_type" in config.json: transformers' Auto classes key on it
+# Bounds on what any config.json may claim, far above any published model (DNAGPT 0.1B: 12 x 768; GPN:
+# 25 layers x 512; GPN-MSA and DNABERT-2: 12 x 768): a network is built (on the meta device) before its
+# weights are checked, so a few bytes saying 400,000 layers or a width of 2**31 would take hours or overflow
+MAX_LAYERS = 1024
+MAX_WIDTH = 2**16  # hidden and intermediate sizes, heads, alignment channels
+MAX_TOKENS = 2**20  # vocabulary and context length
 Positions = Literal["learned", "rope", "alibi"]
 
 
@@ -29,10 +35,12 @@ class ModelConfig:
     """What every family's configuration holds: the token language and the trunk's size."""
 
     family: str = ""  # the model family this configures (dnagpt.models.FAMILIES); each subclass fixes it
-    vocab_size: Annotated[int, Field(ge=1)] = 19_564  # reserved tokens + k-mers; 34 + all 1..6-mers over NAGCT
-    context_length: Annotated[int, Field(ge=1)] = 512  # positions, in tokens (numbers and instruction tokens count)
-    n_layer: Annotated[int, Field(ge=1)] = 12  # blocks of the trunk
-    d_model: Annotated[int, Field(ge=1)] = 768  # width of the residual stream
+    # reserved tokens + k-mers; 34 + all 1..6-mers over NAGCT
+    vocab_size: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 19_564
+    # positions, in tokens (numbers and instruction tokens count)
+    context_length: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 512
+    n_layer: Annotated[int, Field(ge=1, le=MAX_LAYERS)] = 12  # blocks of the trunk
+    d_model: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 768  # width of the residual stream
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0  # the published models train without dropout
     layer_norm_eps: Annotated[float, Field(gt=0)] = 1e-5
     kmer: Annotated[int, Field(ge=1, le=12)] = 6  # bases per sequence token
@@ -115,7 +123,7 @@ class AttentionConfig(ModelConfig):
     """A transformer family's configuration: the shared fields plus its attention heads and how
     attention knows positions."""
 
-    n_head: Annotated[int, Field(ge=1)] = 12  # attention heads per block
+    n_head: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 12  # attention heads per block
     # "learned" embeddings (published; inputs capped at context_length), "rope" (rotary) or "alibi"
     # (distance penalty); the last two may read inputs past context_length
     positions: Positions = "learned"

@@ -22,9 +22,8 @@ from torch import nn
 from ..errors import ConfigError
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
-from .config import ModelConfig
+from .config import MAX_LAYERS, MAX_TOKENS, MAX_WIDTH, ModelConfig
 from .family import ModelFamily
-from .gpn_original import MAX_LAYERS, MAX_TOKENS, MAX_WIDTH
 from .layers import alibi_slopes
 
 
@@ -33,7 +32,7 @@ class DNABERT2Config(ModelConfig):
     """A DNABERT-2 ``config.json`` in dnagpt's terms (``d_model`` is ``hidden_size``)."""
 
     family: Literal["dnabert2"] = "dnabert2"  # type: ignore[assignment]
-    # bounds far above the published model's (see gpn_original.MAX_LAYERS): the network is built before its
+    # bounds far above the published model's (see config.MAX_LAYERS): the network is built before its
     # weights are checked
     vocab_size: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 4096
     context_length: Annotated[int, Field(ge=1, le=MAX_TOKENS)] = 512  # alibi_starting_size: ALiBi grows past it

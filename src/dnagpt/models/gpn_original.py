@@ -23,19 +23,13 @@ from ..tokenizers import TokenLanguage
 from ..tokenizers.foreign import BaseVocabulary
 from ..validation import build, settings
 from .base import ModelOutput, PretrainedModel
-from .config import MODEL_TYPE, ModelConfig
+from .config import MAX_LAYERS, MAX_TOKENS, MAX_WIDTH, MODEL_TYPE, ModelConfig
 from .family import ModelFamily
 from .layers import RoFormerLayer, rotary_table
 
 GPN_TYPES = ("ConvNet", "GPN", "GPNRoFormer")  # the model_type values of the gpn package's masked models
 _SS_IDS = {"A": 3, "C": 4, "G": 5, "T": 6, "?": 2}  # the single-sequence vocabulary; "?": anything else ([UNK])
 _MSA_IDS = {"-": 0, "A": 1, "C": 2, "G": 3, "T": 4, "?": 0}  # GPN-MSA's; an unknown base reads as a gap
-# Bounds on what a foreign config.json may claim, far above any published model (GPN: 25 layers x 512,
-# GPN-MSA and DNABERT-2: 12 x 768): the network is built (on the meta device) before its weights are
-# checked, so a few bytes saying 400,000 layers or a width of 2**31 would take minutes or overflow
-MAX_LAYERS = 1024
-MAX_WIDTH = 2**16  # hidden and intermediate sizes, heads, alignment channels
-MAX_TOKENS = 2**20  # vocabulary and context length
 MAX_KERNEL = 4096
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import logging
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,16 +108,21 @@ def read_variants(
     layout, records = vcf_records(vcf, path, region, warn=True)
     variants, skipped = [], 0
     for line, record in records:
-        skipped += not record.ALT  # ALT "." (a site without an alternative allele): nothing to score
-        for allele, alt in enumerate(record.ALT, start=1):
-            try:
-                variants.append(_variant(reference, record, alt, allele, line))
-            except InvalidVariant as e:
-                if not skip_invalid:
-                    raise InvalidVariant(
-                        f"{path}: {layout.unit} {line}: {e} (or pass --skip-invalid to skip such records)"
-                    ) from None
-                skipped += 1
+        try:
+            alts = record.ALT
+            skipped += not alts  # ALT "." (a site without an alternative allele): nothing to score
+            for allele, alt in enumerate(alts, start=1):
+                try:
+                    variants.append(_variant(reference, record, alt, allele, line))
+                except InvalidVariant as e:
+                    if not skip_invalid:
+                        raise InvalidVariant(
+                            f"{path}: {layout.unit} {line}: {e} (or pass --skip-invalid to skip such records)"
+                        ) from None
+                    skipped += 1
+        except UnicodeDecodeError:  # cyvcf2 decodes REF, ALT and ID as UTF-8 when they are read
+            raise DataError(f"{path}: {layout.unit} {line}: REF, ALT or ID holds bytes that are not UTF-8 "
+                            "text") from None  # fmt: skip
     vcf.close()
     return variants, skipped
 
@@ -132,7 +138,7 @@ def open_vcf(path: str | Path):
         raise DataError(f"{path}: no such VCF file")
     try:
         return VCF(str(path))
-    except (OSError, ValueError) as e:
+    except Exception as e:  # cyvcf2 reports a header it cannot parse as a plain Exception
         raise DataError(f"{path}: not a readable VCF/BCF file ({e})") from None
 
 
@@ -188,6 +194,13 @@ def vcf_layout(path: str | Path) -> VcfLayout:
     """Count the header lines of a VCF (plain or gzipped) so records can be named by line, and check
     that no line is blank (htslib crashes the process on an empty line). A BCF is binary: its
     records are named by number."""
+    try:
+        return _count_vcf_lines(path)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read ({e})") from None
+
+
+def _count_vcf_lines(path: str | Path) -> VcfLayout:
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
@@ -225,8 +238,11 @@ def _records(vcf: Iterable, path: Path, layout: VcfLayout) -> Iterator[tuple[int
                 with warnings.catch_warnings():  # record, which the caller reports ("no variant to score")
                     warnings.simplefilter("ignore", UserWarning)
                     record = next(records)
+            _ = record.CHROM  # cyvcf2 decodes it lazily, as UTF-8 (not REF or ALT here: a short line crashes)
         except StopIteration:
             return
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: {layout.unit} {line}: CHROM holds bytes that are not UTF-8 text") from None
         except Exception as e:  # htslib reports malformed records as plain exceptions
             raise DataError(f"{path}: {layout.unit} {line}: malformed record ({e})") from None
         yield line, record
