@@ -26,13 +26,14 @@ import torch
 from dnagpt import DNAGPT, get_config
 from dnagpt.bench.config import BENCH_RECIPE, BenchConfig
 from dnagpt.bench.report import write_report
-from dnagpt.bench.runner import WorkerFailed, Workers, launch_workers, run_bench, share_out, single_process
+from dnagpt.bench.runner import run_bench, share_out, single_process
 from dnagpt.bench.statistics import paired_test
 from dnagpt.bench.tables import transfer_section
 from dnagpt.bench.tasks import load_bench_task, subsample
 from dnagpt.cli import main
 from dnagpt.errors import ConfigError
 from dnagpt.models import load_model
+from dnagpt.workers import WorkerFailed, Workers, launch_workers
 
 
 @pytest.fixture(scope="module")

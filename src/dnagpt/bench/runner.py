@@ -21,24 +21,20 @@ import logging
 import os
 import re
 import shutil
-import signal
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import torch
 
 from ..data.datasets import TASKS
-from ..errors import ConfigError, DNAGPTError
+from ..errors import ConfigError
 from ..io import atomic_write_text, remove_stale_temporaries
 from ..validation import ResumeRules, check_resume, read_recorded_settings
+from ..workers import Workers, available_cores, process_group, torch_threads, wait_for_all
 from .config import PRIMARY, BenchConfig
 from .models import MODELS, Run, register_models
 from .tasks import BenchTask, load_bench_task, subsample
@@ -59,46 +55,6 @@ RELATIVE_COST = {"majority": 0.005, "kmer-logreg": 0.15, "ridge": 0.15, "cnn": 0
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str, int, int]  # (task name, model, training size, seed): one run
-
-
-@dataclass(frozen=True)
-class Workers:
-    """Which worker this process is among a bench's workers: ``rank`` of ``size`` in all, the
-    ``local_rank``-th of ``local_size`` on its own machine. A plain command is one worker."""
-
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-    local_size: int = 1
-
-    @classmethod
-    def from_environment(cls) -> Workers:
-        """The worker torchrun made this process (its ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and
-        ``LOCAL_WORLD_SIZE``); one worker where they are not set."""
-        names = {"rank": "RANK", "size": "WORLD_SIZE", "local_rank": "LOCAL_RANK", "local_size": "LOCAL_WORLD_SIZE"}
-        given = {}
-        for field_name, variable in names.items():
-            text = os.environ.get(variable)
-            if text is None:
-                continue
-            try:
-                given[field_name] = int(text)
-            except ValueError:
-                raise ConfigError(f"environment variable {variable}={text!r} is not a whole number") from None
-        workers = cls(**given)
-        if not 0 <= workers.rank < workers.size or workers.local_rank < 0 or workers.local_size < 1:
-            raise ConfigError(f"torchrun's RANK {workers.rank} / WORLD_SIZE {workers.size} (LOCAL_RANK "
-                              f"{workers.local_rank} / LOCAL_WORLD_SIZE {workers.local_size}) do not fit "
-                              "together")  # fmt: skip
-        return workers
-
-
-def available_cores() -> int:
-    """The processor cores this process may use (its affinity where the system tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
 
 
 def saved_config(out: str | Path) -> BenchConfig | None:
@@ -328,25 +284,6 @@ def single_process(workers: Workers) -> Iterator[None]:
                 os.environ[name] = value
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Torch computes with ``threads`` threads inside this block."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _wait_for_all(group: Any) -> None:
-    """Wait until every worker is here (gloo's monitored barrier: a worker that never comes is
-    named in the error)."""
-    import torch.distributed as dist
-
-    dist.monitored_barrier(group, timeout=WORKERS_WAIT, wait_all_ranks=True)
-
-
 def _run_shared(cfg: BenchConfig, out: Path, log: Callable[[str], None], workers: Workers, threads: int
                 ) -> list[dict]:  # fmt: skip
     """This worker's part of a bench shared among ``workers`` (torch.distributed, gloo backend).
@@ -363,17 +300,12 @@ def _run_shared(cfg: BenchConfig, out: Path, log: Callable[[str], None], workers
     """
     import torch.distributed as dist
 
-    made_group = not dist.is_initialized()
-    if made_group:
-        dist.init_process_group("gloo")
-    # the bench's messages go through gloo (CPU objects), even where the caller's group is NCCL's
-    group = None if made_group or dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
-    try:
+    with process_group(workers) as group:
         turn = 0 if workers.rank == 0 else 1 if workers.local_rank == 0 else 2
         for step in range(3):
             if step == turn:
                 tasks, runs = prepare_bench(cfg, out)
-            _wait_for_all(group)
+            wait_for_all(group, WORKERS_WAIT)
         saved = saved_runs(out, runs, log=logger.warning if workers.rank == 0 else lambda _: None)
         held: list[set[Key]] = [set()] * workers.size
         dist.all_gather_object(held, set(saved), group=group)
@@ -402,7 +334,7 @@ def _run_shared(cfg: BenchConfig, out: Path, log: Callable[[str], None], workers
         # the saved runs the first worker lacks, each sent by the first worker that holds it
         sends = [record for key, record in saved.items()
                  if key not in held[0] and workers.rank == min(r for r, h in enumerate(held) if key in h)]  # fmt: skip
-        _wait_for_all(group)  # every share is done
+        wait_for_all(group, WORKERS_WAIT)  # every share is done
         received: list[list[dict]] | None = [[] for _ in range(workers.size)] if workers.rank == 0 else None
         dist.gather_object(done + sends, received, dst=0, group=group)
         if workers.rank != 0:
@@ -419,81 +351,6 @@ def _run_shared(cfg: BenchConfig, out: Path, log: Callable[[str], None], workers
         _tidy(out)
         log(f"bench: every worker is done; {len(runs)} results in {out}")
         return [saved[_key(*r)] for r in runs]
-    finally:
-        if group is not None:
-            dist.destroy_process_group(group)
-        if made_group:
-            dist.destroy_process_group()
-
-
-class WorkerFailed(DNAGPTError):
-    """A bench worker stopped with an error or was killed; the runs saved so far are kept."""
-
-
-def launch_workers(workers: int, entrypoint: Callable[..., Any], *args: Any, threads: int = 1,
-                   traceback: bool = False) -> Any:  # fmt: skip
-    """Call ``entrypoint(*args)`` in ``workers`` new processes on this machine, started by torch's
-    elastic launcher as ``torchrun --standalone --nproc-per-node WORKERS`` starts them (a fresh
-    rendezvous on a free port each time, so an earlier, killed launch leaves nothing in the way);
-    return the first worker's (rank 0's) answer. ``entrypoint`` must be importable (a module's
-    function). A worker that fails stops the others and raises :class:`WorkerFailed` with its
-    error in one line (``traceback``: the worker's traceback is logged too). ``threads``: the
-    threads of the workers' numerical libraries (``OMP_NUM_THREADS``, where it is not set)."""
-    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    # the launcher's own files (the workers' error reports) go to a folder removed afterwards
-    with tempfile.TemporaryDirectory(prefix="dnagpt-bench-launch-") as files:
-        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=workers, run_id=f"bench-{uuid.uuid4().hex}",
-                              rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5,
-                              start_method="spawn", logs_specs=DefaultLogsSpecs(log_dir=files))  # fmt: skip
-        try:
-            with _launcher_environment(threads, quiet=not traceback):
-                answers = elastic_launch(config, entrypoint)(*args)
-        except ChildFailedError as e:
-            rank, failure = e.get_first_failure()
-            if failure.exitcode < 0:
-                what = f"killed by {failure.signal_name()}"
-            elif isinstance(failure.message, dict):  # the worker's exception, as torch's error file keeps it
-                what = failure.message.get("message", "")
-                if traceback and failure.message.get("extraInfo", {}).get("py_callstack"):
-                    logger.error("worker %d: %s", rank, failure.message["extraInfo"]["py_callstack"])
-            else:
-                what = f"exit status {failure.exitcode}"
-            raise WorkerFailed(f"worker {rank} of {workers} stopped ({what}); the others were stopped too, and "
-                               "the runs saved so far are kept: run the same command again to continue"
-                               ) from None  # fmt: skip
-        except SignalException as e:
-            raise KeyboardInterrupt from e
-    return answers[0]
-
-
-@contextlib.contextmanager
-def _launcher_environment(threads: int, quiet: bool) -> Iterator[None]:
-    """What a launch changes in this process, undone afterwards: ``OMP_NUM_THREADS`` for the
-    workers' numerical libraries (where the user has not set it, as torchrun does), the signal
-    handlers the launcher installs, and (``quiet``) its own error reports, which repeat the one
-    line :class:`WorkerFailed` gives."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    omp = os.environ.get("OMP_NUM_THREADS")
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    noisy = [logging.getLogger(name) for name in ("torch.distributed.elastic.multiprocessing.api",
-                                                  "torch.multiprocessing.spawn")]  # fmt: skip
-    levels = [lg.level for lg in noisy]
-    if quiet:
-        for lg in noisy:
-            lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(noisy, levels, strict=True):
-            lg.setLevel(level)
-        if omp is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
 
 
 def make_run(task: BenchTask, model: str, seed: int, size: int, out: Path, cfg: BenchConfig) -> Run:

@@ -120,7 +120,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 @command("bench", "benchmark models on many real tasks and seeds; writes results.parquet and report.md",
          _bench_args, group="evaluate")  # fmt: skip
 def _bench(args: argparse.Namespace) -> int:
-    from ..bench.runner import Workers, launch_workers, runs_to_do, saved_config
+    from ..bench.runner import runs_to_do, saved_config
+    from ..workers import Workers, launch_workers
 
     saved = saved_config(args.out) if args.report_only else None
     if saved is not None:
@@ -162,10 +163,11 @@ def bench_worker(cfg: BenchConfig, out: Path, execute: bool, threads: int, verbo
     """One worker's bench: its runs (every run, for a bench of one worker), then, on the first
     worker (rank 0), the results table and report; returns what the command prints (the first
     worker) or None (the others). ``configure``: set up this process's progress lines, as a worker
-    that :func:`~dnagpt.bench.runner.launch_workers` started must."""
+    that :func:`~dnagpt.workers.launch_workers` started must."""
     from ..bench.report import write_report
-    from ..bench.runner import Workers, run_bench
+    from ..bench.runner import run_bench
     from ..bench.tables import summary
+    from ..workers import Workers
     from . import configure_logging
 
     if configure:

@@ -37,8 +37,10 @@ def _vep_args(p: argparse.ArgumentParser) -> None:
                         "be written, in the cache. A plain-gzip FASTA cannot be read in place: recompress it "
                         "with bgzip. Chromosome names may differ by a 'chr' prefix")  # fmt: skip
     p.add_argument("--out", required=True, help="output file: .parquet, .tsv, .vcf.gz (the input VCF with "
-                                                "the scores added as INFO fields), or a genome-browser track "
-                                                "of the mean score at each position: .bedgraph or .bw")  # fmt: skip
+                                                "the scores added as INFO fields), a genome-browser track "
+                                                "of the mean score at each position (.bedgraph or .bw), or a "
+                                                "folder ending in / for a parquet dataset partitioned by "
+                                                "chromosome (OUT/chrom=NAME/part-0.parquet)")  # fmt: skip
     p.add_argument("--calibrate", metavar="SCORES", help="score table of reference variants (e.g. common ones) "
                                                          "from dnagpt vep with the same model: adds each "
                                                          "score's percentile among them")  # fmt: skip
@@ -54,6 +56,20 @@ def _vep_args(p: argparse.ArgumentParser) -> None:
                                                                "matching the genome, unknown chromosome, "
                                                                "symbolic alleles) and count them, instead of "
                                                                "stopping at the first")  # fmt: skip
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="share the chunks of 512 variants among N processes on this machine, started by torch's "
+                        "launcher as `torchrun --standalone --nproc-per-node N` starts them; the first writes OUT, "
+                        "the same as one process's (same rows, same scores). A killed worker's chunks are scored "
+                        "when the command is run again. Across machines, start the same command under torchrun "
+                        "on each instead (`torchrun --nnodes M --nproc-per-node N --rdzv-backend c10d "
+                        "--rdzv-endpoint HOST:29500 -m dnagpt.cli vep ...`), with OUT on a filesystem they all "
+                        "write to")  # fmt: skip
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="torch threads of each worker (default: the cores shared out among the --workers)",
+    )
     add_device_argument(p, "auto")
     add_precision_argument(p)
     add_progress_argument(p)
@@ -70,14 +86,50 @@ def _vep(args: argparse.Namespace) -> int:
     alternative allele less likely, as for a damaging variant. Rerunning the same command after an
     interruption continues from the chunks already scored (kept in OUT.parts/).
     """
-    from ..device import resolve_device
-    from ..models import load_model
-    from ..vep.run import VepOptions, output_format, score_region, score_vcf
+    from ..vep.run import output_format
+    from ..workers import Workers, available_cores, launch_workers
 
     output_format(args.out)  # a wrong ending is an error before any work
     if args.vcf is None and args.region is None:
         raise ConfigError("give either a VCF file or --region CHR:START-END (or both: the VCF's records there)")
-    model = load_model(args.model, map_location=resolve_device(args.device))
+    given = Workers.from_environment()  # several where torchrun started this command
+    if given.size > 1 and args.workers not in (1, given.local_size):
+        raise ConfigError(f"--workers {args.workers}: this command already runs under torchrun, as one of "
+                          f"{given.local_size} processes on this machine ({given.size} in all); leave --workers "
+                          "out (torchrun's --nproc-per-node sets the workers)")  # fmt: skip
+    local = given.local_size if given.size > 1 else args.workers
+    threads = args.threads or max(1, available_cores() // local)
+    if args.workers > 1 and given.size == 1:
+        summary = launch_workers(args.workers, vep_worker, args, getattr(args, "verbosity", 0), threads=threads,
+                                 traceback=getattr(args, "verbosity", 0) > 0)  # fmt: skip
+    else:
+        summary = vep_worker(args, getattr(args, "verbosity", 0), configure=False)
+    if summary is None:  # a worker other than the first, under torchrun
+        return 0
+    print(f"scored {summary['variants']:,} variants ({summary['snvs']:,} SNVs, {summary['indels']:,} indels; "
+          f"{summary['skipped']:,} skipped) with {summary['window']}-base windows: "
+          f"{' and '.join(summary['scores'])} -> {summary['out']}")  # fmt: skip
+    if summary.get("outside_alignment"):
+        print(f"{summary['outside_alignment']:,} SNVs lie where no block of {args.alignment} reaches: no score (NaN)")
+    return 0
+
+
+def vep_worker(args: argparse.Namespace, verbosity: int, configure: bool = True) -> dict | None:
+    """One worker's ``dnagpt vep`` (the whole of it, for a single process): load the model, score this
+    worker's share of the chunks and, on the first worker, write the output. Returns the summary
+    there, None on the others. ``configure``: set up this process's messages, as a worker that
+    :func:`~dnagpt.workers.launch_workers` started must."""
+    from ..device import resolve_device
+    from ..models import load_model
+    from ..vep.run import VepOptions, score_region, score_vcf
+    from ..workers import Workers, available_cores, torch_threads
+    from . import configure_logging
+
+    if configure:
+        configure_logging(verbosity)
+    workers = Workers.from_environment()
+    threads = args.threads or max(1, available_cores() // workers.local_size)
+    model = load_model(args.model, map_location=resolve_device(args.device, workers.local_rank))
     species = args.species
     if args.species.lower() == "none" or model.variant_scoring == "gpn" or not model.tokenizer().has_species:
         species = None  # GPN's procedure, and vocabularies of other libraries, read no species token
@@ -85,13 +137,7 @@ def _vep(args: argparse.Namespace) -> int:
         model.tokenizer().species_id(species)  # an unknown species is an error before any work
     options = VepOptions(args.window, species, args.batch_size, args.skip_invalid, args.calibrate,
                          not args.no_progress, args.alignment, args.precision)  # fmt: skip
-    if args.vcf is None:
-        summary = score_region(model, args.model, args.region, args.genome, args.out, options)
-    else:
-        summary = score_vcf(model, args.model, args.vcf, args.genome, args.out, options, args.region)
-    print(f"scored {summary['variants']:,} variants ({summary['snvs']:,} SNVs, {summary['indels']:,} indels; "
-          f"{summary['skipped']:,} skipped) with {summary['window']}-base windows: "
-          f"{' and '.join(summary['scores'])} -> {summary['out']}")  # fmt: skip
-    if summary.get("outside_alignment"):
-        print(f"{summary['outside_alignment']:,} SNVs lie where no block of {args.alignment} reaches: no score (NaN)")
-    return 0
+    with torch_threads(threads):
+        if args.vcf is None:
+            return score_region(model, args.model, args.region, args.genome, args.out, options, workers)
+        return score_vcf(model, args.model, args.vcf, args.genome, args.out, options, args.region, workers)

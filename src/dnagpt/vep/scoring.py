@@ -223,38 +223,52 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
     rows, aligned, scored, centre = [], [], [], width // 2
     back = centre - 1 if width % 2 == 0 else centre
     snvs = [i for i, v in enumerate(variants) if len(v.ref) == 1 and len(v.alt) == 1]
-    pairs = []
+    window_of: dict[tuple[str, int], int | None] = {}  # the substitutions at a position share one window
+    picks = []  # (row, masked position, REF id, ALT id) of each scored SNV, forward then reverse strand
     for i in snvs:
         v = variants[i]
-        record = reference.record(v.chrom)
-        if record is None:
-            raise InvalidVariant(f"chromosome {v.chrom!r} is not in the genome FASTA")
-        start = v.pos - 1 - centre
-        bases = reference.bases(record, start, start + width)
-        if model.aligned_species:
-            columns = alignment_columns(model, alignment, v.chrom, start, start + width)
-            if columns is None:  # no block of the alignment reaches the variant: no score
-                continue
-            aligned += [columns, reverse_complement_columns(columns)]
+        if (v.chrom, v.pos) not in window_of:
+            window_of[(v.chrom, v.pos)] = _gpn_windows(model, reference, alignment, v, width, rows, aligned)
+        row = window_of[(v.chrom, v.pos)]
+        if row is None:  # no block of the alignment reaches the variant: no score
+            continue
         scored.append(i)
-        for window, at, ref, alt in (
-            (bases.decode(), centre, v.ref, v.alt),
-            (reverse_complement(bases), back, reverse_complement(v.ref.encode()), reverse_complement(v.alt.encode())),
-        ):
-            ids = config.encode_bases(window)
-            ids[at] = config.mask_id
-            rows.append(ids)
-            pairs.append((at, config.encode_bases(ref)[0], config.encode_bases(alt)[0]))
+        picks.append((row, centre, config.encode_bases(v.ref)[0], config.encode_bases(v.alt)[0]))
+        rc_ref, rc_alt = reverse_complement(v.ref.encode()), reverse_complement(v.alt.encode())
+        picks.append((row + 1, back, config.encode_bases(rc_ref)[0], config.encode_bases(rc_alt)[0]))
     scores = np.full(len(variants), np.nan)
     if rows:
         device = next(model.parameters()).device
         aux = torch.from_numpy(np.stack(aligned)).to(device) if aligned else None
-        logits = model(torch.tensor(rows, device=device), aux_features=aux).logits.float()
-        at, ref_ids, alt_ids = (torch.tensor(x, device=device) for x in zip(*pairs, strict=True))
-        picked = logits[torch.arange(len(rows), device=device), at]
+        logits = model(torch.tensor(np.stack(rows), device=device), aux_features=aux).logits.float()
+        row, at, ref_ids, alt_ids = (torch.tensor(x, device=device) for x in zip(*picks, strict=True))
+        picked = logits[row, at]
         llr = picked.gather(1, alt_ids[:, None])[:, 0] - picked.gather(1, ref_ids[:, None])[:, 0]
         scores[scored] = llr.view(-1, 2).mean(1).cpu().numpy()
     return {"masked_llr": scores}
+
+
+def _gpn_windows(model: PretrainedModel, reference: Reference, alignment: Alignment | None, variant: Variant,
+                 width: int, rows: list, aligned: list) -> int | None:  # fmt: skip
+    """Append the masked forward and reverse-complement windows at ``variant``'s position to ``rows``
+    (and their aligned bases to ``aligned``); return the forward one's row, or None where the
+    alignment reaches no base of the window."""
+    config, centre = model.config, width // 2
+    record = reference.record(variant.chrom)
+    if record is None:
+        raise InvalidVariant(f"chromosome {variant.chrom!r} is not in the genome FASTA")
+    start = variant.pos - 1 - centre
+    bases = reference.bases(record, start, start + width)
+    if model.aligned_species:
+        columns = alignment_columns(model, alignment, variant.chrom, start, start + width)
+        if columns is None:
+            return None
+        aligned += [columns, reverse_complement_columns(columns)]
+    forward, backward = config.encode_bases(bases.decode()), config.encode_bases(reverse_complement(bases))
+    forward[centre] = config.mask_id
+    backward[centre - 1 if width % 2 == 0 else centre] = config.mask_id
+    rows += [forward, backward]
+    return len(rows) - 2
 
 
 def alignment_columns(model: PretrainedModel, alignment: Alignment | None, chrom: str, start: int,
