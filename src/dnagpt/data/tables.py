@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import zlib
 from pathlib import Path
 
@@ -58,27 +57,23 @@ def read_table(path: str | Path) -> list[dict]:
         _check_header(path, names)
         return rows
     delimiter = "\t" if name.endswith((".tsv", ".txt")) else ","
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: truncated or corrupt gzip file ({e})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a UTF-8 text table ({e})") from e
-    try:
-        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-        _check_header(path, reader.fieldnames or [])
-    except csv.Error as e:
-        raise DataError(f"{path}: not a readable table ({e})") from None
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
     rows: list[dict] = []
-    try:
-        for i, row in enumerate(reader, start=1):
-            if None in row or any(v is None for v in row.values()):
-                raise DataError(f"{path}, row {i}: {len(reader.fieldnames or [])} columns expected")
-            rows.append(row)
+    line = 1
+    try:  # read as a stream: a large table is held once, as its rows, not also as bytes and text
+        with (gzip.open if gzipped else open)(path, "rt", encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            _check_header(path, reader.fieldnames or [])
+            for i, row in enumerate(reader, start=1):
+                line = reader.line_num
+                if None in row or any(v is None for v in row.values()):
+                    raise DataError(f"{path}, row {i}: {len(reader.fieldnames or [])} columns expected")
+                rows.append(row)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text table (near line {line + 1}: {e})") from None
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: truncated or corrupt gzip file ({e})") from None
     except csv.Error as e:
         raise DataError(f"{path}, row {len(rows) + 1}: not readable as a table row ({e})") from None
     return rows

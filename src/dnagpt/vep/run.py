@@ -30,7 +30,7 @@ from ..io import atomic_path, atomic_write_text
 from ..models import PretrainedModel
 from ..workers import Workers, process_group, wait_for_all
 from .scoring import default_window, score_column, score_variants
-from .variants import Reference, Variant, open_vcf, read_variants, vcf_records
+from .variants import Reference, Variant, VcfVariants, open_vcf, vcf_records
 
 DATASET = "/"  # an output ending in "/": a parquet dataset, partitioned by chromosome
 FORMATS = (".parquet", ".tsv", ".vcf.gz", ".bedgraph", ".bw", DATASET)
@@ -100,14 +100,11 @@ def score_vcf(model: PretrainedModel, model_name: str, vcf: str | Path, genome: 
     if options.calibrate and fmt in TRACKS:
         raise ConfigError(f"{out}: --calibrate adds percentile columns, which .parquet, .tsv or .vcf.gz hold")
     with open_fasta(genome, cache_root()) as fasta:
-        reference = Reference(fasta)
-        variants, skipped = read_variants(vcf, reference, options.skip_invalid, region)
-        if not variants:
-            raise DataError(f"{vcf}: no variant to score" + (f" in {region}" if region else ""))
+        variants = VcfVariants(vcf, Reference(fasta), options.skip_invalid, region)
         source = str(Path(vcf).resolve())
-        chunks = lambda: (variants[i : i + CHUNK] for i in range(0, len(variants), CHUNK))  # noqa: E731
-        summary = _score_and_write(model, model_name, source, chunks, reference, genome, out, fmt, options,
-                                   workers, vcf, region)  # fmt: skip
+        summary = _score_and_write(model, model_name, source, lambda: _chunks(variants), variants.reference, genome,
+                                   out, fmt, options, workers, vcf, region)  # fmt: skip
+        skipped = variants.skipped
     return None if summary is None else dict(summary, skipped=skipped)
 
 
@@ -142,8 +139,13 @@ def score_region(model: PretrainedModel, model_name: str, region: str, genome: s
 def _substitution_chunks(chrom: str, start: int, bases: str) -> Iterator[list[Variant]]:
     """The three substitutions at every base of ``bases`` (the first at ``start``, 1-based), N left
     out, in chunks of :data:`CHUNK`, made as they are asked for."""
-    variants = (Variant(chrom, pos, base, alt) for pos, base in enumerate(bases, start=start) if base != "N"
-                for alt in BASES if alt != base)  # fmt: skip
+    return _chunks(Variant(chrom, pos, base, alt) for pos, base in enumerate(bases, start=start) if base != "N"
+                   for alt in BASES if alt != base)  # fmt: skip
+
+
+def _chunks(variants: Iterable[Variant]) -> Iterator[list[Variant]]:
+    """``variants`` in lists of :data:`CHUNK`, read as they are asked for."""
+    variants = iter(variants)
     while chunk := list(itertools.islice(variants, CHUNK)):
         yield chunk
 
@@ -160,7 +162,9 @@ class Survey:
     spans: dict[str, tuple[int, int]]
 
     @classmethod
-    def of(cls, chunks: Iterable[list[Variant]]) -> Survey:
+    def of(cls, chunks: Iterable[list[Variant]], progress: bool = False) -> Survey:
+        """Read every chunk once (showing a count of the variants checked, with ``progress``)."""
+        bar = tqdm(unit="variant", desc="checking", dynamic_ncols=True) if progress else None
         count = snvs = indels = 0
         digest, spans, separator = hashlib.sha256(), {}, ""
         for chunk in chunks:
@@ -173,6 +177,10 @@ class Survey:
                 indels += kind == "indel"
                 first, last = spans.get(v.chrom, (v.pos, v.pos))
                 spans[v.chrom] = (min(first, v.pos), max(last, v.pos))
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
         return cls(count, snvs, indels, digest.hexdigest()[:16], spans)
 
 
@@ -187,7 +195,9 @@ def _score_and_write(model, model_name, source, chunks: Callable[[], Iterator[li
         raise ConfigError(f"--window {options.window}: {reason}")
     calibration = read_calibration(options.calibrate) if options.calibrate else None
     alignment = _alignment_for(model, options.alignment)
-    survey = Survey.of(chunks())
+    survey = Survey.of(chunks(), options.progress and workers.local_rank == 0)
+    if not survey.count:
+        raise DataError(f"{vcf}: no variant to score" + (f" in {region}" if region else ""))
     if alignment is not None:
         missing = sorted(chrom for chrom in survey.spans if not alignment.has_chromosome(chrom))
         if missing:
@@ -484,11 +494,11 @@ def _write_vcf(out, vcf, scored, column: str, region: str | None = None) -> None
     skipped); records without an ALT allele are copied unchanged."""
     from cyvcf2 import Writer  # optional: the genomes extra
 
-    by_allele: dict[tuple[int, int], dict[str, float]] = {}
-    for chunk, scores in scored:
-        for i, v in enumerate(chunk):
-            by_allele[(v.line, v.allele)] = {name: values[i] for name, values in scores.items()}
-    present = next(iter(by_allele.values()), {})
+    # the scored variants come in the order of the records they were read from: walk both together
+    flat = ((v, {name: values[i] for name, values in scores.items()}) for chunk, scores in scored
+            for i, v in enumerate(chunk))  # fmt: skip
+    pending = next(flat, None)
+    present = pending[1] if pending is not None else {}
     names = (column, "embedding_distance", f"{column}_percentile", "embedding_distance_percentile")
     fields = {f"DNAGPT_{name.upper()}": name for name in names if name in present}
     reader = open_vcf(vcf)
@@ -499,11 +509,12 @@ def _write_vcf(out, vcf, scored, column: str, region: str | None = None) -> None
     with atomic_path(out) as tmp:
         writer = Writer(str(tmp), reader, mode="wz")
         for line, record in records:
+            found = {}
+            while pending is not None and pending[0].line == line:
+                found[pending[0].allele] = pending[1]
+                pending = next(flat, None)
             for field, name in fields.items() if record.ALT else ():
-                values = []
-                for allele in range(1, len(record.ALT) + 1):
-                    found = by_allele.get((line, allele))
-                    values.append(f"{found[name]:.6g}" if found is not None else ".")
+                values = [f"{found[a][name]:.6g}" if a in found else "." for a in range(1, len(record.ALT) + 1)]
                 record.INFO[field] = ",".join(values)
             writer.write_record(record)
         writer.close()

@@ -96,35 +96,56 @@ class InvalidVariant(DataError):
 def read_variants(
     path: str | Path, reference: Reference, skip_invalid: bool = False, region: str | None = None
 ) -> tuple[list[Variant], int]:
-    """Every ALT allele of every record of a VCF/BCF (or of the records overlapping ``region``,
-    ``CHR:START-END``, see :func:`vcf_records`), normalised against ``reference``.
+    """Every ALT allele of every record of a VCF/BCF (or of the records overlapping ``region``),
+    normalised against ``reference``, as a list, and how many were skipped: :class:`VcfVariants`
+    read whole (for a large VCF, iterate over a :class:`VcfVariants` instead)."""
+    variants = VcfVariants(path, reference, skip_invalid, region)
+    return list(variants), variants.skipped
 
-    Returns the variants and how many were skipped: records without an ALT allele (``.``) always,
-    invalid alleles with ``skip_invalid``. Without ``skip_invalid`` the first
-    problem (REF not matching the genome, a chromosome missing from the FASTA, a symbolic or
-    non-ACGT allele, a malformed line) is an :class:`InvalidVariant` naming the file and line.
+
+class VcfVariants:
+    """The ALT alleles of a VCF/BCF (or of its records overlapping ``region``, ``CHR:START-END``, see
+    :func:`vcf_records`), normalised against ``reference``, read from the file as they are asked
+    for: each iteration is one pass over the file, so memory does not grow with it.
+
+    ``skipped`` counts, after a pass, records without an ALT allele (``.``) and, with
+    ``skip_invalid``, invalid alleles. Without ``skip_invalid`` the first problem (REF not matching
+    the genome, a chromosome missing from the FASTA, a symbolic or non-ACGT allele, a malformed
+    line) is an :class:`InvalidVariant` naming the file and line.
     """
-    vcf = open_vcf(path)
-    layout, records = vcf_records(vcf, path, region, warn=True)
-    variants, skipped = [], 0
-    for line, record in records:
+
+    def __init__(self, path: str | Path, reference: Reference, skip_invalid: bool = False,
+                 region: str | None = None) -> None:  # fmt: skip
+        self.path, self.reference, self.skip_invalid, self.region = Path(path), reference, skip_invalid, region
+        self.skipped = 0
+        self._passes = 0
+
+    def __iter__(self) -> Iterator[Variant]:
+        path = self.path
+        vcf = open_vcf(path)
+        self._passes += 1
+        layout, records = vcf_records(vcf, path, self.region, warn=self._passes == 1)
+        self.skipped = 0
         try:
-            alts = record.ALT
-            skipped += not alts  # ALT "." (a site without an alternative allele): nothing to score
-            for allele, alt in enumerate(alts, start=1):
+            for line, record in records:
                 try:
-                    variants.append(_variant(reference, record, alt, allele, line))
-                except InvalidVariant as e:
-                    if not skip_invalid:
-                        raise InvalidVariant(
-                            f"{path}: {layout.unit} {line}: {e} (or pass --skip-invalid to skip such records)"
-                        ) from None
-                    skipped += 1
-        except UnicodeDecodeError:  # cyvcf2 decodes REF, ALT and ID as UTF-8 when they are read
-            raise DataError(f"{path}: {layout.unit} {line}: REF, ALT or ID holds bytes that are not UTF-8 "
-                            "text") from None  # fmt: skip
-    vcf.close()
-    return variants, skipped
+                    alts = record.ALT
+                    self.skipped += not alts  # ALT "." (a site without an alternative allele): nothing to score
+                    for allele, alt in enumerate(alts, start=1):
+                        try:
+                            variant = _variant(self.reference, record, alt, allele, line)
+                        except InvalidVariant as e:
+                            if not self.skip_invalid:
+                                raise InvalidVariant(f"{path}: {layout.unit} {line}: {e} (or pass --skip-invalid "
+                                                     "to skip such records)") from None  # fmt: skip
+                            self.skipped += 1
+                            continue
+                        yield variant
+                except UnicodeDecodeError:  # cyvcf2 decodes REF, ALT and ID as UTF-8 when they are read
+                    raise DataError(f"{path}: {layout.unit} {line}: REF, ALT or ID holds bytes that are not UTF-8 "
+                                    "text") from None  # fmt: skip
+        finally:
+            vcf.close()
 
 
 def open_vcf(path: str | Path):
