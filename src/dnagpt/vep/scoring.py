@@ -6,7 +6,8 @@
   run once and their key/value cache is shared by the two continuations.
 * Masked models (DNABERT-2 style, GPN style): the tokens that cover the variant are masked, and
   the score is ``log p(ALT tokens) - log p(REF tokens)`` at those positions, each read in its
-  own window (for a substitution the two masked windows are the same and are run once).
+  own window (for a substitution the two masked windows are the same and are run once, and the
+  substitutions at one position share their windows).
 * Every model: the Euclidean distance between the mean hidden states of the two windows.
 
 Every score is averaged over both strands and, for k-mer tokens, over the k positions the
@@ -193,7 +194,7 @@ def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
         masked_alt[i, alt_spans[i]] = mask_id
     positions = torch.arange(width, device=ref.device)[None, :]
     real_ref, real_alt = positions < ref_len[:, None], positions < alt_len[:, None]
-    hidden_ref = model(masked_ref, attention_mask=real_ref, compute_heads=False).hidden_states
+    hidden_ref = _hidden_of_distinct_rows(model, masked_ref, real_ref)
     hidden_alt = hidden_ref.clone()
     differ = (masked_ref != masked_alt).any(1)  # a substitution masks to the same window: run it once
     if bool(differ.any()):
@@ -205,10 +206,21 @@ def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species:
         log_alt = token_log_probs(model, hidden_alt[i, a], alt[i, a]).sum()
         log_ref = token_log_probs(model, hidden_ref[i, r], ref[i, r]).sum()
         scores[i] = float(log_alt - log_ref)
-    plain_ref = model(ref, attention_mask=real_ref, compute_heads=False).hidden_states
+    plain_ref = _hidden_of_distinct_rows(model, ref, real_ref)
     plain_alt = model(alt, attention_mask=real_alt, compute_heads=False).hidden_states
     distance = (_mean_hidden(plain_alt, alt_len, first) - _mean_hidden(plain_ref, ref_len, first)).norm(dim=-1)
     return {"masked_llr": scores, "embedding_distance": distance.cpu().numpy()}
+
+
+def _hidden_of_distinct_rows(model: PretrainedModel, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Hidden states of every row of ``ids``, each distinct row run once: the substitutions at one
+    position share their reference window (and, masked, their masked window)."""
+    distinct, inverse = torch.unique(ids, dim=0, return_inverse=True)
+    if len(distinct) == len(ids):
+        return model(ids, attention_mask=attention_mask, compute_heads=False).hidden_states
+    first = torch.empty(len(distinct), dtype=torch.long, device=ids.device)
+    first.scatter_(0, inverse, torch.arange(len(ids), device=ids.device))  # a row of each kind (all alike)
+    return model(distinct, attention_mask=attention_mask[first], compute_heads=False).hidden_states[inverse]
 
 
 def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[Variant], width: int,
