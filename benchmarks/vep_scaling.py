@@ -94,17 +94,28 @@ def _dataset(folder: str):
     return ds.dataset(folder, partitioning="hive").to_table()
 
 
-def region_scaling(model: Path, genome: Path, chrom: str, work: Path, bases: int) -> dict:
+# (label, --workers, --threads): one worker with every core, one with one core, two with one core each
+SETUPS = (("1", 1, None), ("1, one thread", 1, 1), ("2", 2, None))
+
+
+def region_scaling(model: Path, genome: Path, chrom: str, work: Path, bases: int, repeats: int) -> dict:
+    """Each of :data:`SETUPS` in turn, ``repeats`` times; the quickest run of each is kept (the machine
+    is shared)."""
     region = f"{chrom}:1-{bases}"
-    seconds, tables = {}, {}
-    for workers in (1, 2):
-        out = f"{work}/region-{workers}/"
-        seconds[workers] = _vep(model, genome, out, None, "--region", region, "--workers", str(workers))
-        tables[workers] = _dataset(out)
-    rows = tables[1].num_rows
-    return {"region": region, "variants": rows, "seconds": seconds,
-            "variants_per_second": {w: rows / s for w, s in seconds.items()},
-            "speedup_2_workers": seconds[1] / seconds[2], "identical": tables[1].equals(tables[2])}  # fmt: skip
+    runs: dict[str, list[float]] = {label: [] for label, _, _ in SETUPS}
+    tables = {}
+    for _ in range(repeats):
+        for label, workers, threads in SETUPS:
+            out = f"{work}/region-{len(tables)}/"
+            options = ["--region", region, "--workers", str(workers)] + (["--threads", str(threads)] if threads else [])
+            runs[label].append(_vep(model, genome, out, None, *options))
+            tables[label] = _dataset(out)
+    seconds = {label: min(times) for label, times in runs.items()}
+    rows = tables["1"].num_rows
+    return {"region": region, "variants": rows, "seconds": seconds, "runs": runs,
+            "variants_per_second": {label: rows / s for label, s in seconds.items()},
+            "speedup_2_workers": seconds["1"] / seconds["2"],
+            "identical": all(t.equals(tables["1"]) for t in tables.values())}  # fmt: skip
 
 
 def peer(model: Path, genome: Path, chrom: str, work: Path, count: int) -> dict:
@@ -158,46 +169,54 @@ def on_paper(rate: float) -> list[dict]:
 
 
 def report(results: dict) -> str:
-    r, p = results["region"], results["peer"]
+    r, p = results["region"], results.get("peer")
+    runs = r.get("runs", {w: [s] for w, s in r["seconds"].items()})
+    first = next(iter(runs))
     lines = [
         "# Genome-wide variant scoring: workers and GPN's own procedure",
         "",
         f"`python benchmarks/vep_scaling.py --region-bases {results['region_bases']} --peer-variants "
-        f"{p['variants']}`, {results['date']}, {results['machine']}. Model: a GPN ConvNet made by the gpn "
-        f"package (2 layers x 64, random weights), window {WINDOW}, batch 128, real Arabidopsis sequence.",
+        f"{p['variants'] if p else 0} --repeats {len(runs[first])}`, {results['date']}, {results['machine']}. Model: a "
+        f"GPN ConvNet made by the gpn package (2 layers x 64, random weights), window {WINDOW}, batch 128, on "
+        "Arabidopsis thaliana TAIR10 chr1.",
         "",
         "## One worker against two",
         "",
         f"Every substitution of {r['region']} ({r['variants']:,} variants), `dnagpt vep --region` to a parquet "
-        "dataset:",
+        "dataset; `--threads` left to its default gives one worker the machine's cores and two workers one each:",
         "",
-        "| workers | wall s | variants / s |",
+        "| workers | wall s (each run) | variants / s (quickest run) |",
         "|---:|---:|---:|",
-        *(f"| {w} | {r['seconds'][w]:.1f} | {r['variants_per_second'][w]:,.0f} |" for w in (1, 2)),
+        *(f"| {w} | {', '.join(f'{x:.1f}' for x in runs[w])} | {r['variants_per_second'][w]:,.0f} |" for w in runs),
         "",
         f"Two workers: {r['speedup_2_workers']:.2f}x the speed of one; datasets identical (every row, every score "
         f"to the bit): {r['identical']}.",
         "",
-        "## Against gpn.ss.run_vep",
-        "",
-        f"{p['variants']:,} SNVs at random positions, the same model directory:",
-        "",
-        "| scorer | s | variants / s | largest difference from gpn |",
-        "|---|---:|---:|---:|",
-        f"| gpn.ss.run_vep (batch 128) | {p['gpn_seconds']:.1f} | {p['gpn_variants_per_second']:,.0f} | - |",
-        f"| dnagpt vep fp32 | {p['fp32']['seconds']:.1f} | {p['fp32']['variants_per_second']:,.0f} | "
-        f"{p['fp32']['max_abs_difference_vs_gpn']:.2g} |",
-        f"| dnagpt vep bf16 | {p['bf16']['seconds']:.1f} | {p['bf16']['variants_per_second']:,.0f} | "
-        f"{p['bf16']['max_abs_difference_vs_gpn']:.2g} |",
-        "",
-        f"dnagpt fp32 / gpn: {p['fp32']['variants_per_second'] / p['gpn_variants_per_second']:.2f}x. bf16 moves "
-        f"scores by up to {p['bf16']['max_abs_difference_vs_fp32']:.2g} (the scores' sd: "
-        f"{p['bf16']['score_scale_sd']:.2g}). The dnagpt times are whole commands (process start and model "
-        "loading included); gpn's is the call alone.",
-        "",
+    ]
+    if p:
+        lines += [
+            "## Against gpn.ss.run_vep",
+            "",
+            f"{p['variants']:,} SNVs at random positions, the same model directory:",
+            "",
+            "| scorer | s | variants / s | largest difference from gpn |",
+            "|---|---:|---:|---:|",
+            f"| gpn.ss.run_vep (batch 128) | {p['gpn_seconds']:.1f} | {p['gpn_variants_per_second']:,.0f} | - |",
+            f"| dnagpt vep fp32 | {p['fp32']['seconds']:.1f} | {p['fp32']['variants_per_second']:,.0f} | "
+            f"{p['fp32']['max_abs_difference_vs_gpn']:.2g} |",
+            f"| dnagpt vep bf16 | {p['bf16']['seconds']:.1f} | {p['bf16']['variants_per_second']:,.0f} | "
+            f"{p['bf16']['max_abs_difference_vs_gpn']:.2g} |",
+            "",
+            f"dnagpt fp32 / gpn: {p['fp32']['variants_per_second'] / p['gpn_variants_per_second']:.2f}x. bf16 "
+            f"moves scores by up to {p['bf16']['max_abs_difference_vs_fp32']:.2g} (the scores' sd: "
+            f"{p['bf16']['score_scale_sd']:.2g}). The dnagpt times are whole commands (process start and model "
+            "loading included); gpn's is the call alone.",
+            "",
+        ]
+    lines += [
         "## On paper: every possible SNV",
         "",
-        f"At the two-worker rate measured above ({r['variants_per_second'][2]:,.0f} variants/s per 2-core "
+        f"At the two-worker rate measured above ({r['variants_per_second']['2']:,.0f} variants/s per 2-core "
         "machine of this kind, this model), hours to score 3 SNVs at every non-N base:",
         "",
         "| what | SNVs | machines | hours |",
@@ -211,7 +230,8 @@ def report(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--region-bases", type=int, default=2_000_000)
-    parser.add_argument("--peer-variants", type=int, default=3000)
+    parser.add_argument("--peer-variants", type=int, default=3000, help="0: no comparison with gpn")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each worker count, in turns")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "vep_scaling.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vep-scaling-") as folder:
@@ -219,11 +239,12 @@ def main() -> None:
         (genome, chrom), model = _genome(work), _model(work)
         results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": describe_machine(),
                    "region_bases": args.region_bases}  # fmt: skip
-        results["region"] = region_scaling(model, genome, chrom, work, args.region_bases)
+        results["region"] = region_scaling(model, genome, chrom, work, args.region_bases, args.repeats)
         print(results["region"], flush=True)
-        results["peer"] = peer(model, genome, chrom, work, args.peer_variants)
-        print(results["peer"], flush=True)
-    results["paper"] = on_paper(results["region"]["variants_per_second"][2])
+        if args.peer_variants:
+            results["peer"] = peer(model, genome, chrom, work, args.peer_variants)
+            print(results["peer"], flush=True)
+    results["paper"] = on_paper(results["region"]["variants_per_second"]["2"])
     write_results(results, args.out)
     args.out.with_suffix(".md").write_text(report(results))
     print(args.out.with_suffix(".md").read_text())
