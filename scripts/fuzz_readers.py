@@ -671,6 +671,8 @@ def table_bytes(name: str, header: list[str], rows: list[dict]) -> bytes:
 @st.composite
 def table_cases(draw: st.DrawFn) -> Case:
     header, rows = draw(table_rows())
+    if "sequence" in header:  # read_rows refuses a blank sequence cell (an error naming it): a valid table has none
+        rows = [{**row, "sequence": row["sequence"] if row["sequence"].strip() else "ACGT"} for row in rows]
     name = draw(st.sampled_from(TABLE_FILES))
     if draw(st.integers(0, 3)) == 0:
         return Case(VALID, {name: table_bytes(name, header, rows)}, {"file": name}, rows, "csv/parquet writer")
