@@ -99,3 +99,14 @@ def test_a_killed_worker_and_a_rerun(setup, capfd):
     capfd.readouterr()
     assert main([*base, "--region", REGION, "--out", out, "--workers", "2"]) == 0
     assert _rows(folder / "killed") == _rows(folder / "one")
+
+
+def test_bad_input_is_refused_before_any_worker_starts(setup, capsys):
+    folder, base = setup
+    for command, expected in (([*base[:2], str(folder / "nope.vcf"), *base[2:]], "nope.vcf: no such VCF file"),
+                              ([*base, "--region", REGION], "no such FASTA file")):  # fmt: skip
+        if expected == "no such FASTA file":
+            command[command.index("--genome") + 1] = str(folder / "nope.fa")
+        assert main([*command, "--out", f"{folder}/bad/", "--workers", "2"]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "stopped" not in err  # no worker started

@@ -142,9 +142,10 @@ def launch_workers(workers: int, entrypoint: Callable[..., Any], *args: Any, thr
                     logger.error("worker %d: %s", rank, failure.message["extraInfo"]["py_callstack"])
             else:
                 what = f"exit status {failure.exitcode}"
+            then = ("run the same command again to continue" if failure.exitcode < 0
+                    else "fix what it says and run the command again")  # fmt: skip
             raise WorkerFailed(f"worker {rank} of {workers} stopped ({what}); the others were stopped too, and "
-                               "the work saved so far is kept: run the same command again to continue"
-                               ) from None  # fmt: skip
+                               f"the work saved so far is kept: {then}") from None  # fmt: skip
         except SignalException as e:
             raise KeyboardInterrupt from e
     return answers[0]

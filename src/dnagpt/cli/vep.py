@@ -7,8 +7,9 @@ function, so that ``dnagpt --help`` does not load them.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .registry import (
     add_batch_size_argument,
     add_device_argument,
@@ -100,6 +101,12 @@ def _vep(args: argparse.Namespace) -> int:
     local = given.local_size if given.size > 1 else args.workers
     threads = args.threads or max(1, available_cores() // local)
     if args.workers > 1 and given.size == 1:
+        from ..vep.variants import open_vcf
+
+        if args.vcf is not None:  # what every worker would refuse is refused once, before any starts
+            open_vcf(args.vcf).close()
+        if not Path(args.genome).is_file():
+            raise DataError(f"{args.genome}: no such FASTA file")
         summary = launch_workers(args.workers, vep_worker, args, getattr(args, "verbosity", 0), threads=threads,
                                  traceback=getattr(args, "verbosity", 0) > 0)  # fmt: skip
     else:
