@@ -99,3 +99,13 @@ def test_config_claiming_an_enormous_network(tmp_path, field):
     path.write_text(json.dumps({"model_type": "dnagpt", "family": "dnagpt", field: 2**40}))
     with pytest.raises(ConfigError, match=field):
         load_config(path)
+
+
+def test_foreign_config_claiming_an_enormous_task_head(tmp_path):
+    """A GPN directory whose config.json asks for a task head of 10**30 outputs (torch.empty overflowed)."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "GPNRoFormer", "hidden_size": 32, "intermediate_size": 64,
+                                "num_attention_heads": 2, "num_hidden_layers": 1, "vocab_size": 6,
+                                "n_aux_features": 15, "task_outputs": 10**30}))  # fmt: skip
+    with pytest.raises(ConfigError, match="task_outputs"):
+        load_config(path)

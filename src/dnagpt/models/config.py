@@ -51,7 +51,7 @@ class ModelConfig:
     tokenizer_file: str | None = None
     # outputs of the sequence-level task head that fine-tuning adds where the vocabulary has no answer
     # tokens (another library's): one per class, or one for a number; 0 = no such head
-    task_outputs: Annotated[int, Field(ge=0)] = 0
+    task_outputs: Annotated[int, Field(ge=0, le=MAX_TOKENS)] = 0
 
     # True: the directory's config.json and tokenizer.json are another library's (its own vocabulary)
     foreign: ClassVar[bool] = False
