@@ -109,3 +109,12 @@ def test_foreign_config_claiming_an_enormous_task_head(tmp_path):
                                 "n_aux_features": 15, "task_outputs": 10**30}))  # fmt: skip
     with pytest.raises(ConfigError, match="task_outputs"):
         load_config(path)
+
+
+def test_region_with_a_long_run_of_digits_is_refused_at_once():
+    """A region whose digits run on past what can match made the old pattern backtrack for minutes."""
+    from dnagpt.data.regions import parse_region
+
+    region = "\tchr1:" + "9" * 100 + "-" + "9" * 5000 + "x"
+    with pytest.raises(DataError, match="expected CHR:START-END"):
+        parse_region(region)

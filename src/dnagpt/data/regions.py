@@ -36,10 +36,12 @@ def format_region(sequence: str, start: int, end: int) -> str:
 def parse_region(region: str) -> tuple[str, int, int]:
     """``CHR:START-END`` (1-based, inclusive; commas allowed) as ``(chromosome, start, end)``,
     with START and END as written."""
-    m = re.fullmatch(r"\s*([^:\s]+):([0-9,]*[0-9][0-9,]*)-([0-9,]*[0-9][0-9,]*)\s*", region)
-    if not m:
+    # [0-9,]+ rather than "digits and commas around a digit": that form backtracks for minutes on a long
+    # run of digits that does not end the text
+    m = re.fullmatch(r"\s*([^:\s]+):([0-9,]+)-([0-9,]+)\s*", region)
+    digits = (m.group(2).replace(",", ""), m.group(3).replace(",", "")) if m else ("", "")
+    if not all(digits):
         raise DataError(f"region {_shown(region)}: expected CHR:START-END, e.g. chr20:1,000,000-2,000,000")
-    digits = m.group(2).replace(",", ""), m.group(3).replace(",", "")
     if max(len(d.lstrip("0")) for d in digits) > MAX_POSITION_DIGITS:
         raise DataError(f"region {_shown(region)}: a position of more than {MAX_POSITION_DIGITS} digits")
     chrom, start, end = m.group(1), int(digits[0]), int(digits[1])
