@@ -118,3 +118,10 @@ def test_region_with_a_long_run_of_digits_is_refused_at_once():
     region = "\tchr1:" + "9" * 100 + "-" + "9" * 5000 + "x"
     with pytest.raises(DataError, match="expected CHR:START-END"):
         parse_region(region)
+
+
+def test_config_naming_a_tokenizer_file_longer_than_the_system_allows(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "dnagpt", "family": "dnagpt", "tokenizer_file": "A" * 300}))
+    with pytest.raises(ConfigError, match="no tokenizer file"):
+        load_config(path)

@@ -144,8 +144,8 @@ class AttentionConfig(ModelConfig):
 def read_tokenizer(path: str) -> TokenLanguage:
     """The tokenizer at ``path`` (a folder holding ``tokenizer.json``, or the file), read once while
     the file stays unchanged."""
-    file = Path(path) / "tokenizer.json" if Path(path).is_dir() else Path(path)
-    try:
+    try:  # is_dir too raises OSError, on a name longer than the system allows
+        file = Path(path) / "tokenizer.json" if Path(path).is_dir() else Path(path)
         stamp = file.stat().st_mtime_ns
     except OSError:
         raise ConfigError(f"{path}: no tokenizer file (give a folder of `dnagpt tokenizer train` or its "
