@@ -125,3 +125,15 @@ def test_config_naming_a_tokenizer_file_longer_than_the_system_allows(tmp_path):
     path.write_text(json.dumps({"model_type": "dnagpt", "family": "dnagpt", "tokenizer_file": "A" * 300}))
     with pytest.raises(ConfigError, match="no tokenizer file"):
         load_config(path)
+
+
+def test_safetensors_with_a_shape_torch_cannot_hold(tmp_path):
+    """A header claiming a dimension of 2**63 (over a tensor of no elements): torch's reshape overflowed."""
+    from dnagpt.models.checkpoint import read_checkpoint
+
+    header = b'{"__metadata__":{},"transformer.wte.weight":{"dtype":"F16","shape":[0,2,9223372036854775808],' \
+             b'"data_offsets":[0,0]}}'  # fmt: skip
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(DNAGPTError, match=r"w\.safetensors"):
+        read_checkpoint(path)

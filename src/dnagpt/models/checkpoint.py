@@ -239,7 +239,7 @@ def _read_safetensors(path: Path, verify: bool | None, unchecked: list[Path]) ->
     checked = verify_digest(path, CheckpointError, strict=verify, warn=False)
     try:
         state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, TypeError) as e:  # TypeError: a shape torch cannot hold
         raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({e})") from e
     _unchecked(path, checked, unchecked)
     return state
