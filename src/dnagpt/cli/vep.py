@@ -126,7 +126,7 @@ def vep_worker(args: argparse.Namespace, verbosity: int, configure: bool = True)
     worker's share of the chunks and, on the first worker, write the output. Returns the summary
     there, None on the others. ``configure``: set up this process's messages, as a worker that
     :func:`~dnagpt.workers.launch_workers` started must."""
-    from ..device import resolve_device
+    from ..device import keep_freed_memory, resolve_device
     from ..models import load_model
     from ..vep.run import VepOptions, score_region, score_vcf
     from ..workers import Workers, available_cores, torch_threads
@@ -135,6 +135,7 @@ def vep_worker(args: argparse.Namespace, verbosity: int, configure: bool = True)
     if configure:
         configure_logging(verbosity)
     workers = Workers.from_environment()
+    keep_freed_memory()
     threads = args.threads or max(1, available_cores() // workers.local_size)
     model = load_model(args.model, map_location=resolve_device(args.device, workers.local_rank))
     species = args.species
