@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ def run_case(case: str) -> dict:
 
     from dnagpt import get_config
     from dnagpt.data.tables import read_table
+    from dnagpt.device import peak_memory_mib
     from dnagpt.generation import SamplingConfig, generate
     from dnagpt.models import build_model
     from dnagpt.resources import BUNDLED_DATASETS
@@ -58,7 +58,7 @@ def run_case(case: str) -> dict:
         batch = int(case.removeprefix("generate_b"))
         cfg = SamplingConfig(max_new_tokens=256, temperature=1.0, num_samples=batch, stop_ids=(), seed=0)
         out["tokens"] = sum(len(g.token_ids) for g in generate(model, ["<R>"], cfg))
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    out["peak_rss_mib"] = peak_memory_mib()
     return out
 
 

@@ -111,10 +111,9 @@ def case(name: str, args: list[str]) -> dict:
         task, table, out = args
         data = load_splits(TaskSpec.load(task), TaskTables(table), Path(out))
         what = {"examples": len(data.train) + len(data.dev) + len(data.test or [])}
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
-    status = Path("/proc/self/status").read_text()
-    peak_mb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
-    return {**what, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_mb}
+    from dnagpt.device import peak_memory_mib
+
+    return {**what, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_memory_mib()}
 
 
 def run_case(name: str, args: list[str]) -> dict:

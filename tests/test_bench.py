@@ -4,21 +4,17 @@ worker processes gives the table of one process, killed or not."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import numpy as np
-import psutil
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -34,6 +30,7 @@ from dnagpt.cli import main
 from dnagpt.errors import ConfigError
 from dnagpt.models import load_model
 from dnagpt.workers import WorkerFailed, Workers, launch_workers
+from worker_processes import kill_a_worker
 
 
 @pytest.fixture(scope="module")
@@ -332,24 +329,11 @@ def test_a_killed_worker_and_a_rerun(quick_bench, tmp_path, capfd):
     classical = [folder / m / f"n64-seed{s}.json" for m in ("majority", "kmer-logreg", "cnn") for s in (0, 1)]
     for path in classical:
         path.unlink()
-    command = [sys.executable, "-m", "dnagpt.cli", "bench", "--quick", "--workers", "2", "--out", str(out)]
-    launcher = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while not any(p.is_file() for p in classical):
-            assert launcher.poll() is None and time.monotonic() < deadline, launcher.stderr.read()
-            time.sleep(0.01)
-        workers = [p for p in psutil.Process(launcher.pid).children(recursive=True) if "spawn_main" in " ".join(
-            p.cmdline())]  # fmt: skip
-        assert len(workers) == 2
-        workers[-1].kill()
-        _, err = launcher.communicate(timeout=120)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(launcher.pid, signal.SIGKILL)
+    returncode, err = kill_a_worker(
+        ["bench", "--quick", "--workers", "2", "--out", str(out)], lambda: any(p.is_file() for p in classical)
+    )
     last = err.strip().splitlines()[-1]  # one line, not the launcher's tracebacks
-    assert launcher.returncode == 2 and "Traceback" not in err and err.count("dnagpt bench: error:") == 1
+    assert returncode == 2 and "Traceback" not in err and err.count("dnagpt bench: error:") == 1
     assert last.startswith("dnagpt bench: error: worker") and "(killed by SIGKILL)" in last and "run the same" in last
     saved = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/*.json")}
     unsaved = [p for p in classical if p not in saved]

@@ -316,7 +316,7 @@ def test_blank_lines_sites_without_alt_and_edited_inputs(models, genome, tmp_pat
 @torch.no_grad()
 def test_shared_prefix_equals_whole_windows_without_species_and_at_the_ends(models, reference):
     """No species token, variants in a window's first token and indels at the chromosome's ends."""
-    from dnagpt.vep.scoring import _causal_scores
+    from dnagpt.vep.scoring import _causal_scores, _encode_pairs
 
     model = models["dnagpt-tiny"]
     tok = model.tokenizer()
@@ -331,7 +331,7 @@ def test_shared_prefix_equals_whole_windows_without_species_and_at_the_ends(mode
 
     for reverse in (False, True):
         pairs = [variant_windows(reference, v, 60, 30, reverse) for v in variants]
-        got = _causal_scores(model, pairs, None)["llr"]
+        got = _causal_scores(model, _encode_pairs(model, pairs, None), None)["llr"]
         direct = [log_likelihood(p.alt) - log_likelihood(p.ref) for p in pairs]
         assert np.allclose(got, direct, atol=1e-4)
 
@@ -420,3 +420,15 @@ def test_bf16_scores_follow_fp32(models, genome, tmp_path):
     fp32, bf16 = (pq.read_table(tmp_path / f"{p}.parquet").to_pydict() for p in ("fp32", "bf16"))
     assert np.isfinite(bf16["llr"]).all() and np.isfinite(bf16["embedding_distance"]).all()
     assert np.allclose(fp32["llr"], bf16["llr"], atol=0.01) and np.corrcoef(fp32["llr"], bf16["llr"])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("family", ["dnagpt-tiny", "bert-tiny", "gpn-tiny"])
+def test_prefetched_batches_give_the_same_scores(models, genome, tmp_path, family):
+    """--prefetch on reads and encodes the next batch on a second thread: the same file, to the bit."""
+    model_dir = _save(models[family], tmp_path / "model")
+    base = ["vep", model_dir, "--genome", str(genome), "--window", "60", "--no-progress", "--region", "chr1:281-310",
+            "--batch-size", "7"]  # fmt: skip
+    for prefetch in ("on", "off"):
+        assert main([*base, "--prefetch", prefetch, "--out", str(tmp_path / f"{prefetch}.tsv")]) == 0
+    assert (tmp_path / "on.tsv").read_bytes() == (tmp_path / "off.tsv").read_bytes()
+    assert len((tmp_path / "on.tsv").read_text().splitlines()) == 1 + 90

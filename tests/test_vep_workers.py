@@ -3,21 +3,15 @@ output is the one-process output, row for row and bit for bit, killed or not."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 
-import psutil
 import pyarrow.dataset as ds
 import pytest
 import torch
 
 from dnagpt.cli import main
 from dnagpt.models import build_model, get_config
+from worker_processes import kill_a_worker
 
 REGION = "chr1:1-1200"  # 3,600 substitutions: 8 chunks of 512
 
@@ -75,24 +69,11 @@ def test_a_killed_worker_and_a_rerun(setup, capfd):
     and the same command again scores the rest and writes the one-process dataset."""
     folder, base = setup
     out, parts = f"{folder}/killed/", folder / "killed.parts"
-    command = [sys.executable, "-m", "dnagpt.cli", *base, "--region", REGION, "--out", out, "--workers", "2"]
-    launcher = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while not list(parts.glob("chunk-*.npz")):
-            assert launcher.poll() is None and time.monotonic() < deadline, launcher.stderr.read()
-            time.sleep(0.01)
-        workers = [p for p in psutil.Process(launcher.pid).children(recursive=True)
-                   if "spawn_main" in " ".join(p.cmdline())]  # fmt: skip
-        assert len(workers) == 2
-        workers[-1].kill()
-        _, err = launcher.communicate(timeout=120)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(launcher.pid, signal.SIGKILL)
+    returncode, err = kill_a_worker(
+        [*base, "--region", REGION, "--out", out, "--workers", "2"], lambda: bool(list(parts.glob("chunk-*.npz")))
+    )
     last = err.strip().splitlines()[-1]
-    assert launcher.returncode == 2 and "Traceback" not in err
+    assert returncode == 2 and "Traceback" not in err
     assert last.startswith("dnagpt vep: error: worker") and "(killed by SIGKILL)" in last and "run the same" in last
     saved = {p.name: p.read_bytes() for p in parts.glob("chunk-*.npz")}
     assert 0 < len(saved) < 8 and not (folder / "killed").exists()
@@ -110,3 +91,13 @@ def test_bad_input_is_refused_before_any_worker_starts(setup, capsys):
         assert main([*command, "--out", f"{folder}/bad/", "--workers", "2"]) == 2
         err = capsys.readouterr().err
         assert expected in err and "stopped" not in err  # no worker started
+        assert not (folder / "bad").exists()
+
+
+def test_under_torchrun_its_processes_are_the_workers(setup, capsys, monkeypatch):
+    folder, base = setup
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)  # as torchrun starts it
+    assert main([*base, "--region", REGION, "--out", f"{folder}/torchrun/", "--workers", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already runs under torchrun" in err and "leave --workers out" in err

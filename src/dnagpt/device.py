@@ -99,3 +99,17 @@ def keep_freed_memory() -> bool:
         return False
     # blocks up to 32 MiB (glibc's largest) come from the heap, and the heap's top is kept
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
+
+def peak_memory_mib() -> float:
+    """This process's peak resident memory in MiB: what the system gave it, Python and its libraries
+    included. Linux's ``VmHWM``, not ``ru_maxrss``, which a process started by another carries over
+    from it (the parent's memory at the fork counts as the child's); ``ru_maxrss`` elsewhere."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        line = next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024  # kB
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if platform.system() == "Darwin" else peak / 1024  # bytes on macOS, KiB elsewhere

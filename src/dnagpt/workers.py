@@ -56,6 +56,20 @@ class Workers:
         return workers
 
 
+def workers_to_launch(requested: int) -> int:
+    """How many worker processes a command given ``--workers requested`` starts itself: that many, or
+    1 where torchrun started the command (its processes are then the workers: a --workers other than
+    1 or torchrun's --nproc-per-node is an error)."""
+    given = Workers.from_environment()
+    if given.size == 1:
+        return requested
+    if requested not in (1, given.local_size):
+        raise ConfigError(f"--workers {requested}: this command already runs under torchrun, as one of "
+                          f"{given.local_size} processes on this machine ({given.size} in all); leave --workers "
+                          "out (torchrun's --nproc-per-node sets the workers)")  # fmt: skip
+    return 1
+
+
 def available_cores() -> int:
     """The processor cores this process may use (its affinity where the system tells it)."""
     try:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from ..bench.config import CURVE_TASKS, BenchConfig, quick_config
 from ..bench.models import MODELS
-from ..errors import ConfigError
 from ..tasks.codec import READOUTS
-from .registry import command, non_negative_int, positive_float, positive_int
+from .registry import add_workers_argument, command, non_negative_int, positive_float, positive_int
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
@@ -99,14 +98,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: write the table and report of the runs saved so far in --out, with the "
                         "settings it was run with (its bench.json; other options are then ignored)")  # fmt: skip
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="share the runs not saved yet among N worker processes on this machine, started by torch's "
-                        "launcher as `torchrun --standalone --nproc-per-node N` starts them; the first writes the "
-                        "table and report, the same as one process's. N x --threads at most the cores. Across "
-                        "machines, start the same command under torchrun on each instead, e.g. `torchrun --nnodes 2 "
-                        "--nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 -m dnagpt.cli bench "
-                        "...`: its processes are the workers, and the first (rank 0) receives every result "
-                        "and writes the report in its --out")  # fmt: skip
+    add_workers_argument(p, "the runs not saved yet", "the table and report (in --out)",
+                         " N x --threads at most the cores.")  # fmt: skip
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads of each run, the same whatever --workers, so that how the runs were shared "
                         "out never changes a figure (a neural model's may change with the threads: in the last "
@@ -121,7 +114,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
          _bench_args, group="evaluate")  # fmt: skip
 def _bench(args: argparse.Namespace) -> int:
     from ..bench.runner import runs_to_do, saved_config
-    from ..workers import Workers, launch_workers
+    from ..workers import launch_workers, workers_to_launch
 
     saved = saved_config(args.out) if args.report_only else None
     if saved is not None:
@@ -140,12 +133,7 @@ def _bench(args: argparse.Namespace) -> int:
                                   "shrink": args.shrink,
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
     verbosity = getattr(args, "verbosity", 0)
-    given = Workers.from_environment()  # several where torchrun started this command
-    if given.size > 1 and args.workers not in (1, given.local_size):
-        raise ConfigError(f"--workers {args.workers}: this command already runs under torchrun, as one of "
-                          f"{given.local_size} processes on this machine ({given.size} in all); leave --workers out "
-                          "(torchrun's --nproc-per-node sets the workers)")  # fmt: skip
-    workers = 1 if given.size > 1 or args.report_only else args.workers
+    workers = 1 if args.report_only else workers_to_launch(args.workers)
     if workers > 1:  # the settings are checked and the datasets built once, here, before any worker starts
         workers = min(workers, len(runs_to_do(cfg, args.out)))
     if workers > 1:

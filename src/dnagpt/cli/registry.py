@@ -106,6 +106,18 @@ def add_batch_size_argument(parser: argparse.ArgumentParser, default: int, what:
                         help=f"{what}; lower it if memory runs out (default {default})")  # fmt: skip
 
 
+def add_workers_argument(parser: argparse.ArgumentParser, work: str, output: str, more: str = "") -> None:
+    """``--workers``: how many processes on this machine share the command's ``work``; the same
+    command under torchrun runs across machines, each of its processes a worker."""
+    parser.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                        help=f"share {work} among N processes on this machine, started by torch's launcher as "
+                             f"`torchrun --standalone --nproc-per-node N` starts them; the first writes {output}, "
+                             f"the same as one process's.{more} Across machines, start the same command under "
+                             "torchrun on each instead (`torchrun --nnodes M --nproc-per-node N --rdzv-backend c10d "
+                             "--rdzv-endpoint HOST:29500 -m dnagpt.cli ...`, leaving --workers out): its processes "
+                             f"are the workers, and {output} must be on a filesystem they all write to")  # fmt: skip
+
+
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     """``--no-progress``: no progress bar (for logs and batch jobs)."""
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")

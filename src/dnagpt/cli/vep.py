@@ -15,6 +15,7 @@ from .registry import (
     add_device_argument,
     add_precision_argument,
     add_progress_argument,
+    add_workers_argument,
     command,
     positive_int,
 )
@@ -57,20 +58,18 @@ def _vep_args(p: argparse.ArgumentParser) -> None:
                                                                "matching the genome, unknown chromosome, "
                                                                "symbolic alleles) and count them, instead of "
                                                                "stopping at the first")  # fmt: skip
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="share the chunks of 512 variants among N processes on this machine, started by torch's "
-                        "launcher as `torchrun --standalone --nproc-per-node N` starts them; the first writes OUT, "
-                        "the same as one process's (same rows, same scores). A killed worker's chunks are scored "
-                        "when the command is run again. Across machines, start the same command under torchrun "
-                        "on each instead (`torchrun --nnodes M --nproc-per-node N --rdzv-backend c10d "
-                        "--rdzv-endpoint HOST:29500 -m dnagpt.cli vep ...`), with OUT on a filesystem they all "
-                        "write to")  # fmt: skip
+    add_workers_argument(p, "the chunks of 512 variants", "OUT",
+                         " A killed worker's chunks are scored when the command is run again.")  # fmt: skip
     p.add_argument(
         "--threads",
         type=positive_int,
         metavar="N",
         help="torch threads of each worker (default: the cores shared out among the --workers)",
     )
+    p.add_argument("--prefetch", choices=("auto", "on", "off"), default="auto",
+                   help="read and encode the next batch's windows on a second thread while the model runs on "
+                        "this one (the scores are the same): auto = on a GPU only, where the model would "
+                        "otherwise wait for them; default auto")  # fmt: skip
     add_device_argument(p, "auto")
     add_precision_argument(p)
     add_progress_argument(p)
@@ -88,26 +87,21 @@ def _vep(args: argparse.Namespace) -> int:
     interruption continues from the chunks already scored (kept in OUT.parts/).
     """
     from ..vep.run import output_format
-    from ..workers import Workers, available_cores, launch_workers
+    from ..workers import available_cores, launch_workers, workers_to_launch
 
     output_format(args.out)  # a wrong ending is an error before any work
     if args.vcf is None and args.region is None:
         raise ConfigError("give either a VCF file or --region CHR:START-END (or both: the VCF's records there)")
-    given = Workers.from_environment()  # several where torchrun started this command
-    if given.size > 1 and args.workers not in (1, given.local_size):
-        raise ConfigError(f"--workers {args.workers}: this command already runs under torchrun, as one of "
-                          f"{given.local_size} processes on this machine ({given.size} in all); leave --workers "
-                          "out (torchrun's --nproc-per-node sets the workers)")  # fmt: skip
-    local = given.local_size if given.size > 1 else args.workers
-    threads = args.threads or max(1, available_cores() // local)
-    if args.workers > 1 and given.size == 1:
+    launch = workers_to_launch(args.workers)
+    threads = args.threads or max(1, available_cores() // launch)
+    if launch > 1:
         from ..vep.variants import open_vcf
 
         if args.vcf is not None:  # what every worker would refuse is refused once, before any starts
             open_vcf(args.vcf).close()
         if not Path(args.genome).is_file():
             raise DataError(f"{args.genome}: no such FASTA file")
-        summary = launch_workers(args.workers, vep_worker, args, getattr(args, "verbosity", 0), threads=threads,
+        summary = launch_workers(launch, vep_worker, args, getattr(args, "verbosity", 0), threads=threads,
                                  traceback=getattr(args, "verbosity", 0) > 0)  # fmt: skip
     else:
         summary = vep_worker(args, getattr(args, "verbosity", 0), configure=False)
@@ -144,7 +138,8 @@ def vep_worker(args: argparse.Namespace, verbosity: int, configure: bool = True)
     if species:
         model.tokenizer().species_id(species)  # an unknown species is an error before any work
     options = VepOptions(args.window, species, args.batch_size, args.skip_invalid, args.calibrate,
-                         not args.no_progress, args.alignment, args.precision)  # fmt: skip
+                         not args.no_progress, args.alignment, args.precision,
+                         {"on": True, "off": False}.get(args.prefetch, "auto"))  # fmt: skip
     with torch_threads(threads):
         if args.vcf is None:
             return score_region(model, args.model, args.region, args.genome, args.out, options, workers)

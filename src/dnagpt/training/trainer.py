@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.prefetch import BatchPrefetcher
 from ..device import autocast_dtype, precision_context
 from ..errors import CheckpointError, ConfigError, RunFolderBusyError
 from ..io import (
@@ -42,7 +43,6 @@ from ..seeding import seed_everything
 from ..validation import setting_changes
 from .distributed import DistributedContext
 from .optimization import TRAIN_RESUME, TrainConfig, build_optimizer, learning_rate
-from .prefetch import BatchPrefetcher
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from ..data.alignment import Alignment, read_maf
 from ..data.fasta import open_fasta
+from ..data.prefetch import BatchPrefetcher
 from ..data.regions import parse_region
 from ..data.sources import cache_root
 from ..data.tables import read_table
@@ -29,7 +31,7 @@ from ..errors import ConfigError, DataError
 from ..io import atomic_path, atomic_write_text
 from ..models import PretrainedModel
 from ..workers import Workers, process_group, wait_for_all
-from .scoring import default_window, score_column, score_variants
+from .scoring import default_window, prepare_batch, score_column
 from .variants import Reference, Variant, VcfVariants, open_vcf, vcf_records
 
 DATASET = "/"  # an output ending in "/": a parquet dataset, partitioned by chromosome
@@ -54,6 +56,8 @@ class VepOptions:
     progress: bool = True
     alignment: str | None = None  # a MAF alignment on the genome, for models that read one (GPN-MSA)
     precision: str = "fp32"  # the model's arithmetic: fp32, bf16, fp16 or auto (dnagpt.device)
+    # read and encode the next batch's windows on a second thread while the model runs: "auto" on a GPU only
+    prefetch: bool | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -333,16 +337,26 @@ def _alignment_for(model: PretrainedModel, path: str | None) -> Alignment | None
 
 def _score_chunk(model, reference, chunk: list[Variant], width, options: VepOptions, alignment,
                  bar) -> dict[str, np.ndarray]:  # fmt: skip
+    """The scores of one chunk, batch by batch; with prefetching, the next batch's windows are read
+    and encoded while the model runs on this one (within the chunk, so the reader is never used by
+    two threads at once)."""
     parts: dict[str, list[np.ndarray]] = {}
     device = next(model.parameters()).device
-    for i in range(0, len(chunk), options.batch_size):
-        batch = chunk[i : i + options.batch_size]
-        with precision_context(options.precision, device):
-            scores = score_variants(model, reference, batch, width, options.species, alignment)
-        for name, values in scores.items():
-            parts.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
-        if bar is not None:
-            bar.update(len(batch))
+    prefetch = device.type != "cpu" if options.prefetch == "auto" else options.prefetch
+    batches = [range(i, min(i + options.batch_size, len(chunk))) for i in range(0, len(chunk), options.batch_size)]
+    prepared = BatchPrefetcher(lambda rows: prepare_batch(model, reference, chunk[rows.start : rows.stop], width,
+                                                          options.species, alignment), prefetch)  # fmt: skip
+    try:
+        for rows, following in zip(batches, [*batches[1:], None], strict=True):
+            run_model = prepared.get(rows, following)
+            with precision_context(options.precision, device):
+                scores = run_model()
+            for name, values in scores.items():
+                parts.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
+            if bar is not None:
+                bar.update(len(rows))
+    finally:
+        prepared.close()
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 

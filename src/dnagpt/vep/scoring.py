@@ -20,7 +20,9 @@ instead (:func:`gpn_scores`), so that its scores equal those its authors publish
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -51,7 +53,6 @@ def default_window(model: PretrainedModel, wanted: int | None = None) -> int:
     return max(k, width - width % k)
 
 
-@torch.no_grad()
 def score_variants(
     model: PretrainedModel,
     reference: Reference,
@@ -64,15 +65,37 @@ def score_variants(
     averaged over both strands and every frame (GPN's models: GPN's own score, :func:`gpn_scores`;
     a GPN-MSA model reads ``alignment``). The model runs in whatever precision the caller's autocast
     sets (``dnagpt vep --precision``); log-probabilities and distances are taken in float32."""
-    model.eval()
+    return prepare_batch(model, reference, variants, width, species, alignment)()
+
+
+def prepare_batch(
+    model: PretrainedModel,
+    reference: Reference,
+    variants: Sequence[Variant],
+    width: int,
+    species: str | None = None,
+    alignment: Alignment | None = None,
+) -> Callable[[], dict[str, np.ndarray]]:
+    """The part of :func:`score_variants` that needs no model: read the windows of ``variants`` from
+    the genome and encode them. Returns the rest: a call that runs the model and gives the scores.
+    Split so that a batch can be prepared on one thread while the model runs the last on another
+    (``dnagpt vep --prefetch``); the scores are the same either way."""
     if model.variant_scoring == "gpn":
-        return gpn_scores(model, reference, variants, width, alignment)
+        return functools.partial(_gpn_forward, model, _gpn_inputs(model, reference, variants, width, alignment))
     k = model.reading_frames  # positions inside a token the variant is moved through
     centre = width // 2 - (width // 2) % k
-    totals: dict[str, np.ndarray] = {}
     views = [(reverse, centre + f) for reverse in (False, True) for f in range(k)]
-    for reverse, offset in views:
-        pairs = [variant_windows(reference, v, width, offset, reverse) for v in variants]
+    encoded = [_encode_pairs(model, [variant_windows(reference, v, width, offset, reverse) for v in variants], species)
+               for reverse, offset in views]  # fmt: skip
+    return functools.partial(_scores_over_views, model, encoded, species)
+
+
+@torch.no_grad()
+def _scores_over_views(model: PretrainedModel, views: list[EncodedPairs], species: str | None) -> dict[str, np.ndarray]:
+    """The mean of each score over every strand and frame."""
+    model.eval()
+    totals: dict[str, np.ndarray] = {}
+    for pairs in views:
         scored = (_causal_scores if model.causal else _masked_scores)(model, pairs, species)
         for name, values in scored.items():
             totals[name] = totals.get(name, 0.0) + values / len(views)
@@ -91,6 +114,24 @@ def _encode(model: PretrainedModel, windows: Sequence[str], species: str | None)
         ids[i, : len(r)] = torch.from_numpy(r)
     device = next(model.parameters()).device
     return ids.to(device), lengths.to(device)
+
+
+class EncodedPairs(NamedTuple):
+    """A batch of window pairs as the model reads them: REF and ALT token ids (right-padded to one
+    width) and each row's length."""
+
+    pairs: Sequence[WindowPair]
+    ref: torch.Tensor
+    ref_len: torch.Tensor
+    alt: torch.Tensor
+    alt_len: torch.Tensor
+
+
+def _encode_pairs(model: PretrainedModel, pairs: Sequence[WindowPair], species: str | None) -> EncodedPairs:
+    ref, ref_len = _encode(model, [p.ref for p in pairs], species)
+    alt, alt_len = _encode(model, [p.alt for p in pairs], species)
+    width = max(ref.shape[1], alt.shape[1])
+    return EncodedPairs(pairs, _pad_to(ref, width, model), ref_len, _pad_to(alt, width, model), alt_len)
 
 
 def token_log_probs(model: PretrainedModel, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -112,11 +153,9 @@ def _mean_hidden(hidden: torch.Tensor, lengths: torch.Tensor, first: int) -> tor
     return (hidden * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
 
 
-def _causal_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species: str | None) -> dict[str, np.ndarray]:
-    ref, ref_len = _encode(model, [p.ref for p in pairs], species)
-    alt, alt_len = _encode(model, [p.alt for p in pairs], species)
-    width = max(ref.shape[1], alt.shape[1])
-    ref, alt = _pad_to(ref, width, model), _pad_to(alt, width, model)
+def _causal_scores(model: PretrainedModel, encoded: EncodedPairs, species: str | None) -> dict[str, np.ndarray]:
+    pairs, ref, ref_len, alt, alt_len = encoded
+    width = ref.shape[1]
     same = torch.cumprod((ref == alt).long(), dim=1).sum(1)  # length of the shared prefix of each pair
     if int(same.min()) == 0:  # a pair differs at its first token (no species token): nothing to share
         return _causal_scores_unshared(model, ref, ref_len, alt, alt_len, species)
@@ -178,11 +217,9 @@ def _token_span(model: PretrainedModel, ids: torch.Tensor, length: int, first: i
     return range(first + max(lo, 0), first + min(max(hi, lo + 1), length - first))
 
 
-def _masked_scores(model: PretrainedModel, pairs: Sequence[WindowPair], species: str | None) -> dict[str, np.ndarray]:
-    ref, ref_len = _encode(model, [p.ref for p in pairs], species)
-    alt, alt_len = _encode(model, [p.alt for p in pairs], species)
-    width = max(ref.shape[1], alt.shape[1])
-    ref, alt = _pad_to(ref, width, model), _pad_to(alt, width, model)
+def _masked_scores(model: PretrainedModel, encoded: EncodedPairs, species: str | None) -> dict[str, np.ndarray]:
+    pairs, ref, ref_len, alt, alt_len = encoded
+    width = ref.shape[1]
     first = _first_base_token(model, species)
     mask_id = model.tokenizer().mask_id
     masked_ref, masked_alt = ref.clone(), alt.clone()
@@ -231,12 +268,27 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
     width). SNVs only, as GPN's procedure; other variants get NaN. A GPN-MSA model also reads the
     other species' aligned bases over the window from ``alignment`` (reversed and complemented on
     the reverse strand); a variant whose window the alignment does not reach gets NaN."""
+    return _gpn_forward(model, _gpn_inputs(model, reference, variants, width, alignment))
+
+
+class GpnInputs(NamedTuple):
+    """The masked windows of a batch for GPN's procedure, and which logits score which variant."""
+
+    count: int  # variants in the batch
+    rows: list[np.ndarray]  # masked windows, forward and reverse complement of each position
+    aligned: list[np.ndarray]  # their aligned bases (GPN-MSA), else empty
+    scored: list[int]  # the variants that get a score
+    picks: list[tuple[int, int, int, int]]  # (row, masked position, REF id, ALT id), two per scored variant
+
+
+def _gpn_inputs(model: PretrainedModel, reference: Reference, variants: Sequence[Variant], width: int,
+                alignment: Alignment | None) -> GpnInputs:  # fmt: skip
     config = model.config
     rows, aligned, scored, centre = [], [], [], width // 2
     back = centre - 1 if width % 2 == 0 else centre
     snvs = [i for i, v in enumerate(variants) if len(v.ref) == 1 and len(v.alt) == 1]
     window_of: dict[tuple[str, int], int | None] = {}  # the substitutions at a position share one window
-    picks = []  # (row, masked position, REF id, ALT id) of each scored SNV, forward then reverse strand
+    picks = []  # forward then reverse strand
     for i in snvs:
         v = variants[i]
         if (v.chrom, v.pos) not in window_of:
@@ -248,15 +300,21 @@ def gpn_scores(model: PretrainedModel, reference: Reference, variants: Sequence[
         picks.append((row, centre, config.encode_bases(v.ref)[0], config.encode_bases(v.alt)[0]))
         rc_ref, rc_alt = reverse_complement(v.ref.encode()), reverse_complement(v.alt.encode())
         picks.append((row + 1, back, config.encode_bases(rc_ref)[0], config.encode_bases(rc_alt)[0]))
-    scores = np.full(len(variants), np.nan)
-    if rows:
+    return GpnInputs(len(variants), rows, aligned, scored, picks)
+
+
+@torch.no_grad()
+def _gpn_forward(model: PretrainedModel, inputs: GpnInputs) -> dict:
+    model.eval()
+    scores = np.full(inputs.count, np.nan)
+    if inputs.rows:
         device = next(model.parameters()).device
-        aux = torch.from_numpy(np.stack(aligned)).to(device) if aligned else None
-        logits = model(torch.tensor(np.stack(rows), device=device), aux_features=aux).logits.float()
-        row, at, ref_ids, alt_ids = (torch.tensor(x, device=device) for x in zip(*picks, strict=True))
+        aux = torch.from_numpy(np.stack(inputs.aligned)).to(device) if inputs.aligned else None
+        logits = model(torch.tensor(np.stack(inputs.rows), device=device), aux_features=aux).logits.float()
+        row, at, ref_ids, alt_ids = (torch.tensor(x, device=device) for x in zip(*inputs.picks, strict=True))
         picked = logits[row, at]
         llr = picked.gather(1, alt_ids[:, None])[:, 0] - picked.gather(1, ref_ids[:, None])[:, 0]
-        scores[scored] = llr.view(-1, 2).mean(1).cpu().numpy()
+        scores[inputs.scored] = llr.view(-1, 2).mean(1).cpu().numpy()
     return {"masked_llr": scores}
 
 

@@ -1,4 +1,5 @@
-"""Making the next training batch on a background thread while the model steps on this one.
+"""Making the next batch on a background thread while the model runs on this one: the trainer's
+batches, and ``dnagpt vep``'s windows.
 
 On a GPU the training thread mostly waits for kernels, and batching (sampling windows, tokenizing,
 masking) took a third of a pretraining step when it ran inline; a second thread hides it. On a
@@ -15,10 +16,10 @@ from typing import Any
 
 
 class BatchPrefetcher:
-    """Makes the next micro-batch on a background thread while the model steps on this one.
+    """Makes the next batch on a background thread while the model runs on this one.
 
-    Batches are pure functions of their sample indices, so making one early changes nothing but
-    when the work is done: a run with prefetching draws exactly the batches of one without.
+    Batches are pure functions of their indices, so making one early changes nothing but when the
+    work is done: a run with prefetching draws exactly the batches of one without.
     """
 
     def __init__(self, make: Callable[[range], Any], enabled: bool) -> None:
