@@ -119,6 +119,23 @@ def region_scaling(model: Path, genome: Path, chrom: str, work: Path, bases: int
             "identical": all(t.equals(tables["1"]) for t in tables.values())}  # fmt: skip
 
 
+def prefetch(model: Path, genome: Path, chrom: str, work: Path, bases: int, repeats: int) -> dict:
+    """One worker with ``--prefetch on`` and ``off``, in turns: the next batch's windows read and
+    encoded on a second thread against inline."""
+    region = f"{chrom}:1-{bases}"
+    runs: dict[str, list[float]] = {"off": [], "on": []}
+    tables = {}
+    for _ in range(repeats):
+        for setting in runs:
+            out = f"{work}/prefetch-{setting}/"
+            shutil.rmtree(out, ignore_errors=True)
+            runs[setting].append(_vep(model, genome, out, None, "--region", region, "--prefetch", setting))
+            tables[setting] = _dataset(out)
+    seconds = {setting: min(times) for setting, times in runs.items()}
+    return {"region": region, "variants": tables["off"].num_rows, "seconds": seconds, "runs": runs,
+            "speedup": seconds["off"] / seconds["on"], "identical": tables["on"].equals(tables["off"])}  # fmt: skip
+
+
 def peer(model: Path, genome: Path, chrom: str, work: Path, count: int) -> dict:
     """`gpn.ss.run_vep` and `dnagpt vep` (fp32, bf16) on the same SNVs, spread over the sequence."""
     import datasets
@@ -170,33 +187,51 @@ def on_paper(rate: float) -> list[dict]:
 
 
 def report(results: dict) -> str:
-    r, p = results["region"], results.get("peer")
-    runs = r.get("runs", {w: [s] for w, s in r["seconds"].items()})
-    first = next(iter(runs))
+    r, f, p = results.get("region"), results.get("prefetch"), results.get("peer")
+    repeats = len(next(iter((r or f or {"runs": {"-": [0]}})["runs"].values())))
     lines = [
         "# Genome-wide variant scoring: workers and GPN's own procedure",
         "",
         f"`python benchmarks/vep_scaling.py --region-bases {results['region_bases']} --peer-variants "
-        f"{p['variants'] if p else 0} --repeats {len(runs[first])}`, {results['date']}, {results['machine']}. Model: a "
-        f"GPN ConvNet made by the gpn package (2 layers x 64, random weights), window {WINDOW}, batch 128, on "
-        "Arabidopsis thaliana TAIR10 chr1.",
-        "",
-        "## One worker against two",
-        "",
-        f"Every substitution of {r['region']} ({r['variants']:,} variants), `dnagpt vep --region` to a parquet "
-        "dataset; `--threads` left to its default gives one worker the machine's cores and two workers one each:",
-        "",
-        "| workers | wall s (each run) | variants / s (quickest run) |",
-        "|---:|---:|---:|",
-        *(f"| {w} | {', '.join(f'{x:.1f}' for x in runs[w])} | {r['variants_per_second'][w]:,.0f} |" for w in runs),
-        "",
-        f"Two workers (one core each): {r['speedup_2_workers_over_one_core']:.2f}x the speed of one worker on one "
-        f"core ({r['seconds']['2'] / r['seconds']['1, one thread']:.2f} of its wall time), and "
-        f"{r['speedup_2_workers']:.2f}x that of one worker computing on both cores with torch's threads "
-        f"({r['seconds']['2'] / r['seconds']['1']:.2f} of its wall time). Datasets identical (every row, every "
-        f"score to the bit): {r['identical']}.",
+        f"{p['variants'] if p else 0} --repeats {repeats}"
+        + (f" --prefetch-bases {results['prefetch_bases']}" if f else "")
+        + f"`, {results['date']}, {results['machine']}. Model: a GPN ConvNet made by the gpn package (2 layers x 64, "
+        f"random weights), window {WINDOW}, batch 128, on Arabidopsis thaliana TAIR10 chr1.",
         "",
     ]
+    if r:
+        runs = r["runs"]
+        lines += [
+            "## One worker against two",
+            "",
+            f"Every substitution of {r['region']} ({r['variants']:,} variants), `dnagpt vep --region` to a parquet "
+            "dataset; `--threads` left to its default gives one worker the machine's cores and two workers one each:",
+            "",
+            "| workers | wall s (each run) | variants / s (quickest run) |",
+            "|---:|---:|---:|",
+            *(f"| {w} | {', '.join(f'{x:.1f}' for x in runs[w])} | {r['variants_per_second'][w]:,.0f} |" for w in runs),
+            "",
+            f"Two workers (one core each): {r['speedup_2_workers_over_one_core']:.2f}x the speed of one worker on "
+            f"one core ({r['seconds']['2'] / r['seconds']['1, one thread']:.2f} of its wall time), and "
+            f"{r['speedup_2_workers']:.2f}x that of one worker computing on both cores with torch's threads "
+            f"({r['seconds']['2'] / r['seconds']['1']:.2f} of its wall time). Datasets identical (every row, every "
+            f"score to the bit): {r['identical']}.",
+            "",
+        ]
+    if f:
+        lines += [
+            "## Prefetching",
+            "",
+            f"One worker (both cores), every substitution of {f['region']} ({f['variants']:,} variants), "
+            "`--prefetch off` and `on` in turns:",
+            "",
+            "| --prefetch | wall s (each run) |",
+            "|---|---:|",
+            *(f"| {setting} | {', '.join(f'{x:.1f}' for x in f['runs'][setting])} |" for setting in f["runs"]),
+            "",
+            f"On / off: {f['speedup']:.2f}x the speed (quickest runs); datasets identical: {f['identical']}.",
+            "",
+        ]
     if p:
         lines += [
             "## Against gpn.ss.run_vep",
@@ -217,17 +252,19 @@ def report(results: dict) -> str:
             "loading included); gpn's is the call alone.",
             "",
         ]
-    lines += [
-        "## On paper: every possible SNV",
-        "",
-        f"At the two-worker rate measured above ({r['variants_per_second']['2']:,.0f} variants/s per 2-core "
-        "machine of this kind, this model), hours to score 3 SNVs at every non-N base:",
-        "",
-        "| what | SNVs | machines | hours |",
-        "|---|---:|---:|---:|",
-        *(f"| {row['what']} | {row['snvs']:,} | {row['workers']} | {row['hours']:,.1f} |" for row in results["paper"]),
-        "",
-    ]
+    if r:
+        paper = results["paper"]
+        lines += [
+            "## On paper: every possible SNV",
+            "",
+            f"At the two-worker rate measured above ({r['variants_per_second']['2']:,.0f} variants/s per 2-core "
+            "machine of this kind, this model), hours to score 3 SNVs at every non-N base:",
+            "",
+            "| what | SNVs | machines | hours |",
+            "|---|---:|---:|---:|",
+            *(f"| {row['what']} | {row['snvs']:,} | {row['workers']} | {row['hours']:,.1f} |" for row in paper),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -235,20 +272,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--region-bases", type=int, default=2_000_000)
     parser.add_argument("--peer-variants", type=int, default=3000, help="0: no comparison with gpn")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each worker count, in turns")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each set-up, in turns")
+    parser.add_argument("--prefetch-bases", type=int, default=0,
+                        help="also time one worker with --prefetch on and off over this many bases")  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "results" / "vep_scaling.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vep-scaling-") as folder:
         work = Path(folder)
         (genome, chrom), model = _genome(work), _model(work)
         results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": describe_machine(),
-                   "region_bases": args.region_bases}  # fmt: skip
-        results["region"] = region_scaling(model, genome, chrom, work, args.region_bases, args.repeats)
-        print(results["region"], flush=True)
+                   "region_bases": args.region_bases, "prefetch_bases": args.prefetch_bases}  # fmt: skip
+        if args.region_bases:
+            results["region"] = region_scaling(model, genome, chrom, work, args.region_bases, args.repeats)
+            print(results["region"], flush=True)
+        if args.prefetch_bases:
+            results["prefetch"] = prefetch(model, genome, chrom, work, args.prefetch_bases, args.repeats)
+            print(results["prefetch"], flush=True)
         if args.peer_variants:
             results["peer"] = peer(model, genome, chrom, work, args.peer_variants)
             print(results["peer"], flush=True)
-    results["paper"] = on_paper(results["region"]["variants_per_second"]["2"])
+    if "region" in results:
+        results["paper"] = on_paper(results["region"]["variants_per_second"]["2"])
     write_results(results, args.out)
     args.out.with_suffix(".md").write_text(report(results))
     print(args.out.with_suffix(".md").read_text())
