@@ -94,22 +94,30 @@ def _dataset(folder: str):
     return ds.dataset(folder, partitioning="hive").to_table()
 
 
-# (label, --workers, --threads): one worker with every core, one with one core, two with one core each
-SETUPS = (("1", 1, None), ("1, one thread", 1, 1), ("2", 2, None))
+def _in_turns(model: Path, genome: Path, work: Path, region: str, setups: dict[str, list[str]],
+              repeats: int) -> tuple[dict[str, list[float]], dict]:  # fmt: skip
+    """`dnagpt vep --region` with each set-up's options in turn, ``repeats`` times: each run's wall
+    seconds and each set-up's dataset."""
+    runs: dict[str, list[float]] = {label: [] for label in setups}
+    tables = {}
+    for _ in range(repeats):
+        for number, (label, options) in enumerate(setups.items()):
+            out = f"{work}/run-{number}/"
+            shutil.rmtree(out, ignore_errors=True)
+            runs[label].append(_vep(model, genome, out, None, "--region", region, *options))
+            tables[label] = _dataset(out)
+    return runs, tables
+
+
+# one worker with every core, one with one core, two with one core each
+SETUPS = {"1": ["--workers", "1"], "1, one thread": ["--workers", "1", "--threads", "1"], "2": ["--workers", "2"]}
 
 
 def region_scaling(model: Path, genome: Path, chrom: str, work: Path, bases: int, repeats: int) -> dict:
     """Each of :data:`SETUPS` in turn, ``repeats`` times; the quickest run of each is kept (the machine
     is shared)."""
     region = f"{chrom}:1-{bases}"
-    runs: dict[str, list[float]] = {label: [] for label, _, _ in SETUPS}
-    tables = {}
-    for _ in range(repeats):
-        for label, workers, threads in SETUPS:
-            out = f"{work}/region-{len(tables)}/"
-            options = ["--region", region, "--workers", str(workers)] + (["--threads", str(threads)] if threads else [])
-            runs[label].append(_vep(model, genome, out, None, *options))
-            tables[label] = _dataset(out)
+    runs, tables = _in_turns(model, genome, work, region, SETUPS, repeats)
     seconds = {label: min(times) for label, times in runs.items()}
     rows = tables["1"].num_rows
     return {"region": region, "variants": rows, "seconds": seconds, "runs": runs,
@@ -123,14 +131,8 @@ def prefetch(model: Path, genome: Path, chrom: str, work: Path, bases: int, repe
     """One worker with ``--prefetch on`` and ``off``, in turns: the next batch's windows read and
     encoded on a second thread against inline."""
     region = f"{chrom}:1-{bases}"
-    runs: dict[str, list[float]] = {"off": [], "on": []}
-    tables = {}
-    for _ in range(repeats):
-        for setting in runs:
-            out = f"{work}/prefetch-{setting}/"
-            shutil.rmtree(out, ignore_errors=True)
-            runs[setting].append(_vep(model, genome, out, None, "--region", region, "--prefetch", setting))
-            tables[setting] = _dataset(out)
+    setups = {setting: ["--prefetch", setting] for setting in ("off", "on")}
+    runs, tables = _in_turns(model, genome, work, region, setups, repeats)
     seconds = {setting: min(times) for setting, times in runs.items()}
     return {"region": region, "variants": tables["off"].num_rows, "seconds": seconds, "runs": runs,
             "speedup": seconds["off"] / seconds["on"], "identical": tables["on"].equals(tables["off"])}  # fmt: skip

@@ -133,7 +133,8 @@ def _bench(args: argparse.Namespace) -> int:
                                   "shrink": args.shrink,
                                   "data": args.data}, "dnagpt bench")  # fmt: skip
     verbosity = getattr(args, "verbosity", 0)
-    workers = 1 if args.report_only else workers_to_launch(args.workers)
+    launch = workers_to_launch(args.workers)  # a --workers that contradicts torchrun is refused, even for a report
+    workers = 1 if args.report_only else launch
     if workers > 1:  # the settings are checked and the datasets built once, here, before any worker starts
         workers = min(workers, len(runs_to_do(cfg, args.out)))
     if workers > 1:

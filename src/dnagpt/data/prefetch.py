@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 
 class BatchPrefetcher:
@@ -22,8 +22,13 @@ class BatchPrefetcher:
     work is done: a run with prefetching draws exactly the batches of one without.
     """
 
-    def __init__(self, make: Callable[[range], Any], enabled: bool) -> None:
+    def __init__(self, make: Callable[[range], Any], enabled: bool | Literal["auto"], device_type: str) -> None:
+        """``enabled``: "auto" prefetches where the model runs on an accelerator (``device_type`` other
+        than "cpu"), where it would otherwise wait for the batches; on a CPU the thread takes its time
+        from the model's own threads."""
         self._make = make
+        if enabled == "auto":
+            enabled = device_type != "cpu"
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="dnagpt-batches") if enabled else None
         self._pending: tuple[range, Future] | None = None
 

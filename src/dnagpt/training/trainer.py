@@ -257,8 +257,7 @@ class Trainer:
         self._open_tensorboard()
         bar = self._progress_bar()
         self.loss_module.train()
-        prefetch = self.device.type != "cpu" if cfg.prefetch == "auto" else cfg.prefetch
-        batches = BatchPrefetcher(self.task.batch, prefetch)
+        batches = BatchPrefetcher(self.task.batch, cfg.prefetch, self.device.type)
         try:
             return self._loop(bar, batches, stop_after)
         finally:

@@ -342,10 +342,10 @@ def _score_chunk(model, reference, chunk: list[Variant], width, options: VepOpti
     two threads at once)."""
     parts: dict[str, list[np.ndarray]] = {}
     device = next(model.parameters()).device
-    prefetch = device.type != "cpu" if options.prefetch == "auto" else options.prefetch
     batches = [range(i, min(i + options.batch_size, len(chunk))) for i in range(0, len(chunk), options.batch_size)]
     prepared = BatchPrefetcher(lambda rows: prepare_batch(model, reference, chunk[rows.start : rows.stop], width,
-                                                          options.species, alignment), prefetch)  # fmt: skip
+                                                          options.species, alignment),
+                               options.prefetch, device.type)  # fmt: skip
     try:
         for rows, following in zip(batches, [*batches[1:], None], strict=True):
             run_model = prepared.get(rows, following)
